@@ -161,18 +161,13 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-// PoolStats are a pool's figures, named for the metrics that export them.
-type PoolStats struct {
-	Pool  string // "write" or "read"
-	Stats sql.DBStats
-}
-
-// Stats reports each distinct pool.
-func (db *DB) Stats() []PoolStats {
+// Pools names each distinct connection pool ("write", and "read" when
+// separate), for the metrics that report their figures.
+func (db *DB) Pools() map[string]*sql.DB {
 	if db.read == db.write {
-		return []PoolStats{{Pool: "write", Stats: db.write.Stats()}}
+		return map[string]*sql.DB{"write": db.write}
 	}
-	return []PoolStats{{Pool: "write", Stats: db.write.Stats()}, {Pool: "read", Stats: db.read.Stats()}}
+	return map[string]*sql.DB{"write": db.write, "read": db.read}
 }
 
 // Now returns t in the form every table stores: UTC, to the microsecond,

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/config"
+)
+
+// startServe runs "serve" in-process on a free port and a fresh data folder,
+// and returns its base URL and a function that stops it and returns run's
+// error.
+func startServe(t *testing.T, args ...string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	argv := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "json"}, args...)
+	go func() {
+		err := run(ctx, argv, func(string) string { return "" }, pw, io.Discard)
+		pw.CloseWithError(errors.New("run ended"))
+		done <- err
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("serve did not start: %v (run: %v)", err, <-done)
+	}
+	go io.Copy(io.Discard, pr)
+	url := strings.TrimSpace(strings.TrimPrefix(line, "marketbridge serving on "))
+	stop := func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not stop within 30s of cancellation")
+			return nil
+		}
+	}
+	t.Cleanup(func() { cancel() })
+	return url, stop
+}
+
+func TestServe_HealthzAndMetrics(t *testing.T) {
+	url, stop := startServe(t)
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz = %d, want 200", resp.StatusCode)
+	}
+	resp, err = http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("/metrics Content-Type = %q, want Prometheus text", ct)
+	}
+	for _, want := range []string{
+		`marketbridge_http_requests_total{code="200",method="GET",route="GET /healthz"} 1`,
+		`marketbridge_http_request_duration_seconds_bucket{route="GET /healthz"`,
+		`go_sql_open_connections{db_name="write"}`,
+		`go_sql_open_connections{db_name="read"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve ended with %v, want a clean stop", err)
+	}
+}
+
+// A request in flight when the signal arrives is answered before the process
+// ends, and new connections are refused after.
+func TestServeHTTP_ShutdownFinishesInFlightRequests(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		io.WriteString(w, "finished")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serveHTTP(ctx, discardLogger(), ln, h, config.HTTP{RequestTimeout: time.Minute, ShutdownTimeout: time.Minute})
+	}()
+	type result struct {
+		body string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String())
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- result{string(b), err}
+	}()
+	<-entered
+	cancel() // as SIGTERM does
+	// Shutdown has begun once the listener refuses new connections.
+	for {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			break
+		}
+		c.Close()
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	r := <-got
+	if r.err != nil || r.body != "finished" {
+		t.Fatalf("in-flight request got %q, %v; want it answered", r.body, r.err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("serveHTTP = %v, want nil after a graceful stop", err)
+	}
+}
+
+func TestRun_FailsWithOneClearError(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no command", nil, nil, "no command given"},
+		{"unknown command", []string{"frobnicate"}, nil, `unknown command "frobnicate"`},
+		{"unknown flag", []string{"serve", "--nope"}, nil, "flag provided but not defined: -nope"},
+		{"stray argument", []string{"migrate", "extra"}, nil, `unexpected argument "extra"`},
+		{"bad env value", []string{"serve"}, map[string]string{"MARKETBRIDGE_REQUEST_TIMEOUT": "soon"}, `MARKETBRIDGE_REQUEST_TIMEOUT="soon"`},
+		{"bad database URL", []string{"serve", "--addr", "127.0.0.1:0", "--database-url", "mysql://db"}, nil, `scheme "mysql" is not supported`},
+		{"unreachable PostgreSQL", []string{"migrate", "--database-url", "postgres://u:p@127.0.0.1:1/db?connect_timeout=2"}, nil, "reach postgres database"},
+		{"data folder under a file", []string{"serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(file, "data")}, nil, "data folder"},
+		{"port in use", []string{"serve", "--addr", busy.Addr().String(), "--data", t.TempDir()}, nil, "cannot listen on " + busy.Addr().String() + ": bind: address already in use"},
+		{"bad address", []string{"serve", "--addr", "nowhere"}, nil, `--addr: "nowhere" is not host:port`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string { return tt.env[k] }
+			err := run(context.Background(), tt.args, getenv, io.Discard, io.Discard)
+			if err == nil {
+				t.Fatal("run succeeded, want an error")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// Every flag of every command is documented in --help with its
+// MARKETBRIDGE_* variable, and the variable really sets it.
+func TestCommands_EveryFlagHasAnEnvironmentVariable(t *testing.T) {
+	for _, c := range commands() {
+		var help strings.Builder
+		c.Usage(&help)
+		c.Flags.VisitAll(func(f *flagT) {
+			name := config.EnvName(f.Name)
+			if !strings.Contains(help.String(), name) {
+				t.Errorf("%s --help does not list %s", c.Name, name)
+			}
+		})
+	}
+	for _, c := range commands() {
+		c.Flags.VisitAll(func(f *flagT) {
+			fresh := findCommand(t, c.Name)
+			value := sampleValue(f.DefValue)
+			err := fresh.Parse(nil, func(k string) string {
+				if k == config.EnvName(f.Name) {
+					return value
+				}
+				return ""
+			}, io.Discard)
+			if err != nil {
+				t.Fatalf("%s: %s=%s: %v", c.Name, config.EnvName(f.Name), value, err)
+			}
+			if got := fresh.Flags.Lookup(f.Name).Value.String(); got != value {
+				t.Errorf("%s: %s=%s left --%s at %q", c.Name, config.EnvName(f.Name), value, f.Name, got)
+			}
+		})
+	}
+}
+
+func TestMigrate_RunsTwice(t *testing.T) {
+	data := t.TempDir()
+	for i, want := range []string{"applied ", "applied 0 migration(s)"} {
+		var out strings.Builder
+		if err := run(context.Background(), []string{"migrate", "--data", data}, func(string) string { return "" }, &out, io.Discard); err != nil {
+			t.Fatalf("run %d: %v", i+1, err)
+		}
+		if !strings.HasPrefix(out.String(), want) {
+			t.Fatalf("run %d printed %q, want it to start %q", i+1, out.String(), want)
+		}
+	}
+}
