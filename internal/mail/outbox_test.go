@@ -127,4 +127,3 @@ func TestMessageValidate(t *testing.T) {
 		})
 	}
 }
-

@@ -234,8 +234,9 @@ func (w *Worker) deliver(record context.Context, c claimed) (delivered bool, err
 		log.Warn("mail send failed, will retry", "err", sendErr, "next_attempt_at", next)
 	default:
 		log.Info("mail delivered", "status", status)
+		return true, nil
 	}
-	return true, nil
+	return false, nil
 }
 
 // backoff is the wait after the given failed attempt: Backoff, doubled for
