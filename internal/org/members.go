@@ -1,0 +1,158 @@
+package org
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/fault"
+)
+
+// Member is a user's membership as the members page lists it.
+type Member struct {
+	UserID   int64
+	Email    string
+	Name     string
+	Role     Role
+	JoinedAt time.Time
+}
+
+// Members lists an organization's members; any member may see them.
+func (s *Service) Members(ctx context.Context, actor, orgID int64) ([]Member, error) {
+	if _, err := s.Authorize(ctx, actor, orgID); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT u.id, u.email, u.name, m.role, m.created_at FROM memberships m
+		JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY u.email`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list members of organization %d: %w", orgID, err)
+	}
+	defer rows.Close()
+	var out []Member
+	for rows.Next() {
+		var m Member
+		if err := rows.Scan(&m.UserID, &m.Email, &m.Name, &m.Role, &m.JoinedAt); err != nil {
+			return nil, fmt.Errorf("list members: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// ErrNoSuchMember is returned when the target user is not a member.
+var ErrNoSuchMember = fault.New(fault.KindNotFound, "That person is not a member of this organization.")
+
+// lockMembership reads a member's role in tx, locking the organization's
+// memberships on PostgreSQL so that two admins demoting each other at once
+// cannot leave it with none.
+func (s *Service) lockMembership(ctx context.Context, tx *sql.Tx, orgID, user int64) (Role, int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT user_id, role FROM memberships WHERE org_id = $1`+s.db.Dialect().ForUpdate(), orgID)
+	if err != nil {
+		return "", 0, fmt.Errorf("lock memberships of organization %d: %w", orgID, err)
+	}
+	defer rows.Close()
+	var role Role
+	admins := 0
+	for rows.Next() {
+		var id int64
+		var r Role
+		if err := rows.Scan(&id, &r); err != nil {
+			return "", 0, err
+		}
+		if r == RoleAdmin {
+			admins++
+		}
+		if id == user {
+			role = r
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", 0, err
+	}
+	if role == "" {
+		return "", admins, ErrNoSuchMember
+	}
+	return role, admins, nil
+}
+
+// ChangeRole sets a member's role; admins only.
+func (s *Service) ChangeRole(ctx context.Context, actor, orgID, user int64, role Role) error {
+	if !role.Valid() {
+		return fault.Validation(fault.Field("role", "Choose Admin, Billing or Developer."))
+	}
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.authorize(ctx, tx, actor, orgID, RoleAdmin); err != nil {
+			return err
+		}
+		current, admins, err := s.lockMembership(ctx, tx, orgID, user)
+		if err != nil {
+			return err
+		}
+		if current == role {
+			return nil
+		}
+		if current == RoleAdmin && admins <= 1 {
+			return ErrLastAdmin
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3`, role, orgID, user); err != nil {
+			return fmt.Errorf("change role: %w", err)
+		}
+		return s.audit(ctx, tx, orgID, actor, "member.role", fmt.Sprintf("user %d: %s → %s", user, current, role))
+	})
+}
+
+// RemoveMember takes a user out of the organization; admins may remove
+// anyone, and any member may remove themselves (leave).
+func (s *Service) RemoveMember(ctx context.Context, actor, orgID, user int64) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if actor == user {
+			if _, err := s.authorize(ctx, tx, actor, orgID); err != nil {
+				return err
+			}
+		} else if _, err := s.authorize(ctx, tx, actor, orgID, RoleAdmin); err != nil {
+			return err
+		}
+		current, admins, err := s.lockMembership(ctx, tx, orgID, user)
+		if err != nil {
+			return err
+		}
+		if current == RoleAdmin && admins <= 1 {
+			return ErrLastAdmin
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM memberships WHERE org_id = $1 AND user_id = $2`, orgID, user); err != nil {
+			return fmt.Errorf("remove member: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET current_org_id = NULL WHERE user_id = $1 AND current_org_id = $2`, user, orgID); err != nil {
+			return fmt.Errorf("remove member: clear sessions: %w", err)
+		}
+		return s.audit(ctx, tx, orgID, actor, "member.remove", fmt.Sprintf("user %d (%s)", user, current))
+	})
+}
+
+// Admins returns the e-mail addresses of an organization's admins, for mail
+// that goes to whoever manages it.
+func (s *Service) Admins(ctx context.Context, orgID int64) ([]string, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
+		WHERE m.org_id = $1 AND m.role = $2 ORDER BY u.email`, orgID, RoleAdmin)
+	if err != nil {
+		return nil, fmt.Errorf("list admins of organization %d: %w", orgID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, errors.New("organization has no admin")
+	}
+	return out, nil
+}
