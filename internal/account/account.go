@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	mailbox "github.com/marketbridge/marketbridge/internal/mail"
 	"github.com/marketbridge/marketbridge/internal/fault"
+	mailbox "github.com/marketbridge/marketbridge/internal/mail"
 	"github.com/marketbridge/marketbridge/internal/ratelimit"
 	"github.com/marketbridge/marketbridge/internal/store"
 )
