@@ -13,6 +13,8 @@
 //     by a per-claim token). Delivery is at least once: a send that outlives
 //     its lease may be repeated, so the lease must exceed the send timeout.
 //   - SMTP is never called inside a transaction.
+//   - Leases are compared with the workers' clocks, not the database's, so
+//     replicas need clocks in step to well within a lease (NTP suffices).
 //   - Failures are retried with exponential backoff; after MaxAttempts, or at
 //     once when the server rejects the mail permanently (5xx), it is failed
 //     with the last error kept.

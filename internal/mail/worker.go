@@ -14,7 +14,7 @@ import (
 // Defaults for the WorkerConfig fields left zero.
 const (
 	DefaultPollInterval = 5 * time.Second
-	DefaultLease        = 5 * time.Minute
+	DefaultLease        = 10 * time.Minute // twice DefaultBatchSize sends of DefaultSMTPTimeout
 	DefaultMaxAttempts  = 8
 	DefaultBatchSize    = 10
 	DefaultBackoff      = 30 * time.Second
