@@ -1,0 +1,10 @@
+// Package emulator is the AWS Marketplace emulator as one http.Handler: the
+// AWS JSON API on POST / (awsapi), the buyer's console pages under /buyer/
+// (buyer), the control API under /emulator/v1/ (control), SNS's confirmation
+// and certificate URLs under /sns/, and the background work (delivering the
+// notification outbox, applying what the clock makes due).
+//
+// It imports nothing from the seller side of marketbridge, and the seller
+// imports nothing from it: each side implements the wire contract on its own,
+// which is what makes the tests between them mean something.
+package emulator
