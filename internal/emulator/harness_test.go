@@ -3,7 +3,9 @@ package emulator_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -48,7 +50,13 @@ func newEnv(t *testing.T, mutate ...func(*emulator.Config)) *env {
 	if err != nil {
 		t.Fatalf("emulator.New: %v", err)
 	}
-	srv.Config.Handler = emu.Handler()
+	h := emu.Handler()
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if os.Getenv("EMU_DEBUG") != "" {
+			t.Logf("%s %s target=%s", r.Method, r.URL, r.Header.Get("X-Amz-Target"))
+		}
+		h.ServeHTTP(w, r)
+	})
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()

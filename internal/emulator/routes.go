@@ -12,7 +12,9 @@ import (
 // routes is the emulator's whole surface.
 func (e *Emulator) routes(now func() time.Time) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /{$}", awsapi.New(e.market, now, e.log))
+	api := awsapi.New(e.market, now, e.log)
+	mux.Handle("POST /{$}", api)                                                   // AWS JSON 1.1
+	mux.HandleFunc("POST /service/{service}/operation/{operation}", api.ServeCBOR) // Smithy RPC v2 CBOR
 	mux.Handle("GET /{$}", http.RedirectHandler("/buyer/", http.StatusFound))
 	mux.Handle("/emulator/v1/", control.New(e.market, e.log))
 	mux.Handle("/buyer/", buyer.New(e.market, e.log))

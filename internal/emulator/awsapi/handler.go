@@ -72,25 +72,52 @@ func (e *apiError) Error() string { return e.code + ": " + e.message }
 
 func clientErr(code, msg string) *apiError { return &apiError{http.StatusBadRequest, code, msg} }
 
+// ServeHTTP serves AWS JSON 1.1: POST / with X-Amz-Target.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.handle(w, r, r.Header.Get("X-Amz-Target"), false)
+}
+
+// ServeCBOR serves Smithy RPC v2 CBOR:
+// POST /service/{service}/operation/{operation}.
+func (h *Handler) ServeCBOR(w http.ResponseWriter, r *http.Request) {
+	h.handle(w, r, r.PathValue("service")+"."+r.PathValue("operation"), true)
+}
+
+func (h *Handler) handle(w http.ResponseWriter, r *http.Request, target string, useCBOR bool) {
 	w.Header().Set("x-amzn-RequestId", h.m.RequestID())
-	target := r.Header.Get("X-Amz-Target")
-	resp, err := h.serve(r, target)
+	resp, err := h.serve(r, target, useCBOR)
 	if err != nil {
-		h.writeError(w, r, target, err)
+		h.writeError(w, target, useCBOR, err)
 		return
 	}
 	var body bytes.Buffer
 	if err := json.NewEncoder(&body).Encode(resp); err != nil {
-		h.writeError(w, r, target, err)
+		h.writeError(w, target, useCBOR, err)
+		return
+	}
+	h.write(w, http.StatusOK, bytes.TrimRight(body.Bytes(), "\n"), useCBOR)
+}
+
+// write sends a JSON body as is, or re-encoded as CBOR.
+func (h *Handler) write(w http.ResponseWriter, status int, jsonBody []byte, useCBOR bool) {
+	if useCBOR {
+		b, err := jsonToCBOR(jsonBody)
+		if err != nil {
+			h.log.Error("encode cbor response", "err", err)
+			status, b = http.StatusInternalServerError, nil
+		}
+		w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
+		w.Header().Set("Content-Type", "application/cbor")
+		w.WriteHeader(status)
+		w.Write(b) //nolint:errcheck // the client went away
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.WriteHeader(http.StatusOK)
-	w.Write(bytes.TrimRight(body.Bytes(), "\n")) //nolint:errcheck // the client went away
+	w.WriteHeader(status)
+	w.Write(jsonBody) //nolint:errcheck // the client went away
 }
 
-func (h *Handler) serve(r *http.Request, target string) (any, error) {
+func (h *Handler) serve(r *http.Request, target string, useCBOR bool) (any, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
 	if err != nil {
 		return nil, clientErr("SerializationException", "Could not read the request body")
@@ -101,6 +128,11 @@ func (h *Handler) serve(r *http.Request, target string) (any, error) {
 	cred, err := h.verifier.Verify(r, body)
 	if err != nil {
 		return nil, err
+	}
+	if useCBOR {
+		if body, err = cborToJSON(body); err != nil {
+			return nil, clientErr("SerializationException", "The request body is not valid CBOR")
+		}
 	}
 	c, _ := h.m.LookupCredential(cred.AccessKeyID)
 	seller := c.AccountID
@@ -151,7 +183,7 @@ func decode(body []byte, v any) error {
 	return nil
 }
 
-func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, target string, err error) {
+func (h *Handler) writeError(w http.ResponseWriter, target string, useCBOR bool, err error) {
 	var (
 		ae   *apiError
 		se   *sigv4.Error
@@ -173,10 +205,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, target stri
 		resp = apiError{http.StatusInternalServerError, market.CodeInternalServiceError, "An internal error has occurred"}
 	}
 	h.log.Debug("emulator AWS API error", "target", target, "code", resp.code, "message", resp.message)
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.WriteHeader(resp.status)
-	json.NewEncoder(w).Encode(struct { //nolint:errcheck // the client went away
+	body, _ := json.Marshal(struct { // two strings cannot fail to encode
 		Type    string `json:"__type"`
 		Message string `json:"message"`
 	}{resp.code, resp.message})
+	h.write(w, resp.status, body, useCBOR)
 }
