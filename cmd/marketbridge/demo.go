@@ -17,10 +17,10 @@ func newDemoCommand() *command {
 	c.run = func(ctx context.Context, e env) error {
 		return runSeller(ctx, e, o, func(s seller) {
 			fmt.Fprintf(e.stdout, "\nmarketbridge demo is running. Open:\n\n"+
-				"  seller console   %s/\n"+
-				"  health           %s/healthz\n"+
-				"  metrics          %s/metrics\n\n"+
-				"Data folder: %s. Press Ctrl+C to stop.\n\n", s.url, s.url, s.url, o.storage.DataDir)
+				"  seller console   %s/register   (create an account; mail arrives in the dev mailbox)\n"+
+				"  dev mailbox      %s/dev/mailbox\n"+
+				"  health, metrics  %s/healthz, %s/metrics\n\n"+
+				"Data folder: %s. Press Ctrl+C to stop.\n\n", s.url, s.url, s.url, s.url, o.storage.DataDir)
 		})
 	}
 	return c

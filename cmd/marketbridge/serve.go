@@ -4,11 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/marketbridge/marketbridge/internal/account"
 	"github.com/marketbridge/marketbridge/internal/config"
+	"github.com/marketbridge/marketbridge/internal/mail"
+	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/web"
 )
@@ -18,16 +24,26 @@ type serveOptions struct {
 	storage config.Storage
 	http    config.HTTP
 	log     config.Log
+	mail    config.Mail
+	baseURL string
 }
 
 func (o *serveOptions) bind(c *config.Command) {
 	o.storage.Bind(c.Flags)
 	o.http.Bind(c.Flags, "127.0.0.1:8080")
+	c.Flags.StringVar(&o.baseURL, "base-url", "", "the console's public URL, used in links in mail (default http://ADDR)")
+	o.mail.Bind(c.Flags)
 	o.log.Bind(c.Flags)
 }
 
 func (o *serveOptions) validate() error {
-	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate())
+	var baseErr error
+	if o.baseURL != "" {
+		if u, err := url.Parse(o.baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			baseErr = fmt.Errorf("--base-url: %q is not an http(s) URL", o.baseURL)
+		}
+	}
+	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr)
 }
 
 func newServeCommand() *command {
@@ -74,6 +90,39 @@ func runSeller(ctx context.Context, e env, o serveOptions, started func(seller))
 	}
 	defer db.Close()
 
+	s := seller{url: "http://" + ln.Addr().String()}
+	baseURL := o.baseURL
+	if baseURL == "" {
+		baseURL = s.url
+	}
+	outbox := mail.NewOutbox(db, time.Now)
+	var sender mail.Sender // stays a nil interface for the dev mailbox
+	if !o.mail.DevMailbox() {
+		smtp, err := mail.NewSMTPSender(o.mail)
+		if err != nil {
+			return err
+		}
+		sender = smtp
+		logger.Info("mail goes out over SMTP", "server", smtp.Addr())
+	}
+	mailer, err := mail.NewWorker(outbox, mail.WorkerConfig{Logger: logger.With("component", "mail"), Now: time.Now,
+		Sender: sender, From: o.mail.From, PollInterval: 2 * time.Second})
+	if err != nil {
+		return err
+	}
+	accounts, err := account.New(account.Config{DB: db, Mailer: outbox, Logger: logger, Now: time.Now, BaseURL: baseURL})
+	if err != nil {
+		return err
+	}
+	orgs, err := org.New(org.Config{DB: db, Mailer: outbox, Logger: logger, Now: time.Now, BaseURL: baseURL})
+	if err != nil {
+		return err
+	}
+	var mailbox web.Mailbox
+	if o.mail.DevMailbox() {
+		mailbox = outbox
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for name, pool := range db.Pools() {
@@ -84,18 +133,33 @@ func runSeller(ctx context.Context, e env, o serveOptions, started func(seller))
 		DB:             db,
 		Registry:       reg,
 		RequestTimeout: o.http.RequestTimeout,
+		BaseURL:        baseURL,
+		Accounts:       accounts,
+		Orgs:           orgs,
+		Mailbox:        mailbox,
 	})
 	if err != nil {
 		return err
 	}
-	s := seller{url: "http://" + ln.Addr().String()}
 	logger.Info("seller service listening", "url", s.url, "database", db.Dialect().String())
 	if started != nil {
 		started(s)
 	} else {
 		fmt.Fprintf(e.stdout, "marketbridge serving on %s\n", s.url)
 	}
-	return serveHTTP(ctx, logger, ln, srv, o.http)
+	// Workers stop after the HTTP server has finished its requests, so that
+	// mail queued by the last requests is still picked up.
+	workerCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
+	workers.Go(func() {
+		if err := mailer.Run(workerCtx); err != nil {
+			logger.Error("mail worker stopped", "err", err)
+		}
+	})
+	err = serveHTTP(ctx, logger, ln, srv, o.http)
+	stopWorkers()
+	workers.Wait()
+	return err
 }
 
 // openDatabase opens the configured database and applies pending migrations.

@@ -4,13 +4,65 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/marketbridge/marketbridge/internal/org"
 )
 
 // routes is the whole surface of the seller service, on one screen.
 func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "GET /healthz", s.handleHealthz())
 	s.handle(mux, "GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	s.handle(mux, "GET /static/", staticFiles())
+
+	// Signing up and in: no session needed.
+	s.handle(mux, "GET /{$}", s.page(s.handleHome))
+	s.handle(mux, "GET /register", s.page(s.handleRegisterForm))
+	s.handle(mux, "POST /register", s.page(s.handleRegister))
+	s.handle(mux, "GET /register/check-inbox", s.page(s.handleCheckInbox))
+	s.handle(mux, "POST /verify-email/resend", s.page(s.handleResendVerification))
+	s.handle(mux, "GET /verify-email", s.page(s.handleVerifyEmail))
+	s.handle(mux, "GET /login", s.page(s.handleLoginForm))
+	s.handle(mux, "POST /login", s.page(s.handleLogin))
+	s.handle(mux, "POST /logout", s.page(s.handleLogout))
+	s.handle(mux, "GET /forgot-password", s.page(s.handleForgotForm))
+	s.handle(mux, "POST /forgot-password", s.page(s.handleForgot))
+	s.handle(mux, "GET /reset-password", s.page(s.handleResetForm))
+	s.handle(mux, "POST /reset-password", s.page(s.handleReset))
+	s.handle(mux, "GET /invitations/accept", s.page(s.handleInvitation))
+
+	// Logged in, before onboarding is complete.
+	s.handle(mux, "GET /onboarding/company", s.user(s.handleCompanyForm))
+	s.handle(mux, "POST /onboarding/company", s.user(s.handleCompany))
+	s.handle(mux, "GET /onboarding/profile", s.user(s.handleProfileForm))
+	s.handle(mux, "POST /onboarding/profile", s.user(s.handleProfile))
+
+	// Logged in and onboarded.
+	s.handle(mux, "POST /invitations/accept", s.member(s.handleAcceptInvitation))
+	s.handle(mux, "GET /orgs/new", s.member(s.handleNewOrgForm))
+	s.handle(mux, "POST /orgs", s.member(s.handleCreateOrg))
+	s.handle(mux, "POST /orgs/switch", s.member(s.handleSwitchOrg))
+
+	// Organization-scoped: a non-member gets 404, a member without the role 403.
+	anyRole := []org.Role{}
+	s.handle(mux, "GET /orgs/{org}/{$}", s.inOrg(anyRole, s.handleOrgOverview))
+	s.handle(mux, "GET /orgs/{org}/members", s.inOrg(anyRole, s.handleMembers))
+	s.handle(mux, "POST /orgs/{org}/members/invite", s.inOrg(admin, s.handleInvite))
+	s.handle(mux, "POST /orgs/{org}/members/{user}/role", s.inOrg(admin, s.handleChangeRole))
+	s.handle(mux, "POST /orgs/{org}/members/{user}/remove", s.inOrg(anyRole, s.handleRemoveMember))
+	s.handle(mux, "POST /orgs/{org}/invitations/{id}/revoke", s.inOrg(admin, s.handleRevokeInvitation))
+	s.handle(mux, "GET /orgs/{org}/api-keys", s.inOrg(admin, s.handleAPIKeys))
+	s.handle(mux, "POST /orgs/{org}/api-keys", s.inOrg(admin, s.handleCreateAPIKey))
+	s.handle(mux, "POST /orgs/{org}/api-keys/{id}/revoke", s.inOrg(admin, s.handleRevokeAPIKey))
+	s.handle(mux, "GET /orgs/{org}/audit", s.inOrg(admin, s.handleAudit))
+
+	// The demo's inbox.
+	if s.cfg.Mailbox != nil {
+		s.handle(mux, "GET /dev/mailbox", s.page(s.handleMailbox))
+		s.handle(mux, "GET /dev/mailbox/{id}", s.page(s.handleMailboxMessage))
+	}
 }
+
+var admin = []org.Role{org.RoleAdmin}
 
 // handle registers h under pattern, instrumented with the pattern as its
 // route label, so metrics and logs group requests by route, not by URL.

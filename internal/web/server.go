@@ -3,16 +3,29 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/marketbridge/marketbridge/internal/account"
+	"github.com/marketbridge/marketbridge/internal/mail"
+	"github.com/marketbridge/marketbridge/internal/org"
 )
 
 // Pinger is the database check behind /healthz.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// Mailbox is what the dev mailbox page reads.
+type Mailbox interface {
+	List(ctx context.Context, limit int) ([]mail.Stored, error)
+	Get(ctx context.Context, id int64) (mail.Stored, error)
 }
 
 // Config holds what the server needs from main.
@@ -21,6 +34,12 @@ type Config struct {
 	DB             Pinger
 	Registry       *prometheus.Registry // where request metrics are registered and /metrics reads
 	RequestTimeout time.Duration
+	BaseURL        string // the console's public URL; https makes cookies Secure
+	Accounts       *account.Service
+	Orgs           *org.Service
+	// Mailbox, when set, is shown at /dev/mailbox: the demo's stand-in for
+	// an inbox. Leave it nil when real mail goes out.
+	Mailbox Mailbox
 }
 
 // Validate reports every missing dependency at once.
@@ -38,15 +57,26 @@ func (c Config) Validate() error {
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("web: RequestTimeout must be positive"))
 	}
+	if !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
+		errs = append(errs, errors.New("web: BaseURL must be an http(s) URL"))
+	}
+	if c.Accounts == nil {
+		errs = append(errs, errors.New("web: Accounts is required"))
+	}
+	if c.Orgs == nil {
+		errs = append(errs, errors.New("web: Orgs is required"))
+	}
 	return errors.Join(errs...)
 }
 
 // Server is the seller service's HTTP handler.
 type Server struct {
-	cfg     Config
-	logger  *slog.Logger
-	metrics *httpMetrics
-	handler http.Handler
+	cfg          Config
+	logger       *slog.Logger
+	metrics      *httpMetrics
+	pages        map[string]*template.Template
+	secureCookie bool
+	handler      http.Handler
 }
 
 // New builds the server and its routes.
@@ -58,10 +88,20 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger, metrics: m}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s := &Server{cfg: cfg, logger: cfg.Logger, metrics: m, pages: pages,
+		secureCookie: strings.HasPrefix(cfg.BaseURL, "https://")}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	s.handler = s.withRequestID(s.withTimeout(mux))
+	// Cross-origin protection refuses state-changing browser requests sent
+	// from other sites (by Sec-Fetch-Site or Origin), which is what CSRF is;
+	// requests without those headers, such as API clients, pass.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(s.crossOriginDenied))
+	s.handler = s.withRequestID(s.withTimeout(s.withSecurityHeaders(csrf.Handler(mux))))
 	return s, nil
 }
 
