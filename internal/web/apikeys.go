@@ -63,4 +63,3 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, u *currentU
 	s.render(w, r, http.StatusOK, "audit", view{Title: "Audit log · " + o.Name, Org: &o, Data: entries})
 	return nil
 }
-

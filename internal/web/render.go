@@ -273,4 +273,3 @@ func (s *Server) withSecurityHeaders(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
