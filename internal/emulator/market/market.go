@@ -164,6 +164,7 @@ type Market struct {
 	limiters    map[string]*rate.Limiter
 	wake        chan struct{}
 	defaultCred Credential
+	deliverySeq int64
 }
 
 // Open loads the persisted state, or starts empty.
@@ -358,6 +359,9 @@ func (m *Market) load(recs []Record) error {
 	}
 	for _, rec := range m.records {
 		m.dedup[dedupKey(rec.AgreementID, rec.Dimension, rec.Hour)] = rec
+	}
+	for _, d := range m.deliveries {
+		m.deliverySeq = max(m.deliverySeq, d.Seq)
 	}
 	return nil
 }

@@ -73,6 +73,7 @@ type Delivery struct {
 	LastError       string            `json:"last_error,omitempty"`
 	CreatedAt       time.Time         `json:"created_at"`
 	DeliveredAt     *time.Time        `json:"delivered_at,omitempty"`
+	Seq             int64             `json:"seq"` // creation order, also within one operation
 }
 
 // TopicArn names a product's topic as AWS Marketplace does.
@@ -344,7 +345,8 @@ func (m *Market) enqueue(tx *txn, d *Delivery) {
 	}
 	for range copies {
 		c := *d
-		c.ID = "dlv-" + m.randomString(lowerAlnum, 20)
+		m.deliverySeq++
+		c.ID, c.Seq = "dlv-"+m.randomString(lowerAlnum, 20), m.deliverySeq
 		c.Status, c.NextAttemptAt, c.CreatedAt = DeliveryPending, m.real(), m.now()
 		m.deliveries[c.ID] = &c
 		tx.put(kindDelivery, c.ID, &c)
