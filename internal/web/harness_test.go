@@ -1,0 +1,209 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/marketbridge/marketbridge/internal/account"
+	"github.com/marketbridge/marketbridge/internal/mail"
+	"github.com/marketbridge/marketbridge/internal/org"
+	"github.com/marketbridge/marketbridge/internal/store"
+	"github.com/marketbridge/marketbridge/internal/web"
+)
+
+// app is the console served by httptest, on a real database.
+type app struct {
+	t      *testing.T
+	srv    *httptest.Server
+	db     *store.DB
+	outbox *mail.Outbox
+	orgs   *org.Service
+	mu     sync.Mutex
+	now    time.Time
+}
+
+func (a *app) Now() time.Time { a.mu.Lock(); defer a.mu.Unlock(); return a.now }
+
+type appOption func(*web.Config)
+
+func newApp(t *testing.T, db *store.DB, opts ...appOption) *app {
+	t.Helper()
+	a := &app{t: t, db: db, now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	a.srv = httptest.NewUnstartedServer(nil)
+	base := "http://" + a.srv.Listener.Addr().String()
+	logger := slog.New(slog.DiscardHandler)
+	a.outbox = mail.NewOutbox(db, a.Now)
+	accounts, err := account.New(account.Config{DB: db, Mailer: a.outbox, Logger: logger, Now: a.Now, BaseURL: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.orgs, err = org.New(org.Config{DB: db, Mailer: a.outbox, Logger: logger, Now: a.Now, BaseURL: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := web.Config{Logger: logger, DB: db, Registry: prometheus.NewRegistry(), RequestTimeout: 10 * time.Second,
+		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Mailbox: a.outbox}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h, err := web.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.srv.Config.Handler = h
+	a.srv.Start()
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+// browser is one person's cookie jar; it does not follow redirects, so
+// tests see each 303 and where it goes.
+type browser struct {
+	a      *app
+	client *http.Client
+}
+
+func (a *app) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{a: a, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+type response struct {
+	status   int
+	location string
+	body     string
+	header   http.Header
+}
+
+func (b *browser) do(req *http.Request) response {
+	b.a.t.Helper()
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, location: resp.Header.Get("Location"), body: string(body), header: resp.Header}
+}
+
+func (b *browser) get(path string) response {
+	req, _ := http.NewRequest(http.MethodGet, b.a.srv.URL+path, nil)
+	return b.do(req)
+}
+
+// post submits a form as a same-origin browser would.
+func (b *browser) post(path string, form url.Values) response {
+	req, _ := http.NewRequest(http.MethodPost, b.a.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Origin", b.a.srv.URL)
+	return b.do(req)
+}
+
+func (b *browser) cookie(name string) string {
+	u, _ := url.Parse(b.a.srv.URL)
+	for _, c := range b.client.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+var tokenRE = regexp.MustCompile(`(/[a-z/-]+)\?token=([A-Za-z0-9_-]+)`)
+
+// mailLink returns the path and query of the newest link to path in mail
+// to addr.
+func (a *app) mailLink(addr, path string) string {
+	a.t.Helper()
+	msgs, err := a.outbox.List(context.Background(), 100)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if m.To[0] != addr {
+			continue
+		}
+		for _, match := range tokenRE.FindAllStringSubmatch(m.Text, -1) {
+			if match[1] == path {
+				i := strings.Index(m.Text, match[0])
+				rest := m.Text[i:]
+				if j := strings.IndexAny(rest, " \n"); j >= 0 {
+					rest = rest[:j]
+				}
+				return rest
+			}
+		}
+	}
+	a.t.Fatalf("no mail to %s links to %s", addr, path)
+	return ""
+}
+
+const password = "a long enough passphrase"
+
+// signUp registers, verifies, logs in and onboards a person, returning
+// their browser.
+func (a *app) signUp(email string) *browser {
+	a.t.Helper()
+	b := a.browser()
+	if r := b.post("/register", url.Values{"email": {email}, "name": {"Person " + email}, "password": {password}}); r.status != http.StatusSeeOther {
+		a.t.Fatalf("register %s: %d %s", email, r.status, r.body)
+	}
+	if r := b.get(a.mailLink(email, "/verify-email")); r.status != http.StatusSeeOther {
+		a.t.Fatalf("verify %s: %d", email, r.status)
+	}
+	b.login(email, password)
+	if r := b.post("/onboarding/company", url.Values{"company_name": {"Co"}, "country": {"JP"}, "address": {"Tokyo"}}); r.status != http.StatusSeeOther {
+		a.t.Fatalf("onboarding 1: %d %s", r.status, r.body)
+	}
+	if r := b.post("/onboarding/profile", url.Values{"job_role": {"data"}, "company_size": {"1-10"}, "use_case": {"analytics"}}); r.status != http.StatusSeeOther {
+		a.t.Fatalf("onboarding 2: %d %s", r.status, r.body)
+	}
+	return b
+}
+
+func (b *browser) login(email, pw string) response {
+	b.a.t.Helper()
+	r := b.post("/login", url.Values{"email": {email}, "password": {pw}})
+	if r.status != http.StatusSeeOther {
+		b.a.t.Fatalf("log in %s: %d %s", email, r.status, r.body)
+	}
+	return r
+}
+
+var orgPathRE = regexp.MustCompile(`^/orgs/(\d+)/$`)
+
+// createOrg makes an organization through the form and returns its path.
+func (b *browser) createOrg(name string) string {
+	b.a.t.Helper()
+	r := b.post("/orgs", url.Values{"name": {name}})
+	if r.status != http.StatusSeeOther || !orgPathRE.MatchString(r.location) {
+		b.a.t.Fatalf("create org: %d → %q", r.status, r.location)
+	}
+	return r.location
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
