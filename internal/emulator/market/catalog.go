@@ -293,7 +293,8 @@ func (m *Market) Account(id string) (Account, error) {
 
 // CanViewPrivateOffers applies AWS's rule for the private offer page: the
 // actions aws-marketplace:ListPrivateListings and aws-marketplace:ViewSubscriptions,
-// or the managed policies that grant them.
+// or the managed policies that grant them (AWSMarketplaceRead-only together
+// with AWSMarketplaceManageSubscriptions, or AWSMarketplaceFullAccess).
 func (a Account) CanViewPrivateOffers() bool {
 	has := func(p string) bool { return slices.Contains(a.Permissions, p) }
 	switch {
@@ -302,9 +303,7 @@ func (a Account) CanViewPrivateOffers() bool {
 	case has("AWSMarketplaceRead-only") && has("AWSMarketplaceManageSubscriptions"):
 		return true
 	}
-	list := has("aws-marketplace:ListPrivateListings") || has("AWSMarketplaceRead-only")
-	view := has("aws-marketplace:ViewSubscriptions") || has("AWSMarketplaceRead-only") || has("AWSMarketplaceManageSubscriptions")
-	return list && view
+	return has("aws-marketplace:ListPrivateListings") && has("aws-marketplace:ViewSubscriptions")
 }
 
 // CredentialInput adds an access key for a seller account.

@@ -38,8 +38,8 @@ type DemoCatalog struct {
 // You Go" (credits of $0.01), the contract product "Example Cloud - Committed
 // Contract" (committed credits of $1 plus metered overage of $0.01), a buyer
 // account with AWSMarketplaceFullAccess holding a 12-month private offer for
-// 10,000 committed credits, and a read-only buyer who is refused the offer
-// page. Running it again changes nothing but the fulfillment URL.
+// 10,000 committed credits, and a second buyer with only
+// AWSMarketplaceRead-only who gets the same offer but is refused its page. Running it again changes nothing but the fulfillment URL.
 func (m *Market) SeedDemo(ctx context.Context, in DemoInput) (DemoCatalog, error) {
 	var out DemoCatalog
 	if in.FulfillmentURL == "" {
@@ -84,7 +84,7 @@ func (m *Market) SeedDemo(ctx context.Context, in DemoInput) (DemoCatalog, error
 	if out.PrivateOffer.ID == "" {
 		if out.PrivateOffer, err = m.CreateOffer(ctx, OfferInput{
 			ProductCode: DemoContractCode, Name: "Example Cloud committed spend - 12 months",
-			BuyerAccountIDs: []string{DemoBuyerAccountID}, DurationMonths: 12,
+			BuyerAccountIDs: []string{DemoBuyerAccountID, DemoReadOnlyAccountID}, DurationMonths: 12,
 			Terms: []OfferTerm{{Dimension: "committed_credits", Quantity: 10_000, PriceMicros: 1_000_000},
 				{Dimension: "additional_usage", PriceMicros: 10_000}},
 			Note: "As discussed, here is your committed-spend contract: 10,000 credits for 12 months, overage at list price.",

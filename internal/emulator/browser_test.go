@@ -1,0 +1,177 @@
+package emulator_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/marketbridge/marketbridge/internal/emulator/market"
+)
+
+// chromiumPath finds Chromium. In CI (CI=true) a missing browser fails the
+// test: the buyer pages must not go untested there.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium is not installed; CI must install it (apt-get install chromium) to test the buyer pages")
+	}
+	t.Skip("chromium is not installed; install it to run the buyer page browser test")
+	return ""
+}
+
+// fulfillment is a seller's fulfillment URL that records what the browser posts.
+type fulfillment struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	posts []map[string][]string
+}
+
+func newFulfillment(t *testing.T) *fulfillment {
+	f := &fulfillment{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "AWS posts here", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		f.posts = append(f.posts, r.PostForm)
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(`<!doctype html><title>Seller</title><h1>Welcome to the seller</h1>`)) //nolint:errcheck // test server
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fulfillment) last(t *testing.T) map[string][]string {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.posts) == 0 {
+		t.Fatal("the fulfillment URL received no POST")
+	}
+	return f.posts[len(f.posts)-1]
+}
+
+func TestBrowser_BuyerSubscribesAndSetsUpAccount(t *testing.T) {
+	chromium := chromiumPath(t)
+	e := newEnv(t)
+	ff := newFulfillment(t)
+	demo := must(e.emu.SeedDemo(context.Background(), market.DemoInput{FulfillmentURL: ff.srv.URL + "/marketplace/aws/fulfillment"}))
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()))
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
+	defer cancel()
+
+	button := func(label string) chromedp.Search {
+		return chromedp.Search(`//button[normalize-space()="` + label + `"]`)
+	}
+	link := func(label string) chromedp.Search { return chromedp.Search(`//a[normalize-space()="` + label + `"]`) }
+	welcome := chromedp.Search(`//h1[text()="Welcome to the seller"]`)
+
+	t.Run("PAYG: search, subscribe, set up your account posts the token", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(e.url+"/buyer/"),
+			chromedp.SendKeys(chromedp.CSS(`#q`), "pay as you go"),
+			chromedp.Click(button("Search")),
+			chromedp.Click(link(demo.PAYG.Title)),
+			chromedp.Click(link("View purchase options")),
+			chromedp.SendKeys(chromedp.CSS(`#po_number`), "PO-42"),
+			chromedp.Click(button("Subscribe")),
+			chromedp.WaitVisible(button("Set up your account")),
+			chromedp.Click(button("Set up your account")),
+			chromedp.WaitVisible(welcome),
+		)
+		if err != nil {
+			t.Fatalf("browser: %v", err)
+		}
+		form := ff.last(t)
+		tok := strings.Join(form["x-amzn-marketplace-token"], "")
+		if tok == "" || form["x-amzn-marketplace-offer-type"] != nil {
+			t.Fatalf("posted form = %v", form)
+		}
+		c, err := e.m.ResolveCustomer(demo.PAYG.SellerAccountID, tok)
+		if err != nil || c.ProductCode != demo.PAYG.Code || c.CustomerAWSAccountID != demo.Buyer.ID {
+			t.Fatalf("resolved %+v, %v", c, err)
+		}
+		if a := e.m.Agreements(demo.Buyer.ID, demo.PAYG.Code); len(a) != 1 || a[0].PONumber != "PO-42" {
+			t.Fatalf("agreements = %+v", a)
+		}
+	})
+
+	t.Run("a second Subscribe shows the existing subscription", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(e.url+"/buyer/products/"+demo.PAYG.Code+"/purchase"),
+			chromedp.WaitVisible(chromedp.Search(`//h2[text()="You already have a subscription"]`)),
+		)
+		if err != nil {
+			t.Fatalf("browser: %v", err)
+		}
+	})
+
+	t.Run("private offer: inbox, review, accept, set up your account", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(e.url+"/buyer/offers"),
+			chromedp.WaitVisible(chromedp.Search(`//h2[contains(., "private offer")]`)),
+			chromedp.Click(link("Review offer")),
+			chromedp.WaitVisible(chromedp.Search(`//td[normalize-space()="10000"]`)),
+			chromedp.Click(button("Accept contract")),
+			chromedp.Click(button("Set up your account")),
+			chromedp.WaitVisible(welcome),
+		)
+		if err != nil {
+			t.Fatalf("browser: %v", err)
+		}
+		c, err := e.m.ResolveCustomer(demo.Contract.SellerAccountID, strings.Join(ff.last(t)["x-amzn-marketplace-token"], ""))
+		if err != nil || c.ProductCode != demo.Contract.Code || c.CustomerAWSAccountID != demo.Buyer.ID {
+			t.Fatalf("resolved %+v, %v", c, err)
+		}
+	})
+
+	t.Run("without the IAM permissions the offer page refuses", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(e.url+"/buyer/"),
+			chromedp.SetValue(chromedp.CSS(`#account_id`), demo.ReadOnlyBuyer.ID),
+			chromedp.Click(button("Switch")),
+			chromedp.WaitReady(chromedp.Search(`//option[@selected and @value="`+demo.ReadOnlyBuyer.ID+`"]`)),
+			chromedp.Navigate(e.url+"/buyer/offers/"+demo.PrivateOffer.ID),
+			chromedp.WaitVisible(chromedp.CSS(`[role=alert]`)),
+		)
+		if err != nil {
+			t.Fatalf("browser: %v", err)
+		}
+		msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[role=alert]`)))
+		if err != nil {
+			t.Fatalf("read the refusal: %v", err)
+		}
+		if !strings.Contains(msg, "aws-marketplace:ListPrivateListings") {
+			t.Fatalf("refusal = %q", msg)
+		}
+	})
+}
