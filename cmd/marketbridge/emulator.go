@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/config"
+	"github.com/marketbridge/marketbridge/internal/emulator"
+	"github.com/marketbridge/marketbridge/internal/emulator/market"
+)
+
+// emulatorOptions are the AWS Marketplace emulator's settings, shared by
+// emulator and (for the in-process emulator) demo.
+type emulatorOptions struct {
+	addr            string
+	publicURL       string
+	dataDir         string
+	reset           bool
+	accessKeyID     string
+	secretKey       string
+	sellerAccountID string
+	region          string
+	tokenTTL        time.Duration
+	finalWindow     time.Duration
+	meteringWindow  time.Duration
+	throttleRate    float64
+	deprovisionAt   string
+	seedDemo        string
+	shutdownTimeout time.Duration
+	log             config.Log
+}
+
+func (o *emulatorOptions) bind(c *config.Command) {
+	fs := c.Flags
+	fs.StringVar(&o.addr, "emulator-addr", "127.0.0.1:8081", "address the AWS Marketplace emulator listens on")
+	fs.StringVar(&o.publicURL, "emulator-url", "", "the emulator's public URL, used in SNS and page links (default http://EMULATOR-ADDR)")
+	fs.StringVar(&o.dataDir, "data", config.DefaultDataDir, "data folder; the emulator keeps its state in emulator.db there")
+	fs.BoolVar(&o.reset, "reset", false, "delete the emulator's saved state and start clean")
+	fs.StringVar(&o.accessKeyID, "aws-access-key-id", "test", "access key id the emulator's AWS API accepts")
+	fs.StringVar(&o.secretKey, "aws-secret-access-key", "test", "secret access key the emulator's AWS API accepts")
+	fs.StringVar(&o.sellerAccountID, "seller-account-id", "111122223333", "AWS account id of the seller those credentials stand for")
+	fs.StringVar(&o.region, "region", "us-east-1", "region of SNS topics and EventBridge events")
+	fs.DurationVar(&o.tokenTTL, "token-ttl", 4*time.Hour, "how long a registration token resolves")
+	fs.DurationVar(&o.finalWindow, "final-metering-window", time.Hour, "how long metering is accepted after a cancellation")
+	fs.DurationVar(&o.meteringWindow, "metering-window", 6*time.Hour, "how far in the past a usage record's timestamp may be")
+	fs.Float64Var(&o.throttleRate, "throttle-rate", 10, "requests per second per seller account and operation before ThrottlingException (0 turns it off)")
+	fs.StringVar(&o.deprovisionAt, "deprovision-at", "window-end", "when License Deprovisioned is sent after a cancellation: cancel or window-end")
+	fs.StringVar(&o.seedDemo, "seed-demo", "", "create the demo catalog with this fulfillment URL (e.g. http://127.0.0.1:8080/marketplace/aws/fulfillment)")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for requests in flight")
+	o.log.Bind(fs)
+}
+
+func (o *emulatorOptions) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(o.addr); err != nil {
+		errs = append(errs, fmt.Errorf("--emulator-addr: %q is not host:port: %w", o.addr, err))
+	}
+	if o.deprovisionAt != "cancel" && o.deprovisionAt != "window-end" {
+		errs = append(errs, fmt.Errorf("--deprovision-at: %q is not cancel or window-end", o.deprovisionAt))
+	}
+	if o.shutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout: must be positive"))
+	}
+	errs = append(errs, o.log.Validate(), o.config().Validate())
+	return joinErrors(errs...)
+}
+
+func (o *emulatorOptions) url() string {
+	if o.publicURL != "" {
+		return o.publicURL
+	}
+	return "http://" + o.addr
+}
+
+func (o *emulatorOptions) config() emulator.Config {
+	return emulator.Config{
+		DataDir: o.dataDir, Reset: o.reset, PublicURL: o.url(),
+		AccessKeyID: o.accessKeyID, SecretAccessKey: o.secretKey,
+		Settings: market.Settings{
+			Region: o.region, SellerAccountID: o.sellerAccountID, TokenTTL: o.tokenTTL,
+			FinalMeteringWindow: o.finalWindow, MeteringWindow: o.meteringWindow,
+			ThrottleRate: o.throttleRate, ThrottleBurst: max(1, int(o.throttleRate+0.999)),
+			DeprovisionAtCancel: o.deprovisionAt == "cancel",
+		},
+	}
+}
+
+func newEmulatorCommand() *command {
+	c := &command{Command: config.NewCommand("emulator",
+		"Run the AWS Marketplace emulator alone, for your own CI (see docs/emulator.md).",
+		"Serves the AWS API (ResolveCustomer, BatchMeterUsage, GetEntitlements) on POST /, the buyer pages under /buyer/,\n"+
+			"and the control API under /emulator/v1/. Point the AWS SDK at it with AWS_ENDPOINT_URL and credentials test/test.")}
+	var o emulatorOptions
+	o.bind(c.Command)
+	c.run = func(ctx context.Context, e env) error {
+		if err := o.validate(); err != nil {
+			return err
+		}
+		logger := o.log.Logger(e.stderr)
+		return runEmulator(ctx, logger, o, func(url string) {
+			fmt.Fprintf(e.stdout, "\nAWS Marketplace emulator is running.\n\n"+
+				"  AWS API        POST %s/   (AWS_ENDPOINT_URL=%s, credentials %s / ...)\n"+
+				"  buyer pages    %s/buyer/\n"+
+				"  control API    %s/emulator/v1/status\n\n"+
+				"State: %s/emulator.db. Press Ctrl+C to stop.\n\n", url, url, o.accessKeyID, url, url, o.dataDir)
+		})
+	}
+	return c
+}
+
+// runEmulator serves the emulator until ctx ends. started, when not nil, is
+// called with its URL once it listens.
+func runEmulator(ctx context.Context, logger *slog.Logger, o emulatorOptions, started func(url string)) error {
+	ln, err := listen(o.addr)
+	if err != nil {
+		return err
+	}
+	emu, err := emulator.New(ctx, o.config(), logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer func() {
+		if cerr := emu.Close(); cerr != nil {
+			logger.Error("close emulator", "err", cerr)
+		}
+	}()
+	if o.seedDemo != "" {
+		if _, err := emu.SeedDemo(ctx, market.DemoInput{FulfillmentURL: o.seedDemo}); err != nil {
+			ln.Close()
+			return fmt.Errorf("seed demo catalog: %w", err)
+		}
+	}
+	logger.Info("emulator listening", "addr", ln.Addr().String(), "url", o.url())
+	if started != nil {
+		started(o.url())
+	}
+	return serveHTTP(ctx, logger, ln, emu.Handler(), config.HTTP{Addr: o.addr, RequestTimeout: 2 * time.Minute, ShutdownTimeout: o.shutdownTimeout})
+}
