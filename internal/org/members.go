@@ -134,7 +134,18 @@ func (s *Service) RemoveMember(ctx context.Context, actor, orgID, user int64) er
 // Admins returns the e-mail addresses of an organization's admins, for mail
 // that goes to whoever manages it.
 func (s *Service) Admins(ctx context.Context, orgID int64) ([]string, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
+	return s.admins(ctx, s.db.Read(), orgID)
+}
+
+// AdminsTx is Admins inside the caller's transaction.
+func (s *Service) AdminsTx(ctx context.Context, tx *sql.Tx, orgID int64) ([]string, error) {
+	return s.admins(ctx, tx, orgID)
+}
+
+func (s *Service) admins(ctx context.Context, q interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}, orgID int64) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
 		WHERE m.org_id = $1 AND m.role = $2 ORDER BY u.email`, orgID, RoleAdmin)
 	if err != nil {
 		return nil, fmt.Errorf("list admins of organization %d: %w", orgID, err)

@@ -249,3 +249,15 @@ func (s *Service) AuditLog(ctx context.Context, actor, orgID int64, limit int) (
 	}
 	return out, rows.Err()
 }
+
+// AuthorizeTx is Authorize inside the caller's transaction, for flows such
+// as linking a subscription that must see the membership they change with.
+func (s *Service) AuthorizeTx(ctx context.Context, tx *sql.Tx, actor, orgID int64, roles ...Role) (Org, error) {
+	return s.authorize(ctx, tx, actor, orgID, roles...)
+}
+
+// AuditTx records an action of another package (billing) in the
+// organization's audit log, inside the caller's transaction.
+func (s *Service) AuditTx(ctx context.Context, tx *sql.Tx, orgID, actor int64, action, detail string) error {
+	return s.audit(ctx, tx, orgID, actor, action, detail)
+}

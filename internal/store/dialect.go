@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Dialect names the database engine behind a DB.
@@ -82,4 +85,21 @@ func (d Dialect) SkipLocked() string {
 		return " FOR UPDATE SKIP LOCKED"
 	}
 	return ""
+}
+
+// IsUniqueViolation says whether err is a unique-constraint failure, which
+// is how the database reports that a rule enforced by a unique index was
+// about to be broken (usually by a concurrent request that won).
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	// modernc.org/sqlite reports SQLITE_CONSTRAINT_UNIQUE (2067) and
+	// SQLITE_CONSTRAINT_PRIMARYKEY (1555) with this text.
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "(2067)") || strings.Contains(msg, "(1555)")
 }

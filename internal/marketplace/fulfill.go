@@ -1,0 +1,180 @@
+package marketplace
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/marketbridge/marketbridge/internal/fault"
+	"github.com/marketbridge/marketbridge/internal/secret"
+)
+
+// FulfillInput is the marketplace's POST to the fulfillment URL.
+type FulfillInput struct {
+	Token     string // x-amzn-marketplace-token
+	OfferType string // x-amzn-marketplace-offer-type: "free-trial" or empty
+}
+
+// ProductError is ErrProductNotConfigured with the code that was not found,
+// for the page to show.
+type ProductError struct{ Code string }
+
+func (e *ProductError) Error() string { return "product " + e.Code + " is not in the catalog" }
+func (e *ProductError) Unwrap() error { return ErrProductNotConfigured }
+
+// Fulfill resolves a registration token at once, records the subscription
+// and its entitlements, and opens a purchase for the browser that brought
+// the token. It returns the claim, a secret for that browser's cookie; the
+// token itself is not kept (R4). Resolving the same token again finds the
+// same subscription (R5, R6).
+func (s *Service) Fulfill(ctx context.Context, in FulfillInput) (claim string, p Purchase, err error) {
+	token := strings.TrimSpace(in.Token)
+	if token == "" {
+		return "", Purchase{}, ErrTokenInvalid
+	}
+	res, err := s.cfg.Resolver.ResolveCustomer(ctx, token)
+	if err != nil {
+		return "", Purchase{}, err
+	}
+	product, ok := s.cfg.Catalog.Product(res.ProductCode)
+	if !ok {
+		return "", Purchase{}, &ProductError{Code: res.ProductCode}
+	}
+	if res.AWSAccountID == "" || res.agreementKey() == "" {
+		return "", Purchase{}, fmt.Errorf("resolve customer: answer without an account id and a license or customer identifier: %w", ErrTokenInvalid)
+	}
+	var ents []Entitlement
+	if product.OfferType == OfferContract {
+		if ents, err = s.cfg.Resolver.Entitlements(ctx, product.Code, res.Customer); err != nil {
+			return "", Purchase{}, err
+		}
+	}
+	claim = secret.Token()
+	var id int64
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		subID, err := s.upsertSubscription(ctx, tx, product, res, in.OfferType == "free-trial")
+		if err != nil {
+			return err
+		}
+		if product.OfferType == OfferContract {
+			if err := s.replaceEntitlements(ctx, tx, subID, ents); err != nil {
+				return err
+			}
+		}
+		now := s.now()
+		return tx.QueryRowContext(ctx, `INSERT INTO purchases (claim_hash, subscription_id, created_at, expires_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+			secret.Hash(claim), subID, now, now.Add(PurchaseTTL)).Scan(&id)
+	})
+	if err != nil {
+		return "", Purchase{}, fmt.Errorf("record purchase: %w", err)
+	}
+	p, err = s.purchase(ctx, `p.id = $1`, id)
+	return claim, p, err
+}
+
+func (s *Service) upsertSubscription(ctx context.Context, tx *sql.Tx, product Product, res Resolved, freeTrial bool) (int64, error) {
+	now := s.now()
+	var id int64
+	// A free trial stays marked once seen: the form field only comes with
+	// the first set-up (R24).
+	err := tx.QueryRowContext(ctx, `INSERT INTO subscriptions (marketplace, product_code, offer_type, customer_aws_account_id,
+			customer_identifier, license_arn, agreement_key, free_trial, status, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9)
+		ON CONFLICT (marketplace, product_code, customer_aws_account_id, agreement_key) DO UPDATE
+			SET free_trial = subscriptions.free_trial OR excluded.free_trial, updated_at = excluded.updated_at
+		RETURNING id`,
+		s.cfg.Marketplace, product.Code, product.OfferType, res.AWSAccountID, res.Identifier, res.LicenseArn, res.agreementKey(),
+		freeTrial, now).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("record subscription: %w", err)
+	}
+	return id, nil
+}
+
+func (s *Service) replaceEntitlements(ctx context.Context, tx *sql.Tx, subID int64, ents []Entitlement) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM entitlements WHERE subscription_id = $1`, subID); err != nil {
+		return fmt.Errorf("replace entitlements: %w", err)
+	}
+	for _, e := range ents {
+		var expires sql.NullTime
+		if !e.ExpiresAt.IsZero() {
+			expires = sql.NullTime{Time: e.ExpiresAt.UTC(), Valid: true}
+		}
+		var integer sql.NullInt64
+		if e.Kind == "integer" {
+			integer = sql.NullInt64{Int64: e.Integer, Valid: true}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO entitlements (subscription_id, dimension, value_kind, integer_value, text_value, expires_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, subID, e.Dimension, e.Kind, integer, e.Text, expires, s.now()); err != nil {
+			return fmt.Errorf("record entitlement %s: %w", e.Dimension, err)
+		}
+	}
+	return nil
+}
+
+// ErrPurchaseNotFound is what an unknown, expired or foreign purchase gives.
+var ErrPurchaseNotFound = fault.New(fault.KindNotFound, "We could not find your marketplace purchase, or it has expired. "+
+	"Go back to AWS Marketplace, open your subscription and click \u201cSet up your account\u201d again.")
+
+// ClaimPurchase binds the purchase whose claim a browser holds to the user
+// logged in on that browser, so that it follows them to any browser they
+// log in from later (R4).
+func (s *Service) ClaimPurchase(ctx context.Context, claim string, userID int64) (Purchase, error) {
+	if claim == "" {
+		return Purchase{}, ErrPurchaseNotFound
+	}
+	res, err := s.db.Write().ExecContext(ctx, `UPDATE purchases SET user_id = $1 WHERE claim_hash = $2 AND completed_at IS NULL AND expires_at > $3`,
+		userID, secret.Hash(claim), s.now())
+	if err != nil {
+		return Purchase{}, fmt.Errorf("claim purchase: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Purchase{}, ErrPurchaseNotFound
+	}
+	return s.purchase(ctx, `p.claim_hash = $1`, secret.Hash(claim))
+}
+
+// PurchaseByClaim returns the purchase a browser holds, claimed or not.
+func (s *Service) PurchaseByClaim(ctx context.Context, claim string) (Purchase, error) {
+	if claim == "" {
+		return Purchase{}, ErrPurchaseNotFound
+	}
+	p, err := s.purchase(ctx, `p.claim_hash = $1`, secret.Hash(claim))
+	if err != nil {
+		return Purchase{}, err
+	}
+	if !p.ExpiresAt.After(s.now()) {
+		return Purchase{}, ErrPurchaseNotFound
+	}
+	return p, nil
+}
+
+// PendingPurchase is the newest purchase of the user still waiting to be
+// linked, if any: where the console sends them after log-in.
+func (s *Service) PendingPurchase(ctx context.Context, userID int64) (Purchase, bool, error) {
+	var id int64
+	err := s.db.Read().QueryRowContext(ctx, `SELECT id FROM purchases WHERE user_id = $1 AND completed_at IS NULL AND expires_at > $2
+		ORDER BY id DESC LIMIT 1`, userID, s.now()).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Purchase{}, false, nil
+	}
+	if err != nil {
+		return Purchase{}, false, fmt.Errorf("pending purchase of user %d: %w", userID, err)
+	}
+	p, err := s.purchase(ctx, `p.id = $1`, id)
+	return p, err == nil, err
+}
+
+// PurchaseOf returns a purchase of the user; any other is not found.
+func (s *Service) PurchaseOf(ctx context.Context, id, userID int64) (Purchase, error) {
+	p, err := s.purchase(ctx, `p.id = $1`, id)
+	if err != nil {
+		return Purchase{}, err
+	}
+	if p.UserID != userID {
+		return Purchase{}, ErrPurchaseNotFound
+	}
+	return p, nil
+}
