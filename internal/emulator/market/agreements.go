@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -37,8 +38,8 @@ func (in *SubscribeInput) Validate() error {
 		errs = append(errs, errors.New("po_number: at most 200 characters"))
 	}
 	for dim, q := range in.Entitlements {
-		if q < 0 {
-			errs = append(errs, fmt.Errorf("entitlements[%s]: must not be negative", dim))
+		if q < 0 || q > math.MaxInt32 {
+			errs = append(errs, fmt.Errorf("entitlements[%s]: between 0 and 2147483647 (an entitlement's IntegerValue)", dim))
 		}
 	}
 	if len(errs) > 0 {
@@ -125,14 +126,19 @@ func (m *Market) subscribe(tx *txn, in SubscribeInput) (SubscribeResult, error) 
 	}
 	m.agreements[a.ID] = a
 	tx.put(kindAgreement, a.ID, a)
+	m.purchased(tx, a, p, "NEW")
+	return SubscribeResult{Agreement: *a}, nil
+}
+
+// purchased charges a new or replacing agreement and tells the seller.
+func (m *Market) purchased(tx *txn, a *Agreement, p *Product, intent string) {
 	m.charge(tx, a, p, a.Entitlements, "purchase")
 	m.notifySubscription(tx, a, ActionSubscribeSuccess)
 	if p.PricingModel != PricingSubscription {
 		m.notifyEntitlement(tx, a)
 	}
-	m.emitAgreementEvent(tx, a, "Purchase Agreement Created - Manufacturer", "NEW", "ACTIVE")
+	m.emitAgreementEvent(tx, a, "Purchase Agreement Created - Manufacturer", intent, "ACTIVE")
 	m.emitLicenseEvent(tx, a, "License Updated - Manufacturer")
-	return SubscribeResult{Agreement: *a}, nil
 }
 
 // applyTerms sets prices, entitlements and dates from the public listing or a
@@ -211,13 +217,7 @@ func (m *Market) replace(tx *txn, held *Agreement, p *Product, offer *Offer, po 
 	}
 	*held = next
 	tx.put(kindAgreement, held.ID, held)
-	m.charge(tx, held, p, held.Entitlements, "purchase")
-	m.notifySubscription(tx, held, ActionSubscribeSuccess)
-	if p.PricingModel != PricingSubscription {
-		m.notifyEntitlement(tx, held)
-	}
-	m.emitAgreementEvent(tx, held, "Purchase Agreement Created - Manufacturer", "REPLACE", "ACTIVE")
-	m.emitLicenseEvent(tx, held, "License Updated - Manufacturer")
+	m.purchased(tx, held, p, "REPLACE")
 	return SubscribeResult{Agreement: *held}, nil
 }
 
@@ -366,6 +366,8 @@ func (m *Market) Upgrade(ctx context.Context, id string, quantities map[string]i
 			switch {
 			case !ok || d.Kind != DimensionContract:
 				errs = append(errs, fmt.Sprintf("%q is not a contract dimension", dim))
+			case q > math.MaxInt32:
+				errs = append(errs, fmt.Sprintf("%s: at most 2147483647", dim))
 			case q < a.Entitlements[dim]:
 				errs = append(errs, fmt.Sprintf("%s: %d is below the current %d (downgrades wait for renewal)", dim, q, a.Entitlements[dim]))
 			default:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -46,8 +47,8 @@ func (in *OfferInput) Validate() error {
 		errs = append(errs, errors.New("end_at must be after start_at"))
 	}
 	for i, t := range in.Terms {
-		if t.Quantity < 0 || t.PriceMicros < 0 {
-			errs = append(errs, fmt.Errorf("terms[%d]: quantity and price_micros must not be negative", i))
+		if t.Quantity < 0 || t.PriceMicros < 0 || t.Quantity > math.MaxInt32 {
+			errs = append(errs, fmt.Errorf("terms[%d]: quantity (at most 2147483647, an entitlement's IntegerValue) and price_micros must not be negative", i))
 		}
 	}
 	if len(errs) > 0 {
