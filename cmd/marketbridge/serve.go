@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/account"
 	"github.com/marketbridge/marketbridge/internal/config"
 	"github.com/marketbridge/marketbridge/internal/mail"
+	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/web"
@@ -26,6 +28,7 @@ type serveOptions struct {
 	log     config.Log
 	mail    config.Mail
 	baseURL string
+	market  marketOptions
 }
 
 func (o *serveOptions) bind(c *config.Command) {
@@ -33,6 +36,7 @@ func (o *serveOptions) bind(c *config.Command) {
 	o.http.Bind(c.Flags, "127.0.0.1:8080")
 	c.Flags.StringVar(&o.baseURL, "base-url", "", "the console's public URL, used in links in mail (default http://ADDR)")
 	o.mail.Bind(c.Flags)
+	c.Flags.StringVar(&o.market.catalogPath, "catalog", "", "the products sold through AWS Marketplace, a JSON file (see docs/aws-setup.md)")
 	o.log.Bind(c.Flags)
 }
 
@@ -54,7 +58,7 @@ func newServeCommand() *command {
 	var o serveOptions
 	o.bind(c.Command)
 	c.run = func(ctx context.Context, e env) error {
-		return runSeller(ctx, e, o, nil)
+		return runSeller(ctx, e, o, nil, nil)
 	}
 	return c
 }
@@ -66,17 +70,20 @@ type seller struct {
 }
 
 // runSeller opens and migrates the database, then serves until ctx ends.
-// started, when not nil, is called once the listener is bound.
-func runSeller(ctx context.Context, e env, o serveOptions, started func(seller)) error {
+// ln, when not nil, is the listener to serve on (demo binds it early);
+// started, when not nil, is called once the service is ready.
+func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, started func(seller)) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
 	logger := o.log.Logger(e.stderr)
-	// Bind first: a port in use should be the first and only complaint,
-	// before any migration runs.
-	ln, err := listen(o.http.Addr)
-	if err != nil {
-		return err
+	if ln == nil {
+		// Bind first: a port in use should be the first and only
+		// complaint, before any migration runs.
+		var err error
+		if ln, err = listen(o.http.Addr); err != nil {
+			return err
+		}
 	}
 	defer ln.Close()
 	if o.storage.DatabaseURL == "" {
@@ -118,6 +125,15 @@ func runSeller(ctx context.Context, e env, o serveOptions, started func(seller))
 	if err != nil {
 		return err
 	}
+	catalog, resolver, err := marketplaceDeps(ctx, o.market, logger)
+	if err != nil {
+		return err
+	}
+	market, err := marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Resolver: resolver, Orgs: orgs, Mailer: outbox,
+		Logger: logger, Now: time.Now, BaseURL: baseURL})
+	if err != nil {
+		return err
+	}
 	var mailbox web.Mailbox
 	if o.mail.DevMailbox() {
 		mailbox = outbox
@@ -136,6 +152,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, started func(seller))
 		BaseURL:        baseURL,
 		Accounts:       accounts,
 		Orgs:           orgs,
+		Market:         market,
 		Mailbox:        mailbox,
 	})
 	if err != nil {

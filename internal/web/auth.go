@@ -17,7 +17,13 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) error {
 		return seeOther(w, r, "/login")
 	case !u.User.Onboarded:
 		return seeOther(w, r, "/onboarding/company")
-	case len(u.orgs) == 0:
+	}
+	if p, ok, err := s.cfg.Market.PendingPurchase(r.Context(), u.User.ID); err != nil {
+		return err
+	} else if ok {
+		return seeOther(w, r, purchaseURL(p.ID))
+	}
+	if len(u.orgs) == 0 {
 		return seeOther(w, r, "/orgs/new")
 	}
 	target := u.orgs[0].ID
@@ -165,6 +171,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.setSessionCookie(w, tok)
+	if next == "" {
+		// A marketplace set-up waiting for this user comes first (R4).
+		if p, ok, err := s.cfg.Market.PendingPurchase(r.Context(), u.ID); err != nil {
+			return err
+		} else if ok {
+			next = purchaseURL(p.ID)
+		}
+	}
 	if !u.Onboarded {
 		return seeOther(w, r, onboardingURL("/onboarding/company", next))
 	}

@@ -17,8 +17,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
 	"github.com/marketbridge/marketbridge/internal/account"
+	"github.com/marketbridge/marketbridge/internal/emulator"
+	"github.com/marketbridge/marketbridge/internal/emulator/market"
 	"github.com/marketbridge/marketbridge/internal/mail"
+	"github.com/marketbridge/marketbridge/internal/marketplace"
+	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
 	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/web"
@@ -31,6 +38,9 @@ type app struct {
 	db     *store.DB
 	outbox *mail.Outbox
 	orgs   *org.Service
+	emu    *emulator.Emulator
+	emuURL string
+	demo   market.DemoCatalog
 	mu     sync.Mutex
 	now    time.Time
 }
@@ -54,8 +64,19 @@ func newApp(t *testing.T, db *store.DB, opts ...appOption) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.startEmulator(base)
+	catalog, err := marketplace.NewCatalog(demoProducts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdk := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	market, err := marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Orgs: a.orgs, Mailer: a.outbox, Logger: logger, Now: a.Now,
+		BaseURL: base, Resolver: awsmp.New(sdk, awsmp.Endpoints{Metering: a.emuURL, Entitlement: a.emuURL})})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := web.Config{Logger: logger, DB: db, Registry: prometheus.NewRegistry(), RequestTimeout: 10 * time.Second,
-		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Mailbox: a.outbox}
+		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Market: market, Mailbox: a.outbox}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -207,3 +228,30 @@ func mustURL(s string) *url.URL {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+var demoProducts = []marketplace.Product{
+	{Code: market.DemoPAYGCode, Name: "Example Cloud - Pay As You Go", OfferType: marketplace.OfferPAYG,
+		Dimensions: []marketplace.Dimension{{Name: "credits"}}},
+	{Code: market.DemoContractCode, Name: "Example Cloud - Committed Contract", OfferType: marketplace.OfferContract,
+		Dimensions: []marketplace.Dimension{{Name: "committed_credits"}}},
+}
+
+// startEmulator runs an in-memory AWS Marketplace emulator whose demo
+// products post to this console's fulfillment URL.
+func (a *app) startEmulator(base string) {
+	a.t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	a.emuURL = "http://" + srv.Listener.Addr().String()
+	emu, err := emulator.New(context.Background(), emulator.Config{PublicURL: a.emuURL, Settings: market.Settings{ThrottleRate: 10000}},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	srv.Config.Handler = emu.Handler()
+	srv.Start()
+	a.t.Cleanup(func() { srv.Close(); emu.Close() })
+	a.emu = emu
+	if a.demo, err = emu.SeedDemo(context.Background(), market.DemoInput{FulfillmentURL: base + "/marketplace/aws/fulfillment"}); err != nil {
+		a.t.Fatal(err)
+	}
+}

@@ -55,6 +55,13 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "POST /orgs/{org}/api-keys/{id}/revoke", s.inOrg(admin, s.handleRevokeAPIKey))
 	s.handle(mux, "GET /orgs/{org}/audit", s.inOrg(admin, s.handleAudit))
 
+	// AWS Marketplace: the fulfillment URL, then the linking pages.
+	s.handle(mux, "POST "+fulfillmentPath, s.page(s.handleFulfillment))
+	s.handle(mux, "GET /marketplace/aws/setup", s.page(s.handleSetup))
+	s.handle(mux, "GET /marketplace/purchases/{id}", s.member(s.handleLinkForm))
+	s.handle(mux, "POST /marketplace/purchases/{id}/link", s.member(s.handleLink))
+	s.handle(mux, "GET /orgs/{org}/billing", s.inOrg(billingRoles, s.handleBilling))
+
 	// The demo's inbox.
 	if s.cfg.Mailbox != nil {
 		s.handle(mux, "GET /dev/mailbox", s.page(s.handleMailbox))
@@ -62,7 +69,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	}
 }
 
-var admin = []org.Role{org.RoleAdmin}
+var (
+	admin        = []org.Role{org.RoleAdmin}
+	billingRoles = []org.Role{org.RoleAdmin, org.RoleBilling}
+)
 
 // handle registers h under pattern, instrumented with the pattern as its
 // route label, so metrics and logs group requests by route, not by URL.

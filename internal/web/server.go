@@ -14,6 +14,7 @@ import (
 
 	"github.com/marketbridge/marketbridge/internal/account"
 	"github.com/marketbridge/marketbridge/internal/mail"
+	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/org"
 )
 
@@ -37,6 +38,7 @@ type Config struct {
 	BaseURL        string // the console's public URL; https makes cookies Secure
 	Accounts       *account.Service
 	Orgs           *org.Service
+	Market         *marketplace.Service
 	// Mailbox, when set, is shown at /dev/mailbox: the demo's stand-in for
 	// an inbox. Leave it nil when real mail goes out.
 	Mailbox Mailbox
@@ -65,6 +67,9 @@ func (c Config) Validate() error {
 	}
 	if c.Orgs == nil {
 		errs = append(errs, errors.New("web: Orgs is required"))
+	}
+	if c.Market == nil {
+		errs = append(errs, errors.New("web: Market is required"))
 	}
 	return errors.Join(errs...)
 }
@@ -101,6 +106,10 @@ func New(cfg Config) (*Server, error) {
 	// requests without those headers, such as API clients, pass.
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(s.crossOriginDenied))
+	// AWS Marketplace's "Set up your account" is a cross-site form post by
+	// design; the registration token it carries, checked with AWS at once,
+	// is the proof that the request is genuine.
+	csrf.AddInsecureBypassPattern("POST " + fulfillmentPath)
 	s.handler = s.withRequestID(s.withTimeout(s.withSecurityHeaders(csrf.Handler(mux))))
 	return s, nil
 }

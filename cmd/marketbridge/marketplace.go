@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/marketbridge/marketbridge/internal/marketplace"
+	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
+)
+
+//go:embed demo-catalog.json
+var demoCatalogJSON []byte
+
+// marketOptions say which products are sold and how AWS is reached.
+type marketOptions struct {
+	catalogPath string
+	// demoEndpoint, set by demo, sends the AWS calls to the in-process
+	// emulator with its credentials instead of the SDK's environment.
+	demoEndpoint string
+}
+
+// demoCatalog is the catalog of the emulator's demo products.
+func demoCatalog() (*marketplace.Catalog, error) {
+	var f struct {
+		Products []marketplace.Product `json:"products"`
+	}
+	if err := json.Unmarshal(demoCatalogJSON, &f); err != nil {
+		return nil, fmt.Errorf("demo catalog: %w", err)
+	}
+	return marketplace.NewCatalog(f.Products)
+}
+
+// marketplaceDeps loads the catalog and builds the AWS client.
+func marketplaceDeps(ctx context.Context, o marketOptions, logger *slog.Logger) (*marketplace.Catalog, marketplace.Resolver, error) {
+	var catalog *marketplace.Catalog
+	var err error
+	switch {
+	case o.catalogPath != "":
+		catalog, err = marketplace.LoadCatalog(o.catalogPath)
+	case o.demoEndpoint != "":
+		catalog, err = demoCatalog()
+	default:
+		logger.Warn("no --catalog given: marketplace set-ups will be told the product is not configured")
+		catalog, err = marketplace.NewCatalog(nil)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.demoEndpoint != "" {
+		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+		return catalog, awsmp.New(cfg, awsmp.Endpoints{Metering: o.demoEndpoint, Entitlement: o.demoEndpoint}), nil
+	}
+	// The SDK's standard environment: AWS_REGION, credentials, and
+	// AWS_ENDPOINT_URL_MARKETPLACE_METERING / _ENTITLEMENT_SERVICE to point
+	// at an emulator.
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+		logger.Info("AWS_REGION is not set: using us-east-1 for AWS Marketplace")
+	}
+	return catalog, awsmp.New(cfg, awsmp.Endpoints{}), nil
+}

@@ -1,0 +1,237 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/marketbridge/marketbridge/internal/fault"
+	"github.com/marketbridge/marketbridge/internal/marketplace"
+	"github.com/marketbridge/marketbridge/internal/org"
+)
+
+// fulfillmentPath is the URL registered with AWS Marketplace as the
+// product's fulfillment URL.
+const fulfillmentPath = "/marketplace/aws/fulfillment"
+
+const purchaseCookie = "mb_purchase"
+
+type marketplaceErrorView struct {
+	Heading     string
+	Message     string
+	ProductCode string
+	Retry       bool
+}
+
+// renderMarketplaceError shows what went wrong with a set-up and what to do.
+func (s *Server) renderMarketplaceError(w http.ResponseWriter, r *http.Request, err error) error {
+	if fault.KindOf(err) == fault.KindInternal {
+		return err
+	}
+	v := marketplaceErrorView{Heading: "We could not set up your subscription", Message: fault.Message(err)}
+	var pe *marketplace.ProductError
+	switch {
+	case errors.Is(err, marketplace.ErrTokenExpired):
+		v.Heading = "Your set-up link has expired"
+	case errors.Is(err, marketplace.ErrTokenInvalid):
+		v.Heading = "This set-up link is not valid"
+	case errors.Is(err, marketplace.ErrMarketplaceUnavailable):
+		v.Heading, v.Retry = "AWS Marketplace is not answering", true
+	case errors.As(err, &pe):
+		v.Heading, v.ProductCode = "This product is not set up yet", pe.Code
+	}
+	s.logger.InfoContext(r.Context(), "marketplace set-up refused", "err", err)
+	s.render(w, r, statusOf(err), "marketplace_error", view{Title: v.Heading, Data: v})
+	return nil
+}
+
+// handleFulfillment is where AWS Marketplace posts the buyer's browser. It
+// resolves the token at once, keeps the purchase server-side and hands the
+// browser a claim cookie, then redirects to a GET: the cross-site POST
+// carries none of our SameSite=Lax cookies, the GET that follows does.
+func (s *Server) handleFulfillment(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return s.renderMarketplaceError(w, r, marketplace.ErrTokenInvalid)
+	}
+	claim, _, err := s.cfg.Market.Fulfill(r.Context(), marketplace.FulfillInput{
+		Token:     r.PostForm.Get("x-amzn-marketplace-token"),
+		OfferType: r.PostForm.Get("x-amzn-marketplace-offer-type"),
+	})
+	if err != nil {
+		return s.renderMarketplaceError(w, r, err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: purchaseCookie, Value: claim, Path: "/", MaxAge: int(marketplace.PurchaseTTL.Seconds()),
+		HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
+	return seeOther(w, r, "/marketplace/aws/setup")
+}
+
+func purchaseURL(id int64) string { return fmt.Sprintf("/marketplace/purchases/%d", id) }
+
+type setupView struct {
+	Purchase marketplace.Purchase
+	Next     string
+}
+
+// handleSetup is the landing page after "Set up your account": a logged-in
+// user goes on to link; anyone else is asked to log in or register, and
+// comes back here afterwards (R4).
+func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) error {
+	u := userFrom(r.Context())
+	claim := ""
+	if c, err := r.Cookie(purchaseCookie); err == nil {
+		claim = c.Value
+	}
+	if u != nil {
+		if claim != "" {
+			p, err := s.cfg.Market.ClaimPurchase(r.Context(), claim, u.User.ID)
+			if err == nil {
+				return s.toPurchase(w, r, u, p)
+			}
+			if !errors.Is(err, marketplace.ErrPurchaseNotFound) {
+				return err
+			}
+		}
+		// No cookie here (another browser): a purchase this user claimed
+		// elsewhere still leads on.
+		if p, ok, err := s.cfg.Market.PendingPurchase(r.Context(), u.User.ID); err != nil {
+			return err
+		} else if ok {
+			return s.toPurchase(w, r, u, p)
+		}
+		return s.renderMarketplaceError(w, r, marketplace.ErrPurchaseNotFound)
+	}
+	p, err := s.cfg.Market.PurchaseByClaim(r.Context(), claim)
+	if err != nil {
+		return s.renderMarketplaceError(w, r, err)
+	}
+	s.render(w, r, http.StatusOK, "marketplace_setup", view{Title: "Welcome", Data: setupView{Purchase: p, Next: "/marketplace/aws/setup"}})
+	return nil
+}
+
+func (s *Server) toPurchase(w http.ResponseWriter, r *http.Request, u *currentUser, p marketplace.Purchase) error {
+	if !u.User.Onboarded {
+		return seeOther(w, r, onboardingURL("/onboarding/company", purchaseURL(p.ID)))
+	}
+	return seeOther(w, r, purchaseURL(p.ID))
+}
+
+type linkView struct {
+	Purchase  marketplace.Purchase
+	Choices   []marketplace.Choice
+	Choice    string // "new" or an organization id
+	LinkedOrg *org.Org
+	CanMove   bool
+	Suggested string
+}
+
+func (s *Server) linkView(r *http.Request, u *currentUser, p marketplace.Purchase) (linkView, error) {
+	v := linkView{Purchase: p, Choice: "new", Suggested: u.User.Name + "'s organization"}
+	if b, found, err := s.cfg.Accounts.Business(r.Context(), u.User.ID); err == nil && found {
+		v.Suggested = b.CompanyName
+	}
+	choices, err := s.cfg.Market.LinkChoices(r.Context(), p, u.User.ID)
+	if err != nil {
+		return v, err
+	}
+	v.Choices = choices
+	if l := p.Subscription.Link; l != nil {
+		for _, o := range u.orgs {
+			if o.ID == l.OrgID {
+				v.LinkedOrg = &o
+				v.CanMove = o.Role == org.RoleAdmin
+			}
+		}
+	}
+	return v, nil
+}
+
+// handleLinkForm offers to create an organization (the default) or pick one
+// where the user is admin, and says what linking will do; or, when the
+// subscription already bills an organization, where (R7).
+func (s *Server) handleLinkForm(w http.ResponseWriter, r *http.Request, u *currentUser) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	p, err := s.cfg.Market.PurchaseOf(r.Context(), id, u.User.ID)
+	if err != nil {
+		return s.renderMarketplaceError(w, r, err)
+	}
+	v, err := s.linkView(r, u, p)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "marketplace_link", view{Title: "Choose the organization to bill", Data: v})
+	return nil
+}
+
+func (s *Server) handleLink(w http.ResponseWriter, r *http.Request, u *currentUser) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := r.ParseForm(); err != nil {
+		return fault.Wrap(fault.KindInvalid, err, "The form could not be read.")
+	}
+	in := marketplace.LinkInput{PurchaseID: id, UserID: u.User.ID, NewOrgName: r.PostForm.Get("name"), Move: r.PostForm.Get("move") == "1"}
+	choice := r.PostForm.Get("org")
+	if choice != "new" {
+		if in.OrgID, err = strconv.ParseInt(choice, 10, 64); err != nil || in.OrgID <= 0 {
+			return org.ErrNotFound
+		}
+	}
+	res, err := s.cfg.Market.Link(r.Context(), in)
+	if err != nil {
+		if fault.KindOf(err) == fault.KindInternal || errors.Is(err, marketplace.ErrPurchaseNotFound) {
+			return s.renderMarketplaceError(w, r, err)
+		}
+		p, perr := s.cfg.Market.PurchaseOf(r.Context(), id, u.User.ID)
+		if perr != nil {
+			return perr
+		}
+		v, verr := s.linkView(r, u, p)
+		if verr != nil {
+			return verr
+		}
+		v.Choice = choice
+		f := formFrom(r, err)
+		var elsewhere *marketplace.LinkedElsewhereError
+		if errors.As(err, &elsewhere) && v.LinkedOrg == nil {
+			f.Error = "This AWS subscription already bills an organization you are not a member of. " +
+				"Ask that organization's admins to invite you, or to cancel the link there."
+		}
+		s.render(w, r, statusOf(err), "marketplace_link", view{Title: "Choose the organization to bill", Form: f, Data: v})
+		return nil
+	}
+	switch {
+	case res.Already:
+		s.setFlash(w, fmt.Sprintf("%s was already billed through this AWS subscription. Nothing changed.", res.Org.Name))
+	case res.Moved:
+		s.setFlash(w, fmt.Sprintf("The AWS subscription now bills %s instead.", res.Org.Name))
+	default:
+		s.setFlash(w, fmt.Sprintf("%s is now billed through AWS Marketplace.", res.Org.Name))
+	}
+	http.SetCookie(w, &http.Cookie{Name: purchaseCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
+	if err := s.cfg.Accounts.SetCurrentOrg(r.Context(), u.token, res.Org.ID); err != nil {
+		return err
+	}
+	return seeOther(w, r, orgURL(res.Org.ID, "billing"))
+}
+
+type billingView struct {
+	Billing        marketplace.Billing
+	BillingConsole string
+}
+
+// handleBilling is the organization's billing page (R9, R16).
+func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request, u *currentUser, o org.Org) error {
+	b, err := s.cfg.Market.BillingOf(r.Context(), o.ID)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "billing", view{Title: "Billing · " + o.Name, Org: &o,
+		Data: billingView{Billing: b, BillingConsole: "https://console.aws.amazon.com/billing/home#/bills"}})
+	return nil
+}
+
