@@ -234,4 +234,3 @@ func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request, u *curren
 		Data: billingView{Billing: b, BillingConsole: "https://console.aws.amazon.com/billing/home#/bills"}})
 	return nil
 }
-
