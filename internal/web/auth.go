@@ -172,8 +172,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.setSessionCookie(w, tok)
 	if next == "" {
-		// A marketplace set-up waiting for this user comes first (R4).
-		if p, ok, err := s.cfg.Market.PendingPurchase(r.Context(), u.ID); err != nil {
+		// A marketplace set-up waiting in this browser, or for this user
+		// from another browser, comes first (R4).
+		if c, err := r.Cookie(purchaseCookie); err == nil && c.Value != "" {
+			next = "/marketplace/aws/setup"
+		} else if p, ok, err := s.cfg.Market.PendingPurchase(r.Context(), u.ID); err != nil {
 			return err
 		} else if ok {
 			next = purchaseURL(p.ID)

@@ -146,7 +146,7 @@ func (b *browser) cookie(name string) string {
 	return ""
 }
 
-var tokenRE = regexp.MustCompile(`(/[a-z/-]+)\?token=([A-Za-z0-9_-]+)`)
+var linkRE = regexp.MustCompile(`https?://[^/\s]+(/[a-z/-]+)\?(\S+)`)
 
 // mailLink returns the path and query of the newest link to path in mail
 // to addr.
@@ -160,14 +160,9 @@ func (a *app) mailLink(addr, path string) string {
 		if m.To[0] != addr {
 			continue
 		}
-		for _, match := range tokenRE.FindAllStringSubmatch(m.Text, -1) {
+		for _, match := range linkRE.FindAllStringSubmatch(m.Text, -1) {
 			if match[1] == path {
-				i := strings.Index(m.Text, match[0])
-				rest := m.Text[i:]
-				if j := strings.IndexAny(rest, " \n"); j >= 0 {
-					rest = rest[:j]
-				}
-				return rest
+				return match[1] + "?" + match[2]
 			}
 		}
 	}

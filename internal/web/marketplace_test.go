@@ -1,0 +1,272 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/emulator/market"
+	"github.com/marketbridge/marketbridge/internal/store"
+	"github.com/marketbridge/marketbridge/internal/store/storetest"
+)
+
+// subscribe makes a new buyer account subscribe to product on the emulator
+// and returns the account and the agreement.
+func (a *app) subscribe(product string) (account, agreement string) {
+	a.t.Helper()
+	ctx := context.Background()
+	account = fmt.Sprintf("4440%08d", len(a.emu.Market().Accounts()))
+	if _, err := a.emu.Market().CreateAccount(ctx, market.AccountInput{ID: account, Name: "buyer", Permissions: []string{"AWSMarketplaceFullAccess"}}); err != nil {
+		a.t.Fatal(err)
+	}
+	res, err := a.emu.Market().Subscribe(ctx, market.SubscribeInput{AccountID: account, ProductCode: product})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return account, res.Agreement.ID
+}
+
+// setUpToken is a click on "Set up your account".
+func (a *app) setUpToken(agreement string) string {
+	a.t.Helper()
+	reg, err := a.emu.Market().SetUpAccount(context.Background(), agreement)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return reg.Token
+}
+
+// fulfill posts a token as AWS's page does: a cross-site form post that
+// carries none of the console's SameSite=Lax cookies.
+func (b *browser) fulfill(token string, extra ...string) response {
+	form := url.Values{"x-amzn-marketplace-token": {token}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		form.Set(extra[i], extra[i+1])
+	}
+	req, _ := http.NewRequest(http.MethodPost, b.a.srv.URL+"/marketplace/aws/fulfillment", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "https://aws.amazon.com")
+	// Send it without cookies, as the browser would for a cross-site POST.
+	resp, err := (&http.Client{CheckRedirect: b.client.CheckRedirect}).Do(req)
+	if err != nil {
+		b.a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b.client.Jar.SetCookies(mustURL(b.a.srv.URL), resp.Cookies())
+	var body strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		body.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return response{status: resp.StatusCode, location: resp.Header.Get("Location"), body: body.String(), header: resp.Header}
+}
+
+func formatted(account string) string { return account[:4] + "-" + account[4:8] + "-" + account[8:] }
+
+// Flow A for a new user: the purchase survives registration, verification,
+// a fresh log-in and onboarding, and the buyer lands on linking (R4).
+func TestFlowA_NewUser_R4_PurchaseSurvivesSignUp(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		account, agreement := a.subscribe(market.DemoPAYGCode)
+		b := a.browser()
+		r := b.fulfill(a.setUpToken(agreement))
+		if r.status != http.StatusSeeOther || r.location != "/marketplace/aws/setup" || b.cookie("mb_purchase") == "" {
+			t.Fatalf("fulfillment = %d → %q (cookie %q)", r.status, r.location, b.cookie("mb_purchase"))
+		}
+		r = b.get("/marketplace/aws/setup")
+		if r.status != http.StatusOK || !strings.Contains(r.body, formatted(account)) || !strings.Contains(r.body, "Register") {
+			t.Fatalf("landing = %d:\n%s", r.status, r.body)
+		}
+		next := "/marketplace/aws/setup"
+		if r := b.post("/register", url.Values{"email": {"buyer@example.com"}, "name": {"Buyer"}, "password": {password}, "next": {next}}); r.status != http.StatusSeeOther {
+			t.Fatalf("register = %d", r.status)
+		}
+		r = b.get(a.mailLink("buyer@example.com", "/verify-email"))
+		if r.location != "/login?next="+url.QueryEscape(next)+"&email=buyer%40example.com" {
+			t.Fatalf("verification → %q, want log-in returning to the set-up", r.location)
+		}
+		r = b.post("/login", url.Values{"email": {"buyer@example.com"}, "password": {password}, "next": {next}})
+		if !strings.HasPrefix(r.location, "/onboarding/company?next=") {
+			t.Fatalf("first log-in → %q, want onboarding that returns to the set-up", r.location)
+		}
+		r = b.post("/onboarding/company", url.Values{"company_name": {"Buyer KK"}, "country": {"JP"}, "address": {"Tokyo"}, "next": {next}})
+		r = b.post("/onboarding/profile", url.Values{"job_role": {"data"}, "company_size": {"1-10"}, "use_case": {"analytics"}, "next": {next}})
+		if r.location != next {
+			t.Fatalf("onboarding → %q, want back to the set-up", r.location)
+		}
+		r = b.get(next)
+		if !strings.HasPrefix(r.location, "/marketplace/purchases/") {
+			t.Fatalf("set-up after log-in → %q, want the linking page", r.location)
+		}
+		linkPage := r.location
+		r = b.get(linkPage)
+		if !strings.Contains(r.body, "all usage of the organization you choose will be billed to AWS account") && !strings.Contains(r.body, "billed to AWS account <strong>"+formatted(account)) {
+			t.Fatalf("linking page does not say what will happen:\n%s", r.body)
+		}
+		if !strings.Contains(r.body, `value="Buyer KK"`) {
+			t.Error("the new organization's name is not suggested from the business information")
+		}
+		r = b.post(linkPage+"/link", url.Values{"org": {"new"}, "name": {"Buyer KK"}})
+		if r.status != http.StatusSeeOther || !strings.HasSuffix(r.location, "/billing") {
+			t.Fatalf("link = %d → %q", r.status, r.location)
+		}
+		r = b.get(r.location)
+		for _, want := range []string{"Billed through AWS Marketplace", formatted(account), "Pay as you go", "calendar-month", "AWS Billing console"} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("billing page lacks %q", want)
+			}
+		}
+		msgs, _ := a.outbox.List(context.Background(), 10)
+		if !strings.Contains(msgs[0].Subject, "is now billed through AWS Marketplace") {
+			t.Errorf("newest mail = %q, want the link confirmation to the admin (R9)", msgs[0].Subject)
+		}
+	})
+}
+
+// Flow A for an existing user who links an existing organization.
+func TestFlowA_ExistingUser_LinksExistingOrganization(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		b := a.signUp("old@example.com")
+		orgPath := b.createOrg("Old Org")
+		b.post("/logout", nil)
+		_, agreement := a.subscribe(market.DemoPAYGCode)
+		b.fulfill(a.setUpToken(agreement))
+		// Log-in with no next: the set-up waiting in this browser comes first.
+		r := b.login("old@example.com", password)
+		if r.location != "/marketplace/aws/setup" {
+			t.Fatalf("log-in with a set-up waiting → %q", r.location)
+		}
+		r = b.get(r.location)
+		if !strings.HasPrefix(r.location, "/marketplace/purchases/") {
+			t.Fatalf("set-up → %q, want the linking page", r.location)
+		}
+		link := r.location
+		// The claimed purchase follows the user to another browser too.
+		other := a.browser()
+		if r := other.login("old@example.com", password); r.location != link {
+			t.Fatalf("log-in in another browser → %q, want %q", r.location, link)
+		}
+		orgID := strings.Trim(strings.TrimPrefix(orgPath, "/orgs/"), "/")
+		r = b.post(link+"/link", url.Values{"org": {orgID}})
+		if r.location != orgPath+"billing" {
+			t.Fatalf("link existing = %d → %q, want %sbilling", r.status, r.location, orgPath)
+		}
+		// Running set-up again shows where it is linked (R7).
+		b.fulfill(a.setUpToken(agreement))
+		r = b.get(b.get("/marketplace/aws/setup").location)
+		if !strings.Contains(r.body, "already linked") || !strings.Contains(r.body, "Old Org") {
+			t.Fatalf("re-run set-up does not show the existing link:\n%s", r.body)
+		}
+	})
+}
+
+// Flow B: a private offer accepted on AWS, then linked.
+func TestFlowB_PrivateOffer_ContractOnBillingPage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		res, err := a.emu.Market().AcceptOffer(context.Background(), a.demo.Buyer.ID, a.demo.PrivateOffer.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := a.signUp("contract@example.com")
+		b.fulfill(a.setUpToken(res.Agreement.ID))
+		link := b.get("/marketplace/aws/setup").location
+		r := b.post(link+"/link", url.Values{"org": {"new"}, "name": {"Contract Co"}})
+		r = b.get(r.location)
+		for _, want := range []string{"Committed-spend contract", "committed_credits", "10000", formatted(a.demo.Buyer.ID)} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("billing page lacks %q", want)
+			}
+		}
+	})
+}
+
+// Every error a buyer can meet at the fulfillment URL gets a page that says
+// what to do, and leaves nothing behind (R5).
+func TestFulfillment_R5_ErrorPages(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		_, agreement := a.subscribe(market.DemoPAYGCode)
+		stale := a.setUpToken(agreement)
+		if _, err := a.emu.Market().AdvanceClock(context.Background(), 4*time.Hour+time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name, token string
+			status      int
+			heading     string
+		}{
+			{"missing token", "", http.StatusUnprocessableEntity, "This set-up link is not valid"},
+			{"invalid token", "garbage", http.StatusUnprocessableEntity, "This set-up link is not valid"},
+			{"expired token", stale, http.StatusUnprocessableEntity, "Your set-up link has expired"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := a.browser().fulfill(tt.token)
+				if r.status != tt.status || !strings.Contains(r.body, tt.heading) || !strings.Contains(r.body, "Set up your account") {
+					t.Fatalf("= %d, want %d with %q and the way back:\n%s", r.status, tt.status, tt.heading, r.body)
+				}
+			})
+		}
+		if _, err := a.emu.Market().AddFault(context.Background(), market.FaultInput{Kind: market.FaultInternalError, Operation: "ResolveCustomer", Count: 10}); err != nil {
+			t.Fatal(err)
+		}
+		r := a.browser().fulfill(a.setUpToken(agreement))
+		if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "AWS Marketplace is not answering") {
+			t.Fatalf("AWS outage = %d:\n%s", r.status, r.body)
+		}
+		var n int
+		db.Read().QueryRow(`SELECT COUNT(*) FROM purchases`).Scan(&n)
+		if n != 0 {
+			t.Fatalf("%d purchases left by failed set-ups", n)
+		}
+		if r := a.browser().get("/marketplace/aws/setup"); r.status != http.StatusNotFound {
+			t.Fatalf("set-up page without a purchase = %d, want 404 with the way back", r.status)
+		}
+	})
+}
+
+func TestLinking_R2_NoAdminOrganizationAndForeignPurchases(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		owner := a.signUp("owner@example.com")
+		orgPath := owner.createOrg("Owned")
+		owner.post(orgPath+"members/invite", url.Values{"email": {"dev@example.com"}, "role": {"developer"}})
+		dev := a.signUp("dev@example.com")
+		tok := mustURL(a.mailLink("dev@example.com", "/invitations/accept")).Query().Get("token")
+		dev.post("/invitations/accept", url.Values{"token": {tok}})
+		_, agreement := a.subscribe(market.DemoPAYGCode)
+		dev.fulfill(a.setUpToken(agreement))
+		link := dev.get("/marketplace/aws/setup").location
+		page := dev.get(link)
+		if !strings.Contains(page.body, "You are not an admin of this organization.") {
+			t.Fatalf("linking page does not explain why the organization is disabled:\n%s", page.body)
+		}
+		orgID := strings.Trim(strings.TrimPrefix(orgPath, "/orgs/"), "/")
+		if r := dev.post(link+"/link", url.Values{"org": {orgID}}); r.status != http.StatusForbidden || !strings.Contains(r.body, "Only an admin") {
+			t.Fatalf("developer forcing the link = %d", r.status)
+		}
+		// Another user cannot open or link this purchase.
+		if r := owner.get(link); r.status != http.StatusNotFound {
+			t.Fatalf("someone else's purchase = %d, want 404", r.status)
+		}
+		if r := owner.post(link+"/link", url.Values{"org": {orgID}}); r.status != http.StatusNotFound {
+			t.Fatalf("linking someone else's purchase = %d, want 404", r.status)
+		}
+		// Billing page: admins and billing members; developers 403.
+		if r := dev.get(orgPath + "billing"); r.status != http.StatusForbidden {
+			t.Fatalf("developer on billing = %d, want 403", r.status)
+		}
+	})
+}
