@@ -86,8 +86,19 @@ func TestBrowser_BuyerSubscribesAndSetsUpAccount(t *testing.T) {
 	defer cancelAlloc()
 	browser, cancelBrowser := chromedp.NewContext(alloc)
 	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
-	defer cancel()
+	// The first run starts the browser and binds it to this context, so it
+	// gets no deadline; each step below gets its own.
+	if err := chromedp.Do(browser, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	steps := func(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("browser: %v", err)
+		}
+	}
 
 	button := func(label string) chromedp.Search {
 		return chromedp.Search(`//button[normalize-space()="` + label + `"]`)
@@ -96,21 +107,21 @@ func TestBrowser_BuyerSubscribesAndSetsUpAccount(t *testing.T) {
 	welcome := chromedp.Search(`//h1[text()="Welcome to the seller"]`)
 
 	t.Run("PAYG: search, subscribe, set up your account posts the token", func(t *testing.T) {
-		err := chromedp.Do(ctx,
+		steps(t,
 			chromedp.Navigate(e.url+"/buyer/"),
 			chromedp.SendKeys(chromedp.CSS(`#q`), "pay as you go"),
 			chromedp.Click(button("Search")),
+			chromedp.WaitVisible(chromedp.Search(`//h1[starts-with(normalize-space(), "Results for")]`)),
 			chromedp.Click(link(demo.PAYG.Title)),
+			chromedp.WaitVisible(link("View purchase options")),
 			chromedp.Click(link("View purchase options")),
+			chromedp.WaitVisible(chromedp.CSS(`#po_number`)),
 			chromedp.SendKeys(chromedp.CSS(`#po_number`), "PO-42"),
 			chromedp.Click(button("Subscribe")),
 			chromedp.WaitVisible(button("Set up your account")),
 			chromedp.Click(button("Set up your account")),
 			chromedp.WaitVisible(welcome),
 		)
-		if err != nil {
-			t.Fatalf("browser: %v", err)
-		}
 		form := ff.last(t)
 		tok := strings.Join(form["x-amzn-marketplace-token"], "")
 		if tok == "" || form["x-amzn-marketplace-offer-type"] != nil {
@@ -126,28 +137,23 @@ func TestBrowser_BuyerSubscribesAndSetsUpAccount(t *testing.T) {
 	})
 
 	t.Run("a second Subscribe shows the existing subscription", func(t *testing.T) {
-		err := chromedp.Do(ctx,
+		steps(t,
 			chromedp.Navigate(e.url+"/buyer/products/"+demo.PAYG.Code+"/purchase"),
 			chromedp.WaitVisible(chromedp.Search(`//h2[text()="You already have a subscription"]`)),
 		)
-		if err != nil {
-			t.Fatalf("browser: %v", err)
-		}
 	})
 
 	t.Run("private offer: inbox, review, accept, set up your account", func(t *testing.T) {
-		err := chromedp.Do(ctx,
+		steps(t,
 			chromedp.Navigate(e.url+"/buyer/offers"),
 			chromedp.WaitVisible(chromedp.Search(`//h2[contains(., "private offer")]`)),
 			chromedp.Click(link("Review offer")),
 			chromedp.WaitVisible(chromedp.Search(`//td[normalize-space()="10000"]`)),
 			chromedp.Click(button("Accept contract")),
+			chromedp.WaitVisible(button("Set up your account")),
 			chromedp.Click(button("Set up your account")),
 			chromedp.WaitVisible(welcome),
 		)
-		if err != nil {
-			t.Fatalf("browser: %v", err)
-		}
 		c, err := e.m.ResolveCustomer(demo.Contract.SellerAccountID, strings.Join(ff.last(t)["x-amzn-marketplace-token"], ""))
 		if err != nil || c.ProductCode != demo.Contract.Code || c.CustomerAWSAccountID != demo.Buyer.ID {
 			t.Fatalf("resolved %+v, %v", c, err)
@@ -155,7 +161,7 @@ func TestBrowser_BuyerSubscribesAndSetsUpAccount(t *testing.T) {
 	})
 
 	t.Run("without the IAM permissions the offer page refuses", func(t *testing.T) {
-		err := chromedp.Do(ctx,
+		steps(t,
 			chromedp.Navigate(e.url+"/buyer/"),
 			chromedp.SetValue(chromedp.CSS(`#account_id`), demo.ReadOnlyBuyer.ID),
 			chromedp.Click(button("Switch")),
@@ -163,9 +169,8 @@ func TestBrowser_BuyerSubscribesAndSetsUpAccount(t *testing.T) {
 			chromedp.Navigate(e.url+"/buyer/offers/"+demo.PrivateOffer.ID),
 			chromedp.WaitVisible(chromedp.CSS(`[role=alert]`)),
 		)
-		if err != nil {
-			t.Fatalf("browser: %v", err)
-		}
+		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
+		defer cancel()
 		msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[role=alert]`)))
 		if err != nil {
 			t.Fatalf("read the refusal: %v", err)
