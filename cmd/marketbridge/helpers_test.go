@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -26,6 +27,9 @@ func findCommand(t *testing.T, name string) *command {
 func sampleValue(def string) string {
 	if _, err := time.ParseDuration(def); err == nil {
 		return "7s"
+	}
+	if _, err := strconv.ParseFloat(def, 64); err == nil {
+		return "7"
 	}
 	switch def {
 	case "true":

@@ -52,7 +52,7 @@ func (o *serveOptions) validate() error {
 
 func newServeCommand() *command {
 	c := &command{Command: config.NewCommand("serve",
-		"Run the seller service: web console, marketplace endpoints, usage API and workers.",
+		"Run the seller service: web console, marketplace endpoints and workers.",
 		"Applies pending database migrations first, then serves HTTP until interrupted (SIGINT or SIGTERM),\n"+
 			"when it stops taking requests and finishes those in flight.")}
 	var o serveOptions
