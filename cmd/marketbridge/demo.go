@@ -53,7 +53,8 @@ func newDemoCommand() *command {
 			return err
 		}
 		defer emu.Close()
-		demo, err := emu.SeedDemo(ctx, market.DemoInput{FulfillmentURL: sellerURL + "/marketplace/aws/fulfillment"})
+		demo, err := emu.SeedDemo(ctx, market.DemoInput{FulfillmentURL: sellerURL + "/marketplace/aws/fulfillment",
+			SNSEndpoint: sellerURL + "/marketplace/aws/sns"})
 		if err != nil {
 			return fmt.Errorf("seed the emulator's demo catalog: %w", err)
 		}

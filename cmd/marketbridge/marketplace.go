@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -24,6 +25,20 @@ type marketOptions struct {
 	// demoEndpoint, set by demo, sends the AWS calls to the in-process
 	// emulator with its credentials instead of the SDK's environment.
 	demoEndpoint string
+	snsCertHost  string
+}
+
+// trustedSNSHosts are the hosts besides AWS's whose SNS certificates are
+// trusted: the configured one, and in the demo the emulator.
+func (o marketOptions) trustedSNSHosts() []string {
+	var hosts []string
+	if o.snsCertHost != "" {
+		hosts = append(hosts, o.snsCertHost)
+	}
+	if o.demoEndpoint != "" {
+		hosts = append(hosts, strings.TrimPrefix(strings.TrimPrefix(o.demoEndpoint, "http://"), "https://"))
+	}
+	return hosts
 }
 
 // demoCatalog is the catalog of the emulator's demo products.

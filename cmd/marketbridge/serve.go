@@ -16,6 +16,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/config"
 	"github.com/marketbridge/marketbridge/internal/mail"
 	"github.com/marketbridge/marketbridge/internal/marketplace"
+	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
 	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/web"
@@ -36,6 +37,7 @@ func (o *serveOptions) bind(c *config.Command) {
 	o.http.Bind(c.Flags, "127.0.0.1:8080")
 	c.Flags.StringVar(&o.baseURL, "base-url", "", "the console's public URL, used in links in mail (default http://ADDR)")
 	o.mail.Bind(c.Flags)
+	c.Flags.StringVar(&o.market.snsCertHost, "sns-cert-host", "", "a host:port besides AWS's whose SNS signing certificates are trusted (an emulator); empty trusts AWS only")
 	c.Flags.StringVar(&o.market.catalogPath, "catalog", "", "the products sold through AWS Marketplace, a JSON file (see docs/aws-setup.md)")
 	o.log.Bind(c.Flags)
 }
@@ -153,6 +155,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		Accounts:       accounts,
 		Orgs:           orgs,
 		Market:         market,
+		SNS:            awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts()}),
 		Mailbox:        mailbox,
 	})
 	if err != nil {
@@ -173,6 +176,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 			logger.Error("mail worker stopped", "err", err)
 		}
 	})
+	workers.Go(func() { market.RunNotifications(workerCtx, 2*time.Second) })
 	err = serveHTTP(ctx, logger, ln, srv, o.http)
 	stopWorkers()
 	workers.Wait()

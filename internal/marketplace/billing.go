@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/marketbridge/marketbridge/internal/org"
 )
@@ -45,21 +46,39 @@ func (s *Service) LinkChoices(ctx context.Context, p Purchase, userID int64) ([]
 	return out, nil
 }
 
+// GracePeriod is how long an organization whose subscription was cancelled
+// may go on before it is out of billing compliance (R19).
+const GracePeriod = 14 * 24 * time.Hour
+
+// Billing states of an organization, as its billing page shows them.
+const (
+	BillingNone                = "none"                 // never billed through a marketplace
+	BillingActive              = "active"               // billed through a live subscription
+	BillingCancellationPending = "cancellation-pending" // unsubscribe-pending: final usage due by a deadline
+	BillingGrace               = "grace"                // cancelled: 14 days to link another method
+	BillingSuspended           = "suspended"            // grace over: out of billing compliance, data kept
+)
+
 // Billing is an organization's billing state, for its billing page and API.
 type Billing struct {
 	OrgID        int64
-	Subscription *Subscription // nil when not billed through a marketplace
+	State        string
+	Subscription *Subscription // the live link; nil when there is none
+	// Ended is the subscription whose link the last cancellation removed,
+	// shown during grace and after.
+	Ended      *Subscription
+	GraceUntil time.Time
 }
 
 // BillingOf returns the organization's billing state; the caller has
 // checked the viewer may see it.
 func (s *Service) BillingOf(ctx context.Context, orgID int64) (Billing, error) {
-	b := Billing{OrgID: orgID}
+	b := Billing{OrgID: orgID, State: BillingNone}
 	var subID int64
 	row := s.db.Read().QueryRowContext(ctx, `SELECT subscription_id FROM billing_links WHERE org_id = $1 AND ended_at IS NULL`, orgID)
 	switch err := row.Scan(&subID); {
 	case errors.Is(err, sql.ErrNoRows):
-		return b, nil
+		return s.afterCancellation(ctx, b)
 	case err != nil:
 		return b, fmt.Errorf("read billing of organization %d: %w", orgID, err)
 	}
@@ -68,5 +87,35 @@ func (s *Service) BillingOf(ctx context.Context, orgID int64) (Billing, error) {
 		return b, err
 	}
 	b.Subscription = &sub
+	b.State = BillingActive
+	if sub.Status == StatusUnsubscribePending {
+		b.State = BillingCancellationPending
+	}
+	return b, nil
+}
+
+// afterCancellation finds a link that a cancellation ended, for the grace
+// period and suspension; links moved away by an admin do not count.
+func (s *Service) afterCancellation(ctx context.Context, b Billing) (Billing, error) {
+	var subID int64
+	var ended time.Time
+	err := s.db.Read().QueryRowContext(ctx, `SELECT subscription_id, ended_at FROM billing_links WHERE org_id = $1 AND end_reason = $2
+		ORDER BY ended_at DESC LIMIT 1`, b.OrgID, StatusCancelled).Scan(&subID, &ended)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, nil
+	}
+	if err != nil {
+		return b, fmt.Errorf("read ended billing of organization %d: %w", b.OrgID, err)
+	}
+	sub, err := s.subscription(ctx, s.db.Read(), subID)
+	if err != nil {
+		return b, err
+	}
+	b.Ended = &sub
+	b.GraceUntil = ended.Add(GracePeriod)
+	b.State = BillingGrace
+	if !s.now().Before(b.GraceUntil) {
+		b.State = BillingSuspended
+	}
 	return b, nil
 }

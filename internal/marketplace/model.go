@@ -10,17 +10,22 @@ import (
 
 // Subscription is one marketplace agreement and where it bills.
 type Subscription struct {
-	ID           int64
-	Marketplace  string
-	ProductCode  string
-	ProductName  string
-	OfferType    OfferType
-	Customer     Customer
-	OfferID      string // private offers, once a notification names it
-	FreeTrial    bool
-	Status       string
-	Entitlements []Entitlement
-	Link         *Link // nil when it bills no organization
+	ID          int64
+	Marketplace string
+	ProductCode string
+	ProductName string
+	OfferType   OfferType
+	Customer    Customer
+	OfferID     string // private offers, once a notification names it
+	FreeTrial   bool
+	Status      string
+	StatusAt    time.Time // when the marketplace last changed Status; zero before any notification
+	// FinalMeteringBy is the deadline for the last usage after
+	// unsubscribe-pending (R18); CancelledAt is when unsubscribe-success came.
+	FinalMeteringBy time.Time
+	CancelledAt     time.Time
+	Entitlements    []Entitlement
+	Link            *Link // nil when it bills no organization
 }
 
 // AccountLabel is the AWS account id as AWS's console writes it.
@@ -74,7 +79,7 @@ type queryer interface {
 }
 
 const subscriptionColumns = `s.id, s.marketplace, s.product_code, s.offer_type, s.customer_aws_account_id, s.customer_identifier,
-	s.license_arn, s.offer_id, s.free_trial, s.status, l.org_id, o.name, l.linked_at`
+	s.license_arn, s.offer_id, s.free_trial, s.status, s.status_at, s.final_metering_by, s.cancelled_at, l.org_id, o.name, l.linked_at`
 
 const subscriptionFrom = ` FROM subscriptions s
 	LEFT JOIN billing_links l ON l.subscription_id = s.id AND l.ended_at IS NULL
@@ -84,12 +89,13 @@ func (s *Service) scanSubscription(row interface{ Scan(...any) error }) (Subscri
 	var sub Subscription
 	var orgID sql.NullInt64
 	var orgName sql.NullString
-	var linkedAt sql.NullTime
+	var linkedAt, statusAt, finalBy, cancelledAt sql.NullTime
 	err := row.Scan(&sub.ID, &sub.Marketplace, &sub.ProductCode, &sub.OfferType, &sub.Customer.AWSAccountID, &sub.Customer.Identifier,
-		&sub.Customer.LicenseArn, &sub.OfferID, &sub.FreeTrial, &sub.Status, &orgID, &orgName, &linkedAt)
+		&sub.Customer.LicenseArn, &sub.OfferID, &sub.FreeTrial, &sub.Status, &statusAt, &finalBy, &cancelledAt, &orgID, &orgName, &linkedAt)
 	if err != nil {
 		return Subscription{}, err
 	}
+	sub.StatusAt, sub.FinalMeteringBy, sub.CancelledAt = statusAt.Time, finalBy.Time, cancelledAt.Time
 	if orgID.Valid {
 		sub.Link = &Link{OrgID: orgID.Int64, OrgName: orgName.String, LinkedAt: linkedAt.Time}
 	}

@@ -211,8 +211,9 @@ func (s *Service) ListForUser(ctx context.Context, user int64) ([]Org, error) {
 // audit records that actor did action in the organization, in tx, so the
 // record exists exactly when the change does.
 func (s *Service) audit(ctx context.Context, tx *sql.Tx, orgID, actor int64, action, detail string) error {
+	// Actor 0 is the system (a marketplace notification), stored as NULL.
 	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (org_id, actor_user_id, action, detail, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		orgID, actor, action, detail, s.now())
+		orgID, sql.NullInt64{Int64: actor, Valid: actor != 0}, action, detail, s.now())
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}

@@ -41,6 +41,8 @@ type app struct {
 	emu    *emulator.Emulator
 	emuURL string
 	demo   market.DemoCatalog
+	market *marketplace.Service
+	sns    *testSigner
 	mu     sync.Mutex
 	now    time.Time
 }
@@ -70,13 +72,15 @@ func newApp(t *testing.T, db *store.DB, opts ...appOption) *app {
 		t.Fatal(err)
 	}
 	sdk := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
-	market, err := marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Orgs: a.orgs, Mailer: a.outbox, Logger: logger, Now: a.Now,
+	a.market, err = marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Orgs: a.orgs, Mailer: a.outbox, Logger: logger, Now: a.Now,
 		BaseURL: base, Resolver: awsmp.New(sdk, awsmp.Endpoints{Metering: a.emuURL, Entitlement: a.emuURL})})
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.sns = newTestSigner(t)
 	cfg := web.Config{Logger: logger, DB: db, Registry: prometheus.NewRegistry(), RequestTimeout: 10 * time.Second,
-		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Market: market, Mailbox: a.outbox}
+		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Market: a.market, Mailbox: a.outbox,
+		SNS: awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: []string{strings.TrimPrefix(a.emuURL, "http://"), a.sns.host}})}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -237,8 +241,8 @@ func (a *app) startEmulator(base string) {
 	a.t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	a.emuURL = "http://" + srv.Listener.Addr().String()
-	emu, err := emulator.New(context.Background(), emulator.Config{PublicURL: a.emuURL, Settings: market.Settings{ThrottleRate: 10000}},
-		slog.New(slog.DiscardHandler))
+	emu, err := emulator.New(context.Background(), emulator.Config{PublicURL: a.emuURL, Settings: market.Settings{ThrottleRate: 10000},
+		DeliveryPoll: 20 * time.Millisecond, TickInterval: 20 * time.Millisecond}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -246,7 +250,8 @@ func (a *app) startEmulator(base string) {
 	srv.Start()
 	a.t.Cleanup(func() { srv.Close(); emu.Close() })
 	a.emu = emu
-	if a.demo, err = emu.SeedDemo(context.Background(), market.DemoInput{FulfillmentURL: base + "/marketplace/aws/fulfillment"}); err != nil {
+	if a.demo, err = emu.SeedDemo(context.Background(), market.DemoInput{FulfillmentURL: base + "/marketplace/aws/fulfillment",
+		SNSEndpoint: base + "/marketplace/aws/sns"}); err != nil {
 		a.t.Fatal(err)
 	}
 }

@@ -58,6 +58,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	// AWS Marketplace: the fulfillment URL, then the linking pages.
 	s.handle(mux, "POST "+fulfillmentPath, s.page(s.handleFulfillment))
 	s.handle(mux, "GET /marketplace/aws/setup", s.page(s.handleSetup))
+	s.handle(mux, "POST /marketplace/aws/sns", http.HandlerFunc(s.handleSNS))
 	s.handle(mux, "GET /marketplace/purchases/{id}", s.member(s.handleLinkForm))
 	s.handle(mux, "POST /marketplace/purchases/{id}/link", s.member(s.handleLink))
 	s.handle(mux, "GET /orgs/{org}/billing", s.inOrg(billingRoles, s.handleBilling))

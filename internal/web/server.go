@@ -15,6 +15,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/account"
 	"github.com/marketbridge/marketbridge/internal/mail"
 	"github.com/marketbridge/marketbridge/internal/marketplace"
+	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
 	"github.com/marketbridge/marketbridge/internal/org"
 )
 
@@ -39,6 +40,7 @@ type Config struct {
 	Accounts       *account.Service
 	Orgs           *org.Service
 	Market         *marketplace.Service
+	SNS            *awsmp.SNSVerifier
 	// Mailbox, when set, is shown at /dev/mailbox: the demo's stand-in for
 	// an inbox. Leave it nil when real mail goes out.
 	Mailbox Mailbox
@@ -70,6 +72,9 @@ func (c Config) Validate() error {
 	}
 	if c.Market == nil {
 		errs = append(errs, errors.New("web: Market is required"))
+	}
+	if c.SNS == nil {
+		errs = append(errs, errors.New("web: SNS is required"))
 	}
 	return errors.Join(errs...)
 }

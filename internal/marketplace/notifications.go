@@ -1,0 +1,306 @@
+package marketplace
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/store"
+)
+
+// Actions a notification can carry, normalised across SNS and EventBridge.
+const (
+	ActionSubscribeSuccess   = "subscribe-success"
+	ActionSubscribeFail      = "subscribe-fail"
+	ActionUnsubscribePending = "unsubscribe-pending"
+	ActionUnsubscribeSuccess = "unsubscribe-success"
+	ActionEntitlementUpdated = "entitlement-updated"
+)
+
+// Subscription statuses.
+const (
+	StatusActive             = "active"
+	StatusFailed             = "failed"
+	StatusUnsubscribePending = "unsubscribe-pending"
+	StatusCancelled          = "cancelled"
+)
+
+// FinalMeteringWindow is how long after unsubscribe-pending AWS still
+// accepts the final usage (R18).
+const FinalMeteringWindow = time.Hour
+
+// Notification is one marketplace message, as received.
+type Notification struct {
+	Source      string // sns or eventbridge
+	MessageID   string
+	Action      string
+	ProductCode string
+	Customer    Customer
+	OfferID     string
+	FreeTrial   bool
+	SentAt      time.Time
+	Payload     string
+}
+
+// Record stores a notification unless one with the same id was stored
+// before, and says whether it is new. Storing comes before acting, so that
+// a crash between the two loses nothing.
+func (s *Service) Record(ctx context.Context, n Notification) (id int64, isNew bool, err error) {
+	err = s.db.Write().QueryRowContext(ctx, `INSERT INTO notifications (source, message_id, action, product_code, customer_aws_account_id,
+			customer_identifier, license_arn, offer_id, free_trial, sent_at, payload, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		ON CONFLICT (source, message_id) DO NOTHING RETURNING id`,
+		n.Source, n.MessageID, n.Action, n.ProductCode, n.Customer.AWSAccountID, n.Customer.Identifier, n.Customer.LicenseArn,
+		n.OfferID, n.FreeTrial, store.Now(n.SentAt), n.Payload, s.now()).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("record notification %s: %w", n.MessageID, err)
+	}
+	return id, true, nil
+}
+
+// ApplyPending applies stored notifications not yet applied, oldest event
+// first, and returns how many took effect. Notifications for a customer
+// whose purchase has not arrived yet wait, and are applied once it does.
+func (s *Service) ApplyPending(ctx context.Context, limit int) (int, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT id FROM notifications WHERE status IN ('pending', 'waiting')
+		ORDER BY sent_at, id LIMIT $1`, limit)
+	if err != nil {
+		return 0, fmt.Errorf("list pending notifications: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	applied := 0
+	for _, id := range ids {
+		ok, err := s.apply(ctx, id)
+		if err != nil {
+			s.cfg.Logger.Warn("notification not applied", "notification", id, "err", err)
+			continue
+		}
+		if ok {
+			applied++
+		}
+	}
+	return applied, nil
+}
+
+type storedNotification struct {
+	Notification
+	id     int64
+	status string
+}
+
+// apply runs one notification's effect. It is safe to run twice, and from
+// two processes at once: the notification row is claimed in the same
+// transaction as the effect.
+func (s *Service) apply(ctx context.Context, id int64) (bool, error) {
+	// entitlement-updated needs GetEntitlements, a network call, which
+	// must not run inside the write transaction: read first, apply after.
+	n, err := s.notification(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	var ents []Entitlement
+	if n.Action == ActionEntitlementUpdated {
+		if ents, err = s.cfg.Resolver.Entitlements(ctx, n.ProductCode, n.Customer); err != nil {
+			s.markFailedAttempt(ctx, id, err)
+			return false, err
+		}
+	}
+	applied := false
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM notifications WHERE id = $1`+s.db.Dialect().ForUpdate(), id).Scan(&status); err != nil {
+			return fmt.Errorf("lock notification %d: %w", id, err)
+		}
+		if status == "applied" {
+			return nil
+		}
+		subID, found, err := s.findSubscription(ctx, tx, n.Notification)
+		if err != nil {
+			return err
+		}
+		if !found {
+			// Kept until the purchase arrives; rewritten only once, since
+			// the worker looks again every few seconds.
+			_, err := tx.ExecContext(ctx, `UPDATE notifications SET status = 'waiting' WHERE id = $1 AND status <> 'waiting'`, id)
+			return err
+		}
+		if err := s.effect(ctx, tx, subID, n.Notification, ents); err != nil {
+			return err
+		}
+		applied = true
+		_, err = tx.ExecContext(ctx, `UPDATE notifications SET status = 'applied', applied_at = $1, attempts = attempts + 1, last_error = ''
+			WHERE id = $2`, s.now(), id)
+		return err
+	})
+	if err != nil {
+		s.markFailedAttempt(ctx, id, err)
+	}
+	return applied, err
+}
+
+func (s *Service) markFailedAttempt(ctx context.Context, id int64, cause error) {
+	msg := cause.Error()
+	if len(msg) > 1000 {
+		msg = msg[:1000]
+	}
+	if _, err := s.db.Write().ExecContext(ctx, `UPDATE notifications SET attempts = attempts + 1, last_error = $1 WHERE id = $2`, msg, id); err != nil {
+		s.cfg.Logger.Warn("record notification failure", "notification", id, "err", err)
+	}
+}
+
+func (s *Service) notification(ctx context.Context, id int64) (storedNotification, error) {
+	var n storedNotification
+	n.id = id
+	err := s.db.Read().QueryRowContext(ctx, `SELECT source, message_id, action, product_code, customer_aws_account_id, customer_identifier,
+			license_arn, offer_id, free_trial, sent_at, payload, status FROM notifications WHERE id = $1`, id).
+		Scan(&n.Source, &n.MessageID, &n.Action, &n.ProductCode, &n.Customer.AWSAccountID, &n.Customer.Identifier, &n.Customer.LicenseArn,
+			&n.OfferID, &n.FreeTrial, &n.SentAt, &n.Payload, &n.status)
+	if err != nil {
+		return n, fmt.Errorf("read notification %d: %w", id, err)
+	}
+	return n, nil
+}
+
+// findSubscription matches a notification to the subscription it is about:
+// by license when AWS names one, else by the legacy customer identifier,
+// else the newest agreement of the account for the product.
+func (s *Service) findSubscription(ctx context.Context, tx *sql.Tx, n Notification) (int64, bool, error) {
+	var where string
+	var args []any
+	switch {
+	case n.Customer.LicenseArn != "":
+		// EventBridge examples omit the "arn:" prefix: match on the l-… id.
+		where, args = `license_arn LIKE $1`, []any{"%" + licenseID(n.Customer.LicenseArn)}
+	case n.Customer.Identifier != "":
+		where, args = `customer_identifier = $1`, []any{n.Customer.Identifier}
+	case n.Customer.AWSAccountID != "":
+		where, args = `customer_aws_account_id = $1`, []any{n.Customer.AWSAccountID}
+	default:
+		return 0, false, nil
+	}
+	q := `SELECT id FROM subscriptions WHERE ` + where
+	if n.ProductCode != "" {
+		q += ` AND product_code = $2`
+		args = append(args, n.ProductCode)
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, q+` ORDER BY id DESC LIMIT 1`, args...).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("find subscription for notification: %w", err)
+	}
+	return id, true, nil
+}
+
+func licenseID(arn string) string {
+	if i := strings.LastIndex(arn, "/"); i >= 0 {
+		return arn[i+1:]
+	}
+	if i := strings.LastIndex(arn, ":"); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
+}
+
+// effect changes the subscription as the notification says, unless a
+// newer event already decided its status (out-of-order delivery).
+func (s *Service) effect(ctx context.Context, tx *sql.Tx, subID int64, n Notification, ents []Entitlement) error {
+	sentAt := store.Now(n.SentAt)
+	if n.OfferID != "" || n.FreeTrial {
+		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET offer_id = CASE WHEN $1 <> '' THEN $1 ELSE offer_id END,
+			free_trial = free_trial OR $2 WHERE id = $3`, n.OfferID, n.FreeTrial, subID); err != nil {
+			return fmt.Errorf("record offer of subscription %d: %w", subID, err)
+		}
+	}
+	var status string
+	var set []any
+	switch n.Action {
+	case ActionEntitlementUpdated:
+		return s.replaceEntitlements(ctx, tx, subID, ents)
+	case ActionSubscribeSuccess:
+		status = StatusActive
+	case ActionSubscribeFail:
+		status = StatusFailed
+	case ActionUnsubscribePending:
+		status, set = StatusUnsubscribePending, []any{sentAt.Add(FinalMeteringWindow)}
+	case ActionUnsubscribeSuccess:
+		status = StatusCancelled
+	default:
+		return nil // recorded, nothing to do
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = $1, status_at = $2, updated_at = $3,
+			final_metering_by = CASE WHEN $1 = 'unsubscribe-pending' THEN $4 ELSE final_metering_by END,
+			cancelled_at = CASE WHEN $1 = 'cancelled' THEN $2 ELSE cancelled_at END
+		WHERE id = $5 AND (status_at IS NULL OR status_at <= $2)`, status, sentAt, s.now(), nullTime(set), subID)
+	if err != nil {
+		return fmt.Errorf("update subscription %d to %s: %w", subID, status, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // a newer event already set the status
+	}
+	if status == StatusCancelled || status == StatusFailed {
+		return s.endLink(ctx, tx, subID, status)
+	}
+	return nil
+}
+
+func nullTime(v []any) sql.NullTime {
+	if len(v) == 0 {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: v[0].(time.Time), Valid: true}
+}
+
+// endLink removes the billing link of a cancelled subscription: only the
+// link, never the organization or its data (R17). The organization's audit
+// log records it.
+func (s *Service) endLink(ctx context.Context, tx *sql.Tx, subID int64, reason string) error {
+	var orgID int64
+	err := tx.QueryRowContext(ctx, `UPDATE billing_links SET ended_at = $1, end_reason = $2 WHERE subscription_id = $3 AND ended_at IS NULL
+		RETURNING org_id`, s.now(), reason, subID).Scan(&orgID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("end billing link of subscription %d: %w", subID, err)
+	}
+	return s.cfg.Orgs.AuditTx(ctx, tx, orgID, 0, "billing.unlink", "AWS Marketplace subscription "+reason)
+}
+
+// RunNotifications applies stored notifications every interval until ctx
+// ends: those that failed (AWS unavailable for GetEntitlements) and those
+// waiting for their purchase.
+func (s *Service) RunNotifications(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.ApplyPending(ctx, 100); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("apply notifications", "err", err)
+			}
+		}
+	}
+}

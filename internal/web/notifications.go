@@ -1,0 +1,71 @@
+package web
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
+)
+
+// maxNotificationBytes bounds a notification body: AWS Marketplace's are a
+// few kilobytes; SNS allows 256 KiB.
+const maxNotificationBytes = 256 << 10
+
+// handleSNS is the SNS HTTP/S endpoint. Nothing is believed before the
+// signature is verified against a certificate from a trusted host; then the
+// message is stored (deduplicated by its id) before it is applied, so a
+// crash in between loses nothing. A 2xx tells SNS to stop retrying.
+func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxNotificationBytes))
+	if err != nil {
+		s.refuseNotification(w, r, http.StatusRequestEntityTooLarge, err)
+		return
+	}
+	m, err := s.cfg.SNS.ParseAndVerify(r.Context(), body)
+	if err != nil {
+		s.refuseNotification(w, r, http.StatusBadRequest, err)
+		return
+	}
+	code, ok := awsmp.TopicProduct(m.TopicArn)
+	if _, known := s.cfg.Market.Catalog().Product(code); !ok || !known {
+		s.refuseNotification(w, r, http.StatusBadRequest, errors.New("unknown topic "+m.TopicArn))
+		return
+	}
+	switch m.Type {
+	case awsmp.SNSSubscriptionConfirmation:
+		if err := s.cfg.SNS.Confirm(r.Context(), m); err != nil {
+			s.logger.ErrorContext(r.Context(), "SNS subscription not confirmed", "topic", m.TopicArn, "err", err)
+			http.Error(w, "confirmation failed", http.StatusBadGateway)
+			return
+		}
+		s.logger.InfoContext(r.Context(), "SNS subscription confirmed", "topic", m.TopicArn)
+	case awsmp.SNSUnsubscribeConfirmation:
+		s.logger.WarnContext(r.Context(), "SNS subscription ended by AWS", "topic", m.TopicArn)
+	default:
+		n, err := awsmp.ParseSNSNotification(m)
+		if err != nil {
+			s.refuseNotification(w, r, http.StatusBadRequest, err)
+			return
+		}
+		_, isNew, err := s.cfg.Market.Record(r.Context(), n)
+		if err != nil {
+			s.logger.ErrorContext(r.Context(), "store notification", "message_id", m.MessageId, "err", err)
+			http.Error(w, "not stored; retry", http.StatusServiceUnavailable)
+			return
+		}
+		if isNew {
+			// Best effort now; the notification worker retries what fails.
+			if _, err := s.cfg.Market.ApplyPending(r.Context(), 50); err != nil {
+				s.logger.WarnContext(r.Context(), "apply notifications", "err", err)
+			}
+		}
+		s.logger.InfoContext(r.Context(), "marketplace notification", "action", n.Action, "message_id", n.MessageID, "duplicate", !isNew)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) refuseNotification(w http.ResponseWriter, r *http.Request, status int, err error) {
+	s.logger.WarnContext(r.Context(), "notification refused", "status", status, "err", err, "remote", r.RemoteAddr)
+	http.Error(w, http.StatusText(status), status)
+}
