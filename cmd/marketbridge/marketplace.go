@@ -26,6 +26,8 @@ type marketOptions struct {
 	// emulator with its credentials instead of the SDK's environment.
 	demoEndpoint string
 	snsCertHost  string
+
+	eventBridgeKey, eventBridgeHeader string
 }
 
 // trustedSNSHosts are the hosts besides AWS's whose SNS certificates are

@@ -38,6 +38,8 @@ func (o *serveOptions) bind(c *config.Command) {
 	c.Flags.StringVar(&o.baseURL, "base-url", "", "the console's public URL, used in links in mail (default http://ADDR)")
 	o.mail.Bind(c.Flags)
 	c.Flags.StringVar(&o.market.snsCertHost, "sns-cert-host", "", "a host:port besides AWS's whose SNS signing certificates are trusted (an emulator); empty trusts AWS only")
+	c.Flags.StringVar(&o.market.eventBridgeKey, "eventbridge-api-key", "", "the secret an EventBridge API destination sends to /marketplace/aws/events; empty disables that endpoint")
+	c.Flags.StringVar(&o.market.eventBridgeHeader, "eventbridge-header", "x-api-key", "the header that carries --eventbridge-api-key")
 	c.Flags.StringVar(&o.market.catalogPath, "catalog", "", "the products sold through AWS Marketplace, a JSON file (see docs/aws-setup.md)")
 	o.log.Bind(c.Flags)
 }
@@ -147,16 +149,18 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		reg.MustRegister(collectors.NewDBStatsCollector(pool, name))
 	}
 	srv, err := web.New(web.Config{
-		Logger:         logger,
-		DB:             db,
-		Registry:       reg,
-		RequestTimeout: o.http.RequestTimeout,
-		BaseURL:        baseURL,
-		Accounts:       accounts,
-		Orgs:           orgs,
-		Market:         market,
-		SNS:            awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts()}),
-		Mailbox:        mailbox,
+		Logger:            logger,
+		DB:                db,
+		Registry:          reg,
+		RequestTimeout:    o.http.RequestTimeout,
+		BaseURL:           baseURL,
+		Accounts:          accounts,
+		Orgs:              orgs,
+		Market:            market,
+		SNS:               awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts()}),
+		EventBridgeKey:    o.market.eventBridgeKey,
+		EventBridgeHeader: o.market.eventBridgeHeader,
+		Mailbox:           mailbox,
 	})
 	if err != nil {
 		return err

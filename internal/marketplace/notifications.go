@@ -18,6 +18,13 @@ const (
 	ActionUnsubscribePending = "unsubscribe-pending"
 	ActionUnsubscribeSuccess = "unsubscribe-success"
 	ActionEntitlementUpdated = "entitlement-updated"
+	// EventBridge only: License Updated (the grant or a change of
+	// entitlements, which also means the subscription is live), and
+	// agreement events kept for the record and their offer id.
+	ActionLicenseUpdated   = "license-updated"
+	ActionAgreementCreated = "agreement-created"
+	ActionAgreementAmended = "agreement-amended"
+	ActionAgreementEnded   = "agreement-ended"
 )
 
 // Subscription statuses.
@@ -117,7 +124,7 @@ func (s *Service) apply(ctx context.Context, id int64) (bool, error) {
 		return false, err
 	}
 	var ents []Entitlement
-	if n.Action == ActionEntitlementUpdated {
+	if s.refreshesEntitlements(n.Notification) {
 		if ents, err = s.cfg.Resolver.Entitlements(ctx, n.ProductCode, n.Customer); err != nil {
 			s.markFailedAttempt(ctx, id, err)
 			return false, err
@@ -234,10 +241,13 @@ func (s *Service) effect(ctx context.Context, tx *sql.Tx, subID int64, n Notific
 	}
 	var status string
 	var set []any
+	if s.refreshesEntitlements(n) {
+		if err := s.replaceEntitlements(ctx, tx, subID, ents); err != nil {
+			return err
+		}
+	}
 	switch n.Action {
-	case ActionEntitlementUpdated:
-		return s.replaceEntitlements(ctx, tx, subID, ents)
-	case ActionSubscribeSuccess:
+	case ActionSubscribeSuccess, ActionLicenseUpdated:
 		status = StatusActive
 	case ActionSubscribeFail:
 		status = StatusFailed
@@ -262,6 +272,14 @@ func (s *Service) effect(ctx context.Context, tx *sql.Tx, subID int64, n Notific
 		return s.endLink(ctx, tx, subID, status)
 	}
 	return nil
+}
+
+// refreshesEntitlements says whether the notification means re-reading the
+// contract's entitlements: AWS's message is the same for a new contract, an
+// upgrade, a renewal and an expiry, so GetEntitlements is the truth (R22).
+func (s *Service) refreshesEntitlements(n Notification) bool {
+	p, ok := s.cfg.Catalog.Product(n.ProductCode)
+	return ok && p.OfferType == OfferContract && (n.Action == ActionEntitlementUpdated || n.Action == ActionLicenseUpdated)
 }
 
 func nullTime(v []any) sql.NullTime {

@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -91,6 +93,124 @@ func TestLifecycle_NotificationBeforePurchaseIsAppliedLater(t *testing.T) {
 		var statusAt *time.Time
 		if err := db.Read().QueryRow(`SELECT status, status_at FROM subscriptions`).Scan(&status, &statusAt); err != nil || status != "active" || statusAt == nil {
 			t.Fatalf("subscription = %s at %v (%v), want active with the event time", status, statusAt, err)
+		}
+	})
+}
+
+func (a *app) postEvent(key, body string) int {
+	a.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/marketplace/aws/events", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("x-api-key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// EventBridge through an API destination: the shared secret is required,
+// and License Deprovisioned ends the link as unsubscribe-success does.
+func TestLifecycle_EventBridge_KeyRequiredAndDeprovisionEndsLink(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		account, agreement := a.subscribe(market.DemoPAYGCode)
+		b := a.signUp("eb@example.com")
+		b.fulfill(a.setUpToken(agreement))
+		link := b.get("/marketplace/aws/setup").location
+		billing := b.post(link+"/link", url.Values{"org": {"new"}, "name": {"EB"}}).location
+		var license string
+		db.Read().QueryRow(`SELECT license_arn FROM subscriptions`).Scan(&license)
+		ev := func(id, detailType string, at time.Time) string {
+			return `{"version":"0","id":"` + id + `","detail-type":"` + detailType + `","source":"aws.agreement-marketplace",` +
+				`"account":"111122223333","time":"` + at.UTC().Format(time.RFC3339) + `","region":"us-east-1","resources":[],` +
+				`"detail":{"agreement":{"id":"` + agreement + `"},"product":{"code":"` + market.DemoPAYGCode + `"},` +
+				`"license":{"arn":"` + strings.TrimPrefix(license, "arn:") + `"},"acceptor":{"accountId":"` + account + `"},"offer":{"id":"offer-xyz"}}}`
+		}
+		for _, tc := range []struct {
+			name, key, body string
+			want            int
+		}{
+			{"no key", "", ev("e1", "License Deprovisioned - Manufacturer", time.Now()), http.StatusUnauthorized},
+			{"wrong key", "eb-secreT", ev("e1", "License Deprovisioned - Manufacturer", time.Now()), http.StatusUnauthorized},
+			{"not JSON", "eb-secret", `{"id":`, http.StatusBadRequest},
+			{"other source", "eb-secret", strings.Replace(ev("e2", "License Updated - Manufacturer", time.Now()), "aws.agreement-marketplace", "my.app", 1), http.StatusBadRequest},
+			{"unknown detail-type", "eb-secret", ev("e3", "Something Else", time.Now()), http.StatusBadRequest},
+		} {
+			if got := a.postEvent(tc.key, tc.body); got != tc.want {
+				t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
+			}
+		}
+		var n int
+		db.Read().QueryRow(`SELECT COUNT(*) FROM notifications WHERE source = 'eventbridge'`).Scan(&n)
+		if n != 0 {
+			t.Fatalf("%d events stored from refused requests", n)
+		}
+		// Out of order: the deprovisioning (later) arrives before the
+		// license grant (earlier); the end state is still cancelled.
+		later := time.Now().Add(time.Minute)
+		if got := a.postEvent("eb-secret", ev("e4", "License Deprovisioned - Manufacturer", later)); got != http.StatusOK {
+			t.Fatalf("deprovision = %d", got)
+		}
+		if got := a.postEvent("eb-secret", ev("e5", "License Updated - Manufacturer", time.Now())); got != http.StatusOK {
+			t.Fatalf("license updated = %d", got)
+		}
+		a.eventually("the link ends", func() bool { return strings.Contains(b.get(billing).body, "was cancelled") })
+		var status, offer string
+		db.Read().QueryRow(`SELECT status, offer_id FROM subscriptions`).Scan(&status, &offer)
+		if status != "cancelled" || offer != "offer-xyz" {
+			t.Fatalf("subscription %s with offer %q, want cancelled with offer-xyz", status, offer)
+		}
+	})
+}
+
+// The billing state as JSON for the vendor's product, with an API key of
+// that organization only.
+func TestAPI_BillingNeedsTheOrganizationsKey(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		_, agreement := a.subscribe(market.DemoPAYGCode)
+		b := a.signUp("api@example.com")
+		b.fulfill(a.setUpToken(agreement))
+		link := b.get("/marketplace/aws/setup").location
+		orgPath := strings.TrimSuffix(b.post(link+"/link", url.Values{"org": {"new"}, "name": {"API"}}).location, "billing")
+		r := b.post(orgPath+"api-keys", url.Values{"name": {"product"}})
+		i := strings.Index(r.body, "mbk_")
+		key := r.body[i : i+strings.IndexAny(r.body[i:], "<\n ")]
+		other := a.signUp("other@example.com").createOrg("Other")
+		get := func(path, key string) (int, string) {
+			req, _ := http.NewRequest(http.MethodGet, a.srv.URL+path, nil)
+			if key != "" {
+				req.Header.Set("Authorization", "Bearer "+key)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body)
+		}
+		apiPath := "/api/v1/organizations/" + strings.Trim(strings.TrimPrefix(orgPath, "/orgs/"), "/") + "/billing"
+		status, body := get(apiPath, key)
+		if status != http.StatusOK || !strings.Contains(body, `"state":"active"`) || !strings.Contains(body, `"offer_type":"payg"`) {
+			t.Fatalf("billing API = %d %s", status, body)
+		}
+		otherPath := "/api/v1/organizations/" + strings.Trim(strings.TrimPrefix(other, "/orgs/"), "/") + "/billing"
+		for _, tc := range []struct {
+			path, key string
+			want      int
+		}{{apiPath, "", 401}, {apiPath, "mbk_forged", 401}, {otherPath, key, 404}} {
+			if status, _ := get(tc.path, tc.key); status != tc.want {
+				t.Errorf("GET %s with key %q = %d, want %d", tc.path, tc.key, status, tc.want)
+			}
+		}
+		// A session cookie is not an API credential.
+		if r := b.get(apiPath); r.status != http.StatusUnauthorized {
+			t.Errorf("API with only a session cookie = %d, want 401", r.status)
 		}
 	})
 }

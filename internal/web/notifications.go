@@ -1,10 +1,12 @@
 package web
 
 import (
+	"crypto/subtle"
 	"errors"
 	"io"
 	"net/http"
 
+	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
 )
 
@@ -48,19 +50,8 @@ func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request) {
 			s.refuseNotification(w, r, http.StatusBadRequest, err)
 			return
 		}
-		_, isNew, err := s.cfg.Market.Record(r.Context(), n)
-		if err != nil {
-			s.logger.ErrorContext(r.Context(), "store notification", "message_id", m.MessageId, "err", err)
-			http.Error(w, "not stored; retry", http.StatusServiceUnavailable)
-			return
-		}
-		if isNew {
-			// Best effort now; the notification worker retries what fails.
-			if _, err := s.cfg.Market.ApplyPending(r.Context(), 50); err != nil {
-				s.logger.WarnContext(r.Context(), "apply notifications", "err", err)
-			}
-		}
-		s.logger.InfoContext(r.Context(), "marketplace notification", "action", n.Action, "message_id", n.MessageID, "duplicate", !isNew)
+		s.recordNotification(w, r, n)
+		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
@@ -68,4 +59,56 @@ func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request) {
 func (s *Server) refuseNotification(w http.ResponseWriter, r *http.Request, status int, err error) {
 	s.logger.WarnContext(r.Context(), "notification refused", "status", status, "err", err, "remote", r.RemoteAddr)
 	http.Error(w, http.StatusText(status), status)
+}
+
+// handleEvents is the target of an EventBridge API destination. Its
+// connection sends a shared secret in a header, compared in constant time;
+// without a configured secret the endpoint does not exist.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.EventBridgeKey == "" {
+		http.NotFound(w, r)
+		return
+	}
+	got := r.Header.Get(s.cfg.EventBridgeHeader)
+	if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.EventBridgeKey)) != 1 {
+		s.refuseNotification(w, r, http.StatusUnauthorized, errors.New("EventBridge key missing or wrong"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxNotificationBytes))
+	if err != nil {
+		s.refuseNotification(w, r, http.StatusRequestEntityTooLarge, err)
+		return
+	}
+	n, err := awsmp.ParseEvent(body)
+	if err != nil {
+		s.refuseNotification(w, r, http.StatusBadRequest, err)
+		return
+	}
+	if n.ProductCode != "" {
+		if _, known := s.cfg.Market.Catalog().Product(n.ProductCode); !known {
+			s.refuseNotification(w, r, http.StatusBadRequest, errors.New("event for unknown product "+n.ProductCode))
+			return
+		}
+	}
+	s.recordNotification(w, r, n)
+}
+
+// recordNotification stores a verified notification, applies what can be
+// applied now, and answers 2xx so that the sender stops retrying.
+func (s *Server) recordNotification(w http.ResponseWriter, r *http.Request, n marketplace.Notification) {
+	_, isNew, err := s.cfg.Market.Record(r.Context(), n)
+	if err != nil {
+		s.logger.ErrorContext(r.Context(), "store notification", "message_id", n.MessageID, "err", err)
+		http.Error(w, "not stored; retry", http.StatusServiceUnavailable)
+		return
+	}
+	if isNew {
+		// Best effort now; the notification worker retries what fails.
+		if _, err := s.cfg.Market.ApplyPending(r.Context(), 50); err != nil {
+			s.logger.WarnContext(r.Context(), "apply notifications", "err", err)
+		}
+	}
+	s.logger.InfoContext(r.Context(), "marketplace notification", "source", n.Source, "action", n.Action,
+		"message_id", n.MessageID, "duplicate", !isNew)
+	w.WriteHeader(http.StatusOK)
 }

@@ -59,6 +59,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "POST "+fulfillmentPath, s.page(s.handleFulfillment))
 	s.handle(mux, "GET /marketplace/aws/setup", s.page(s.handleSetup))
 	s.handle(mux, "POST /marketplace/aws/sns", http.HandlerFunc(s.handleSNS))
+	s.handle(mux, "POST /marketplace/aws/events", http.HandlerFunc(s.handleEvents))
+
+	// The JSON API, authenticated with an organization API key.
+	s.handle(mux, "GET /api/v1/organizations/{org}/billing", s.api(s.handleAPIBilling))
 	s.handle(mux, "GET /marketplace/purchases/{id}", s.member(s.handleLinkForm))
 	s.handle(mux, "POST /marketplace/purchases/{id}/link", s.member(s.handleLink))
 	s.handle(mux, "GET /orgs/{org}/billing", s.inOrg(billingRoles, s.handleBilling))

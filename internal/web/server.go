@@ -41,6 +41,10 @@ type Config struct {
 	Orgs           *org.Service
 	Market         *marketplace.Service
 	SNS            *awsmp.SNSVerifier
+	// EventBridgeKey is the secret an EventBridge API destination sends in
+	// the EventBridgeHeader header; empty disables the events endpoint.
+	EventBridgeKey    string
+	EventBridgeHeader string
 	// Mailbox, when set, is shown at /dev/mailbox: the demo's stand-in for
 	// an inbox. Leave it nil when real mail goes out.
 	Mailbox Mailbox
