@@ -162,7 +162,7 @@ func TestBrowser_InvitationRolesAndNonMembers(t *testing.T) {
 // that it stops cleanly.
 func startConsole(t *testing.T) string {
 	t.Helper()
-	base, stop := startServe(t)
+	base, stop := startServe(t, "--dev-mailbox")
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
 			t.Errorf("serve ended with %v, want a clean stop", err)

@@ -19,12 +19,16 @@ func newDemoCommand() *command {
 			"service keeps its data in SQLite and its mail in a dev mailbox. Data is kept in the data folder between\n"+
 			"runs; delete the folder, or pass --reset, to start over.")}
 	var o serveOptions
-	o.bind(c.Command)
+	// The demo's mail is shown, not sent, unless --smtp-url says otherwise.
+	o.bind(c.Command, true)
 	var emuAddr string
 	var reset bool
 	c.Flags.StringVar(&emuAddr, "emulator-addr", "127.0.0.1:8081", "address the AWS Marketplace emulator listens on")
 	c.Flags.BoolVar(&reset, "reset", false, "start the emulator from a clean state")
 	c.run = func(ctx context.Context, e env) error {
+		if !o.mail.DevMailbox() {
+			o.devMailbox = false
+		}
 		if err := o.validate(); err != nil {
 			return err
 		}
@@ -59,6 +63,7 @@ func newDemoCommand() *command {
 			return fmt.Errorf("seed the emulator's demo catalog: %w", err)
 		}
 		o.market.demoEndpoint = emuURL
+		o.market.buyerConsoleURL = emuURL + "/buyer/subscriptions"
 
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()

@@ -80,6 +80,11 @@ func TestServe_HealthzAndMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// The dev mailbox holds log-in and reset links: serve never shows it,
+	// only the demo does.
+	if resp, err := http.Get(url + "/dev/mailbox"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("serve exposes /dev/mailbox: %v %v", resp.StatusCode, err)
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve ended with %v, want a clean stop", err)
 	}

@@ -28,6 +28,9 @@ type marketOptions struct {
 	snsCertHost  string
 
 	eventBridgeKey, eventBridgeHeader string
+	// buyerConsoleURL is where buyers manage subscriptions; the demo sets
+	// the emulator's pages, serve leaves AWS's console.
+	buyerConsoleURL string
 }
 
 // trustedSNSHosts are the hosts besides AWS's whose SNS certificates are

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,18 +25,25 @@ import (
 
 // serveOptions are the seller service's settings, shared by serve and demo.
 type serveOptions struct {
-	storage config.Storage
-	http    config.HTTP
-	log     config.Log
-	mail    config.Mail
-	baseURL string
-	market  marketOptions
+	storage    config.Storage
+	http       config.HTTP
+	log        config.Log
+	mail       config.Mail
+	baseURL    string
+	trustProxy bool
+	market     marketOptions
+	// devMailbox shows kept mail at /dev/mailbox, unauthenticated: only
+	// the demo sets it, since the mailbox holds log-in and reset links.
+	devMailbox bool
 }
 
-func (o *serveOptions) bind(c *config.Command) {
+// bind declares the flags; devMailbox is --dev-mailbox's default.
+func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	o.storage.Bind(c.Flags)
 	o.http.Bind(c.Flags, "127.0.0.1:8080")
 	c.Flags.StringVar(&o.baseURL, "base-url", "", "the console's public URL, used in links in mail (default http://ADDR)")
+	c.Flags.BoolVar(&o.devMailbox, "dev-mailbox", devMailbox, "show mail at /dev/mailbox instead of sending it, to anyone who asks: for development only")
+	c.Flags.BoolVar(&o.trustProxy, "trust-proxy-headers", false, "take client addresses from X-Forwarded-For (only behind a reverse proxy that sets it)")
 	o.mail.Bind(c.Flags)
 	c.Flags.StringVar(&o.market.snsCertHost, "sns-cert-host", "", "a host:port besides AWS's whose SNS signing certificates are trusted (an emulator); empty trusts AWS only")
 	c.Flags.StringVar(&o.market.eventBridgeKey, "eventbridge-api-key", "", "the secret an EventBridge API destination sends to /marketplace/aws/events; empty disables that endpoint")
@@ -51,7 +59,11 @@ func (o *serveOptions) validate() error {
 			baseErr = fmt.Errorf("--base-url: %q is not an http(s) URL", o.baseURL)
 		}
 	}
-	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr)
+	var mailboxErr error
+	if o.devMailbox && !o.mail.DevMailbox() {
+		mailboxErr = errors.New("--dev-mailbox: mail goes out over --smtp-url; the dev mailbox is for running without one")
+	}
+	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr, mailboxErr)
 }
 
 func newServeCommand() *command {
@@ -60,7 +72,7 @@ func newServeCommand() *command {
 		"Applies pending database migrations first, then serves HTTP until interrupted (SIGINT or SIGTERM),\n"+
 			"when it stops taking requests and finishes those in flight.")}
 	var o serveOptions
-	o.bind(c.Command)
+	o.bind(c.Command, false)
 	c.run = func(ctx context.Context, e env) error {
 		return runSeller(ctx, e, o, nil, nil)
 	}
@@ -139,8 +151,11 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		return err
 	}
 	var mailbox web.Mailbox
-	if o.mail.DevMailbox() {
+	switch {
+	case o.devMailbox:
 		mailbox = outbox
+	case o.mail.DevMailbox():
+		logger.Warn("no --smtp-url: mail is kept in the database and not sent; set --smtp-url to send it")
 	}
 
 	reg := prometheus.NewRegistry()
@@ -160,6 +175,8 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		SNS:               awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts()}),
 		EventBridgeKey:    o.market.eventBridgeKey,
 		EventBridgeHeader: o.market.eventBridgeHeader,
+		TrustProxy:        o.trustProxy,
+		BuyerConsoleURL:   o.market.buyerConsoleURL,
 		Mailbox:           mailbox,
 	})
 	if err != nil {

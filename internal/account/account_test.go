@@ -393,3 +393,38 @@ func TestOnboarding_TwoStepsInOrder(t *testing.T) {
 		}
 	})
 }
+
+// Someone who registers an address they do not own keeps nothing once its
+// owner registers and verifies: the owner's link applies the owner's
+// password, and spends the other links (account pre-hijacking).
+func TestRegister_PreHijackedAddressGoesToItsOwner(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		const attackerPassword, ownerPassword = "attacker chose this one", "the owner's own passphrase"
+		if err := f.svc.Register(ctx, account.RegisterInput{Email: "victim@example.com", Name: "Mallory", Password: attackerPassword}); err != nil {
+			t.Fatal(err)
+		}
+		attackerLink := f.token(t, "victim@example.com", "/verify-email")
+		f.clock.Advance(time.Minute)
+		if err := f.svc.Register(ctx, account.RegisterInput{Email: "victim@example.com", Name: "Victim", Password: ownerPassword}); err != nil {
+			t.Fatal(err)
+		}
+		ownerLink := f.token(t, "victim@example.com", "/verify-email")
+		if ownerLink == attackerLink {
+			t.Fatal("the second registration did not send a link of its own")
+		}
+		if _, err := f.svc.VerifyEmail(ctx, ownerLink); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.LogIn(ctx, account.LoginInput{Email: "victim@example.com", Password: ownerPassword}); err != nil {
+			t.Fatalf("owner's password after verifying = %v", err)
+		}
+		if _, err := f.svc.LogIn(ctx, account.LoginInput{Email: "victim@example.com", Password: attackerPassword}); !errors.Is(err, account.ErrBadCredentials) {
+			t.Fatalf("attacker's password after the owner verified = %v, want refused", err)
+		}
+		if _, err := f.svc.VerifyEmail(ctx, attackerLink); !errors.Is(err, account.ErrLinkInvalid) {
+			t.Fatalf("the attacker's earlier link = %v, want spent", err)
+		}
+	})
+}

@@ -64,16 +64,20 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (email) DO NOTHING RETURNING id`, in.Email, in.Name, hash, now).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			return s.mailExistingOwner(ctx, tx, in.Email, in.Next)
+			return s.mailExistingOwner(ctx, tx, in.Email, in.Next, hash)
 		}
 		if err != nil {
 			return fmt.Errorf("register: insert user: %w", err)
 		}
-		return s.sendVerification(ctx, tx, id, in.Email, in.Name, in.Next)
+		return s.sendVerification(ctx, tx, id, in.Email, in.Name, in.Next, hash)
 	})
 }
 
-func (s *Service) mailExistingOwner(ctx context.Context, tx *sql.Tx, email, next string) error {
+// mailExistingOwner answers a registration of an address already
+// registered. An unverified account gets a new link that will apply the
+// password just chosen; the account itself is not changed until a link is
+// followed from the mailbox.
+func (s *Service) mailExistingOwner(ctx context.Context, tx *sql.Tx, email, next, passwordHash string) error {
 	var id int64
 	var name string
 	var verified bool
@@ -83,7 +87,7 @@ func (s *Service) mailExistingOwner(ctx context.Context, tx *sql.Tx, email, next
 		return fmt.Errorf("register: read existing user: %w", err)
 	}
 	if !verified {
-		return s.sendVerification(ctx, tx, id, email, name, next)
+		return s.sendVerification(ctx, tx, id, email, name, next, passwordHash)
 	}
 	_, err = s.cfg.Mailer.Enqueue(ctx, tx, alreadyRegisteredMail(s.cfg.BaseURL, email, name))
 	return err
@@ -91,19 +95,19 @@ func (s *Service) mailExistingOwner(ctx context.Context, tx *sql.Tx, email, next
 
 // issueToken stores the hash of a new single-use token for user and returns
 // the token itself, which only ever goes into a mail.
-func (s *Service) issueToken(ctx context.Context, tx *sql.Tx, userID int64, purpose string, ttl time.Duration) (string, error) {
+func (s *Service) issueToken(ctx context.Context, tx *sql.Tx, userID int64, purpose string, ttl time.Duration, passwordHash string) (string, error) {
 	tok := secret.Token()
 	now := s.now()
-	_, err := tx.ExecContext(ctx, `INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		secret.Hash(tok), userID, purpose, now.Add(ttl), now)
+	_, err := tx.ExecContext(ctx, `INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at, created_at, password_hash)
+		VALUES ($1, $2, $3, $4, $5, $6)`, secret.Hash(tok), userID, purpose, now.Add(ttl), now, sql.NullString{String: passwordHash, Valid: passwordHash != ""})
 	if err != nil {
 		return "", fmt.Errorf("issue %s token: %w", purpose, err)
 	}
 	return tok, nil
 }
 
-func (s *Service) sendVerification(ctx context.Context, tx *sql.Tx, userID int64, email, name, next string) error {
-	tok, err := s.issueToken(ctx, tx, userID, purposeVerify, VerifyLinkTTL)
+func (s *Service) sendVerification(ctx context.Context, tx *sql.Tx, userID int64, email, name, next, passwordHash string) error {
+	tok, err := s.issueToken(ctx, tx, userID, purposeVerify, VerifyLinkTTL, passwordHash)
 	if err != nil {
 		return err
 	}
@@ -124,33 +128,52 @@ var (
 
 // useToken marks a single-use token used and returns its user, inside tx, so
 // that two clicks on one link cannot both succeed.
-func (s *Service) useToken(ctx context.Context, tx *sql.Tx, token, purpose string) (int64, error) {
-	var userID int64
+func (s *Service) useToken(ctx context.Context, tx *sql.Tx, token, purpose string) (userID int64, passwordHash string, err error) {
 	var expires time.Time
 	var used sql.NullTime
-	err := tx.QueryRowContext(ctx, `SELECT user_id, expires_at, used_at FROM user_tokens WHERE token_hash = $1 AND purpose = $2`+s.db.Dialect().ForUpdate(),
-		secret.Hash(token), purpose).Scan(&userID, &expires, &used)
+	var hash sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT user_id, expires_at, used_at, password_hash FROM user_tokens WHERE token_hash = $1 AND purpose = $2`+
+		s.db.Dialect().ForUpdate(), secret.Hash(token), purpose).Scan(&userID, &expires, &used, &hash)
 	switch {
 	case errors.Is(err, sql.ErrNoRows) || used.Valid:
-		return 0, ErrLinkInvalid
+		return 0, "", ErrLinkInvalid
 	case err != nil:
-		return 0, fmt.Errorf("read %s token: %w", purpose, err)
+		return 0, "", fmt.Errorf("read %s token: %w", purpose, err)
 	case !s.now().Before(expires):
-		return 0, ErrLinkExpired
+		return 0, "", ErrLinkExpired
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE user_tokens SET used_at = $1 WHERE token_hash = $2`, s.now(), secret.Hash(token)); err != nil {
-		return 0, fmt.Errorf("use %s token: %w", purpose, err)
+		return 0, "", fmt.Errorf("use %s token: %w", purpose, err)
 	}
-	return userID, nil
+	return userID, hash.String, nil
 }
 
 // VerifyEmail marks the address behind a verification link as verified.
 func (s *Service) VerifyEmail(ctx context.Context, token string) (User, error) {
 	var u User
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		userID, err := s.useToken(ctx, tx, token, purposeVerify)
+		userID, hash, err := s.useToken(ctx, tx, token, purposeVerify)
 		if err != nil {
 			return err
+		}
+		// The first verification sets the password of the registration
+		// whose link this is, and spends every other link: an earlier
+		// registration by someone else keeps nothing.
+		var verified bool
+		if err := tx.QueryRowContext(ctx, `SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1`, userID).Scan(&verified); err != nil {
+			return fmt.Errorf("verify user %d: %w", userID, err)
+		}
+		if !verified && hash != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, userID); err != nil {
+				return fmt.Errorf("verify user %d: set password: %w", userID, err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE user_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL`,
+				s.now(), userID, purposeVerify); err != nil {
+				return fmt.Errorf("verify user %d: spend other links: %w", userID, err)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
+				return fmt.Errorf("verify user %d: end sessions: %w", userID, err)
+			}
 		}
 		u, err = scanUser(tx.QueryRowContext(ctx, `UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1) WHERE id = $2
 			RETURNING `+userColumns, s.now(), userID))
@@ -182,6 +205,13 @@ func (s *Service) ResendVerification(ctx context.Context, email, clientAddr, nex
 		if err != nil {
 			return fmt.Errorf("resend verification: %w", err)
 		}
-		return s.sendVerification(ctx, tx, id, email, name, next)
+		// The new link applies the password of the latest registration, as
+		// that registration's own link would.
+		var hash sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT password_hash FROM user_tokens WHERE user_id = $1 AND purpose = $2
+			ORDER BY created_at DESC LIMIT 1`, id, purposeVerify).Scan(&hash); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("resend verification: %w", err)
+		}
+		return s.sendVerification(ctx, tx, id, email, name, next, hash.String)
 	})
 }

@@ -30,7 +30,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, clientAddr st
 		if err != nil {
 			return fmt.Errorf("request reset: %w", err)
 		}
-		tok, err := s.issueToken(ctx, tx, id, purposeReset, ResetLinkTTL)
+		tok, err := s.issueToken(ctx, tx, id, purposeReset, ResetLinkTTL, "")
 		if err != nil {
 			return err
 		}
@@ -66,7 +66,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (Us
 	}
 	var u User
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		userID, err := s.useToken(ctx, tx, token, purposeReset)
+		userID, _, err := s.useToken(ctx, tx, token, purposeReset)
 		if err != nil {
 			return err
 		}

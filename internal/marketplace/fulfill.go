@@ -120,12 +120,14 @@ var ErrPurchaseNotFound = fault.New(fault.KindNotFound, "We could not find your 
 
 // ClaimPurchase binds the purchase whose claim a browser holds to the user
 // logged in on that browser, so that it follows them to any browser they
-// log in from later (R4).
+// log in from later (R4). The first user to claim it keeps it: someone else
+// logging in later on the same browser cannot take it over.
 func (s *Service) ClaimPurchase(ctx context.Context, claim string, userID int64) (Purchase, error) {
 	if claim == "" {
 		return Purchase{}, ErrPurchaseNotFound
 	}
-	res, err := s.db.Write().ExecContext(ctx, `UPDATE purchases SET user_id = $1 WHERE claim_hash = $2 AND completed_at IS NULL AND expires_at > $3`,
+	res, err := s.db.Write().ExecContext(ctx, `UPDATE purchases SET user_id = $1
+		WHERE claim_hash = $2 AND completed_at IS NULL AND expires_at > $3 AND (user_id IS NULL OR user_id = $1)`,
 		userID, secret.Hash(claim), s.now())
 	if err != nil {
 		return Purchase{}, fmt.Errorf("claim purchase: %w", err)

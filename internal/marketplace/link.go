@@ -51,6 +51,9 @@ var (
 	ErrOrgAlreadyBilled = fault.New(fault.KindConflict, "That organization is already billed through another marketplace subscription. "+
 		"An organization can be billed through only one subscription at a time: pick another organization or create a new one.")
 	ErrNotAdmin = fault.New(fault.KindForbidden, "Only an admin of the organization can link it to a marketplace subscription.")
+	// ErrSubscriptionNotActive: cancelled, failed or being cancelled on AWS.
+	ErrSubscriptionNotActive = fault.New(fault.KindConflict, "This AWS Marketplace subscription is no longer active, so it cannot bill an organization. "+
+		"Subscribe again on AWS Marketplace, then click \u201cSet up your account\u201d.")
 )
 
 // LinkResult is what linking did.
@@ -99,6 +102,27 @@ func (s *Service) link(ctx context.Context, tx *sql.Tx, p Purchase, in LinkInput
 	var status string
 	if err := tx.QueryRowContext(ctx, `SELECT status FROM subscriptions WHERE id = $1`+s.db.Dialect().ForUpdate(), p.Subscription.ID).Scan(&status); err != nil {
 		return res, fmt.Errorf("lock subscription %d: %w", p.Subscription.ID, err)
+	}
+	if status != StatusActive {
+		return res, ErrSubscriptionNotActive
+	}
+	// A second submit of a purchase already linked (a double click, a
+	// second tab) reports the first link instead of acting again (R6),
+	// even when the form asked for a new organization.
+	var completed bool
+	if err := tx.QueryRowContext(ctx, `SELECT completed_at IS NOT NULL FROM purchases WHERE id = $1`+s.db.Dialect().ForUpdate(), p.ID).Scan(&completed); err != nil {
+		return res, fmt.Errorf("lock purchase %d: %w", p.ID, err)
+	}
+	if completed && !in.Move {
+		current, err := s.activeLink(ctx, tx, `subscription_id = $1`, p.Subscription.ID)
+		if err != nil {
+			return res, err
+		}
+		if current != nil {
+			if o, err := s.cfg.Orgs.AuthorizeTx(ctx, tx, in.UserID, current.OrgID); err == nil {
+				return LinkResult{Org: o, Already: true}, nil
+			}
+		}
 	}
 	var target org.Org
 	var err error

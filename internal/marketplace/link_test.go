@@ -240,3 +240,65 @@ func TestClaim_R4_PurchaseFollowsTheUser(t *testing.T) {
 		}
 	})
 }
+
+// A double click on "Create a new organization and link" links once and
+// creates one organization; the second submit is told it is done (R6).
+func TestLink_R6_DoubleSubmitOfNewOrganization(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		_, agreement := w.buyer(market.DemoPAYGCode)
+		u := w.user("dbl@example.com")
+		p := w.claimed(agreement, u)
+		in := marketplace.LinkInput{PurchaseID: p.ID, UserID: u, NewOrgName: "Twice"}
+		first, err1 := w.svc.Link(ctx, in)
+		second, err2 := w.svc.Link(ctx, in)
+		if err1 != nil || err2 != nil || !second.Already || second.Org.ID != first.Org.ID {
+			t.Fatalf("two submits: %+v %v / %+v %v", first, err1, second, err2)
+		}
+		if n := w.count(`SELECT COUNT(*) FROM organizations`); n != 1 {
+			t.Fatalf("%d organizations after a double submit, want 1", n)
+		}
+	})
+}
+
+// A purchase claimed by one user cannot be taken over by another who logs
+// in on the same browser later.
+func TestClaim_FirstClaimantKeepsThePurchase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		_, agreement := w.buyer(market.DemoPAYGCode)
+		claim, _ := w.fulfill(agreement)
+		alice, bob := w.user("alice@example.com"), w.user("bob@example.com")
+		if _, err := w.svc.ClaimPurchase(ctx, claim, alice); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.ClaimPurchase(ctx, claim, bob); !errors.Is(err, marketplace.ErrPurchaseNotFound) {
+			t.Fatalf("second user claiming = %v, want ErrPurchaseNotFound", err)
+		}
+		if _, err := w.svc.ClaimPurchase(ctx, claim, alice); err != nil {
+			t.Fatalf("the claimant again = %v", err)
+		}
+	})
+}
+
+// A subscription cancelled on AWS can no longer bill an organization.
+func TestLink_CancelledSubscriptionRefused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		_, agreement := w.buyer(market.DemoPAYGCode)
+		u := w.user("c@example.com")
+		p := w.claimed(agreement, u)
+		if _, err := db.Write().Exec(`UPDATE subscriptions SET status = 'cancelled'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.Link(ctx, marketplace.LinkInput{PurchaseID: p.ID, UserID: u, NewOrgName: "Late"}); !errors.Is(err, marketplace.ErrSubscriptionNotActive) {
+			t.Fatalf("linking a cancelled subscription = %v", err)
+		}
+		if n := w.count(`SELECT COUNT(*) FROM organizations`); n != 0 {
+			t.Fatalf("%d organizations created by a refused link", n)
+		}
+	})
+}

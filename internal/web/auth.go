@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/marketbridge/marketbridge/internal/account"
 	"github.com/marketbridge/marketbridge/internal/fault"
@@ -54,7 +55,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	}
 	next := safeNext(r.PostForm.Get("next"))
 	in := account.RegisterInput{Email: r.PostForm.Get("email"), Name: r.PostForm.Get("name"), Password: r.PostForm.Get("password"),
-		ClientAddr: clientAddr(r), Next: next}
+		ClientAddr: s.clientAddr(r), Next: next}
 	if err := s.cfg.Accounts.Register(r.Context(), in); err != nil {
 		if fault.KindOf(err) == fault.KindInternal {
 			return err
@@ -84,7 +85,7 @@ func (s *Server) handleResendVerification(w http.ResponseWriter, r *http.Request
 		return fault.Wrap(fault.KindInvalid, err, "The form could not be read.")
 	}
 	email, next := r.PostForm.Get("email"), safeNext(r.PostForm.Get("next"))
-	if err := s.cfg.Accounts.ResendVerification(r.Context(), email, clientAddr(r), next); err != nil {
+	if err := s.cfg.Accounts.ResendVerification(r.Context(), email, s.clientAddr(r), next); err != nil {
 		return err
 	}
 	q := url.Values{"email": {account.NormalizeEmail(email)}, "resent": {"1"}}
@@ -121,10 +122,8 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) error
 }
 
 func sep(u string) string {
-	for _, c := range u {
-		if c == '?' {
-			return "&"
-		}
+	if strings.Contains(u, "?") {
+		return "&"
 	}
 	return "?"
 }
@@ -149,7 +148,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	next := safeNext(r.PostForm.Get("next"))
 	u, err := s.cfg.Accounts.LogIn(r.Context(), account.LoginInput{Email: r.PostForm.Get("email"), Password: r.PostForm.Get("password"),
-		ClientAddr: clientAddr(r)})
+		ClientAddr: s.clientAddr(r)})
 	if err != nil {
 		if fault.KindOf(err) == fault.KindInternal {
 			return err
@@ -164,7 +163,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	// A new session on every log-in; the old one, if any, is ended.
 	if old := userFrom(r.Context()); old != nil {
-		_ = s.cfg.Accounts.EndSession(r.Context(), old.token)
+		if err := s.cfg.Accounts.EndSession(r.Context(), old.token); err != nil {
+			return err
+		}
 	}
 	tok, err := s.cfg.Accounts.StartSession(r.Context(), u.ID)
 	if err != nil {
@@ -174,7 +175,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if next == "" {
 		// A marketplace set-up waiting in this browser, or for this user
 		// from another browser, comes first (R4).
-		if c, err := r.Cookie(purchaseCookie); err == nil && c.Value != "" {
+		if s.waitingPurchase(r) {
 			next = "/marketplace/aws/setup"
 		} else if p, ok, err := s.cfg.Market.PendingPurchase(r.Context(), u.ID); err != nil {
 			return err
@@ -198,6 +199,9 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	s.clearSessionCookie(w)
+	// A set-up in progress belongs to whoever brought it: the next person
+	// to log in on this browser must not inherit it.
+	s.clearPurchaseCookie(w)
 	s.setFlash(w, "You are logged out.")
 	return seeOther(w, r, "/login")
 }
@@ -211,7 +215,7 @@ func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return fault.Wrap(fault.KindInvalid, err, "The form could not be read.")
 	}
-	if err := s.cfg.Accounts.RequestPasswordReset(r.Context(), r.PostForm.Get("email"), clientAddr(r)); err != nil {
+	if err := s.cfg.Accounts.RequestPasswordReset(r.Context(), r.PostForm.Get("email"), s.clientAddr(r)); err != nil {
 		if fault.KindOf(err) == fault.KindInternal {
 			return err
 		}

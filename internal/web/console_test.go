@@ -269,6 +269,8 @@ func TestNext_OnlyLocalPathsFollowed(t *testing.T) {
 			"//evil.example/x":     "/",
 			"https://evil.example": "/",
 			"/\\evil.example":      "/",
+			"/\t/evil.example":     "/",
+			"/\n/evil.example":     "/",
 			"/orgs/new":            "/orgs/new",
 		} {
 			b := a.browser()

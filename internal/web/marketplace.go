@@ -19,6 +19,7 @@ const purchaseCookie = "mb_purchase"
 
 type marketplaceErrorView struct {
 	Heading     string
+	ConsoleURL  string
 	Message     string
 	ProductCode string
 	Retry       bool
@@ -29,7 +30,7 @@ func (s *Server) renderMarketplaceError(w http.ResponseWriter, r *http.Request, 
 	if fault.KindOf(err) == fault.KindInternal {
 		return err
 	}
-	v := marketplaceErrorView{Heading: "We could not set up your subscription", Message: fault.Message(err)}
+	v := marketplaceErrorView{Heading: "We could not set up your subscription", Message: fault.Message(err), ConsoleURL: s.cfg.BuyerConsoleURL}
 	var pe *marketplace.ProductError
 	switch {
 	case errors.Is(err, marketplace.ErrTokenExpired):
@@ -51,6 +52,9 @@ func (s *Server) renderMarketplaceError(w http.ResponseWriter, r *http.Request, 
 // browser a claim cookie, then redirects to a GET: the cross-site POST
 // carries none of our SameSite=Lax cookies, the GET that follows does.
 func (s *Server) handleFulfillment(w http.ResponseWriter, r *http.Request) error {
+	if !s.fulfillments.Allow(s.clientAddr(r)) {
+		return fault.New(fault.KindRateLimited, "Too many set-up attempts from your address. Wait a minute, then click \u201cSet up your account\u201d on AWS Marketplace again.")
+	}
 	if err := r.ParseForm(); err != nil {
 		return s.renderMarketplaceError(w, r, marketplace.ErrTokenInvalid)
 	}
@@ -91,6 +95,8 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) error {
 			if !errors.Is(err, marketplace.ErrPurchaseNotFound) {
 				return err
 			}
+			// Completed, expired, or someone else's: the cookie is spent.
+			s.clearPurchaseCookie(w)
 		}
 		// No cookie here (another browser): a purchase this user claimed
 		// elsewhere still leads on.
@@ -212,7 +218,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request, u *currentUs
 	default:
 		s.setFlash(w, fmt.Sprintf("%s is now billed through AWS Marketplace.", res.Org.Name))
 	}
-	http.SetCookie(w, &http.Cookie{Name: purchaseCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
+	s.clearPurchaseCookie(w)
 	if err := s.cfg.Accounts.SetCurrentOrg(r.Context(), u.token, res.Org.ID); err != nil {
 		return err
 	}
@@ -233,4 +239,19 @@ func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request, u *curren
 	s.render(w, r, http.StatusOK, "billing", view{Title: "Billing · " + o.Name, Org: &o,
 		Data: billingView{Billing: b, BillingConsole: "https://console.aws.amazon.com/billing/home#/bills"}})
 	return nil
+}
+
+func (s *Server) clearPurchaseCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: purchaseCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
+}
+
+// waitingPurchase says whether the browser holds a purchase still waiting
+// to be linked, so that log-in can lead to it.
+func (s *Server) waitingPurchase(r *http.Request) bool {
+	c, err := r.Cookie(purchaseCookie)
+	if err != nil || c.Value == "" {
+		return false
+	}
+	p, err := s.cfg.Market.PurchaseByClaim(r.Context(), c.Value)
+	return err == nil && !p.Completed
 }

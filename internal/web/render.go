@@ -247,9 +247,20 @@ func (s *Server) takeFlash(w http.ResponseWriter, r *http.Request) string {
 }
 
 // safeNext keeps a post-log-in destination only when it is a path on this
-// site, so that a crafted link cannot send people elsewhere.
+// site, so that a crafted link cannot send people elsewhere. Browsers drop
+// tabs and newlines and read backslashes as slashes, so "/\tevil" or "/\\evil"
+// would leave the site: any control character or backslash disqualifies.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return ""
+	}
+	for _, c := range next {
+		if c < 0x20 || c == 0x7f || c == '\\' {
+			return ""
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return ""
 	}
 	return next

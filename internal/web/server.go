@@ -17,6 +17,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
 	"github.com/marketbridge/marketbridge/internal/org"
+	"github.com/marketbridge/marketbridge/internal/ratelimit"
 )
 
 // Pinger is the database check behind /healthz.
@@ -45,6 +46,13 @@ type Config struct {
 	// the EventBridgeHeader header; empty disables the events endpoint.
 	EventBridgeKey    string
 	EventBridgeHeader string
+	// TrustProxy takes the client address from X-Forwarded-For, for rate
+	// limits behind a reverse proxy. Leave it off when clients connect
+	// directly, or they could forge their address.
+	TrustProxy bool
+	// BuyerConsoleURL is where error pages send buyers to find their
+	// subscriptions: AWS's console, or the emulator's pages in the demo.
+	BuyerConsoleURL string
 	// Mailbox, when set, is shown at /dev/mailbox: the demo's stand-in for
 	// an inbox. Leave it nil when real mail goes out.
 	Mailbox Mailbox
@@ -90,6 +98,9 @@ type Server struct {
 	metrics      *httpMetrics
 	pages        map[string]*template.Template
 	secureCookie bool
+	// fulfillments limits set-ups per client address: each costs a call to
+	// AWS against the seller's quota, and the route needs no log-in.
+	fulfillments *ratelimit.Limiter
 	handler      http.Handler
 }
 
@@ -97,6 +108,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.BuyerConsoleURL == "" {
+		cfg.BuyerConsoleURL = "https://console.aws.amazon.com/marketplace/home#/subscriptions"
 	}
 	m, err := newHTTPMetrics(cfg.Registry)
 	if err != nil {
@@ -107,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, metrics: m, pages: pages,
-		secureCookie: strings.HasPrefix(cfg.BaseURL, "https://")}
+		secureCookie: strings.HasPrefix(cfg.BaseURL, "https://"), fulfillments: ratelimit.New(20, 3*time.Second, time.Now)}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	// Cross-origin protection refuses state-changing browser requests sent

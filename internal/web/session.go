@@ -3,9 +3,11 @@ package web
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/marketbridge/marketbridge/internal/account"
 	"github.com/marketbridge/marketbridge/internal/fault"
@@ -129,23 +131,19 @@ func pathID(r *http.Request, name string) (int64, error) {
 	return id, nil
 }
 
-// clientAddr is the address rate limits count against.
-func clientAddr(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := lastColon(host); i >= 0 {
-		host = host[:i]
+// clientAddr is the address rate limits count against: the connection's
+// peer, or, behind a reverse proxy the operator trusts, the first address
+// of X-Forwarded-For, which that proxy sets.
+func (s *Server) clientAddr(r *http.Request) string {
+	if s.cfg.TrustProxy {
+		if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
+			first, _, _ := strings.Cut(fwd, ",")
+			return strings.TrimSpace(first)
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
 	}
 	return host
-}
-
-func lastColon(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == ':' {
-			return i
-		}
-		if s[i] == ']' {
-			return -1
-		}
-	}
-	return -1
 }
