@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	mailbox "github.com/marketbridge/marketbridge/internal/mail"
 	"github.com/marketbridge/marketbridge/internal/store"
 )
 
@@ -268,10 +269,49 @@ func (s *Service) effect(ctx context.Context, tx *sql.Tx, subID int64, n Notific
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil // a newer event already set the status
 	}
+	if err := s.tellAdmins(ctx, tx, subID, status); err != nil {
+		return err
+	}
 	if status == StatusCancelled || status == StatusFailed {
 		return s.endLink(ctx, tx, subID, status)
 	}
 	return nil
+}
+
+// transitionNotes are what an organization's admins are told when its
+// subscription changes, and what the audit log records.
+var transitionNotes = map[string]struct{ subject, text string }{
+	StatusUnsubscribePending: {"Your AWS Marketplace subscription is being cancelled",
+		"The AWS Marketplace subscription that bills %q is being cancelled. Usage up to now is reported to AWS within the hour. " +
+			"Link another subscription or billing method within 14 days of the cancellation to keep using the service.\n\nBilling page: %s\n"},
+	StatusCancelled: {"Your AWS Marketplace subscription was cancelled",
+		"The AWS Marketplace subscription that billed %q was cancelled. The organization and its data are kept. " +
+			"Link a new subscription or billing method within 14 days; after that the organization is suspended.\n\nBilling page: %s\n"},
+	StatusFailed: {"Your AWS Marketplace subscription failed",
+		"AWS Marketplace could not complete the subscription that was to bill %q. Nothing is billed through it.\n\nBilling page: %s\n"},
+}
+
+// tellAdmins records a status change in the linked organization's audit
+// log and mails its admins, in the same transaction as the change.
+func (s *Service) tellAdmins(ctx context.Context, tx *sql.Tx, subID int64, status string) error {
+	note, ok := transitionNotes[status]
+	if !ok {
+		return nil
+	}
+	link, err := s.activeLink(ctx, tx, `subscription_id = $1`, subID)
+	if err != nil || link == nil {
+		return err
+	}
+	if err := s.cfg.Orgs.AuditTx(ctx, tx, link.OrgID, 0, "billing.status", "AWS Marketplace subscription "+status); err != nil {
+		return err
+	}
+	admins, err := s.cfg.Orgs.AdminsTx(ctx, tx, link.OrgID)
+	if err != nil {
+		return err
+	}
+	page := fmt.Sprintf("%s/orgs/%d/billing", s.cfg.BaseURL, link.OrgID)
+	_, err = s.cfg.Mailer.Enqueue(ctx, tx, mailbox.Message{To: admins, Subject: note.subject, Text: fmt.Sprintf(note.text, link.OrgName, page)})
+	return err
 }
 
 // refreshesEntitlements says whether the notification means re-reading the

@@ -1,0 +1,145 @@
+package marketplace_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/emulator/market"
+	"github.com/marketbridge/marketbridge/internal/marketplace"
+	"github.com/marketbridge/marketbridge/internal/store"
+	"github.com/marketbridge/marketbridge/internal/store/storetest"
+)
+
+// linkedPAYG is a PAYG subscription linked to a new organization.
+func (w *world) linkedPAYG(email string) (marketplace.Purchase, int64) {
+	w.t.Helper()
+	_, agreement := w.buyer(market.DemoPAYGCode)
+	u := w.user(email)
+	p := w.claimed(agreement, u)
+	res, err := w.svc.Link(context.Background(), marketplace.LinkInput{PurchaseID: p.ID, UserID: u, NewOrgName: "Org of " + email})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return p, res.Org.ID
+}
+
+func note(p marketplace.Purchase, id, action string, at time.Time) marketplace.Notification {
+	return marketplace.Notification{Source: "sns", MessageID: id, Action: action, ProductCode: p.Subscription.ProductCode,
+		Customer: p.Subscription.Customer, SentAt: at, Payload: "{}"}
+}
+
+// Every order of the cancellation's messages, with a duplicate, ends in the
+// same state as the order AWS sent them in.
+func TestNotifications_ReorderedAndDuplicatedConverge(t *testing.T) {
+	orders := [][]int{{0, 1, 2}, {2, 1, 0}, {1, 2, 0}, {2, 0, 1}, {0, 2, 1, 2}, {1, 0, 1, 2}}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		ctx := context.Background()
+		for i, order := range orders {
+			p, orgID := w.linkedPAYG(fmt.Sprintf("order%d@example.com", i))
+			t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+			msgs := []marketplace.Notification{
+				note(p, fmt.Sprintf("o%d-a", i), marketplace.ActionSubscribeSuccess, t0),
+				note(p, fmt.Sprintf("o%d-b", i), marketplace.ActionUnsubscribePending, t0.Add(time.Minute)),
+				note(p, fmt.Sprintf("o%d-c", i), marketplace.ActionUnsubscribeSuccess, t0.Add(time.Hour)),
+			}
+			for _, k := range order {
+				if _, _, err := w.svc.Record(ctx, msgs[k]); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.svc.ApplyPending(ctx, 100); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var status string
+			var finalBy *time.Time
+			db.Read().QueryRow(`SELECT status, final_metering_by FROM subscriptions WHERE id = $1`, p.Subscription.ID).Scan(&status, &finalBy)
+			if status != marketplace.StatusCancelled {
+				t.Errorf("order %v: status %s, want cancelled", order, status)
+			}
+			b, _ := w.svc.BillingOf(ctx, orgID)
+			if b.State != marketplace.BillingGrace || b.Subscription != nil {
+				t.Errorf("order %v: billing %s, want grace with no live link", order, b.State)
+			}
+			if n := w.count(`SELECT COUNT(*) FROM audit_log WHERE org_id = $1 AND action = 'billing.unlink'`, orgID); n != 1 {
+				t.Errorf("order %v: %d unlink entries, want 1", order, n)
+			}
+		}
+	})
+}
+
+// A crash after a notification is stored and before it is applied loses
+// nothing: another process (or the restarted one) applies it, once.
+func TestNotifications_CrashBetweenStoreAndApply(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		ctx := context.Background()
+		p, orgID := w.linkedPAYG("crash@example.com")
+		if _, isNew, err := w.svc.Record(ctx, note(p, "crash-1", marketplace.ActionUnsubscribePending, time.Now())); err != nil || !isNew {
+			t.Fatal(isNew, err)
+		}
+		// The process dies here. A new one starts on the same database.
+		restarted := newWorld(t, db).svc
+		if n, err := restarted.ApplyPending(ctx, 100); err != nil || n != 1 {
+			t.Fatalf("after restart: applied %d, %v; want 1", n, err)
+		}
+		if n, err := restarted.ApplyPending(ctx, 100); err != nil || n != 0 {
+			t.Fatalf("second pass applied %d, %v; want 0", n, err)
+		}
+		if _, isNew, _ := restarted.Record(ctx, note(p, "crash-1", marketplace.ActionUnsubscribePending, time.Now())); isNew {
+			t.Fatal("the redelivered message was stored again")
+		}
+		b, _ := w.svc.BillingOf(ctx, orgID)
+		if b.State != marketplace.BillingCancellationPending || b.Subscription.FinalMeteringBy.IsZero() {
+			t.Fatalf("billing = %+v, want cancellation pending with a deadline", b)
+		}
+		msgs, _ := w.outbox.List(ctx, 10)
+		if !strings.Contains(msgs[0].Subject, "being cancelled") || msgs[0].To[0] != "crash@example.com" {
+			t.Fatalf("admins were not told: newest mail %q to %v", msgs[0].Subject, msgs[0].To)
+		}
+	})
+}
+
+// An upgrade of a contract on AWS reaches the seller as entitlement-updated;
+// the seller re-reads GetEntitlements and the link stays (R22).
+func TestNotifications_R22_ContractUpgradeReReadsEntitlements(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		ctx := context.Background()
+		res, err := w.emu.Market().AcceptOffer(ctx, w.demo.Buyer.ID, w.demo.PrivateOffer.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := w.user("up@example.com")
+		p := w.claimed(res.Agreement.ID, u)
+		linked, err := w.svc.Link(ctx, marketplace.LinkInput{PurchaseID: p.ID, UserID: u, NewOrgName: "Upgraded"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.emu.Market().Upgrade(ctx, res.Agreement.ID, map[string]int64{"committed_credits": 25_000}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := w.svc.Record(ctx, note(p, "ent-1", marketplace.ActionEntitlementUpdated, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := w.svc.ApplyPending(ctx, 10); err != nil || n != 1 {
+			t.Fatalf("applied %d, %v", n, err)
+		}
+		b, _ := w.svc.BillingOf(ctx, linked.Org.ID)
+		if b.Subscription == nil {
+			t.Fatal("the upgrade removed the link")
+		}
+		var committed int64 = -1
+		for _, e := range b.Subscription.Entitlements {
+			if e.Dimension == "committed_credits" {
+				committed = e.Integer
+			}
+		}
+		if committed != 25_000 {
+			t.Fatalf("committed credits after the upgrade = %d, want 25000 (%+v)", committed, b.Subscription.Entitlements)
+		}
+	})
+}
