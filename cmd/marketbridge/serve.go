@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ type serveOptions struct {
 	mail       config.Mail
 	baseURL    string
 	trustProxy bool
+	operators  string
 	market     marketOptions
 	// devMailbox shows kept mail at /dev/mailbox, unauthenticated: only
 	// the demo sets it, since the mailbox holds log-in and reset links.
@@ -43,6 +45,7 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	o.http.Bind(c.Flags, "127.0.0.1:8080")
 	c.Flags.StringVar(&o.baseURL, "base-url", "", "the console's public URL, used in links in mail (default http://ADDR)")
 	c.Flags.BoolVar(&o.devMailbox, "dev-mailbox", devMailbox, "show mail at /dev/mailbox instead of sending it, to anyone who asks: for development only")
+	c.Flags.StringVar(&o.operators, "operators", "", "comma-separated e-mail addresses of the vendor's staff who see the operator view at /operator")
 	c.Flags.BoolVar(&o.trustProxy, "trust-proxy-headers", false, "take client addresses from X-Forwarded-For (only behind a reverse proxy that sets it)")
 	o.mail.Bind(c.Flags)
 	c.Flags.StringVar(&o.market.snsCertHost, "sns-cert-host", "", "a host:port besides AWS's whose SNS signing certificates are trusted (an emulator); empty trusts AWS only")
@@ -177,6 +180,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		EventBridgeHeader: o.market.eventBridgeHeader,
 		TrustProxy:        o.trustProxy,
 		BuyerConsoleURL:   o.market.buyerConsoleURL,
+		Operators:         splitList(o.operators),
 		Mailbox:           mailbox,
 	})
 	if err != nil {
@@ -215,4 +219,15 @@ func openDatabase(ctx context.Context, s config.Storage, logger *slog.Logger) (*
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	return db, nil
+}
+
+// splitList reads a comma-separated flag value.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

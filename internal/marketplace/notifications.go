@@ -36,6 +36,10 @@ const (
 	StatusCancelled          = "cancelled"
 )
 
+// maxNotificationAttempts bounds retries of a notification that fails to
+// apply (GetEntitlements unavailable, say) before an operator must look.
+const maxNotificationAttempts = 20
+
 // FinalMeteringWindow is how long after unsubscribe-pending AWS still
 // accepts the final usage (R18).
 const FinalMeteringWindow = time.Hour
@@ -169,7 +173,11 @@ func (s *Service) markFailedAttempt(ctx context.Context, id int64, cause error) 
 	if len(msg) > 1000 {
 		msg = msg[:1000]
 	}
-	if _, err := s.db.Write().ExecContext(ctx, `UPDATE notifications SET attempts = attempts + 1, last_error = $1 WHERE id = $2`, msg, id); err != nil {
+	// After maxNotificationAttempts the notification is failed: the
+	// operator view shows it with its error and can run it again.
+	if _, err := s.db.Write().ExecContext(ctx, `UPDATE notifications SET attempts = attempts + 1, last_error = $1,
+		status = CASE WHEN attempts + 1 >= $2 THEN 'failed' ELSE status END WHERE id = $3 AND status <> 'applied'`,
+		msg, maxNotificationAttempts, id); err != nil {
 		s.cfg.Logger.Warn("record notification failure", "notification", id, "err", err)
 	}
 }

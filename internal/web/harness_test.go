@@ -81,7 +81,7 @@ func newApp(t *testing.T, db *store.DB, opts ...appOption) *app {
 	cfg := web.Config{Logger: logger, DB: db, Registry: prometheus.NewRegistry(), RequestTimeout: 10 * time.Second,
 		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Market: a.market, Mailbox: a.outbox,
 		SNS:            awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: []string{strings.TrimPrefix(a.emuURL, "http://"), a.sns.host}}),
-		EventBridgeKey: "eb-secret", EventBridgeHeader: "x-api-key"}
+		EventBridgeKey: "eb-secret", EventBridgeHeader: "x-api-key", Operators: []string{"ops@example.com"}}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -211,6 +212,40 @@ func TestAPI_BillingNeedsTheOrganizationsKey(t *testing.T) {
 		// A session cookie is not an API credential.
 		if r := b.get(apiPath); r.status != http.StatusUnauthorized {
 			t.Errorf("API with only a session cookie = %d, want 401", r.status)
+		}
+	})
+}
+
+// The operator view is only for the configured operators; it lists the
+// notifications with their result and can run one again.
+func TestOperatorView_OnlyOperatorsAndRetry(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		ops := a.signUp("ops@example.com")
+		user := a.signUp("user@example.com")
+		if r := user.get("/operator"); r.status != http.StatusNotFound {
+			t.Fatalf("operator view for a non-operator = %d, want 404", r.status)
+		}
+		if r := a.browser().get("/operator"); r.status != http.StatusSeeOther {
+			t.Fatalf("operator view logged out = %d, want a redirect to log in", r.status)
+		}
+		// A notification for a customer not set up yet waits; the operator
+		// sees it and can run it again.
+		body := encode(a.sns.notification(t, "op-1", paygTopic, `{"action":"subscribe-success","customer-aws-account-id":"999900001111","product-code":"`+market.DemoPAYGCode+`"}`, time.Now()))
+		if got := a.postSNS(body); got != http.StatusOK {
+			t.Fatalf("SNS = %d", got)
+		}
+		r := ops.get("/operator")
+		if r.status != http.StatusOK || !strings.Contains(r.body, "subscribe-success") || !strings.Contains(r.body, "waiting") {
+			t.Fatalf("operator view = %d:\n%s", r.status, r.body)
+		}
+		var id int64
+		db.Read().QueryRow(`SELECT id FROM notifications WHERE message_id = 'op-1'`).Scan(&id)
+		if r := user.post(fmt.Sprintf("/operator/notifications/%d/retry", id), nil); r.status != http.StatusNotFound {
+			t.Fatalf("retry by a non-operator = %d, want 404", r.status)
+		}
+		if r := ops.post(fmt.Sprintf("/operator/notifications/%d/retry", id), nil); r.location != "/operator" {
+			t.Fatalf("retry = %d → %q", r.status, r.location)
 		}
 	})
 }

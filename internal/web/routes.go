@@ -67,6 +67,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "POST /marketplace/purchases/{id}/link", s.member(s.handleLink))
 	s.handle(mux, "GET /orgs/{org}/billing", s.inOrg(billingRoles, s.handleBilling))
 
+	// The vendor's operator view.
+	s.handle(mux, "GET /operator", s.operator(s.handleOperator))
+	s.handle(mux, "POST /operator/notifications/{id}/retry", s.operator(s.handleRetryNotification))
+
 	// The demo's inbox.
 	if s.cfg.Mailbox != nil {
 		s.handle(mux, "GET /dev/mailbox", s.page(s.handleMailbox))

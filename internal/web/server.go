@@ -53,6 +53,9 @@ type Config struct {
 	// BuyerConsoleURL is where error pages send buyers to find their
 	// subscriptions: AWS's console, or the emulator's pages in the demo.
 	BuyerConsoleURL string
+	// Operators are the e-mail addresses of the vendor's staff who may see
+	// the operator view: every purchase, subscription and notification.
+	Operators []string
 	// Mailbox, when set, is shown at /dev/mailbox: the demo's stand-in for
 	// an inbox. Leave it nil when real mail goes out.
 	Mailbox Mailbox

@@ -1,0 +1,55 @@
+package web
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/marketbridge/marketbridge/internal/marketplace"
+)
+
+// operator wraps a page of the vendor's operator view: only the configured
+// operators see it; to anyone else it does not exist.
+func (s *Server) operator(h func(w http.ResponseWriter, r *http.Request, u *currentUser) error) http.Handler {
+	return s.member(func(w http.ResponseWriter, r *http.Request, u *currentUser) error {
+		if !slices.ContainsFunc(s.cfg.Operators, func(e string) bool { return strings.EqualFold(strings.TrimSpace(e), u.User.Email) }) {
+			return errNotFound
+		}
+		return h(w, r, u)
+	})
+}
+
+type operatorView struct {
+	Purchases     []marketplace.PurchaseSummary
+	Subscriptions []marketplace.Subscription
+	Notifications []marketplace.StoredNotification
+}
+
+func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request, u *currentUser) error {
+	var v operatorView
+	var err error
+	if v.Subscriptions, err = s.cfg.Market.Subscriptions(r.Context(), 200); err != nil {
+		return err
+	}
+	if v.Purchases, err = s.cfg.Market.Purchases(r.Context(), 100); err != nil {
+		return err
+	}
+	if v.Notifications, err = s.cfg.Market.Notifications(r.Context(), 200); err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "operator", view{Title: "Operator view", Data: v})
+	return nil
+}
+
+func (s *Server) handleRetryNotification(w http.ResponseWriter, r *http.Request, u *currentUser) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Market.RetryNotification(r.Context(), id); err != nil {
+		s.setFlash(w, "Notification "+r.PathValue("id")+" did not apply: "+err.Error())
+		return seeOther(w, r, "/operator")
+	}
+	s.setFlash(w, "Notification "+r.PathValue("id")+" applied.")
+	return seeOther(w, r, "/operator")
+}
