@@ -143,3 +143,53 @@ func TestNotifications_R22_ContractUpgradeReReadsEntitlements(t *testing.T) {
 		}
 	})
 }
+
+// Subscribing again after a cancellation is a new agreement: a new
+// subscription that links a new organization, while the old organization
+// keeps its data and its ended link (R21).
+func TestNotifications_R21_ResubscribeLinksANewOrganization(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		ctx := context.Background()
+		account, agreement := w.buyer(market.DemoPAYGCode)
+		u := w.user("again@example.com")
+		first, err := w.svc.Link(ctx, marketplace.LinkInput{PurchaseID: w.claimed(agreement, u).ID, UserID: u, NewOrgName: "First"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := w.claimed(agreement, u)
+		if _, _, err := w.svc.Record(ctx, note(p, "r21-end", marketplace.ActionUnsubscribeSuccess, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.ApplyPending(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.emu.Market().Cancel(ctx, agreement); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.emu.Market().AdvanceClock(ctx, 2*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.emu.Market().Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		res, err := w.emu.Market().Subscribe(ctx, market.SubscribeInput{AccountID: account, ProductCode: market.DemoPAYGCode})
+		if err != nil || res.Existing {
+			t.Fatalf("resubscribe = %+v, %v", res, err)
+		}
+		second, err := w.svc.Link(ctx, marketplace.LinkInput{PurchaseID: w.claimed(res.Agreement.ID, u).ID, UserID: u, NewOrgName: "Second"})
+		if err != nil {
+			t.Fatalf("linking the new subscription = %v", err)
+		}
+		if second.Org.ID == first.Org.ID {
+			t.Fatal("the new subscription linked the old organization")
+		}
+		if n := w.count(`SELECT COUNT(*) FROM subscriptions WHERE customer_aws_account_id = $1`, account); n != 2 {
+			t.Fatalf("%d subscriptions for the account, want 2", n)
+		}
+		old, _ := w.svc.BillingOf(ctx, first.Org.ID)
+		if old.State != marketplace.BillingGrace || old.Ended == nil {
+			t.Fatalf("old organization's billing = %+v, want grace with its ended subscription", old)
+		}
+	})
+}

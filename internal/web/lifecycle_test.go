@@ -249,3 +249,37 @@ func TestOperatorView_OnlyOperatorsAndRetry(t *testing.T) {
 		}
 	})
 }
+
+// The emulator's own EventBridge events, beside its SNS messages: both
+// channels deliver the cancellation, each is stored once, and the state is
+// the same as with one channel.
+func TestLifecycle_EmulatorEventBridgeAndSNSTogether(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		ctx := context.Background()
+		if _, err := a.emu.Market().SetEventBridgeTarget(ctx, market.EventBridgeTarget{Endpoint: a.srv.URL + "/marketplace/aws/events",
+			HeaderName: "x-api-key", APIKey: "eb-secret"}); err != nil {
+			t.Fatal(err)
+		}
+		_, agreement := a.subscribe(market.DemoPAYGCode)
+		b := a.signUp("both@example.com")
+		b.fulfill(a.setUpToken(agreement))
+		billing := b.post(b.get("/marketplace/aws/setup").location+"/link", url.Values{"org": {"new"}, "name": {"Both"}}).location
+		if _, err := a.emu.Market().Cancel(ctx, agreement); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.emu.Market().AdvanceClock(ctx, time.Hour+time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		a.eventually("grace shown", func() bool { return strings.Contains(b.get(billing).body, "was cancelled") })
+		var fromEB, unapplied int
+		db.Read().QueryRow(`SELECT COUNT(*) FROM notifications WHERE source = 'eventbridge'`).Scan(&fromEB)
+		a.eventually("every notification applied or kept for the record", func() bool {
+			db.Read().QueryRow(`SELECT COUNT(*) FROM notifications WHERE status IN ('pending', 'failed')`).Scan(&unapplied)
+			return unapplied == 0
+		})
+		if fromEB == 0 {
+			t.Fatal("no EventBridge event arrived from the emulator")
+		}
+	})
+}
