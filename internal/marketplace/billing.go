@@ -57,6 +57,9 @@ const (
 	BillingCancellationPending = "cancellation-pending" // unsubscribe-pending: final usage due by a deadline
 	BillingGrace               = "grace"                // cancelled: 14 days to link another method
 	BillingSuspended           = "suspended"            // grace over: out of billing compliance, data kept
+	// BillingContractExpired: the contract's term is over (no entitlement
+	// runs past now); a new contract or another method must be linked (R14).
+	BillingContractExpired = "contract-expired"
 )
 
 // Billing is an organization's billing state, for its billing page and API.
@@ -88,10 +91,25 @@ func (s *Service) BillingOf(ctx context.Context, orgID int64) (Billing, error) {
 	}
 	b.Subscription = &sub
 	b.State = BillingActive
-	if sub.Status == StatusUnsubscribePending {
+	switch {
+	case sub.Status == StatusUnsubscribePending:
 		b.State = BillingCancellationPending
+	case sub.OfferType == OfferContract && contractOver(sub.Entitlements, s.now()):
+		b.State = BillingContractExpired
 	}
 	return b, nil
+}
+
+// contractOver says whether no entitlement of a contract runs past now.
+// AWS tells of an expiry only as entitlement-updated: GetEntitlements then
+// answers nothing current.
+func contractOver(ents []Entitlement, now time.Time) bool {
+	for _, e := range ents {
+		if e.ExpiresAt.IsZero() || e.ExpiresAt.After(now) {
+			return false
+		}
+	}
+	return true
 }
 
 // afterCancellation finds a link that a cancellation ended, for the grace

@@ -283,3 +283,27 @@ func TestLifecycle_EmulatorEventBridgeAndSNSTogether(t *testing.T) {
 		}
 	})
 }
+
+// A contract that ends on AWS arrives as entitlement-updated only; the
+// re-read entitlements are over, and the billing page says so (R14).
+func TestLifecycle_ContractExpiryShowsOnBillingPage_R14(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		ctx := context.Background()
+		res, err := a.emu.Market().AcceptOffer(ctx, a.demo.Buyer.ID, a.demo.PrivateOffer.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := a.signUp("expiry@example.com")
+		b.fulfill(a.setUpToken(res.Agreement.ID))
+		billing := b.post(b.get("/marketplace/aws/setup").location+"/link", url.Values{"org": {"new"}, "name": {"Expiring"}}).location
+		if strings.Contains(b.get(billing).body, "contract has ended") {
+			t.Fatal("a live contract is shown as ended")
+		}
+		// The seller's clock is the test's; move AWS's past the term's end.
+		if _, err := a.emu.Market().Expire(ctx, res.Agreement.ID); err != nil {
+			t.Fatal(err)
+		}
+		a.eventually("the expiry shows", func() bool { return strings.Contains(b.get(billing).body, "contract has ended") })
+	})
+}
