@@ -307,3 +307,40 @@ func TestLifecycle_ContractExpiryShowsOnBillingPage_R14(t *testing.T) {
 		a.eventually("the expiry shows", func() bool { return strings.Contains(b.get(billing).body, "contract has ended") })
 	})
 }
+
+// The emulator delivers every notification twice (its fault injection):
+// each is stored once and the end state is the same as without the fault.
+func TestLifecycle_DuplicatedDeliveriesChangeNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		ctx := context.Background()
+		if _, err := a.emu.Market().AddFault(ctx, market.FaultInput{Kind: market.FaultDuplicateNotification, Count: 100}); err != nil {
+			t.Fatal(err)
+		}
+		_, agreement := a.subscribe(market.DemoPAYGCode)
+		b := a.signUp("dup@example.com")
+		b.fulfill(a.setUpToken(agreement))
+		billing := b.post(b.get("/marketplace/aws/setup").location+"/link", url.Values{"org": {"new"}, "name": {"Dup"}}).location
+		if _, err := a.emu.Market().Cancel(ctx, agreement); err != nil {
+			t.Fatal(err)
+		}
+		a.eventually("cancellation pending", func() bool { return strings.Contains(b.get(billing).body, "is being cancelled") })
+		a.eventually("every duplicate delivered", func() bool {
+			return len(a.emu.Market().Deliveries("", "pending")) == 0
+		})
+		var rows, distinct int
+		db.Read().QueryRow(`SELECT COUNT(*), COUNT(DISTINCT message_id) FROM notifications`).Scan(&rows, &distinct)
+		if rows != distinct || rows == 0 {
+			t.Fatalf("%d notifications stored for %d messages", rows, distinct)
+		}
+		var sent int
+		for _, d := range a.emu.Market().Deliveries("", "") {
+			if d.Status == "delivered" {
+				sent++
+			}
+		}
+		if sent <= rows {
+			t.Fatalf("the emulator delivered %d times for %d messages: the duplicate fault did not fire", sent, rows)
+		}
+	})
+}
