@@ -44,37 +44,29 @@ func (s *Service) Members(ctx context.Context, actor, orgID int64) ([]Member, er
 // ErrNoSuchMember is returned when the target user is not a member.
 var ErrNoSuchMember = fault.New(fault.KindNotFound, "That person is not a member of this organization.")
 
-// lockMembership reads a member's role in tx, locking the organization's
-// memberships on PostgreSQL so that two admins demoting each other at once
-// cannot leave it with none.
-func (s *Service) lockMembership(ctx context.Context, tx *sql.Tx, orgID, user int64) (Role, int, error) {
+// lockMembership reads every member's role in tx, locking the
+// organization's memberships on PostgreSQL, so that two admins changing each
+// other at once cannot leave it with none, and an admin demoted a moment ago
+// cannot act as one.
+func (s *Service) lockMembership(ctx context.Context, tx *sql.Tx, orgID int64) (roles map[int64]Role, admins int, err error) {
 	rows, err := tx.QueryContext(ctx, `SELECT user_id, role FROM memberships WHERE org_id = $1`+s.db.Dialect().ForUpdate(), orgID)
 	if err != nil {
-		return "", 0, fmt.Errorf("lock memberships of organization %d: %w", orgID, err)
+		return nil, 0, fmt.Errorf("lock memberships of organization %d: %w", orgID, err)
 	}
 	defer rows.Close()
-	var role Role
-	admins := 0
+	roles = map[int64]Role{}
 	for rows.Next() {
 		var id int64
 		var r Role
 		if err := rows.Scan(&id, &r); err != nil {
-			return "", 0, err
+			return nil, 0, err
 		}
+		roles[id] = r
 		if r == RoleAdmin {
 			admins++
 		}
-		if id == user {
-			role = r
-		}
 	}
-	if err := rows.Err(); err != nil {
-		return "", 0, err
-	}
-	if role == "" {
-		return "", admins, ErrNoSuchMember
-	}
-	return role, admins, nil
+	return roles, admins, rows.Err()
 }
 
 // ChangeRole sets a member's role; admins only.
@@ -86,11 +78,17 @@ func (s *Service) ChangeRole(ctx context.Context, actor, orgID, user int64, role
 		if _, err := s.authorize(ctx, tx, actor, orgID, RoleAdmin); err != nil {
 			return err
 		}
-		current, admins, err := s.lockMembership(ctx, tx, orgID, user)
+		roles, admins, err := s.lockMembership(ctx, tx, orgID)
 		if err != nil {
 			return err
 		}
-		if current == role {
+		current, ok := roles[user]
+		switch {
+		case roles[actor] != RoleAdmin:
+			return ErrForbidden
+		case !ok:
+			return ErrNoSuchMember
+		case current == role:
 			return nil
 		}
 		if current == RoleAdmin && admins <= 1 {
@@ -114,11 +112,17 @@ func (s *Service) RemoveMember(ctx context.Context, actor, orgID, user int64) er
 		} else if _, err := s.authorize(ctx, tx, actor, orgID, RoleAdmin); err != nil {
 			return err
 		}
-		current, admins, err := s.lockMembership(ctx, tx, orgID, user)
+		roles, admins, err := s.lockMembership(ctx, tx, orgID)
 		if err != nil {
 			return err
 		}
-		if current == RoleAdmin && admins <= 1 {
+		current, ok := roles[user]
+		switch {
+		case actor != user && roles[actor] != RoleAdmin:
+			return ErrForbidden
+		case !ok:
+			return ErrNoSuchMember
+		case current == RoleAdmin && admins <= 1:
 			return ErrLastAdmin
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM memberships WHERE org_id = $1 AND user_id = $2`, orgID, user); err != nil {
