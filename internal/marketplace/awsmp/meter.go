@@ -1,0 +1,96 @@
+package awsmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/marketplacemetering"
+	metertypes "github.com/aws/aws-sdk-go-v2/service/marketplacemetering/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/marketbridge/marketbridge/internal/metering"
+)
+
+// BatchMeterUsage sends up to 25 records of one product to AWS and reports
+// each record's outcome in the order given.
+func (c *Client) BatchMeterUsage(ctx context.Context, productCode string, recs []metering.Record) ([]metering.Outcome, error) {
+	in := &marketplacemetering.BatchMeterUsageInput{ProductCode: aws.String(productCode)}
+	for _, r := range recs {
+		if r.Quantity > math.MaxInt32 {
+			return nil, fmt.Errorf("record %d: quantity %d exceeds AWS's int32", r.ID, r.Quantity)
+		}
+		ur := metertypes.UsageRecord{Dimension: aws.String(r.Dimension), Timestamp: aws.Time(r.Hour), Quantity: aws.Int32(int32(r.Quantity))}
+		// AWS forbids both identities in one record: legacy products carry
+		// the customer identifier, current ones the account and license.
+		if r.Customer.Identifier != "" {
+			ur.CustomerIdentifier = aws.String(r.Customer.Identifier)
+		} else {
+			ur.CustomerAWSAccountId = aws.String(r.Customer.AWSAccountID)
+			if r.Customer.LicenseArn != "" {
+				ur.LicenseArn = aws.String(r.Customer.LicenseArn)
+			}
+		}
+		in.UsageRecords = append(in.UsageRecords, ur)
+	}
+	out, err := c.metering.BatchMeterUsage(ctx, in)
+	if err != nil {
+		var tooOld *metertypes.TimestampOutOfBoundsException
+		if errors.As(err, &tooOld) {
+			return nil, fmt.Errorf("%w: %w", metering.ErrTimestampOutOfBounds, err)
+		}
+		var throttled *metertypes.ThrottlingException
+		if errors.As(err, &throttled) {
+			return nil, fmt.Errorf("%w: %w", metering.ErrThrottled, err)
+		}
+		var api smithy.APIError
+		if errors.As(err, &api) {
+			switch api.ErrorCode() {
+			case "InvalidLicenseException", "InvalidCustomerIdentifierException", "InvalidUsageDimensionException",
+				"InvalidProductCodeException", "InvalidTagException", "InvalidUsageAllocationsException":
+				return nil, fmt.Errorf("%w: %w", metering.ErrRejected, err)
+			}
+		}
+		return nil, fmt.Errorf("batch meter usage: %w", err)
+	}
+	outcomes := make([]metering.Outcome, len(recs))
+	for i := range outcomes {
+		outcomes[i] = metering.Outcome{Status: metering.OutcomeUnprocessed}
+	}
+	// AWS echoes each record; match them back by (dimension, hour,
+	// customer), unique within one call since records are per subscription,
+	// dimension and hour.
+	index := map[string]int{}
+	for i, r := range recs {
+		index[key(r.Dimension, r.Hour, r.Customer.AWSAccountID, r.Customer.Identifier, r.Customer.LicenseArn)] = i
+	}
+	for _, res := range out.Results {
+		u := res.UsageRecord
+		if u == nil {
+			continue
+		}
+		i, ok := index[key(aws.ToString(u.Dimension), aws.ToTime(u.Timestamp), aws.ToString(u.CustomerAWSAccountId),
+			aws.ToString(u.CustomerIdentifier), aws.ToString(u.LicenseArn))]
+		if !ok {
+			continue
+		}
+		o := metering.Outcome{MeteringRecordID: aws.ToString(res.MeteringRecordId)}
+		switch res.Status {
+		case metertypes.UsageRecordResultStatusSuccess:
+			o.Status = metering.OutcomeAccepted
+		case metertypes.UsageRecordResultStatusDuplicateRecord:
+			o.Status = metering.OutcomeDuplicate
+		case metertypes.UsageRecordResultStatusCustomerNotSubscribed:
+			o.Status = metering.OutcomeNotSubscribed
+		}
+		outcomes[i] = o
+	}
+	return outcomes, nil
+}
+
+func key(dim string, hour time.Time, account, identifier, license string) string {
+	return fmt.Sprintf("%s|%d|%s|%s|%s", dim, hour.Unix(), account, identifier, license)
+}

@@ -1,0 +1,58 @@
+package metering
+
+import (
+	"errors"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/marketplace"
+)
+
+// Record is one metering record as it is sent.
+type Record struct {
+	ID             int64
+	SubscriptionID int64
+	ProductCode    string
+	Dimension      string
+	Hour           time.Time
+	Quantity       int64 // in the dimension's units (for credits, $0.01)
+	Customer       marketplace.Customer
+}
+
+// Record statuses.
+const (
+	StatusPending       = "pending"
+	StatusAccepted      = "accepted"
+	StatusNotSubscribed = "not-subscribed"
+	StatusCarried       = "carried"
+	StatusConflict      = "conflict"
+	StatusRejected      = "rejected"
+)
+
+// OutcomeStatus is what the marketplace said of one record.
+type OutcomeStatus int
+
+const (
+	OutcomeUnprocessed   OutcomeStatus = iota // not processed: send again
+	OutcomeAccepted                           // metered (or the identical record was, before)
+	OutcomeDuplicate                          // another quantity is metered for that hour
+	OutcomeNotSubscribed                      // the customer is not subscribed: final
+)
+
+// Outcome is the marketplace's answer for one record.
+type Outcome struct {
+	Status           OutcomeStatus
+	MeteringRecordID string
+}
+
+// Errors of a whole call that the sender handles.
+var (
+	// ErrTimestampOutOfBounds: a record of the call is too old (or in the
+	// future) for AWS; the whole call was refused.
+	ErrTimestampOutOfBounds = errors.New("a record's timestamp is outside the marketplace's window")
+	// ErrThrottled: the call was throttled after the SDK's own retries.
+	ErrThrottled = errors.New("throttled by the marketplace")
+	// ErrRejected: the marketplace refused the call for what a record says
+	// (its license, customer, dimension or product): resending it unchanged
+	// cannot succeed.
+	ErrRejected = errors.New("the marketplace rejected a record")
+)

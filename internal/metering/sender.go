@@ -1,0 +1,282 @@
+package metering
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/marketbridge/marketbridge/internal/store"
+)
+
+// Meterer is the marketplace call the sender needs (package awsmp).
+type Meterer interface {
+	BatchMeterUsage(ctx context.Context, productCode string, recs []Record) ([]Outcome, error)
+}
+
+// SenderConfig configures a Sender.
+type SenderConfig struct {
+	DB      *store.DB
+	Meterer Meterer
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// Rate is the BatchMeterUsage calls per second this process makes: AWS
+	// allows 10 per seller account and region.
+	Rate float64
+	// Window is how far back AWS accepts a record's hour; older pending
+	// records are carried into the next record instead.
+	Window time.Duration
+	// Lease is how long a claim keeps other processes off a record.
+	Lease time.Duration
+	// Workers is how many calls are in flight at once.
+	Workers int
+}
+
+// Validate reports every missing or invalid field.
+func (c SenderConfig) Validate() error {
+	var errs []error
+	if c.DB == nil || c.Meterer == nil || c.Logger == nil || c.Now == nil {
+		errs = append(errs, errors.New("metering: DB, Meterer, Logger and Now are required"))
+	}
+	if c.Rate <= 0 || c.Window <= 0 || c.Lease <= 0 || c.Workers <= 0 {
+		errs = append(errs, errors.New("metering: Rate, Window, Lease and Workers must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Sender sends pending metering records.
+type Sender struct {
+	cfg     SenderConfig
+	db      *store.DB
+	limiter *rate.Limiter
+	owner   string
+}
+
+// NewSender returns a Sender.
+func NewSender(cfg SenderConfig) (*Sender, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &Sender{cfg: cfg, db: cfg.DB, owner: hex.EncodeToString(b[:]),
+		limiter: rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate)))}, nil
+}
+
+// batchSize is AWS's limit of records per BatchMeterUsage call.
+const batchSize = 25
+
+// SendPending sends every pending record once, and returns how many were
+// accepted. Records are claimed in batches of one product, 25 at most, and
+// several batches are in flight at once, paced by the rate limit.
+func (s *Sender) SendPending(ctx context.Context) (accepted int, err error) {
+	if err := s.carryExpired(ctx); err != nil {
+		return 0, err
+	}
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				batch, err := s.claim(ctx)
+				if err != nil || len(batch) == 0 {
+					if err != nil {
+						mu.Lock()
+						firstErr = errors.Join(firstErr, err)
+						mu.Unlock()
+					}
+					return
+				}
+				n, err := s.send(ctx, batch)
+				mu.Lock()
+				accepted += n
+				if err != nil {
+					firstErr = errors.Join(firstErr, err)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return accepted, firstErr
+}
+
+// claim takes up to 25 pending records of one product whose lease is free.
+func (s *Sender) claim(ctx context.Context) ([]Record, error) {
+	now := store.Now(s.cfg.Now())
+	var out []Record
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var product string
+		err := tx.QueryRowContext(ctx, `SELECT product_code FROM metering_records WHERE status = 'pending'
+			AND (lease_until IS NULL OR lease_until < $1) ORDER BY hour, id LIMIT 1`+s.db.Dialect().SkipLocked(), now).Scan(&product)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("find pending records: %w", err)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT r.id, r.subscription_id, r.product_code, r.dimension, r.hour, r.quantity,
+				s.customer_aws_account_id, s.customer_identifier, s.license_arn
+			FROM metering_records r JOIN subscriptions s ON s.id = r.subscription_id
+			WHERE r.status = 'pending' AND r.product_code = $1 AND (r.lease_until IS NULL OR r.lease_until < $2)
+			ORDER BY r.hour, r.id LIMIT $3`+s.db.Dialect().SkipLocked(), product, now, batchSize)
+		if err != nil {
+			return fmt.Errorf("claim records: %w", err)
+		}
+		for rows.Next() {
+			var r Record
+			if err := rows.Scan(&r.ID, &r.SubscriptionID, &r.ProductCode, &r.Dimension, &r.Hour, &r.Quantity,
+				&r.Customer.AWSAccountID, &r.Customer.Identifier, &r.Customer.LicenseArn); err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		ids := make([]string, len(out))
+		for i, r := range out {
+			ids[i] = fmt.Sprint(r.ID)
+		}
+		// ids are integers from our own query: safe to inline.
+		_, err = tx.ExecContext(ctx, `UPDATE metering_records SET lease_until = $1, claimed_by = $2, attempts = attempts + 1
+			WHERE id IN (`+strings.Join(ids, ",")+`)`, now.Add(s.cfg.Lease), s.owner)
+		return err
+	})
+	return out, err
+}
+
+// send makes one call for a claimed batch and stores each outcome.
+func (s *Sender) send(ctx context.Context, batch []Record) (int, error) {
+	if err := s.limiter.Wait(ctx); err != nil {
+		return 0, err
+	}
+	outcomes, err := s.cfg.Meterer.BatchMeterUsage(ctx, batch[0].ProductCode, batch)
+	switch {
+	case errors.Is(err, ErrRejected) && len(batch) > 1:
+		// One record spoils the call for all: send them one by one to find
+		// it, so that the others are metered.
+		total := 0
+		var errs []error
+		for _, r := range batch {
+			n, err := s.send(ctx, []Record{r})
+			total += n
+			errs = append(errs, err)
+		}
+		return total, errors.Join(errs...)
+	case errors.Is(err, ErrRejected):
+		return 0, s.settle(ctx, batch[0], StatusRejected, err)
+	case errors.Is(err, ErrTimestampOutOfBounds):
+		// Some record is too old after all: carry what is, retry the rest.
+		return 0, s.release(ctx, batch, err, true)
+	case err != nil:
+		return 0, s.release(ctx, batch, err, false)
+	}
+	accepted := 0
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		now := store.Now(s.cfg.Now())
+		for i, r := range batch {
+			o := outcomes[i]
+			var status string
+			switch o.Status {
+			case OutcomeAccepted:
+				status = StatusAccepted
+				accepted++
+			case OutcomeDuplicate:
+				status = StatusConflict
+			case OutcomeNotSubscribed:
+				status = StatusNotSubscribed
+			default:
+				status = StatusPending
+			}
+			// Only the claimant records an outcome: if its lease ran out and
+			// another process took the record, that one's answer counts.
+			if _, err := tx.ExecContext(ctx, `UPDATE metering_records SET status = $1, metering_record_id = $2,
+					sent_at = CASE WHEN $1 = 'pending' THEN sent_at ELSE $3 END, lease_until = NULL, last_error = ''
+				WHERE id = $4 AND claimed_by = $5 AND status = 'pending'`, status, o.MeteringRecordID, now, r.ID, s.owner); err != nil {
+				return fmt.Errorf("store outcome of record %d: %w", r.ID, err)
+			}
+		}
+		return nil
+	})
+	return accepted, err
+}
+
+// settle gives a record a final status with the reason, for an operator.
+func (s *Sender) settle(ctx context.Context, r Record, status string, cause error) error {
+	s.cfg.Logger.Error("metering record refused", "record", r.ID, "subscription", r.SubscriptionID, "hour", r.Hour, "err", cause)
+	msg := cause.Error()
+	if len(msg) > 500 {
+		msg = msg[:500]
+	}
+	_, err := s.db.Write().ExecContext(ctx, `UPDATE metering_records SET status = $1, last_error = $2, lease_until = NULL
+		WHERE id = $3 AND claimed_by = $4 AND status = 'pending'`, status, msg, r.ID, s.owner)
+	return err
+}
+
+// release hands a batch back after a failed call, to be tried again (after
+// the backoff the lease gives), carrying records grown too old if told to.
+func (s *Sender) release(ctx context.Context, batch []Record, cause error, carryOld bool) error {
+	s.cfg.Logger.Warn("metering call failed", "product", batch[0].ProductCode, "records", len(batch), "err", cause)
+	msg := cause.Error()
+	if len(msg) > 500 {
+		msg = msg[:500]
+	}
+	now := store.Now(s.cfg.Now())
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		for _, r := range batch {
+			status := StatusPending
+			if carryOld && !r.Hour.After(now.Add(-s.cfg.Window)) {
+				status = StatusCarried
+			}
+			// A throttled or failed batch waits a little before it is
+			// claimed again: the lease end is the backoff.
+			if _, err := tx.ExecContext(ctx, `UPDATE metering_records SET status = $1, last_error = $2,
+					lease_until = $3 WHERE id = $4 AND claimed_by = $5 AND status = 'pending'`,
+				status, msg, now.Add(retryDelay(cause)), r.ID, s.owner); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(cause, ErrThrottled) || errors.Is(cause, ErrTimestampOutOfBounds) {
+		return err // handled: not the caller's failure
+	}
+	return errors.Join(err, cause)
+}
+
+func retryDelay(cause error) time.Duration {
+	if errors.Is(cause, ErrTimestampOutOfBounds) {
+		return 0
+	}
+	return 5 * time.Second
+}
+
+// carryExpired marks pending records whose hour AWS no longer accepts as
+// carried, so that their quantity moves into the next record.
+func (s *Sender) carryExpired(ctx context.Context) error {
+	cutoff := store.Now(s.cfg.Now()).Add(-s.cfg.Window)
+	_, err := s.db.Write().ExecContext(ctx, `UPDATE metering_records SET status = 'carried' WHERE status = 'pending' AND hour <= $1
+		AND (lease_until IS NULL OR lease_until < $2)`, cutoff, store.Now(s.cfg.Now()))
+	if err != nil {
+		return fmt.Errorf("carry expired records: %w", err)
+	}
+	return nil
+}

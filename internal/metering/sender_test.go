@@ -1,0 +1,308 @@
+package metering_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/marketbridge/marketbridge/internal/emulator"
+	"github.com/marketbridge/marketbridge/internal/emulator/market"
+	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
+	"github.com/marketbridge/marketbridge/internal/metering"
+	"github.com/marketbridge/marketbridge/internal/store"
+	"github.com/marketbridge/marketbridge/internal/store/storetest"
+)
+
+// bench is a seller database and an in-process emulator, with the seller's
+// clock on real time plus an offset the test moves.
+type bench struct {
+	t      *testing.T
+	db     *store.DB
+	emu    *emulator.Emulator
+	client *awsmp.Client
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (b *bench) Now() time.Time { b.mu.Lock(); defer b.mu.Unlock(); return time.Now().Add(b.offset) }
+func (b *bench) advance(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.offset += d
+}
+
+func newBench(t *testing.T, db *store.DB) *bench {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	emu, err := emulator.New(context.Background(), emulator.Config{PublicURL: "http://" + srv.Listener.Addr().String()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = emu.Handler()
+	srv.Start()
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	if _, err := emu.SeedDemo(context.Background(), market.DemoInput{FulfillmentURL: "https://seller.example.com/f"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 5 * time.Millisecond })
+		}}
+	return &bench{t: t, db: db, emu: emu, client: awsmp.New(cfg, awsmp.Endpoints{Metering: srv.URL, Entitlement: srv.URL})}
+}
+
+// subscription subscribes a new buyer on the emulator and records the
+// subscription on the seller's side, as a set-up would.
+func (b *bench) subscription(n int) int64 {
+	b.t.Helper()
+	ctx := context.Background()
+	account := fmt.Sprintf("7770%08d", n)
+	if _, err := b.emu.Market().CreateAccount(ctx, market.AccountInput{ID: account, Name: "buyer"}); err != nil {
+		b.t.Fatal(err)
+	}
+	res, err := b.emu.Market().Subscribe(ctx, market.SubscribeInput{AccountID: account, ProductCode: market.DemoPAYGCode})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var id int64
+	err = b.db.Write().QueryRow(`INSERT INTO subscriptions (marketplace, product_code, offer_type, customer_aws_account_id, license_arn,
+		agreement_key, created_at, updated_at) VALUES ('aws', $1, 'payg', $2, $3, $3, $4, $4) RETURNING id`,
+		market.DemoPAYGCode, account, res.Agreement.LicenseArn, store.Now(b.Now())).Scan(&id)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return id
+}
+
+// shift moves AWS's clock and the seller's together. Usage can only be
+// metered after a license's activation, so tests subscribe, then shift past
+// the hours they meter.
+func (b *bench) shift(ctx context.Context, d time.Duration) {
+	b.t.Helper()
+	if _, err := b.emu.Market().AdvanceClock(ctx, d); err != nil {
+		b.t.Fatal(err)
+	}
+	b.advance(d)
+}
+
+func (b *bench) record(sub int64, hour time.Time, qty int64) {
+	b.t.Helper()
+	if _, err := b.db.Write().Exec(`INSERT INTO metering_records (subscription_id, product_code, dimension, hour, quantity, created_at)
+		VALUES ($1, $2, 'credits', $3, $4, $5)`, sub, market.DemoPAYGCode, store.Now(hour), qty, store.Now(b.Now())); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *bench) sender(m metering.Meterer) *metering.Sender {
+	b.t.Helper()
+	if m == nil {
+		m = b.client
+	}
+	s, err := metering.NewSender(metering.SenderConfig{DB: b.db, Meterer: m, Logger: slog.New(slog.DiscardHandler), Now: b.Now,
+		Rate: 1000, Window: 6 * time.Hour, Lease: time.Minute, Workers: 3})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return s
+}
+
+// drain sends until nothing is pending, moving the clock past leases and
+// backoffs between rounds.
+func (b *bench) drain(s *metering.Sender) {
+	b.t.Helper()
+	for round := 0; ; round++ {
+		if round > 50 {
+			b.t.Fatal("records still pending after 50 rounds")
+		}
+		if _, err := s.SendPending(context.Background()); err != nil {
+			b.t.Logf("round %d: %v", round, err)
+		}
+		var pending int
+		b.db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'pending'`).Scan(&pending)
+		if pending == 0 {
+			return
+		}
+		b.advance(2 * time.Minute)
+	}
+}
+
+// ledgerEqualsOurs checks that AWS's ledger holds exactly the accepted
+// records, each once, with the same quantity and MeteringRecordId.
+func (b *bench) ledgerEqualsOurs() {
+	b.t.Helper()
+	ledger := b.emu.Market().Records(market.RecordFilter{ProductCode: market.DemoPAYGCode})
+	byID := map[string]market.MeteringRecord{}
+	seen := map[string]bool{}
+	for _, r := range ledger {
+		key := fmt.Sprintf("%s|%s|%d", r.AccountID, r.Dimension, r.Hour.Unix())
+		if seen[key] {
+			b.t.Errorf("AWS's ledger holds hour %s twice", key)
+		}
+		seen[key] = true
+		byID[r.ID] = r
+	}
+	rows, err := b.db.Read().Query(`SELECT metering_record_id, quantity FROM metering_records WHERE status = 'accepted'`)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer rows.Close()
+	ours := 0
+	for rows.Next() {
+		var id string
+		var qty int64
+		rows.Scan(&id, &qty)
+		ours++
+		if r, ok := byID[id]; !ok || r.Quantity != qty {
+			b.t.Errorf("accepted record %s (quantity %d) is not in AWS's ledger as such: %+v", id, qty, r)
+		}
+	}
+	if ours != len(ledger) {
+		b.t.Errorf("we hold %d accepted records, AWS's ledger %d", ours, len(ledger))
+	}
+}
+
+func TestSender_EveryRecordAcceptedOnceDespiteFaults(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := newBench(t, db)
+		ctx := context.Background()
+		subs := []int64{b.subscription(0), b.subscription(1), b.subscription(2), b.subscription(3)}
+		b.shift(ctx, 8*time.Hour)
+		hour := b.Now().UTC().Truncate(time.Hour)
+		for n, sub := range subs {
+			for h := 1; h <= 5; h++ {
+				b.record(sub, hour.Add(-time.Duration(h)*time.Hour), int64(100*n+h))
+			}
+		}
+		for _, f := range []market.FaultInput{
+			{Kind: market.FaultThrottle, Operation: "BatchMeterUsage", Count: 3},
+			{Kind: market.FaultInternalError, Operation: "BatchMeterUsage", Count: 2},
+			{Kind: market.FaultUnprocessedRecords, Operation: "BatchMeterUsage", Count: 2, Records: 5},
+		} {
+			if _, err := b.emu.Market().AddFault(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.drain(b.sender(nil))
+		var accepted int
+		db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'accepted'`).Scan(&accepted)
+		if accepted != 20 {
+			t.Fatalf("%d records accepted, want 20", accepted)
+		}
+		b.ledgerEqualsOurs()
+	})
+}
+
+// lostAnswer is a marketplace connection that breaks after AWS processed
+// the call: the records are metered, but the sender never hears so.
+type lostAnswer struct {
+	real  metering.Meterer
+	calls int
+}
+
+func (l *lostAnswer) BatchMeterUsage(ctx context.Context, product string, recs []metering.Record) ([]metering.Outcome, error) {
+	l.calls++
+	if _, err := l.real.BatchMeterUsage(ctx, product, recs); err != nil {
+		return nil, err
+	}
+	if l.calls == 1 {
+		return nil, errors.New("connection reset after the request was sent")
+	}
+	return l.real.BatchMeterUsage(ctx, product, recs)
+}
+
+// A crash after AWS accepted a batch and before the outcome was stored:
+// the records are sent again, AWS answers with the same MeteringRecordIds,
+// and the ledger holds each hour once.
+func TestSender_AnswerLostAfterAWSAccepted(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := newBench(t, db)
+		sub := b.subscription(1)
+		b.shift(context.Background(), 8*time.Hour)
+		hour := b.Now().UTC().Truncate(time.Hour)
+		for h := 1; h <= 3; h++ {
+			b.record(sub, hour.Add(-time.Duration(h)*time.Hour), int64(h*7))
+		}
+		b.drain(b.sender(&lostAnswer{real: b.client}))
+		b.ledgerEqualsOurs()
+		if n := len(b.emu.Market().Records(market.RecordFilter{})); n != 3 {
+			t.Fatalf("AWS's ledger holds %d records, want 3", n)
+		}
+	})
+}
+
+// Two senders (two serve processes) on one database send each record once.
+func TestSender_TwoProcessesSendEachRecordOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := newBench(t, db)
+		var subs []int64
+		for n := range 6 {
+			subs = append(subs, b.subscription(n))
+		}
+		b.shift(context.Background(), 8*time.Hour)
+		hour := b.Now().UTC().Truncate(time.Hour)
+		for n, sub := range subs {
+			for h := 1; h <= 5; h++ {
+				b.record(sub, hour.Add(-time.Duration(h)*time.Hour), int64(n*10+h))
+			}
+		}
+		counting := &countingMeterer{real: b.client}
+		var wg sync.WaitGroup
+		for range 2 {
+			s := b.sender(counting)
+			wg.Go(func() {
+				if _, err := s.SendPending(context.Background()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if counting.records != 30 {
+			t.Fatalf("%d records sent by two processes, want each of 30 once", counting.records)
+		}
+		b.ledgerEqualsOurs()
+	})
+}
+
+type countingMeterer struct {
+	real    metering.Meterer
+	mu      sync.Mutex
+	records int
+}
+
+func (c *countingMeterer) BatchMeterUsage(ctx context.Context, product string, recs []metering.Record) ([]metering.Outcome, error) {
+	c.mu.Lock()
+	c.records += len(recs)
+	c.mu.Unlock()
+	return c.real.BatchMeterUsage(ctx, product, recs)
+}
+
+// A record that can no longer be sent inside AWS's window is carried, not
+// sent and not dropped.
+func TestSender_TooOldRecordIsCarried(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := newBench(t, db)
+		sub := b.subscription(1)
+		b.shift(context.Background(), 9*time.Hour)
+		hour := b.Now().UTC().Truncate(time.Hour)
+		b.record(sub, hour.Add(-7*time.Hour), 50)
+		b.record(sub, hour.Add(-time.Hour), 60)
+		b.drain(b.sender(nil))
+		var status string
+		db.Read().QueryRow(`SELECT status FROM metering_records WHERE quantity = 50`).Scan(&status)
+		if status != metering.StatusCarried {
+			t.Fatalf("a record 7 hours old is %s, want carried", status)
+		}
+		if n := len(b.emu.Market().Records(market.RecordFilter{})); n != 1 {
+			t.Fatalf("AWS's ledger holds %d records, want only the recent one", n)
+		}
+	})
+}
