@@ -1,0 +1,266 @@
+package usage
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/marketbridge/marketbridge/internal/fault"
+)
+
+// Limits of one event's attributes. They keep rows small and bound what one
+// request can make the database hold.
+const (
+	maxIDLen      = 256
+	maxSourceLen  = 512
+	maxSubjectLen = 256
+)
+
+// MaxBatch is the most events one request may carry.
+const MaxBatch = 10_000
+
+// Input is one event as received, in the CloudEvents 1.0 JSON format, not
+// yet checked. The quantity is in data, as {"quantity": <JSON number>}.
+type Input struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject"`
+	Time            string          `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	Data            json.RawMessage `json:"data"`
+
+	// decodeErr is set when this element of a batch is not an event object
+	// at all (e.g. a string, or an attribute of the wrong JSON type).
+	decodeErr error
+}
+
+// Event is a valid usage event of one organization.
+type Event struct {
+	OrgID    int64
+	ID       string
+	Source   string
+	Meter    string
+	Subject  string
+	Time     time.Time // usage time, UTC, to the microsecond
+	Quantity Quantity
+}
+
+// ErrNotJSON answers a body that is not the JSON its content type promises.
+var ErrNotJSON = fault.New(fault.KindInvalid, "The body is not valid CloudEvents JSON: send one event object with application/cloudevents+json, or an array of them with application/cloudevents-batch+json.")
+
+// DecodeEvent reads the body of a single-event request
+// (application/cloudevents+json): one JSON object.
+func DecodeEvent(body []byte) ([]Input, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return nil, ErrNotJSON
+	}
+	var in Input
+	if err := json.Unmarshal(body, &in); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if !errors.As(err, &typeErr) {
+			return nil, fault.Wrap(fault.KindInvalid, err, ErrNotJSON.Message)
+		}
+		in = Input{decodeErr: describeTypeError(typeErr)}
+	}
+	return []Input{in}, nil
+}
+
+// DecodeBatch reads the body of a batch request
+// (application/cloudevents-batch+json): a JSON array of event objects. An
+// element that is not an event is reported at its index, not as a failure
+// of the whole batch.
+func DecodeBatch(body []byte) ([]Input, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '[' {
+		return nil, ErrNotJSON
+	}
+	var ins []Input
+	err := json.Unmarshal(body, &ins)
+	if err == nil {
+		return ins, nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) {
+		return nil, fault.Wrap(fault.KindInvalid, err, ErrNotJSON.Message)
+	}
+	// Some element has the wrong shape, and encoding/json does not say
+	// which: decode them one by one (slow, but only for bad batches).
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		return nil, fault.Wrap(fault.KindInvalid, err, ErrNotJSON.Message)
+	}
+	ins = make([]Input, len(raws))
+	for i, raw := range raws {
+		if err := json.Unmarshal(raw, &ins[i]); err != nil {
+			ins[i] = Input{decodeErr: errors.New("not a CloudEvents object")}
+			if errors.As(err, &typeErr) {
+				ins[i].decodeErr = describeTypeError(typeErr)
+			}
+		}
+	}
+	return ins, nil
+}
+
+func describeTypeError(e *json.UnmarshalTypeError) error {
+	if e.Field == "" {
+		return errors.New("not a CloudEvents object")
+	}
+	return fmt.Errorf("%s: must be a JSON %s", e.Field, e.Type.Kind())
+}
+
+// checker validates inputs against the meters and the accepted time window.
+type checker struct {
+	meters    Meters
+	now       time.Time
+	maxAge    time.Duration
+	maxFuture time.Duration
+}
+
+// check turns in into an event of orgID, or reports every problem with it
+// at once, one "attribute: problem" per line.
+func (c checker) check(orgID int64, in Input) (Event, error) {
+	if in.decodeErr != nil {
+		return Event{}, in.decodeErr
+	}
+	var errs []error
+	if in.SpecVersion != "1.0" {
+		errs = append(errs, errors.New(`specversion: must be "1.0"`))
+	}
+	errs = append(errs, checkText("id", in.ID, maxIDLen, true), checkText("source", in.Source, maxSourceLen, true),
+		checkText("subject", in.Subject, maxSubjectLen, false))
+	if in.Type == "" {
+		errs = append(errs, errors.New("type: is required: the name of a meter"))
+	} else if _, ok := c.meters.Meter(in.Type); !ok {
+		errs = append(errs, fmt.Errorf("type: %q is not a meter of the catalog", truncate(in.Type, 100)))
+	}
+	ev := Event{OrgID: orgID, ID: in.ID, Source: in.Source, Meter: in.Type, Subject: in.Subject}
+	if in.Time == "" {
+		errs = append(errs, errors.New("time: is required: when the usage happened, RFC 3339"))
+	} else if t, err := time.Parse(time.RFC3339Nano, in.Time); err != nil {
+		errs = append(errs, errors.New(`time: must be RFC 3339, e.g. "2026-05-10T13:45:00Z"`))
+	} else if t = t.UTC().Truncate(time.Microsecond); t.Before(c.now.Add(-c.maxAge)) {
+		errs = append(errs, fmt.Errorf("time: is more than %s in the past: too late to bill", c.maxAge))
+	} else if t.After(c.now.Add(c.maxFuture)) {
+		errs = append(errs, fmt.Errorf("time: is more than %s in the future: check the sender's clock", c.maxFuture))
+	} else {
+		ev.Time = t
+	}
+	if in.DataContentType != "" {
+		if mt, _, err := mime.ParseMediaType(in.DataContentType); err != nil || mt != "application/json" {
+			errs = append(errs, errors.New(`datacontenttype: must be "application/json" or absent`))
+		}
+	}
+	q, err := parseData(in.Data)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	ev.Quantity = q
+	if err := errors.Join(errs...); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+func checkText(name, v string, max int, required bool) error {
+	switch {
+	case v == "" && required:
+		return fmt.Errorf("%s: is required", name)
+	case len(v) > max:
+		return fmt.Errorf("%s: is longer than %d bytes", name, max)
+	case !utf8.ValidString(v):
+		return fmt.Errorf("%s: is not valid UTF-8", name)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// dataQuantity is the data of a usage event. The number is kept as its
+// JSON text so that it is parsed exactly.
+type dataQuantity struct {
+	Quantity json.RawMessage `json:"quantity"`
+}
+
+func parseData(raw json.RawMessage) (Quantity, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return 0, errors.New(`data: is required: {"quantity": <number>}`)
+	}
+	if raw[0] != '{' {
+		return 0, errors.New(`data: must be an object, {"quantity": <number>}`)
+	}
+	var d dataQuantity
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return 0, errors.New(`data: must be an object, {"quantity": <number>}`)
+	}
+	if len(d.Quantity) == 0 || bytes.Equal(d.Quantity, []byte("null")) {
+		return 0, errors.New("data.quantity: is required")
+	}
+	q, err := ParseQuantity(string(d.Quantity))
+	if err != nil {
+		return 0, fmt.Errorf("data.quantity: %w", err)
+	}
+	return q, nil
+}
+
+// keyEpoch is where slot hours start counting: 20 bits of hours from here
+// last until 2139.
+var keyEpoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const (
+	slotHashBits = 43
+	slotHashMask = 1<<slotHashBits - 1
+)
+
+// key is an event's place in usage_keys; see 0007_usage.sql.
+type key struct {
+	slot int64
+	chk  int64
+}
+
+// keyOf hashes (organization, source, id). Source and id are
+// length-prefixed so that no two pairs hash the same input.
+func keyOf(ev *Event) key {
+	h := sha256.New()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(ev.OrgID))
+	h.Write(b[:])
+	binary.BigEndian.PutUint32(b[:4], uint32(len(ev.Source)))
+	h.Write(b[:4])
+	h.Write([]byte(ev.Source))
+	h.Write([]byte(ev.ID))
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	hour := int64(ev.Time.Sub(keyEpoch) / time.Hour)
+	return key{
+		slot: hour<<slotHashBits | int64(binary.BigEndian.Uint64(sum[0:8])&slotHashMask),
+		chk:  int64(binary.BigEndian.Uint64(sum[8:16])),
+	}
+}
+
+// next is the slot to try when k's is taken by another event: the next one
+// of the same hour, wrapping around.
+func (k key) next() key {
+	hour := k.slot &^ slotHashMask
+	return key{slot: hour | (k.slot+1)&slotHashMask, chk: k.chk}
+}
+
+// String is for the JSON of the rejection list: never empty.
+func idOf(in Input) string {
+	return strings.ToValidUTF8(truncate(in.ID, maxIDLen), "\uFFFD")
+}

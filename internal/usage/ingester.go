@@ -1,0 +1,324 @@
+package usage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/fault"
+	"github.com/marketbridge/marketbridge/internal/store"
+)
+
+// Meter is a meter of the catalog, as ingest needs it.
+type Meter struct {
+	Name string
+}
+
+// Meters says which meters exist; the catalog provides it.
+type Meters interface {
+	Meter(name string) (Meter, bool)
+}
+
+// Config holds an Ingester's dependencies and limits.
+type Config struct {
+	DB     *store.DB
+	Meters Meters
+	Logger *slog.Logger
+	Now    func() time.Time
+	// MaxAge is how far in the past an event's time may be. Older events
+	// are rejected, and it is also how long deduplication keys must be
+	// kept: an event is deduplicated against every event accepted before
+	// it. Zero means 7 days.
+	MaxAge time.Duration
+	// MaxFuture is how far ahead of the server's clock an event's time may
+	// be, for clock skew. Zero means 5 minutes.
+	MaxFuture time.Duration
+	// MaxCommit is the most events the writer puts in one transaction;
+	// zero means 50,000. Bigger transactions amortize the commit, smaller
+	// ones shorten the time each request waits.
+	MaxCommit int
+	// Queue is how many requests may wait for the writer; zero means 256.
+	// A request that finds the queue full waits for room or its deadline.
+	Queue int
+}
+
+// Validate reports every missing dependency and bad limit at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DB == nil {
+		errs = append(errs, errors.New("usage: DB is required"))
+	}
+	if c.Meters == nil {
+		errs = append(errs, errors.New("usage: Meters is required"))
+	}
+	if c.Logger == nil {
+		errs = append(errs, errors.New("usage: Logger is required"))
+	}
+	if c.Now == nil {
+		errs = append(errs, errors.New("usage: Now is required"))
+	}
+	if c.MaxAge < 0 || c.MaxAge > 366*24*time.Hour {
+		errs = append(errs, errors.New("usage: MaxAge must be between 0 and 366 days"))
+	}
+	if c.MaxFuture < 0 || c.MaxFuture > 24*time.Hour {
+		errs = append(errs, errors.New("usage: MaxFuture must be between 0 and 24 hours"))
+	}
+	if c.MaxCommit < 0 || c.Queue < 0 {
+		errs = append(errs, errors.New("usage: MaxCommit and Queue must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Ingester validates, deduplicates and stores usage events. Requests call
+// Ingest concurrently; one writer, started by Run, commits them.
+type Ingester struct {
+	cfg     Config
+	db      *store.DB
+	logger  *slog.Logger
+	sql     dialectSQL
+	queue   chan *submission
+	stopped chan struct{} // closed when Run returns: no writer any more
+}
+
+// New returns an Ingester; call Run to start its writer.
+func New(cfg Config) (*Ingester, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = 7 * 24 * time.Hour
+	}
+	if cfg.MaxFuture == 0 {
+		cfg.MaxFuture = 5 * time.Minute
+	}
+	if cfg.MaxCommit == 0 {
+		cfg.MaxCommit = 50_000
+	}
+	if cfg.Queue == 0 {
+		cfg.Queue = 256
+	}
+	return &Ingester{cfg: cfg, db: cfg.DB, logger: cfg.Logger, sql: sqlFor(cfg.DB.Dialect()),
+		queue: make(chan *submission, cfg.Queue), stopped: make(chan struct{})}, nil
+}
+
+// Result is the outcome of one request: how many events were stored, how
+// many had been stored before (or earlier in the same request), and which
+// were rejected and why.
+type Result struct {
+	Accepted   int
+	Duplicates int
+	Rejected   []Rejection
+}
+
+// Rejection is one event that was not stored.
+type Rejection struct {
+	Index   int    // position in the request, from 0
+	ID      string // the event's id, as sent (may be empty)
+	Message string // every problem, "attribute: problem", joined by "; "
+}
+
+// ErrBatchTooLarge answers a request of more than MaxBatch events.
+var ErrBatchTooLarge = fault.New(fault.KindInvalid, "A batch holds at most %d events: split it.", MaxBatch)
+
+// ErrStopped answers requests that arrive while the service shuts down.
+var ErrStopped = fault.New(fault.KindUnavailable, "Usage ingestion is stopping; send the events again shortly.")
+
+// Ingest stores the valid events of inputs for the organization orgID and
+// returns once they are committed: an event counted as accepted or as a
+// duplicate survives any crash that follows. Events always belong to
+// orgID, the organization of the caller's API key.
+func (in *Ingester) Ingest(ctx context.Context, orgID int64, inputs []Input) (Result, error) {
+	if len(inputs) > MaxBatch {
+		return Result{}, ErrBatchTooLarge
+	}
+	c := checker{meters: in.cfg.Meters, now: in.cfg.Now(), maxAge: in.cfg.MaxAge, maxFuture: in.cfg.MaxFuture}
+	var res Result
+	sub := &submission{ctx: ctx, done: make(chan error, 1)}
+	// seen finds resends within the request before they cost the writer
+	// anything; the writer then only compares against other requests.
+	seen := make(map[key]struct{}, len(inputs))
+	for i, raw := range inputs {
+		ev, err := c.check(orgID, raw)
+		if err != nil {
+			res.Rejected = append(res.Rejected, Rejection{Index: i, ID: idOf(raw), Message: joinLines(err)})
+			continue
+		}
+		k := keyOf(&ev)
+		if _, dup := seen[k]; dup {
+			res.Duplicates++
+			continue
+		}
+		seen[k] = struct{}{}
+		sub.items = append(sub.items, item{ev: ev, key: k})
+	}
+	if len(sub.items) == 0 {
+		return res, nil
+	}
+	if err := in.submit(ctx, sub); err != nil {
+		return Result{}, err
+	}
+	for _, it := range sub.items {
+		if it.dup {
+			res.Duplicates++
+		} else {
+			res.Accepted++
+		}
+	}
+	return res, nil
+}
+
+// joinLines flattens errors.Join's lines into one line for JSON.
+func joinLines(err error) string {
+	var out string
+	for i, line := range splitLines(err.Error()) {
+		if i > 0 {
+			out += "; "
+		}
+		out += line
+	}
+	return out
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return out
+}
+
+// submission is one request's events waiting for the writer.
+type submission struct {
+	ctx   context.Context
+	items []item
+	done  chan error // the writer's verdict, after commit or rollback
+}
+
+type item struct {
+	ev  Event
+	key key
+	dup bool // set by the writer: stored before
+}
+
+// submit hands sub to the writer and waits for its commit.
+func (in *Ingester) submit(ctx context.Context, sub *submission) error {
+	select {
+	case in.queue <- sub:
+	case <-in.stopped:
+		return ErrStopped
+	case <-ctx.Done():
+		return fault.Wrap(fault.KindUnavailable, ctx.Err(), "Usage ingestion is busy; send the events again.")
+	}
+	// Once queued, wait for the verdict even if the client gives up: the
+	// writer may be committing these events right now, and returning early
+	// would only hide whether it did.
+	select {
+	case err := <-sub.done:
+		return err
+	case <-in.stopped:
+		select {
+		case err := <-sub.done:
+			return err
+		default:
+			return ErrStopped
+		}
+	}
+}
+
+// Run is the writer: it commits queued requests, as many as are waiting
+// (up to MaxCommit events), in one transaction each round, until ctx ends.
+// Requests already queued when ctx ends are refused with ErrStopped, not
+// left waiting. Run returns nil when stopped by ctx.
+func (in *Ingester) Run(ctx context.Context) error {
+	defer func() {
+		close(in.stopped)
+		for {
+			select {
+			case sub := <-in.queue:
+				sub.done <- ErrStopped
+			default:
+				return
+			}
+		}
+	}()
+	var round []*submission
+	var carry *submission // the submission that did not fit the last round
+	for {
+		round = round[:0]
+		n := 0
+		if carry != nil {
+			round, n, carry = append(round, carry), len(carry.items), nil
+		} else {
+			select {
+			case sub := <-in.queue:
+				round, n = append(round, sub), len(sub.items)
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	gather:
+		for n < in.cfg.MaxCommit {
+			select {
+			case sub := <-in.queue:
+				if n+len(sub.items) > in.cfg.MaxCommit {
+					carry = sub
+					break gather
+				}
+				round, n = append(round, sub), n+len(sub.items)
+			default:
+				break gather
+			}
+		}
+		err := in.commit(ctx, round)
+		if err != nil {
+			in.logger.ErrorContext(ctx, "commit usage events", "requests", len(round), "events", n, "err", err)
+			err = fault.Wrap(fault.KindUnavailable, err, "The usage events could not be stored; send them again.")
+		}
+		for _, sub := range round {
+			sub.done <- err
+		}
+		if ctx.Err() != nil {
+			if carry != nil {
+				carry.done <- ErrStopped
+			}
+			return nil
+		}
+	}
+}
+
+// commit stores one round in one transaction. Items are marked dup when
+// their event was stored before, by this round or any earlier one.
+func (in *Ingester) commit(ctx context.Context, round []*submission) error {
+	items := make([]*item, 0, 1024)
+	for _, sub := range round {
+		for i := range sub.items {
+			sub.items[i].dup = false
+			items = append(items, &sub.items[i])
+		}
+	}
+	now := store.Now(in.cfg.Now())
+	return in.db.InTx(ctx, func(tx *sql.Tx) error {
+		fresh, err := in.dedup(ctx, tx, items)
+		if err != nil {
+			return err
+		}
+		if err := in.sql.insertEvents(ctx, tx, fresh, now); err != nil {
+			return fmt.Errorf("insert usage events: %w", err)
+		}
+		if err := in.sql.addHourly(ctx, tx, hourlyTotals(fresh), now); err != nil {
+			return fmt.Errorf("add hourly usage: %w", err)
+		}
+		return nil
+	})
+}

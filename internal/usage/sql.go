@@ -1,0 +1,229 @@
+package usage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/store"
+)
+
+// dialectSQL writes a round's rows. Both engines take the same multi-row
+// statements; what differs is how fast each is, so each engine may have its
+// own implementation (see sql_postgres.go).
+type dialectSQL interface {
+	// insertKeys inserts the items' keys, skipping slots already taken,
+	// and returns the slots it inserted.
+	insertKeys(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]struct{}, error)
+	// keyChecks returns the chk stored in each item's slot.
+	keyChecks(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]int64, error)
+	insertEvents(ctx context.Context, tx *sql.Tx, items []*item, now time.Time) error
+	addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error
+}
+
+func sqlFor(d store.Dialect) dialectSQL {
+	if d == store.DialectPostgres {
+		return postgresSQL{}
+	}
+	return valuesSQL{}
+}
+
+// Rows per multi-row statement. Fewer statements mean fewer trips through
+// database/sql and the driver, which is most of the cost of an insert on
+// SQLite; the parameters of one statement stay under SQLite's limit
+// (32,766).
+const (
+	keyRows   = 500
+	eventRows = 250
+	hourRows  = 100
+)
+
+// valuesSQL writes with multi-row INSERT ... VALUES statements.
+type valuesSQL struct{}
+
+// multiValues builds "prefix ($1,$2),($3,$4) suffix" for rows of cols.
+func multiValues(prefix string, rows, cols int, suffix string) string {
+	var b strings.Builder
+	b.Grow(len(prefix) + len(suffix) + rows*cols*7)
+	b.WriteString(prefix)
+	n := 1
+	for r := range rows {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			n++
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(suffix)
+	return b.String()
+}
+
+// chunked runs one statement per chunk of at most size rows: the statement
+// for full chunks is prepared once per transaction, the last shorter one
+// built for its length.
+func chunked(ctx context.Context, tx *sql.Tx, n, size int, text func(rows int) string, args func(lo, hi int, buf []any) []any,
+	each func(rows *sql.Rows) error) error {
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	buf := make([]any, 0, 1024)
+	for lo := 0; lo < n; lo += size {
+		hi := min(lo+size, n)
+		buf = args(lo, hi, buf[:0])
+		var err error
+		var rows *sql.Rows
+		switch {
+		case hi-lo == size:
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, text(size)); err != nil {
+					return err
+				}
+			}
+			if each == nil {
+				_, err = full.ExecContext(ctx, buf...)
+			} else {
+				rows, err = full.QueryContext(ctx, buf...)
+			}
+		case each == nil:
+			_, err = tx.ExecContext(ctx, text(hi-lo), buf...)
+		default:
+			rows, err = tx.QueryContext(ctx, text(hi-lo), buf...)
+		}
+		if err != nil {
+			return err
+		}
+		if rows != nil {
+			err = each(rows)
+			if cerr := rows.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (valuesSQL) insertKeys(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]struct{}, error) {
+	inserted := make(map[int64]struct{}, len(items))
+	err := chunked(ctx, tx, len(items), keyRows,
+		func(rows int) string {
+			return multiValues("INSERT INTO usage_keys (slot, chk) VALUES ", rows, 2, " ON CONFLICT (slot) DO NOTHING RETURNING slot")
+		},
+		func(lo, hi int, buf []any) []any {
+			for _, it := range items[lo:hi] {
+				buf = append(buf, it.key.slot, it.key.chk)
+			}
+			return buf
+		},
+		func(rows *sql.Rows) error {
+			for rows.Next() {
+				var slot int64
+				if err := rows.Scan(&slot); err != nil {
+					return err
+				}
+				inserted[slot] = struct{}{}
+			}
+			return rows.Err()
+		})
+	return inserted, err
+}
+
+func (valuesSQL) keyChecks(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]int64, error) {
+	return keyChecks(ctx, tx, items)
+}
+
+// keyChecks reads slots one chunk at a time; it runs only for resends and
+// collisions, so it need not be fast.
+func keyChecks(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]int64, error) {
+	out := make(map[int64]int64, len(items))
+	err := chunked(ctx, tx, len(items), keyRows,
+		func(rows int) string {
+			var b strings.Builder
+			b.WriteString("SELECT slot, chk FROM usage_keys WHERE slot IN (")
+			for i := range rows {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString("$" + strconv.Itoa(i+1))
+			}
+			b.WriteByte(')')
+			return b.String()
+		},
+		func(lo, hi int, buf []any) []any {
+			for _, it := range items[lo:hi] {
+				buf = append(buf, it.key.slot)
+			}
+			return buf
+		},
+		func(rows *sql.Rows) error {
+			for rows.Next() {
+				var slot, chk int64
+				if err := rows.Scan(&slot, &chk); err != nil {
+					return err
+				}
+				out[slot] = chk
+			}
+			return rows.Err()
+		})
+	return out, err
+}
+
+func (valuesSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, now time.Time) error {
+	received := now.UnixMicro()
+	return chunked(ctx, tx, len(items), eventRows,
+		func(rows int) string {
+			return multiValues("INSERT INTO usage_events (org_id, meter, subject, source, event_id, usage_us, quantity, received_us) VALUES ",
+				rows, 8, "")
+		},
+		func(lo, hi int, buf []any) []any {
+			for _, it := range items[lo:hi] {
+				ev := &it.ev
+				buf = append(buf, ev.OrgID, ev.Meter, ev.Subject, ev.Source, ev.ID, ev.Time.UnixMicro(), int64(ev.Quantity), received)
+			}
+			return buf
+		}, nil)
+}
+
+func (valuesSQL) addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error {
+	return addHourly(ctx, tx, rows, now)
+}
+
+// addHourly adds the round's sums to usage_hourly, creating rows as needed.
+func addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error {
+	return chunked(ctx, tx, len(rows), hourRows,
+		func(n int) string {
+			return multiValues("INSERT INTO usage_hourly (org_id, meter, subject, hour, quantity, events, updated_at) VALUES ", n, 7,
+				` ON CONFLICT (org_id, meter, hour, subject) DO UPDATE SET quantity = usage_hourly.quantity + excluded.quantity,
+				events = usage_hourly.events + excluded.events, updated_at = excluded.updated_at`)
+		},
+		func(lo, hi int, buf []any) []any {
+			for _, h := range rows[lo:hi] {
+				buf = append(buf, h.orgID, h.meter, h.subject, h.hour, int64(h.quantity), h.events, now)
+			}
+			return buf
+		}, nil)
+}
+
+// checkRowCount guards against a driver returning fewer rows than sent.
+func checkRowCount(what string, got, want int) error {
+	if got != want {
+		return fmt.Errorf("%s: %d rows written, %d expected", what, got, want)
+	}
+	return nil
+}

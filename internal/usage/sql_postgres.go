@@ -1,0 +1,65 @@
+package usage
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// postgresSQL passes each column as one array parameter and unnests it on
+// the server: one statement per table per round, whatever its size, and no
+// statement text that grows with the batch.
+type postgresSQL struct{}
+
+func (postgresSQL) insertKeys(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]struct{}, error) {
+	slots := make([]int64, len(items))
+	chks := make([]int64, len(items))
+	for i, it := range items {
+		slots[i], chks[i] = it.key.slot, it.key.chk
+	}
+	rows, err := tx.QueryContext(ctx, `INSERT INTO usage_keys (slot, chk)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT (slot) DO NOTHING RETURNING slot`, slots, chks)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	inserted := make(map[int64]struct{}, len(items))
+	for rows.Next() {
+		var slot int64
+		if err := rows.Scan(&slot); err != nil {
+			return nil, err
+		}
+		inserted[slot] = struct{}{}
+	}
+	return inserted, rows.Err()
+}
+
+func (postgresSQL) keyChecks(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]int64, error) {
+	return keyChecks(ctx, tx, items)
+}
+
+func (postgresSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, now time.Time) error {
+	n := len(items)
+	orgs, usage, qty := make([]int64, n), make([]int64, n), make([]int64, n)
+	meters, subjects, sources, ids := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, it := range items {
+		ev := &it.ev
+		orgs[i], meters[i], subjects[i], sources[i], ids[i] = ev.OrgID, ev.Meter, ev.Subject, ev.Source, ev.ID
+		usage[i], qty[i] = ev.Time.UnixMicro(), int64(ev.Quantity)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO usage_events (org_id, meter, subject, source, event_id, usage_us, quantity, received_us)
+		SELECT o, m, s, src, id, u, q, $8 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
+		AS t (o, m, s, src, id, u, q)`, orgs, meters, subjects, sources, ids, usage, qty, now.UnixMicro())
+	if err != nil {
+		return err
+	}
+	got, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	return checkRowCount("usage_events", int(got), n)
+}
+
+func (postgresSQL) addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error {
+	return addHourly(ctx, tx, rows, now)
+}
