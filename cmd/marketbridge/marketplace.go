@@ -49,12 +49,13 @@ func (o marketOptions) trustedSNSHosts() []string {
 // demoCatalog is the catalog of the emulator's demo products.
 func demoCatalog() (*marketplace.Catalog, error) {
 	var f struct {
+		Meters   []marketplace.Meter   `json:"meters"`
 		Products []marketplace.Product `json:"products"`
 	}
 	if err := json.Unmarshal(demoCatalogJSON, &f); err != nil {
 		return nil, fmt.Errorf("demo catalog: %w", err)
 	}
-	return marketplace.NewCatalog(f.Products)
+	return marketplace.NewCatalog(f.Products, f.Meters...)
 }
 
 // marketplaceDeps loads the catalog and builds the AWS client.

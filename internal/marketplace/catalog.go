@@ -32,6 +32,23 @@ type Product struct {
 	OfferType OfferType `json:"offer_type"`
 	// Dimensions are the metering dimensions, as registered with AWS.
 	Dimensions []Dimension `json:"dimensions"`
+	// MeteredDimension receives usage in $0.01 units: the PAYG dimension, or
+	// a contract's overage (consumption) dimension (R11, R14).
+	MeteredDimension string `json:"metered_dimension"`
+	// CommittedDimension is a contract's entitlement of committed credits,
+	// in whole $1 units (R11, R12).
+	CommittedDimension string `json:"committed_dimension,omitempty"`
+}
+
+// Meter is a kind of usage the vendor's product reports, and its price in
+// credits (1 credit = $1). All channels share this one price list (R11).
+type Meter struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Unit        string `json:"unit"`
+	// PriceMicros is the price of one unit in micro-dollars; usage comes in
+	// micro-units, so rating is exact integer arithmetic.
+	PriceMicros int64 `json:"price_micros"`
 }
 
 // Dimension is a metering or contract dimension of a product.
@@ -40,18 +57,36 @@ type Dimension struct {
 	Description string `json:"description"`
 }
 
-// Catalog is the products marketbridge sells, by product code.
+// Catalog is the products marketbridge sells, by product code, and the
+// meters their usage is rated with.
 type Catalog struct {
 	products map[string]Product
 	order    []string
+	meters   map[string]Meter
+	mOrder   []string
 }
 
 var productCodeRE = regexp.MustCompile(`^[-a-zA-Z0-9/=:_.@]{1,255}$`)
 
-// NewCatalog validates products and indexes them by code.
-func NewCatalog(products []Product) (*Catalog, error) {
-	c := &Catalog{products: map[string]Product{}}
+var meterNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._:/-]{0,127}$`)
+
+// NewCatalog validates products and meters and indexes them.
+func NewCatalog(products []Product, meters ...Meter) (*Catalog, error) {
+	c := &Catalog{products: map[string]Product{}, meters: map[string]Meter{}}
 	var errs []error
+	for i, m := range meters {
+		switch {
+		case !meterNameRE.MatchString(m.Name):
+			errs = append(errs, fmt.Errorf("meters[%d]: name %q: letters, digits and ._:/- (at most 128)", i, m.Name))
+		case c.meters[m.Name].Name != "":
+			errs = append(errs, fmt.Errorf("meters[%d]: %q appears twice", i, m.Name))
+		}
+		if m.PriceMicros < 0 {
+			errs = append(errs, fmt.Errorf("meters[%d]: price_micros must not be negative", i))
+		}
+		c.meters[m.Name] = m
+		c.mOrder = append(c.mOrder, m.Name)
+	}
 	for i, p := range products {
 		switch {
 		case !productCodeRE.MatchString(p.Code):
@@ -67,6 +102,16 @@ func NewCatalog(products []Product) (*Catalog, error) {
 		}
 		if len(p.Dimensions) == 0 {
 			errs = append(errs, fmt.Errorf("products[%d]: at least one dimension is required", i))
+		}
+		dims := map[string]bool{}
+		for _, d := range p.Dimensions {
+			dims[d.Name] = true
+		}
+		if p.MeteredDimension != "" && !dims[p.MeteredDimension] {
+			errs = append(errs, fmt.Errorf("products[%d]: metered_dimension %q is not one of its dimensions", i, p.MeteredDimension))
+		}
+		if p.CommittedDimension != "" && !dims[p.CommittedDimension] {
+			errs = append(errs, fmt.Errorf("products[%d]: committed_dimension %q is not one of its dimensions", i, p.CommittedDimension))
 		}
 		c.products[p.Code] = p
 		c.order = append(c.order, p.Code)
@@ -84,6 +129,7 @@ func LoadCatalog(path string) (*Catalog, error) {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
 	var f struct {
+		Meters   []Meter   `json:"meters"`
 		Products []Product `json:"products"`
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
@@ -91,7 +137,7 @@ func LoadCatalog(path string) (*Catalog, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", path, err)
 	}
-	return NewCatalog(f.Products)
+	return NewCatalog(f.Products, f.Meters...)
 }
 
 // Product returns the product with code.
@@ -105,6 +151,21 @@ func (c *Catalog) Products() []Product {
 	out := make([]Product, 0, len(c.order))
 	for _, code := range c.order {
 		out = append(out, c.products[code])
+	}
+	return out
+}
+
+// Meter returns the meter named name.
+func (c *Catalog) Meter(name string) (Meter, bool) {
+	m, ok := c.meters[name]
+	return m, ok
+}
+
+// Meters lists the meters in the order they were configured.
+func (c *Catalog) Meters() []Meter {
+	out := make([]Meter, 0, len(c.mOrder))
+	for _, n := range c.mOrder {
+		out = append(out, c.meters[n])
 	}
 	return out
 }

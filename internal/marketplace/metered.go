@@ -1,0 +1,73 @@
+package marketplace
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Metered is a subscription that bills an organization, as hourly metering
+// needs it.
+type Metered struct {
+	SubscriptionID  int64
+	OrgID           int64
+	Product         Product
+	Customer        Customer
+	Status          string
+	LinkedAt        time.Time
+	FinalMeteringBy time.Time // zero unless the subscription is being cancelled
+	// For contracts: the committed credits (whole $1) and the term's end,
+	// from the committed dimension's entitlement. Usage is drawn from them
+	// first, within the term only (R12, R13).
+	CommittedCredits int64
+	TermEnd          time.Time
+}
+
+// MeteredSubscriptions lists the subscriptions whose usage is reported to
+// the marketplace: linked, and active or in their final-metering window.
+func (s *Service) MeteredSubscriptions(ctx context.Context) ([]Metered, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT s.id, l.org_id, s.product_code, s.customer_aws_account_id, s.customer_identifier,
+			s.license_arn, s.status, l.linked_at, s.final_metering_by
+		FROM subscriptions s JOIN billing_links l ON l.subscription_id = s.id AND l.ended_at IS NULL
+		WHERE s.status IN ('active', 'unsubscribe-pending') ORDER BY s.id`)
+	if err != nil {
+		return nil, fmt.Errorf("list metered subscriptions: %w", err)
+	}
+	var out []Metered
+	for rows.Next() {
+		var m Metered
+		var code string
+		var final sql.NullTime
+		if err := rows.Scan(&m.SubscriptionID, &m.OrgID, &code, &m.Customer.AWSAccountID, &m.Customer.Identifier,
+			&m.Customer.LicenseArn, &m.Status, &m.LinkedAt, &final); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		p, ok := s.cfg.Catalog.Product(code)
+		if !ok || p.MeteredDimension == "" {
+			continue // nothing to meter it on: the catalog says so at start
+		}
+		m.Product, m.FinalMeteringBy = p, final.Time
+		out = append(out, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i, m := range out {
+		if m.Product.OfferType != OfferContract || m.Product.CommittedDimension == "" {
+			continue
+		}
+		ents, err := s.entitlements(ctx, s.db.Read(), m.SubscriptionID)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if e.Dimension == m.Product.CommittedDimension && e.Kind == "integer" {
+				out[i].CommittedCredits, out[i].TermEnd = e.Integer, e.ExpiresAt
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,32 @@
+package metering
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Run makes records for closed hours and sends what is pending, every
+// interval, until ctx ends. Several processes may run it on one database:
+// record creation locks each subscription and sending leases each record.
+func Run(ctx context.Context, logger *slog.Logger, maker *Maker, sender *Sender, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := maker.MakeRecords(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("make metering records", "err", err)
+		} else if n > 0 {
+			logger.Info("metering records made", "records", n)
+		}
+		if n, err := sender.SendPending(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("send metering records", "err", err)
+		} else if n > 0 {
+			logger.Info("metering records accepted", "records", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
