@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	e := env{getenv: getenv, stdout: stdout, stderr: stderr}
 	cmds := commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(stdout, cmds)
+		printUsage(stdout, cmds)
 		if len(args) == 0 {
 			return errors.New("no command given")
 		}
@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown command %q (see 'marketbridge --help')", args[0])
 }
 
-func usage(out io.Writer, cmds []*command) {
+func printUsage(out io.Writer, cmds []*command) {
 	fmt.Fprintln(out, "Usage: marketbridge COMMAND [flags]")
 	fmt.Fprintln(out, "\nSell and bill through AWS Marketplace: the seller's side, self-hosted.")
 	fmt.Fprintln(out, "\nCommands:")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
+	"github.com/marketbridge/marketbridge/internal/usage"
 )
 
 //go:embed demo-catalog.json
@@ -59,7 +60,7 @@ func demoCatalog() (*marketplace.Catalog, error) {
 }
 
 // marketplaceDeps loads the catalog and builds the AWS client.
-func marketplaceDeps(ctx context.Context, o marketOptions, logger *slog.Logger) (*marketplace.Catalog, marketplace.Resolver, error) {
+func marketplaceDeps(ctx context.Context, o marketOptions, logger *slog.Logger) (*marketplace.Catalog, *awsmp.Client, error) {
 	var catalog *marketplace.Catalog
 	var err error
 	switch {
@@ -90,4 +91,12 @@ func marketplaceDeps(ctx context.Context, o marketOptions, logger *slog.Logger) 
 		logger.Info("AWS_REGION is not set: using us-east-1 for AWS Marketplace")
 	}
 	return catalog, awsmp.New(cfg, awsmp.Endpoints{}), nil
+}
+
+// catalogMeters lets usage ingestion check meter names against the catalog.
+type catalogMeters struct{ c *marketplace.Catalog }
+
+func (m catalogMeters) Meter(name string) (usage.Meter, bool) {
+	_, ok := m.c.Meter(name)
+	return usage.Meter{Name: name}, ok
 }

@@ -19,8 +19,10 @@ import (
 	"github.com/marketbridge/marketbridge/internal/mail"
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
+	"github.com/marketbridge/marketbridge/internal/metering"
 	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/store"
+	"github.com/marketbridge/marketbridge/internal/usage"
 	"github.com/marketbridge/marketbridge/internal/web"
 )
 
@@ -34,6 +36,7 @@ type serveOptions struct {
 	trustProxy bool
 	operators  string
 	market     marketOptions
+	metering   meteringOptions
 	// devMailbox shows kept mail at /dev/mailbox, unauthenticated: only
 	// the demo sets it, since the mailbox holds log-in and reset links.
 	devMailbox bool
@@ -51,11 +54,18 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.StringVar(&o.market.snsCertHost, "sns-cert-host", "", "a host:port besides AWS's whose SNS signing certificates are trusted (an emulator); empty trusts AWS only")
 	c.Flags.StringVar(&o.market.eventBridgeKey, "eventbridge-api-key", "", "the secret an EventBridge API destination sends to /marketplace/aws/events; empty disables that endpoint")
 	c.Flags.StringVar(&o.market.eventBridgeHeader, "eventbridge-header", "x-api-key", "the header that carries --eventbridge-api-key")
+	c.Flags.DurationVar(&o.metering.interval, "metering-interval", time.Minute, "how often closed hours are metered and pending records sent")
+	c.Flags.Float64Var(&o.metering.rate, "metering-rate", 10, "BatchMeterUsage calls per second this process makes (AWS allows 10 per seller account)")
+	c.Flags.BoolVar(&o.metering.zero, "meter-zero-hours", true, "send a zero record for hours without usage, as AWS recommends")
 	c.Flags.StringVar(&o.market.catalogPath, "catalog", "", "the products sold through AWS Marketplace, a JSON file (see docs/aws-setup.md)")
 	o.log.Bind(c.Flags)
 }
 
 func (o *serveOptions) validate() error {
+	var meterErr error
+	if o.metering.interval <= 0 || o.metering.rate <= 0 {
+		meterErr = errors.New("--metering-interval and --metering-rate must be positive")
+	}
 	var baseErr error
 	if o.baseURL != "" {
 		if u, err := url.Parse(o.baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -66,7 +76,7 @@ func (o *serveOptions) validate() error {
 	if o.devMailbox && !o.mail.DevMailbox() {
 		mailboxErr = errors.New("--dev-mailbox: mail goes out over --smtp-url; the dev mailbox is for running without one")
 	}
-	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr, mailboxErr)
+	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr, mailboxErr, meterErr)
 }
 
 func newServeCommand() *command {
@@ -144,12 +154,26 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	if err != nil {
 		return err
 	}
-	catalog, resolver, err := marketplaceDeps(ctx, o.market, logger)
+	catalog, aws, err := marketplaceDeps(ctx, o.market, logger)
 	if err != nil {
 		return err
 	}
-	market, err := marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Resolver: resolver, Orgs: orgs, Mailer: outbox,
+	market, err := marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Resolver: aws, Orgs: orgs, Mailer: outbox,
 		Logger: logger, Now: time.Now, BaseURL: baseURL})
+	if err != nil {
+		return err
+	}
+	ingester, err := usage.New(usage.Config{DB: db, Meters: catalogMeters{catalog}, Logger: logger.With("component", "usage"), Now: time.Now})
+	if err != nil {
+		return err
+	}
+	maker, err := metering.NewMaker(metering.MakerConfig{DB: db, Subscriptions: market, Usage: usage.NewTotals(db), Prices: catalog,
+		Logger: logger.With("component", "metering"), Now: time.Now, ZeroRecords: o.metering.zero})
+	if err != nil {
+		return err
+	}
+	meterSender, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: aws, Logger: logger.With("component", "metering"), Now: time.Now,
+		Rate: o.metering.rate, Window: meteringWindow, Lease: 2 * time.Minute, Workers: 4})
 	if err != nil {
 		return err
 	}
@@ -175,6 +199,8 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		Accounts:          accounts,
 		Orgs:              orgs,
 		Market:            market,
+		Reports:           metering.NewReporter(db, catalog, time.Now),
+		Usage:             ingester,
 		SNS:               awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts()}),
 		EventBridgeKey:    o.market.eventBridgeKey,
 		EventBridgeHeader: o.market.eventBridgeHeader,
@@ -202,6 +228,16 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		}
 	})
 	workers.Go(func() { market.RunNotifications(workerCtx, 2*time.Second) })
+	workers.Go(func() {
+		metering.Run(workerCtx, logger.With("component", "metering"), maker, meterSender, o.metering.interval)
+	})
+	// Usage ingestion's writer stops last among these: requests still
+	// waiting on it were answered before the HTTP server finished.
+	workers.Go(func() {
+		if err := ingester.Run(workerCtx); err != nil {
+			logger.Error("usage writer stopped", "err", err)
+		}
+	})
 	err = serveHTTP(ctx, logger, ln, srv, o.http)
 	stopWorkers()
 	workers.Wait()
@@ -231,3 +267,14 @@ func splitList(s string) []string {
 	}
 	return out
 }
+
+// meteringOptions tune the hourly metering worker.
+type meteringOptions struct {
+	interval time.Duration
+	rate     float64
+	zero     bool
+}
+
+// meteringWindow is how old a record may be and still be sent: AWS accepts
+// six hours at least; an hour's margin keeps a slow retry from being refused.
+const meteringWindow = 5 * time.Hour

@@ -26,8 +26,10 @@ import (
 	"github.com/marketbridge/marketbridge/internal/mail"
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
+	"github.com/marketbridge/marketbridge/internal/metering"
 	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/store"
+	"github.com/marketbridge/marketbridge/internal/usage"
 	"github.com/marketbridge/marketbridge/internal/web"
 )
 
@@ -79,7 +81,8 @@ func newApp(t *testing.T, db *store.DB, opts ...appOption) *app {
 	}
 	a.sns = newTestSigner(t)
 	cfg := web.Config{Logger: logger, DB: db, Registry: prometheus.NewRegistry(), RequestTimeout: 10 * time.Second,
-		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Market: a.market, Mailbox: a.outbox,
+		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Market: a.market, Mailbox: a.outbox, Reports: metering.NewReporter(db, catalog, a.Now),
+		Usage:          a.startIngester(db, catalog, logger),
 		SNS:            awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: []string{strings.TrimPrefix(a.emuURL, "http://"), a.sns.host}}),
 		EventBridgeKey: "eb-secret", EventBridgeHeader: "x-api-key", Operators: []string{"ops@example.com"}}
 	for _, o := range opts {
@@ -255,4 +258,25 @@ func (a *app) startEmulator(base string) {
 		SNSEndpoint: base + "/marketplace/aws/sns"}); err != nil {
 		a.t.Fatal(err)
 	}
+}
+
+type catalogMeters struct{ c *marketplace.Catalog }
+
+func (m catalogMeters) Meter(name string) (usage.Meter, bool) {
+	_, ok := m.c.Meter(name)
+	return usage.Meter{Name: name}, ok
+}
+
+// startIngester runs usage ingestion's writer until the test ends.
+func (a *app) startIngester(db *store.DB, catalog *marketplace.Catalog, logger *slog.Logger) *usage.Ingester {
+	a.t.Helper()
+	ing, err := usage.New(usage.Config{DB: db, Meters: catalogMeters{catalog}, Logger: logger, Now: a.Now})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ing.Run(ctx) }()
+	a.t.Cleanup(func() { cancel(); <-done })
+	return ing
 }

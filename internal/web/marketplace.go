@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/marketbridge/marketbridge/internal/fault"
 	"github.com/marketbridge/marketbridge/internal/marketplace"
+	"github.com/marketbridge/marketbridge/internal/metering"
 	"github.com/marketbridge/marketbridge/internal/org"
 )
 
@@ -228,17 +230,76 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request, u *currentUs
 type billingView struct {
 	Billing        marketplace.Billing
 	BillingConsole string
+	Usage          metering.Summary
+	Chart          chart
 }
 
-// handleBilling is the organization's billing page (R9, R16).
+// handleBilling is the organization's billing page (R9, R16): how it is
+// billed, its usage per day, what was metered, and a contract's drawdown.
 func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request, u *currentUser, o org.Org) error {
 	b, err := s.cfg.Market.BillingOf(r.Context(), o.ID)
 	if err != nil {
 		return err
 	}
+	var subID, committed int64
+	var since time.Time
+	if sub := b.Subscription; sub != nil {
+		subID, since = sub.ID, sub.Link.LinkedAt
+		if p, ok := s.cfg.Market.Catalog().Product(sub.ProductCode); ok && p.CommittedDimension != "" {
+			for _, e := range sub.Entitlements {
+				if e.Dimension == p.CommittedDimension && e.Kind == "integer" {
+					committed = e.Integer
+				}
+			}
+		}
+	}
+	sum, err := s.cfg.Reports.Summarize(r.Context(), o.ID, subID, committed, since)
+	if err != nil {
+		return err
+	}
 	s.render(w, r, http.StatusOK, "billing", view{Title: "Billing · " + o.Name, Org: &o,
-		Data: billingView{Billing: b, BillingConsole: "https://console.aws.amazon.com/billing/home#/bills"}})
+		Data: billingView{Billing: b, BillingConsole: "https://console.aws.amazon.com/billing/home#/bills", Usage: sum, Chart: barChart(sum.Days)}})
 	return nil
+}
+
+// chart is a bar chart of daily usage, drawn by the server as SVG so that
+// the page needs no script.
+type chart struct {
+	Width, Height int
+	Bars          []bar
+	Max           int64
+}
+
+type bar struct {
+	X, Y, W, H int
+	Label      string
+}
+
+func barChart(days []metering.Day) chart {
+	c := chart{Width: 600, Height: 120}
+	for _, d := range days {
+		c.Max = max(c.Max, d.Micros)
+	}
+	if len(days) == 0 {
+		return c
+	}
+	w := c.Width / len(days)
+	for i, d := range days {
+		h := 0
+		if c.Max > 0 {
+			h = int(d.Micros * int64(c.Height-10) / c.Max)
+		}
+		c.Bars = append(c.Bars, bar{X: i * w, Y: c.Height - h, W: max(w-2, 1), H: h,
+			Label: d.Date.Format("Jan 2") + ": " + dollars(d.Micros)})
+	}
+	return c
+}
+
+// dollars writes micro-dollars as money, to the cent, rounding down: what
+// is shown is never more than what is billed.
+func dollars(micros int64) string {
+	cents := micros / 10_000
+	return fmt.Sprintf("$%d.%02d", cents/100, cents%100)
 }
 
 func (s *Server) clearPurchaseCookie(w http.ResponseWriter) {

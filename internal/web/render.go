@@ -49,6 +49,8 @@ var funcs = template.FuncMap{
 		return selectView{Form: f, Name: name, Label: label, Options: opts}
 	},
 	"linkify": linkify,
+	"dollars": dollars,
+	"cents":   func(c int64) string { return fmt.Sprintf("$%d.%02d", c/100, c%100) },
 }
 
 // selectView is one labelled select box, for the "select" template.

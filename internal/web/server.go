@@ -16,8 +16,10 @@ import (
 	"github.com/marketbridge/marketbridge/internal/mail"
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
+	"github.com/marketbridge/marketbridge/internal/metering"
 	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/ratelimit"
+	"github.com/marketbridge/marketbridge/internal/usage"
 )
 
 // Pinger is the database check behind /healthz.
@@ -41,6 +43,8 @@ type Config struct {
 	Accounts       *account.Service
 	Orgs           *org.Service
 	Market         *marketplace.Service
+	Reports        *metering.Reporter
+	Usage          *usage.Ingester
 	SNS            *awsmp.SNSVerifier
 	// EventBridgeKey is the secret an EventBridge API destination sends in
 	// the EventBridgeHeader header; empty disables the events endpoint.
@@ -87,6 +91,12 @@ func (c Config) Validate() error {
 	}
 	if c.Market == nil {
 		errs = append(errs, errors.New("web: Market is required"))
+	}
+	if c.Reports == nil {
+		errs = append(errs, errors.New("web: Reports is required"))
+	}
+	if c.Usage == nil {
+		errs = append(errs, errors.New("web: Usage is required"))
 	}
 	if c.SNS == nil {
 		errs = append(errs, errors.New("web: SNS is required"))
