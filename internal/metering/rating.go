@@ -13,9 +13,11 @@ import (
 	"github.com/marketbridge/marketbridge/internal/store"
 )
 
-// Subscriptions lists what to meter (package marketplace).
+// Subscriptions lists what to meter, and takes the use of committed
+// credits for its alerts (package marketplace).
 type Subscriptions interface {
 	MeteredSubscriptions(ctx context.Context) ([]marketplace.Metered, error)
+	RecordCreditUse(ctx context.Context, subscriptionID, used, committed int64) error
 }
 
 // Usage totals usage per meter (package usage).
@@ -121,6 +123,18 @@ func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.T
 		}
 		if ok {
 			made++
+		}
+	}
+	if made > 0 && sub.CommittedCredits > 0 {
+		// Alerts follow the hours metered: the usage they report is final.
+		totals, err := m.cfg.Usage.ByMeter(ctx, sub.OrgID, from, last)
+		if err != nil {
+			return made, err
+		}
+		committed := sub.CommittedCredits * microsPerCredit
+		used := min(m.Rate(totals).Int64(), committed)
+		if err := m.cfg.Subscriptions.RecordCreditUse(ctx, sub.SubscriptionID, used, committed); err != nil {
+			return made, err
 		}
 	}
 	return made, nil

@@ -26,8 +26,13 @@ var testMeters = []marketplace.Meter{
 	{Name: "egress", PriceMicros: 90_000},
 }
 
-var paygProduct = marketplace.Product{Code: market.DemoPAYGCode, Name: "PAYG", OfferType: marketplace.OfferPAYG,
-	MeteredDimension: "credits", Dimensions: []marketplace.Dimension{{Name: "credits"}}}
+var (
+	paygProduct = marketplace.Product{Code: market.DemoPAYGCode, Name: "PAYG", OfferType: marketplace.OfferPAYG,
+		MeteredDimension: "credits", Dimensions: []marketplace.Dimension{{Name: "credits"}}}
+	contractProduct = marketplace.Product{Code: market.DemoContractCode, Name: "Contract", OfferType: marketplace.OfferContract,
+		CommittedDimension: "committed_credits", MeteredDimension: "additional_usage",
+		Dimensions: []marketplace.Dimension{{Name: "committed_credits"}, {Name: "additional_usage"}}}
+)
 
 type catalogMeters struct{ c *marketplace.Catalog }
 
@@ -47,11 +52,15 @@ type seller struct {
 	orgID    int64
 }
 
-func newSeller(t *testing.T, db *store.DB) *seller {
+func newSeller(t *testing.T, db *store.DB) *seller { return newSellerOf(t, db, false) }
+
+// newSellerOf is newSeller with a PAYG subscription, or with the demo
+// buyer's accepted private offer (10,000 committed credits for 12 months).
+func newSellerOf(t *testing.T, db *store.DB, contract bool) *seller {
 	t.Helper()
 	b := newBench(t, db)
 	ctx := context.Background()
-	catalog, err := marketplace.NewCatalog([]marketplace.Product{paygProduct}, testMeters...)
+	catalog, err := marketplace.NewCatalog([]marketplace.Product{paygProduct, contractProduct}, testMeters...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +90,12 @@ func newSeller(t *testing.T, db *store.DB) *seller {
 	}
 	s := &seller{bench: b, catalog: catalog, market: mkt, ingester: ing, maker: maker}
 	// A buyer subscribes and links an organization now.
-	sub := b.subscription(1)
+	var sub int64
+	if contract {
+		sub = s.contract()
+	} else {
+		sub = b.subscription(1)
+	}
 	var user int64
 	db.Write().QueryRow(`INSERT INTO users (email, name, password_hash, email_verified_at, created_at) VALUES ('m@example.com', 'M', 'x', $1, $1) RETURNING id`,
 		store.Now(b.Now())).Scan(&user)
@@ -192,4 +206,86 @@ func TestMetering_R11_LedgerEqualsRatedUsageToTheCent(t *testing.T) {
 			t.Fatalf("%d records for %d hours: want one per hour, every hour since the link", hours, distinct)
 		}
 	})
+}
+
+// contract accepts the demo private offer and records the subscription and
+// its committed credits, as a set-up with GetEntitlements would.
+func (s *seller) contract() int64 {
+	s.t.Helper()
+	ctx := context.Background()
+	res, err := s.emu.Market().AcceptOffer(ctx, market.DemoBuyerAccountID, s.demoOffer(), "")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	a := res.Agreement
+	var id int64
+	if err := s.db.Write().QueryRow(`INSERT INTO subscriptions (marketplace, product_code, offer_type, customer_aws_account_id, license_arn,
+		agreement_key, created_at, updated_at) VALUES ('aws', $1, 'contract', $2, $3, $3, $4, $4) RETURNING id`,
+		market.DemoContractCode, a.AccountID, a.LicenseArn, store.Now(s.Now())).Scan(&id); err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := s.db.Write().Exec(`INSERT INTO entitlements (subscription_id, dimension, value_kind, integer_value, expires_at, updated_at)
+		VALUES ($1, 'committed_credits', 'integer', 10000, $2, $3)`, id, store.Now(s.Now().AddDate(1, 0, 0)), store.Now(s.Now())); err != nil {
+		s.t.Fatal(err)
+	}
+	return id
+}
+
+func (s *seller) demoOffer() string {
+	for _, o := range s.emu.Market().OffersFor(market.DemoBuyerAccountID) {
+		if o.ProductCode == market.DemoContractCode {
+			return o.ID
+		}
+	}
+	s.t.Fatal("no demo private offer")
+	return ""
+}
+
+// Contract usage draws the committed credits first; only what goes beyond
+// them reaches AWS, on the overage dimension, to the cent (R12, R14); the
+// admins are told at 50%, 75% and 90%, once each (R15).
+func TestMetering_R12_R14_R15_ContractDrawdownThenOverage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := newSellerOf(t, db, true)
+		ctx := context.Background()
+		linked := s.Now()
+		s.shift(ctx, 4*time.Hour)
+		// $0.22 a unit: 20,000 units = $4,400 (44% of $10,000); then
+		// 30,000 more = $11,000 in all: $1,000 of overage.
+		s.use(event("c1", "compute", linked.Add(10*time.Minute), "20000"))
+		s.meterAndSend()
+		if got := s.ledgerCentsOf(market.DemoContractCode); got != 0 {
+			t.Fatalf("%d cents metered within the commitment, want 0", got)
+		}
+		s.use(event("c2", "compute", linked.Add(2*time.Hour+5*time.Minute), "30000"))
+		s.shift(ctx, time.Hour)
+		s.meterAndSend()
+		if got := s.ledgerCentsOf(market.DemoContractCode); got != 100_000 {
+			t.Fatalf("%d cents of overage metered, want 100000 ($1,000)", got)
+		}
+		for _, r := range s.emu.Market().Records(market.RecordFilter{ProductCode: market.DemoContractCode}) {
+			if r.Dimension != "additional_usage" {
+				t.Fatalf("record on dimension %q, want additional_usage", r.Dimension)
+			}
+		}
+		var alerts int
+		db.Read().QueryRow(`SELECT COUNT(*) FROM credit_alerts`).Scan(&alerts)
+		if alerts != 3 {
+			t.Fatalf("%d credit alerts, want 50%%, 75%% and 90%% once each", alerts)
+		}
+		s.shift(ctx, time.Hour)
+		s.meterAndSend()
+		db.Read().QueryRow(`SELECT COUNT(*) FROM credit_alerts`).Scan(&alerts)
+		if alerts != 3 {
+			t.Fatalf("%d credit alerts after another hour, want still 3", alerts)
+		}
+	})
+}
+
+func (s *seller) ledgerCentsOf(product string) int64 {
+	var total int64
+	for _, r := range s.emu.Market().Records(market.RecordFilter{ProductCode: product}) {
+		total += r.Quantity
+	}
+	return total
 }
