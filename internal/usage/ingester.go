@@ -72,15 +72,36 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// writerCacheKiB is the page cache of SQLite's writer connection while it
+// ingests (SQLite's default is 2 MiB). Keys are random within their hour, so
+// each round touches pages all over the current hour's part of usage_keys;
+// when those pages are not in the cache, every round reads them back and
+// spills dirty ones to the WAL before commit. 64 MiB holds the keys of about
+// three million events; the cache is allocated as used, up to that bound.
+const writerCacheKiB = 64 << 10
+
+// walCheckpointPages is when SQLite copies the WAL back into the database
+// (its default is 1,000 pages). A round rewrites many of the same usage_keys
+// pages as the one before; a longer WAL lets one checkpoint copy each page
+// once for many rounds. The WAL file grows to about 64 MiB.
+const walCheckpointPages = 16_000
+
+// lingerFor is how long a busy writer waits to fill a round.
+const lingerFor = 5 * time.Millisecond
+
 // Ingester validates, deduplicates and stores usage events. Requests call
 // Ingest concurrently; one writer, started by Run, commits them.
 type Ingester struct {
-	cfg     Config
-	db      *store.DB
-	logger  *slog.Logger
-	sql     dialectSQL
-	queue   chan *submission
-	stopped chan struct{} // closed when Run returns: no writer any more
+	cfg    Config
+	db     *store.DB
+	logger *slog.Logger
+	sql    dialectSQL
+	// setupSQL runs at the start of every round: on SQLite it sizes the
+	// writer connection's page cache (see writerCacheKiB). It runs each
+	// time because the pool may replace the connection after an error.
+	setupSQL string
+	queue    chan *submission
+	stopped  chan struct{} // closed when Run returns: no writer any more
 }
 
 // New returns an Ingester; call Run to start its writer.
@@ -100,7 +121,12 @@ func New(cfg Config) (*Ingester, error) {
 	if cfg.Queue == 0 {
 		cfg.Queue = 256
 	}
-	return &Ingester{cfg: cfg, db: cfg.DB, logger: cfg.Logger, sql: sqlFor(cfg.DB.Dialect()),
+	var setup string
+	if cfg.DB.Dialect() == store.DialectSQLite {
+		setup = fmt.Sprintf("PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = %d; PRAGMA temp_store = MEMORY",
+			writerCacheKiB, walCheckpointPages)
+	}
+	return &Ingester{cfg: cfg, db: cfg.DB, logger: cfg.Logger, sql: sqlFor(cfg.DB.Dialect()), setupSQL: setup,
 		queue: make(chan *submission, cfg.Queue), stopped: make(chan struct{})}, nil
 }
 
@@ -254,6 +280,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 	}()
 	var round []*submission
 	var carry *submission // the submission that did not fit the last round
+	lastRound := 0
 	for {
 		round = round[:0]
 		n := 0
@@ -267,6 +294,13 @@ func (in *Ingester) Run(ctx context.Context) error {
 				return nil
 			}
 		}
+		// Take whatever else waits. Under load, when the last round was
+		// large, linger a little for more: a round's cost is mostly the
+		// pages of usage_keys it dirties, which grows slower than its size.
+		var linger <-chan time.Time
+		if lastRound >= in.cfg.MaxCommit/50 {
+			linger = time.After(lingerFor)
+		}
 	gather:
 		for n < in.cfg.MaxCommit {
 			select {
@@ -276,10 +310,24 @@ func (in *Ingester) Run(ctx context.Context) error {
 					break gather
 				}
 				round, n = append(round, sub), n+len(sub.items)
+				continue
 			default:
+			}
+			if linger == nil {
+				break
+			}
+			select {
+			case sub := <-in.queue:
+				if n+len(sub.items) > in.cfg.MaxCommit {
+					carry = sub
+					break gather
+				}
+				round, n = append(round, sub), n+len(sub.items)
+			case <-linger:
 				break gather
 			}
 		}
+		lastRound = n
 		err := in.commit(ctx, round)
 		if err != nil {
 			in.logger.ErrorContext(ctx, "commit usage events", "requests", len(round), "events", n, "err", err)
@@ -308,6 +356,12 @@ func (in *Ingester) commit(ctx context.Context, round []*submission) error {
 		}
 	}
 	now := store.Now(in.cfg.Now())
+	if in.setupSQL != "" {
+		// Outside the transaction: temp_store cannot change inside one.
+		if _, err := in.db.Write().ExecContext(ctx, in.setupSQL); err != nil {
+			return fmt.Errorf("set up the writer: %w", err)
+		}
+	}
 	return in.db.InTx(ctx, func(tx *sql.Tx) error {
 		fresh, err := in.dedup(ctx, tx, items)
 		if err != nil {

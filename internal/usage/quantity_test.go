@@ -13,11 +13,11 @@ func TestParseQuantity_ExactDecimalsNeverFloats(t *testing.T) {
 		{"3", 3_000_000, nil},
 		{"12.5", 12_500_000, nil},
 		{"0.000001", 1, nil},
-		{"0.1", 100_000, nil},                  // 0.1 is not exact in binary; here it is
-		{"0.30000000", 300_000, nil},           // trailing zeros beyond six places are fine
-		{"1e3", 1_000_000_000, nil},            // exponents
-		{"2.5E-2", 25_000, nil},                // 0.025
-		{"1E+2", 100_000_000, nil},             //
+		{"0.1", 100_000, nil},        // 0.1 is not exact in binary; here it is
+		{"0.30000000", 300_000, nil}, // trailing zeros beyond six places are fine
+		{"1e3", 1_000_000_000, nil},  // exponents
+		{"2.5E-2", 25_000, nil},      // 0.025
+		{"1E+2", 100_000_000, nil},   //
 		{"123456789.123456", 123456789123456, nil},
 		{"1000000000", MaxQuantity, nil},
 		{"1000000000.000001", 0, errTooLarge},

@@ -44,12 +44,16 @@ const (
 // valuesSQL writes with multi-row INSERT ... VALUES statements.
 type valuesSQL struct{}
 
-// multiValues builds "prefix ($1,$2),($3,$4) suffix" for rows of cols.
+// multiValues builds "prefix (?,?),(?,?) suffix" for rows of cols. These
+// statements run only on SQLite (PostgreSQL has its own, in
+// sql_postgres.go), where anonymous parameters matter: modernc.org/sqlite
+// looks up the name of every numbered parameter ($1) it binds in a list that
+// is itself linear, so binding the 2,000 parameters of a $N statement costs
+// quadratic time, most of the insert's.
 func multiValues(prefix string, rows, cols int, suffix string) string {
 	var b strings.Builder
 	b.Grow(len(prefix) + len(suffix) + rows*cols*7)
 	b.WriteString(prefix)
-	n := 1
 	for r := range rows {
 		if r > 0 {
 			b.WriteByte(',')
@@ -59,9 +63,7 @@ func multiValues(prefix string, rows, cols int, suffix string) string {
 			if c > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			n++
+			b.WriteByte('?')
 		}
 		b.WriteByte(')')
 	}
@@ -123,7 +125,11 @@ func (valuesSQL) insertKeys(ctx context.Context, tx *sql.Tx, items []*item) (map
 	inserted := make(map[int64]struct{}, len(items))
 	err := chunked(ctx, tx, len(items), keyRows,
 		func(rows int) string {
-			return multiValues("INSERT INTO usage_keys (slot, chk) VALUES ", rows, 2, " ON CONFLICT (slot) DO NOTHING RETURNING slot")
+			// OR IGNORE, not ON CONFLICT DO NOTHING: with it no row can
+			// abort the statement, so SQLite keeps no statement journal,
+			// which for random keys meant writing a copy of most pages the
+			// insert touched to a temporary file.
+			return multiValues("INSERT OR IGNORE INTO usage_keys (slot, chk) VALUES ", rows, 2, " RETURNING slot")
 		},
 		func(lo, hi int, buf []any) []any {
 			for _, it := range items[lo:hi] {
@@ -145,12 +151,13 @@ func (valuesSQL) insertKeys(ctx context.Context, tx *sql.Tx, items []*item) (map
 }
 
 func (valuesSQL) keyChecks(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]int64, error) {
-	return keyChecks(ctx, tx, items)
+	return keyChecks(ctx, tx, items, false)
 }
 
 // keyChecks reads slots one chunk at a time; it runs only for resends and
 // collisions, so it need not be fast.
-func keyChecks(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]int64, error) {
+// numbered says whether to write $1, $2 (PostgreSQL) or ? (SQLite).
+func keyChecks(ctx context.Context, tx *sql.Tx, items []*item, numbered bool) (map[int64]int64, error) {
 	out := make(map[int64]int64, len(items))
 	err := chunked(ctx, tx, len(items), keyRows,
 		func(rows int) string {
@@ -160,7 +167,11 @@ func keyChecks(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]int64,
 				if i > 0 {
 					b.WriteByte(',')
 				}
-				b.WriteString("$" + strconv.Itoa(i+1))
+				if numbered {
+					b.WriteString("$" + strconv.Itoa(i+1))
+				} else {
+					b.WriteByte('?')
+				}
 			}
 			b.WriteByte(')')
 			return b.String()
@@ -188,7 +199,9 @@ func (valuesSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, no
 	received := now.UnixMicro()
 	return chunked(ctx, tx, len(items), eventRows,
 		func(rows int) string {
-			return multiValues("INSERT INTO usage_events (org_id, meter, subject, source, event_id, usage_us, quantity, received_us) VALUES ",
+			// OR FAIL for the same reason as OR IGNORE in insertKeys: an
+			// error still rolls back the whole transaction, in InTx.
+			return multiValues("INSERT OR FAIL INTO usage_events (org_id, meter, subject, source, event_id, usage_us, quantity, received_us) VALUES ",
 				rows, 8, "")
 		},
 		func(lo, hi int, buf []any) []any {
@@ -200,12 +213,8 @@ func (valuesSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, no
 		}, nil)
 }
 
-func (valuesSQL) addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error {
-	return addHourly(ctx, tx, rows, now)
-}
-
 // addHourly adds the round's sums to usage_hourly, creating rows as needed.
-func addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error {
+func (valuesSQL) addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error {
 	return chunked(ctx, tx, len(rows), hourRows,
 		func(n int) string {
 			return multiValues("INSERT INTO usage_hourly (org_id, meter, subject, hour, quantity, events, updated_at) VALUES ", n, 7,

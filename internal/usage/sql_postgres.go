@@ -35,7 +35,7 @@ func (postgresSQL) insertKeys(ctx context.Context, tx *sql.Tx, items []*item) (m
 }
 
 func (postgresSQL) keyChecks(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]int64, error) {
-	return keyChecks(ctx, tx, items)
+	return keyChecks(ctx, tx, items, true)
 }
 
 func (postgresSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, now time.Time) error {
@@ -61,5 +61,16 @@ func (postgresSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, 
 }
 
 func (postgresSQL) addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error {
-	return addHourly(ctx, tx, rows, now)
+	n := len(rows)
+	orgs, qty, events := make([]int64, n), make([]int64, n), make([]int64, n)
+	meters, subjects, hours := make([]string, n), make([]string, n), make([]time.Time, n)
+	for i, h := range rows {
+		orgs[i], meters[i], subjects[i], hours[i], qty[i], events[i] = h.orgID, h.meter, h.subject, h.hour, int64(h.quantity), h.events
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO usage_hourly (org_id, meter, subject, hour, quantity, events, updated_at)
+		SELECT o, m, s, h, q, e, $7 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[], $6::bigint[])
+		AS t (o, m, s, h, q, e)
+		ON CONFLICT (org_id, meter, hour, subject) DO UPDATE SET quantity = usage_hourly.quantity + excluded.quantity,
+		events = usage_hourly.events + excluded.events, updated_at = excluded.updated_at`, orgs, meters, subjects, hours, qty, events, now)
+	return err
 }

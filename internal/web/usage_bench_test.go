@@ -1,0 +1,265 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/store"
+	"github.com/marketbridge/marketbridge/internal/store/storetest"
+)
+
+// BenchmarkIngest measures POST /api/v1/events end to end (HTTP, JSON,
+// API key, validation, deduplication, group commit) against a bare insert of
+// the same rows into a table without any key, in the same run, on each
+// engine. One op is one event; see docs/performance.md for the figures and
+// how to reproduce them.
+//
+//	go test -run '^$' -bench Ingest -benchtime 2000000x ./internal/web/
+func BenchmarkIngest(b *testing.B) {
+	for _, engine := range storetest.Engines {
+		b.Run(engine, func(b *testing.B) {
+			b.Run("bare-insert", func(b *testing.B) { benchBareInsert(b, storetest.Open(b, engine)) })
+			b.Run("http-batched", func(b *testing.B) { benchHTTPBatched(b, storetest.Open(b, engine), 1000, 16) })
+			b.Run("http-single", func(b *testing.B) { benchHTTPSingle(b, storetest.Open(b, engine)) })
+		})
+	}
+}
+
+// eventGen makes distinct events shaped like a product's: random 32-hex
+// ids (the worst case for a text key), a few meters and services, times
+// spread over the last 50 minutes.
+type eventGen struct {
+	now time.Time
+	rng *mrand.Rand
+}
+
+var benchMeters = []string{"api-calls", "storage-gb-hours", "compute-seconds"}
+
+func newEventGen(now time.Time) *eventGen {
+	var seed [32]byte
+	_, _ = rand.Read(seed[:])
+	return &eventGen{now: now, rng: mrand.New(mrand.NewChaCha8(seed))}
+}
+
+type genEvent struct {
+	id, meter, subject string
+	when               time.Time
+	quantity           int64 // micro-units
+}
+
+func (g *eventGen) next() genEvent {
+	var id [16]byte
+	for i := 0; i < 16; i += 8 {
+		v := g.rng.Uint64()
+		for j := range 8 {
+			id[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return genEvent{id: hex.EncodeToString(id[:]), meter: benchMeters[g.rng.IntN(3)], subject: "svc-" + strconv.Itoa(g.rng.IntN(10)),
+		when: g.now.Add(-time.Duration(g.rng.Int64N(int64(50 * time.Minute)))).Truncate(time.Millisecond), quantity: g.rng.Int64N(10_000_000)}
+}
+
+func (g *eventGen) appendJSON(buf []byte, e genEvent) []byte {
+	buf = append(buf, `{"specversion":"1.0","id":"`...)
+	buf = append(buf, e.id...)
+	buf = append(buf, `","source":"//product.example.com/eu-west-1","type":"`...)
+	buf = append(buf, e.meter...)
+	buf = append(buf, `","subject":"`...)
+	buf = append(buf, e.subject...)
+	buf = append(buf, `","time":"`...)
+	buf = e.when.AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, `","data":{"quantity":`...)
+	buf = strconv.AppendInt(buf, e.quantity/1_000_000, 10)
+	buf = append(buf, '.')
+	buf = append(buf, fmt.Sprintf("%06d", e.quantity%1_000_000)...)
+	buf = append(buf, `}}`...)
+	return buf
+}
+
+func (g *eventGen) batch(buf []byte, n int) []byte {
+	buf = append(buf[:0], '[')
+	for i := range n {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = g.appendJSON(buf, g.next())
+	}
+	return append(buf, ']')
+}
+
+func benchClient(conns int) *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}}
+}
+
+func postEvents(c *http.Client, url, key, contentType string, body []byte) (int, string, error) {
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw), err
+}
+
+// benchHTTPBatched sends b.N events in batches of size from clients
+// concurrent connections.
+func benchHTTPBatched(b *testing.B, db *store.DB, size, clients int) {
+	a := newUsageApp(b, db, time.Now)
+	url := a.srv.URL + "/api/v1/events"
+	c := benchClient(clients)
+	batches := (b.N + size - 1) / size
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for range clients {
+		wg.Go(func() {
+			g := newEventGen(time.Now())
+			var buf []byte
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= batches {
+					return
+				}
+				n := min(size, b.N-i*size)
+				buf = g.batch(buf, n)
+				status, body, err := postEvents(c, url, a.keyA, "application/cloudevents-batch+json", buf)
+				if err != nil || status != http.StatusOK || !strings.Contains(body, `"accepted":`+strconv.Itoa(n)+",") {
+					b.Errorf("batch %d: %d %v %.200s", i, status, err, body)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	checkStored(b, db, b.N)
+}
+
+// benchHTTPSingle sends b.N one-event requests from many connections.
+func benchHTTPSingle(b *testing.B, db *store.DB) {
+	a := newUsageApp(b, db, time.Now)
+	url := a.srv.URL + "/api/v1/events"
+	c := benchClient(64)
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		g := newEventGen(time.Now())
+		var buf []byte
+		for pb.Next() {
+			buf = g.appendJSON(buf[:0], g.next())
+			status, body, err := postEvents(c, url, a.keyA, "application/cloudevents+json", buf)
+			if err != nil || status != http.StatusOK || !strings.Contains(body, `"accepted":1,`) {
+				b.Errorf("%d %v %.200s", status, err, body)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
+	checkStored(b, db, b.N)
+}
+
+func checkStored(b *testing.B, db *store.DB, want int) {
+	var n int
+	if err := db.Read().QueryRow(`SELECT COUNT(*) FROM usage_events`).Scan(&n); err != nil || n != want {
+		b.Errorf("%d events stored (%v), want %d", n, err, want)
+	}
+}
+
+// benchBareInsert writes the same rows as ingest into a table with no key
+// at all, the fastest each engine goes: multi-row VALUES on SQLite, arrays
+// through unnest on PostgreSQL, 10,000 rows a transaction.
+func benchBareInsert(b *testing.B, db *store.DB) {
+	ctx := context.Background()
+	if _, err := db.Write().ExecContext(ctx, `CREATE TABLE bare_usage (org_id BIGINT NOT NULL, meter TEXT NOT NULL, subject TEXT NOT NULL,
+		source TEXT NOT NULL, event_id TEXT NOT NULL, usage_us BIGINT NOT NULL, quantity BIGINT NOT NULL, received_us BIGINT NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	const perTx, perStmt = 10_000, 250
+	g := newEventGen(time.Now())
+	source := "//product.example.com/eu-west-1"
+	stmtText := func(rows int) string {
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO bare_usage (org_id, meter, subject, source, event_id, usage_us, quantity, received_us) VALUES ")
+		for r := range rows {
+			if r > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteByte('(')
+			for c := range 8 {
+				if c > 0 {
+					sb.WriteByte(',')
+				}
+				sb.WriteByte('?') // not $N: see multiValues in internal/usage
+			}
+			sb.WriteByte(')')
+		}
+		return sb.String()
+	}
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(perTx, b.N-done)
+		events := make([]genEvent, n)
+		for i := range events {
+			events[i] = g.next()
+		}
+		received := time.Now().UnixMicro()
+		err := db.InTx(ctx, func(tx *sql.Tx) error {
+			if db.Dialect() == store.DialectPostgres {
+				orgs, usageUS, qty := make([]int64, n), make([]int64, n), make([]int64, n)
+				meters, subjects, sources, ids := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+				for i, e := range events {
+					orgs[i], meters[i], subjects[i], sources[i], ids[i], usageUS[i], qty[i] = 1, e.meter, e.subject, source, e.id, e.when.UnixMicro(), e.quantity
+				}
+				_, err := tx.ExecContext(ctx, `INSERT INTO bare_usage SELECT o, m, s, src, id, u, q, $8 FROM unnest($1::bigint[], $2::text[], $3::text[],
+					$4::text[], $5::text[], $6::bigint[], $7::bigint[]) AS t (o, m, s, src, id, u, q)`, orgs, meters, subjects, sources, ids, usageUS, qty, received)
+				return err
+			}
+			full, err := tx.PrepareContext(ctx, stmtText(perStmt))
+			if err != nil {
+				return err
+			}
+			defer full.Close()
+			args := make([]any, 0, perStmt*8)
+			for lo := 0; lo < n; lo += perStmt {
+				hi := min(lo+perStmt, n)
+				args = args[:0]
+				for _, e := range events[lo:hi] {
+					args = append(args, int64(1), e.meter, e.subject, source, e.id, e.when.UnixMicro(), e.quantity, received)
+				}
+				if hi-lo == perStmt {
+					_, err = full.ExecContext(ctx, args...)
+				} else {
+					_, err = tx.ExecContext(ctx, stmtText(hi-lo), args...)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		done += n
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
