@@ -198,6 +198,9 @@ type dataQuantity struct {
 
 func parseData(raw json.RawMessage) (Quantity, error) {
 	raw = bytes.TrimSpace(raw)
+	if num, ok := quantityFast(raw); ok {
+		return parseQuantityField(num)
+	}
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return 0, errors.New(`data: is required: {"quantity": <number>}`)
 	}
@@ -211,11 +214,43 @@ func parseData(raw json.RawMessage) (Quantity, error) {
 	if len(d.Quantity) == 0 || bytes.Equal(d.Quantity, []byte("null")) {
 		return 0, errors.New("data.quantity: is required")
 	}
-	q, err := ParseQuantity(string(d.Quantity))
+	return parseQuantityField(d.Quantity)
+}
+
+func parseQuantityField(num []byte) (Quantity, error) {
+	q, err := ParseQuantity(string(num))
 	if err != nil {
 		return 0, fmt.Errorf("data.quantity: %w", err)
 	}
 	return q, nil
+}
+
+// quantityFast reads the common shape of data, {"quantity":<number>} with
+// optional spaces, without a second pass of encoding/json; anything else
+// (other members, escapes, other types) takes the general path.
+func quantityFast(raw []byte) ([]byte, bool) {
+	rest, ok := bytes.CutPrefix(raw, []byte("{"))
+	if !ok {
+		return nil, false
+	}
+	rest = bytes.TrimLeft(rest, " \t\r\n")
+	if rest, ok = bytes.CutPrefix(rest, []byte(`"quantity"`)); !ok {
+		return nil, false
+	}
+	rest = bytes.TrimLeft(rest, " \t\r\n")
+	if rest, ok = bytes.CutPrefix(rest, []byte(":")); !ok {
+		return nil, false
+	}
+	rest = bytes.TrimLeft(rest, " \t\r\n")
+	end := 0
+	for end < len(rest) && (rest[end] >= '0' && rest[end] <= '9' || rest[end] == '.' || rest[end] == '-' || rest[end] == '+' ||
+		rest[end] == 'e' || rest[end] == 'E') {
+		end++
+	}
+	if end == 0 || strings.TrimRight(string(rest[end:]), " \t\r\n") != "}" {
+		return nil, false
+	}
+	return rest[:end], true
 }
 
 // keyEpoch is where slot hours start counting: 20 bits of hours from here

@@ -96,10 +96,12 @@ type Ingester struct {
 	db     *store.DB
 	logger *slog.Logger
 	sql    dialectSQL
-	// setupSQL runs at the start of every round: on SQLite it sizes the
-	// writer connection's page cache (see writerCacheKiB). It runs each
-	// time because the pool may replace the connection after an error.
+	// setupSQL tunes SQLite's writer connection for ingest (see
+	// writerCacheKiB, walCheckpointPages); it runs before the first round
+	// and after any failed one, since the pool may then have replaced the
+	// connection. setUp, owned by Run, says it is done.
 	setupSQL string
+	setUp    bool
 	queue    chan *submission
 	stopped  chan struct{} // closed when Run returns: no writer any more
 }
@@ -356,13 +358,14 @@ func (in *Ingester) commit(ctx context.Context, round []*submission) error {
 		}
 	}
 	now := store.Now(in.cfg.Now())
-	if in.setupSQL != "" {
+	if in.setupSQL != "" && !in.setUp {
 		// Outside the transaction: temp_store cannot change inside one.
 		if _, err := in.db.Write().ExecContext(ctx, in.setupSQL); err != nil {
 			return fmt.Errorf("set up the writer: %w", err)
 		}
+		in.setUp = true
 	}
-	return in.db.InTx(ctx, func(tx *sql.Tx) error {
+	err := in.db.InTx(ctx, func(tx *sql.Tx) error {
 		fresh, err := in.dedup(ctx, tx, items)
 		if err != nil {
 			return err
@@ -375,4 +378,10 @@ func (in *Ingester) commit(ctx context.Context, round []*submission) error {
 		}
 		return nil
 	})
+	if err != nil {
+		// The pool replaces a broken connection with a new one, which
+		// needs the settings again.
+		in.setUp = false
+	}
+	return err
 }

@@ -52,3 +52,37 @@ func TestQuantity_String(t *testing.T) {
 		}
 	}
 }
+
+func TestParseData_FastAndGeneralPathsAgree(t *testing.T) {
+	cases := map[string]struct {
+		want Quantity
+		ok   bool
+	}{
+		`{"quantity":12.5}`:                 {12_500_000, true},
+		`{ "quantity" : 12.5 }`:             {12_500_000, true},
+		`{"quantity":1e3}`:                  {1_000_000_000, true},
+		`{"unit":"GB","quantity":2}`:        {2_000_000, true}, // other members: general path
+		`{"quantity":2,"unit":"GB"}`:        {2_000_000, true},
+		`{"quantity":"2"}`:                  {0, false},
+		`{"quantity":-2}`:                   {0, false},
+		`{"quantity":1.2.3}`:                {0, false},
+		`{"quantity":null}`:                 {0, false},
+		`{"quantity":2`:                     {0, false},
+		`{"qu\u0061ntity":2}`:               {2_000_000, true}, // escapes: general path
+		`{"quantity":0.0000001}`:            {0, false},
+		`{"quantity":{"value":1}}`:          {0, false},
+		`[{"quantity":1}]`:                  {0, false},
+		`{"quantity":1}` + "\n":             {1_000_000, true},
+		`{"quantity":3,"quantity":4}`:       {4_000_000, true}, // as encoding/json: last wins
+		`{"quantity":99999999999999999999}`: {0, false},
+		`{"quantity":1000000000.000001}`:    {0, false},
+		`{"quantity": 7 , "note": "a}"}`:    {7_000_000, true},
+		`{"quantity":0}`:                    {0, true},
+	}
+	for in, c := range cases {
+		got, err := parseData([]byte(in))
+		if got != c.want || (err == nil) != c.ok {
+			t.Errorf("parseData(%s) = %d, %v; want %d, ok %v", in, got, err, c.want, c.ok)
+		}
+	}
+}

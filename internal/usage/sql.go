@@ -36,8 +36,8 @@ func sqlFor(d store.Dialect) dialectSQL {
 // SQLite; the parameters of one statement stay under SQLite's limit
 // (32,766).
 const (
-	keyRows   = 500
-	eventRows = 250
+	keyRows   = 1000
+	eventRows = 500
 	hourRows  = 100
 )
 

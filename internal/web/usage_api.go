@@ -1,11 +1,15 @@
 package web
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/marketbridge/marketbridge/internal/fault"
 	"github.com/marketbridge/marketbridge/internal/org"
@@ -40,6 +44,7 @@ type rejectionJSON struct {
 // product, authenticated by an organization's API key. The events always
 // belong to that key's organization, whatever they say.
 func (s *Server) usageEvents(ing *usage.Ingester) http.Handler {
+	keys := newKeyCache(s.cfg.Orgs.AuthenticateKey, time.Now)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
@@ -47,7 +52,7 @@ func (s *Server) usageEvents(ing *usage.Ingester) http.Handler {
 			writeJSON(w, http.StatusUnauthorized, apiError{Error: org.ErrBadKey.Message})
 			return
 		}
-		orgID, err := s.cfg.Orgs.AuthenticateKey(r.Context(), strings.TrimSpace(key))
+		orgID, err := keys.authenticate(r.Context(), strings.TrimSpace(key))
 		if err != nil {
 			s.apiFail(w, r, err)
 			return
@@ -104,4 +109,54 @@ func (s *Server) usageEvents(ing *usage.Ingester) http.Handler {
 		}
 		writeJSON(w, status, out)
 	})
+}
+
+// keyCacheTTL is how long a key that authenticated is trusted without
+// asking the database again, and so how long a revoked key may still send
+// usage to a server that saw it just before. A product sends usage many
+// times a second; checking the key each time was a quarter of the cost of a
+// one-event request.
+const keyCacheTTL = time.Second
+
+// keyCacheMax bounds the cache; when full it starts over.
+const keyCacheMax = 4096
+
+// keyCache remembers, for keyCacheTTL, the organization of keys that
+// authenticated. Failures are never cached, so a new key works at once.
+type keyCache struct {
+	auth func(ctx context.Context, key string) (int64, error)
+	now  func() time.Time
+	mu   sync.Mutex
+	keys map[[sha256.Size]byte]cachedKey // by hash: no secrets kept in memory
+}
+
+type cachedKey struct {
+	orgID   int64
+	expires time.Time
+}
+
+func newKeyCache(auth func(ctx context.Context, key string) (int64, error), now func() time.Time) *keyCache {
+	return &keyCache{auth: auth, now: now, keys: map[[sha256.Size]byte]cachedKey{}}
+}
+
+func (c *keyCache) authenticate(ctx context.Context, key string) (int64, error) {
+	h := sha256.Sum256([]byte(key))
+	now := c.now()
+	c.mu.Lock()
+	k, ok := c.keys[h]
+	c.mu.Unlock()
+	if ok && now.Before(k.expires) {
+		return k.orgID, nil
+	}
+	orgID, err := c.auth(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	if len(c.keys) >= keyCacheMax {
+		clear(c.keys)
+	}
+	c.keys[h] = cachedKey{orgID: orgID, expires: now.Add(keyCacheTTL)}
+	c.mu.Unlock()
+	return orgID, nil
 }

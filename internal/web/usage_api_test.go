@@ -216,3 +216,44 @@ func TestUsageAPI_EventsBelongToTheKeysOrganization(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyCache_RevokedKeyStopsWithinTheTTL: a key that authenticated is
+// trusted for keyCacheTTL and then asked about again; failures are never
+// remembered.
+func TestKeyCache_RevokedKeyStopsWithinTheTTL(t *testing.T) {
+	now := usageTestNow
+	revoked, calls := false, 0
+	c := newKeyCache(func(ctx context.Context, key string) (int64, error) {
+		calls++
+		if revoked || key != "mbk_good" {
+			return 0, org.ErrBadKey
+		}
+		return 42, nil
+	}, func() time.Time { return now })
+	ctx := context.Background()
+	steps := []struct {
+		name    string
+		key     string
+		advance time.Duration
+		revoke  bool
+		wantOrg int64
+		wantErr bool
+	}{
+		{"first use asks", "mbk_good", 0, false, 42, false},
+		{"then cached", "mbk_good", keyCacheTTL / 2, true, 42, false},
+		{"after the TTL, asks again and sees the revocation", "mbk_good", keyCacheTTL, false, 0, true},
+		{"a failure is not cached", "mbk_good", 0, false, 0, true},
+		{"other keys are asked about", "mbk_bad", 0, false, 0, true},
+	}
+	wantCalls := []int{1, 1, 2, 3, 4}
+	for i, s := range steps {
+		now = now.Add(s.advance)
+		if s.revoke {
+			revoked = true
+		}
+		got, err := c.authenticate(ctx, s.key)
+		if got != s.wantOrg || (err != nil) != s.wantErr || calls != wantCalls[i] {
+			t.Errorf("%s: org %d, err %v, %d calls; want %d, error %v, %d calls", s.name, got, err, calls, s.wantOrg, s.wantErr, wantCalls[i])
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
@@ -84,7 +83,10 @@ func (g *eventGen) appendJSON(buf []byte, e genEvent) []byte {
 	buf = append(buf, `","data":{"quantity":`...)
 	buf = strconv.AppendInt(buf, e.quantity/1_000_000, 10)
 	buf = append(buf, '.')
-	buf = append(buf, fmt.Sprintf("%06d", e.quantity%1_000_000)...)
+	frac := e.quantity % 1_000_000
+	for d := int64(100_000); d > 0; d /= 10 { // six digits, zero-padded
+		buf = append(buf, byte('0'+frac/d%10))
+	}
 	buf = append(buf, `}}`...)
 	return buf
 }
