@@ -43,7 +43,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{newServeCommand(), newMigrateCommand(), newDemoCommand(), newEmulatorCommand()}
+	return []*command{newServeCommand(), newMigrateCommand(), newDemoCommand(), newEmulatorCommand(), newReconcileCommand()}
 }
 
 // run is main without the process: it parses args and runs one command

@@ -230,3 +230,14 @@ func TestMigrate_RunsTwice(t *testing.T) {
 		}
 	}
 }
+
+func TestReconcile_EmptyDatabaseHasNoDifferences(t *testing.T) {
+	var out strings.Builder
+	err := run(context.Background(), []string{"reconcile", "--data", t.TempDir(), "--month", "2026-11"}, func(string) string { return "" }, &out, io.Discard)
+	if err != nil || !strings.Contains(out.String(), "0 subscription(s) reconciled, no differences.") {
+		t.Fatalf("reconcile = %v:\n%s", err, out.String())
+	}
+	if err := run(context.Background(), []string{"reconcile", "--data", t.TempDir(), "--month", "November"}, func(string) string { return "" }, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "YYYY-MM") {
+		t.Fatalf("bad --month = %v", err)
+	}
+}

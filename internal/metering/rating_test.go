@@ -289,3 +289,28 @@ func (s *seller) ledgerCentsOf(product string) int64 {
 	}
 	return total
 }
+
+// Reconciliation finds nothing to flag when every hour was metered, and
+// flags usage that arrived after its hour's record until the next one.
+func TestReconcile_FlagsWhatIsNotMetered(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := newSeller(t, db)
+		ctx := context.Background()
+		linked := s.Now()
+		s.shift(ctx, 3*time.Hour)
+		s.use(event("r1", "compute", linked.Add(5*time.Minute), "1000"))
+		s.meterAndSend()
+		lines, err := s.maker.Reconcile(ctx, s.Now())
+		if err != nil || len(lines) != 1 {
+			t.Fatalf("Reconcile = %+v, %v", lines, err)
+		}
+		if l := lines[0]; l.DueCents != 22_000 || l.AcceptedCents != 22_000 || l.Difference() != 0 {
+			t.Fatalf("after metering: %+v, want $220 due and accepted", l)
+		}
+		s.use(event("r2", "compute", linked.Add(10*time.Minute), "10"))
+		lines, _ = s.maker.Reconcile(ctx, s.Now())
+		if d := lines[0].Difference(); d != 220 {
+			t.Fatalf("late usage not yet metered: difference %d cents, want 220", d)
+		}
+	})
+}

@@ -1,0 +1,95 @@
+package metering
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/store"
+)
+
+// Reconciliation compares, for one subscription and month, what its usage
+// rates to with what was metered.
+type Reconciliation struct {
+	SubscriptionID int64
+	OrgID          int64
+	ProductCode    string
+	Month          string
+	// DueCents is what the month's usage owes the marketplace (after
+	// committed credits, for contracts).
+	DueCents      int64
+	AcceptedCents int64 // accepted by AWS
+	PendingCents  int64 // made, not yet accepted
+	CarriedCents  int64 // moved into a later record (possibly next month)
+	RefusedCents  int64 // rejected, conflicting or not subscribed: an operator must look
+}
+
+// Difference is what is due but neither accepted nor on its way; non-zero
+// is worth a look (a carry into the next month explains a positive one).
+func (r Reconciliation) Difference() int64 {
+	return r.DueCents - r.AcceptedCents - r.PendingCents
+}
+
+// Reconcile compares rated usage with metering records, per metered
+// subscription, for the calendar month of month (UTC).
+func (m *Maker) Reconcile(ctx context.Context, month time.Time) ([]Reconciliation, error) {
+	start := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
+	end := start.AddDate(0, 1, 0)
+	if now := m.cfg.Now().UTC().Truncate(time.Hour); now.Before(end) {
+		end = now // only closed hours are due
+	}
+	subs, err := m.cfg.Subscriptions.MeteredSubscriptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Reconciliation
+	for _, sub := range subs {
+		from := sub.LinkedAt.UTC().Truncate(time.Hour)
+		r := Reconciliation{SubscriptionID: sub.SubscriptionID, OrgID: sub.OrgID, ProductCode: sub.Product.Code, Month: start.Format("2006-01")}
+		var before, upToEnd int64
+		if from.Before(start) {
+			totals, err := m.cfg.Usage.ByMeter(ctx, sub.OrgID, from, start)
+			if err != nil {
+				return nil, err
+			}
+			before = m.dueCents(sub, totals)
+		}
+		if from.Before(end) {
+			totals, err := m.cfg.Usage.ByMeter(ctx, sub.OrgID, from, end)
+			if err != nil {
+				return nil, err
+			}
+			upToEnd = m.dueCents(sub, totals)
+		}
+		r.DueCents = upToEnd - before
+		rows, err := m.db.Read().QueryContext(ctx, `SELECT status, SUM(quantity) FROM metering_records
+			WHERE subscription_id = $1 AND hour >= $2 AND hour < $3 GROUP BY status`, sub.SubscriptionID, store.Now(start), store.Now(end))
+		if err != nil {
+			return nil, fmt.Errorf("reconcile subscription %d: %w", sub.SubscriptionID, err)
+		}
+		for rows.Next() {
+			var status string
+			var q int64
+			if err := rows.Scan(&status, &q); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			switch status {
+			case StatusAccepted:
+				r.AcceptedCents += q
+			case StatusPending:
+				r.PendingCents += q
+			case StatusCarried:
+				r.CarriedCents += q
+			default:
+				r.RefusedCents += q
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
