@@ -25,7 +25,7 @@ import (
 // bench is a seller database and an in-process emulator, with the seller's
 // clock on real time plus an offset the test moves.
 type bench struct {
-	t      *testing.T
+	t      testing.TB
 	db     *store.DB
 	emu    *emulator.Emulator
 	client *awsmp.Client
@@ -40,10 +40,13 @@ func (b *bench) advance(d time.Duration) {
 	b.offset += d
 }
 
-func newBench(t *testing.T, db *store.DB) *bench {
+func newBench(t *testing.T, db *store.DB) *bench { return newBenchWith(t, db, market.Settings{}) }
+
+func newBenchWith(t testing.TB, db *store.DB, settings market.Settings) *bench {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	emu, err := emulator.New(context.Background(), emulator.Config{PublicURL: "http://" + srv.Listener.Addr().String()}, slog.New(slog.DiscardHandler))
+	emu, err := emulator.New(context.Background(), emulator.Config{PublicURL: "http://" + srv.Listener.Addr().String(), Settings: settings},
+		slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
