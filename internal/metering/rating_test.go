@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -313,4 +314,69 @@ func TestReconcile_FlagsWhatIsNotMetered(t *testing.T) {
 			t.Fatalf("late usage not yet metered: difference %d cents, want 220", d)
 		}
 	})
+}
+
+// Two serve processes on one database meter the same subscriptions at once:
+// every hour is recorded once and accepted once, and the ledger equals the
+// rated usage.
+func TestMetering_TwoProcessesMeterEachHourOnce(t *testing.T) {
+	for _, engine := range storetest.Engines {
+		t.Run(engine, func(t *testing.T) {
+			url := storetest.URL(t, engine)
+			ctx := context.Background()
+			open := func() *store.DB {
+				db, err := store.Open(ctx, url, slog.New(slog.DiscardHandler))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				if _, err := db.Migrate(ctx); err != nil {
+					t.Fatal(err)
+				}
+				return db
+			}
+			s := newSeller(t, open())
+			other := open()
+			linked := s.Now()
+			s.shift(ctx, 5*time.Hour)
+			totals := map[string]*big.Int{"compute": big.NewInt(0)}
+			for i := range 40 {
+				qty := fmt.Sprintf("%d.%06d", i, i*7919%1_000_000)
+				s.use(event(fmt.Sprintf("p%d", i), "compute", linked.Add(time.Duration(i)*6*time.Minute), qty))
+				q, _ := usage.ParseQuantity(qty)
+				totals["compute"].Add(totals["compute"], big.NewInt(int64(q)))
+			}
+			maker2, err := metering.NewMaker(metering.MakerConfig{DB: other, Subscriptions: s.market, Usage: usage.NewTotals(other),
+				Prices: s.catalog, Logger: slog.New(slog.DiscardHandler), Now: s.Now, ZeroRecords: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sender2, err := metering.NewSender(metering.SenderConfig{DB: other, Meterer: s.client, Logger: slog.New(slog.DiscardHandler),
+				Now: s.Now, Rate: 1000, Window: 6 * time.Hour, Lease: time.Minute, Workers: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sender1 := s.sender(nil)
+			var wg sync.WaitGroup
+			for _, p := range []struct {
+				maker  *metering.Maker
+				sender *metering.Sender
+			}{{s.maker, sender1}, {maker2, sender2}} {
+				wg.Go(func() {
+					if _, err := p.maker.MakeRecords(ctx); err != nil {
+						t.Error(err)
+					}
+					if _, err := p.sender.SendPending(ctx); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			s.drain(sender1)
+			if got, want := s.ledgerCents(), expectedCents(totals); got != want {
+				t.Fatalf("ledger %d cents, rated usage %d", got, want)
+			}
+			s.ledgerEqualsOurs()
+		})
+	}
 }
