@@ -330,13 +330,14 @@ func (in *Ingester) Run(ctx context.Context) error {
 			}
 		}
 		lastRound = n
-		err := in.commit(ctx, round)
-		if err != nil {
-			in.logger.ErrorContext(ctx, "commit usage events", "requests", len(round), "events", n, "err", err)
-			err = fault.Wrap(fault.KindUnavailable, err, "The usage events could not be stored; send them again.")
-		}
-		for _, sub := range round {
-			sub.done <- err
+		if err := in.commit(ctx, round); err == nil || len(round) == 1 {
+			in.reply(ctx, round, err)
+		} else {
+			// One request may be what fails the round (say, a total that
+			// would overflow); commit each alone, so that it fails alone.
+			for _, sub := range round {
+				in.reply(ctx, []*submission{sub}, in.commit(ctx, []*submission{sub}))
+			}
 		}
 		if ctx.Err() != nil {
 			if carry != nil {
@@ -344,6 +345,21 @@ func (in *Ingester) Run(ctx context.Context) error {
 			}
 			return nil
 		}
+	}
+}
+
+// reply tells the requests of a round how it ended.
+func (in *Ingester) reply(ctx context.Context, round []*submission, err error) {
+	if err != nil {
+		n := 0
+		for _, sub := range round {
+			n += len(sub.items)
+		}
+		in.logger.ErrorContext(ctx, "commit usage events", "requests", len(round), "events", n, "err", err)
+		err = fault.Wrap(fault.KindUnavailable, err, "The usage events could not be stored; send them again.")
+	}
+	for _, sub := range round {
+		sub.done <- err
 	}
 }
 

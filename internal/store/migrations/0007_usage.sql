@@ -49,7 +49,9 @@ CREATE TABLE usage_hourly (
     meter TEXT NOT NULL,
     subject TEXT NOT NULL,
     hour {{time}} NOT NULL,        -- start of the hour, UTC
-    quantity BIGINT NOT NULL,      -- micro-units
+    -- micro-units. The CHECK matters on SQLite, where an integer sum that
+    -- overflows silently becomes a float; PostgreSQL raises an error itself.
+    quantity BIGINT NOT NULL CHECK (quantity >= 0 AND quantity <= 9223372036854775807),
     events BIGINT NOT NULL,
     updated_at {{time}} NOT NULL,
     PRIMARY KEY (org_id, meter, hour, subject)
