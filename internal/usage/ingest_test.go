@@ -340,3 +340,33 @@ func TestIngest_HourlyOverflowFailsOnlyItsRequest(t *testing.T) {
 		}
 	})
 }
+
+// TestPruneKeys_DropsOnlyExpiredHours: keys of hours wholly older than
+// MaxAge go; younger ones, and every event row, stay.
+func TestPruneKeys_DropsOnlyExpiredHours(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		clk := &clock{now: testNow}
+		ing := startIngester(t, db, clk.Now)
+		ctx := context.Background()
+		old := ev("old", map[string]any{"time": "2026-11-16T10:00:00Z"}) // just inside 7 days
+		young := ev("young", nil)
+		if res, err := ing.Ingest(ctx, 1, batch(t, old, young)); err != nil || res.Accepted != 2 {
+			t.Fatalf("%+v %v", res, err)
+		}
+		clk.mu.Lock()
+		clk.now = clk.now.Add(2 * time.Hour) // "old" is now past the window
+		clk.mu.Unlock()
+		n, err := ing.PruneKeys(ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("PruneKeys = %d, %v; want 1 key", n, err)
+		}
+		if got := storedTotals(t, db, 1); got.Keys != 1 || got.Events != 2 {
+			t.Errorf("after pruning: %+v, want 1 key and both events", got)
+		}
+		// The young event is still deduplicated; the old one is too old.
+		res, err := ing.Ingest(ctx, 1, batch(t, old, young))
+		if err != nil || res.Duplicates != 1 || len(res.Rejected) != 1 {
+			t.Errorf("resend after pruning: %+v, %v", res, err)
+		}
+	})
+}

@@ -265,7 +265,9 @@ func (in *Ingester) submit(ctx context.Context, sub *submission) error {
 }
 
 // Run is the writer: it commits queued requests, as many as are waiting
-// (up to MaxCommit events), in one transaction each round, until ctx ends.
+// (up to MaxCommit events), in one transaction each round, until ctx ends;
+// between rounds, once an hour, it prunes expired keys (PruneKeys). Call it
+// once per Ingester.
 // Requests already queued when ctx ends are refused with ErrStopped, not
 // left waiting. Run returns nil when stopped by ctx.
 func (in *Ingester) Run(ctx context.Context) error {
@@ -283,6 +285,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 	var round []*submission
 	var carry *submission // the submission that did not fit the last round
 	lastRound := 0
+	lastPrune := in.cfg.Now() // pruning waits an hour: a restart loop should not repeat it
 	for {
 		round = round[:0]
 		n := 0
@@ -337,6 +340,14 @@ func (in *Ingester) Run(ctx context.Context) error {
 			// would overflow); commit each alone, so that it fails alone.
 			for _, sub := range round {
 				in.reply(ctx, []*submission{sub}, in.commit(ctx, []*submission{sub}))
+			}
+		}
+		if now := in.cfg.Now(); now.Sub(lastPrune) >= pruneEvery {
+			lastPrune = now
+			if n, err := in.PruneKeys(ctx); err != nil {
+				in.logger.WarnContext(ctx, "prune usage keys", "err", err)
+			} else if n > 0 {
+				in.logger.InfoContext(ctx, "pruned expired usage keys", "keys", n)
 			}
 		}
 		if ctx.Err() != nil {
