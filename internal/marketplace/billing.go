@@ -60,6 +60,10 @@ const (
 	// BillingContractExpired: the contract's term is over (no entitlement
 	// runs past now); a new contract or another method must be linked (R14).
 	BillingContractExpired = "contract-expired"
+	// BillingCreditsExhausted: a contract's committed credits are used up;
+	// usage goes on as pay-as-you-go overage on the same contract (R14).
+	// Usage decides it, so the metering reports set it, not BillingOf.
+	BillingCreditsExhausted = "credits-exhausted"
 )
 
 // Billing is an organization's billing state, for its billing page and API.

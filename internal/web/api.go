@@ -94,7 +94,7 @@ func optionalTime(t time.Time) *time.Time {
 // handleAPIBilling is the organization's billing state for the vendor's
 // product: whether and how it is billed, so the product can gate features.
 func (s *Server) handleAPIBilling(w http.ResponseWriter, r *http.Request, orgID int64) error {
-	b, err := s.cfg.Market.BillingOf(r.Context(), orgID)
+	b, _, err := s.billingState(r.Context(), orgID)
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func newApp(t *testing.T, db *store.DB, opts ...appOption) *app {
 		t.Fatal(err)
 	}
 	a.startEmulator(base)
-	catalog, err := marketplace.NewCatalog(demoProducts)
+	catalog, err := marketplace.NewCatalog(demoProducts, marketplace.Meter{Name: "compute", PriceMicros: 220_000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,9 +234,10 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 var demoProducts = []marketplace.Product{
 	{Code: market.DemoPAYGCode, Name: "Example Cloud - Pay As You Go", OfferType: marketplace.OfferPAYG,
-		Dimensions: []marketplace.Dimension{{Name: "credits"}}},
+		MeteredDimension: "credits", Dimensions: []marketplace.Dimension{{Name: "credits"}}},
 	{Code: market.DemoContractCode, Name: "Example Cloud - Committed Contract", OfferType: marketplace.OfferContract,
-		Dimensions: []marketplace.Dimension{{Name: "committed_credits"}}},
+		CommittedDimension: "committed_credits", MeteredDimension: "additional_usage",
+		Dimensions: []marketplace.Dimension{{Name: "committed_credits"}, {Name: "additional_usage"}}},
 }
 
 // startEmulator runs an in-memory AWS Marketplace emulator whose demo

@@ -344,3 +344,54 @@ func TestLifecycle_DuplicatedDeliveriesChangeNothing(t *testing.T) {
 		}
 	})
 }
+
+// A contract whose committed credits are used up shows as in overage, on
+// the billing page and in the billing API (R14).
+func TestBilling_R14_CreditsExhaustedShownAsOverage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		ctx := context.Background()
+		res, err := a.emu.Market().AcceptOffer(ctx, a.demo.Buyer.ID, a.demo.PrivateOffer.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := a.signUp("over@example.com")
+		b.fulfill(a.setUpToken(res.Agreement.ID))
+		billing := b.post(b.get("/marketplace/aws/setup").location+"/link", url.Values{"org": {"new"}, "name": {"Over"}}).location
+		orgID := strings.Split(strings.TrimPrefix(billing, "/orgs/"), "/")[0]
+		r := b.post("/orgs/"+orgID+"/api-keys", url.Values{"name": {"product"}})
+		i := strings.Index(r.body, "mbk_")
+		key := r.body[i : i+strings.IndexAny(r.body[i:], "<\n ")]
+		send := func(id, qty string) {
+			body := `{"specversion":"1.0","id":"` + id + `","source":"t","type":"compute","time":"` +
+				a.Now().Add(-time.Minute).Format(time.RFC3339) + `","data":{"quantity":` + qty + `}}`
+			req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/api/v1/events", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/cloudevents+json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("usage event: %v %v", resp.StatusCode, err)
+			}
+			resp.Body.Close()
+		}
+		send("u1", "20000") // $0.22 each in the test catalog's "compute": $4,400 of $10,000
+		if page := b.get(billing).body; strings.Contains(page, "are used up") || !strings.Contains(page, "44%") {
+			t.Fatalf("at 44%% the page says:\n%s", page)
+		}
+		send("u2", "30000") // $11,000 in all
+		if page := b.get(billing).body; !strings.Contains(page, "are used up") {
+			t.Fatalf("past the commitment the page does not say the credits are used up:\n%s", page)
+		}
+		req, _ := http.NewRequest(http.MethodGet, a.srv.URL+"/api/v1/organizations/"+orgID+"/billing", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `"state":"credits-exhausted"`) {
+			t.Fatalf("billing API = %s", body)
+		}
+	})
+}

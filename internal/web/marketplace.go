@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -237,9 +238,21 @@ type billingView struct {
 // handleBilling is the organization's billing page (R9, R16): how it is
 // billed, its usage per day, what was metered, and a contract's drawdown.
 func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request, u *currentUser, o org.Org) error {
-	b, err := s.cfg.Market.BillingOf(r.Context(), o.ID)
+	b, sum, err := s.billingState(r.Context(), o.ID)
 	if err != nil {
 		return err
+	}
+	s.render(w, r, http.StatusOK, "billing", view{Title: "Billing · " + o.Name, Org: &o,
+		Data: billingView{Billing: b, BillingConsole: "https://console.aws.amazon.com/billing/home#/bills", Usage: sum, Chart: barChart(sum.Days)}})
+	return nil
+}
+
+// billingState is the organization's billing state with its usage: a
+// contract whose committed credits are used up is in overage (R14).
+func (s *Server) billingState(ctx context.Context, orgID int64) (marketplace.Billing, metering.Summary, error) {
+	b, err := s.cfg.Market.BillingOf(ctx, orgID)
+	if err != nil {
+		return b, metering.Summary{}, err
 	}
 	var subID, committed int64
 	var since time.Time
@@ -253,13 +266,14 @@ func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request, u *curren
 			}
 		}
 	}
-	sum, err := s.cfg.Reports.Summarize(r.Context(), o.ID, subID, committed, since)
+	sum, err := s.cfg.Reports.Summarize(ctx, orgID, subID, committed, since)
 	if err != nil {
-		return err
+		return b, sum, err
 	}
-	s.render(w, r, http.StatusOK, "billing", view{Title: "Billing · " + o.Name, Org: &o,
-		Data: billingView{Billing: b, BillingConsole: "https://console.aws.amazon.com/billing/home#/bills", Usage: sum, Chart: barChart(sum.Days)}})
-	return nil
+	if b.State == marketplace.BillingActive && sum.CommittedMicros > 0 && sum.UsedMicros >= sum.CommittedMicros {
+		b.State = marketplace.BillingCreditsExhausted
+	}
+	return b, sum, nil
 }
 
 // chart is a bar chart of daily usage, drawn by the server as SVG so that
