@@ -103,6 +103,9 @@ func openSQLite(path string) (*DB, error) {
 		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(8)
+	// Keep them open: under load a small idle pool opens and closes
+	// connections, each one re-reading the schema.
+	read.SetMaxIdleConns(8)
 	return &DB{dialect: DialectSQLite, write: write, read: read}, nil
 }
 
