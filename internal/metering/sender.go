@@ -200,7 +200,14 @@ func (s *Sender) send(ctx context.Context, batch []Record) (int, error) {
 				status = StatusAccepted
 				accepted++
 			case OutcomeDuplicate:
-				status = StatusConflict
+				// Our records' quantities never change, so AWS holding
+				// "another" record for the hour means it holds this one from
+				// a send whose answer was lost: delivered. (AWS documents
+				// DuplicateRecord as a different quantity; some SDK notes say
+				// an identical resend gets it too.) Logged for reconcile.
+				status = StatusAccepted
+				accepted++
+				s.cfg.Logger.Warn("AWS answered DuplicateRecord; counted as delivered", "record", r.ID, "hour", r.Hour)
 			case OutcomeNotSubscribed:
 				status = StatusNotSubscribed
 			default:

@@ -309,3 +309,33 @@ func TestSender_TooOldRecordIsCarried(t *testing.T) {
 		}
 	})
 }
+
+// duplicateAnswer answers DuplicateRecord for every record, as AWS may for a
+// resend of records it already holds.
+type duplicateAnswer struct{}
+
+func (duplicateAnswer) BatchMeterUsage(ctx context.Context, product string, recs []metering.Record) ([]metering.Outcome, error) {
+	out := make([]metering.Outcome, len(recs))
+	for i := range out {
+		out[i] = metering.Outcome{Status: metering.OutcomeDuplicate}
+	}
+	return out, nil
+}
+
+// DuplicateRecord for a record whose quantity never changes means AWS
+// already holds it: counted as delivered, not sent again.
+func TestSender_DuplicateRecordCountsAsDelivered(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := newBench(t, db)
+		sub := b.subscription(1)
+		b.record(sub, b.Now().UTC().Truncate(time.Hour).Add(-time.Hour), 5)
+		if _, err := b.sender(duplicateAnswer{}).SendPending(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var status string
+		db.Read().QueryRow(`SELECT status FROM metering_records`).Scan(&status)
+		if status != metering.StatusAccepted {
+			t.Fatalf("status after DuplicateRecord = %s, want accepted", status)
+		}
+	})
+}
