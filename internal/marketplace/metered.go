@@ -17,6 +17,7 @@ type Metered struct {
 	Status          string
 	LinkedAt        time.Time
 	FinalMeteringBy time.Time // zero unless the subscription is being cancelled
+	CancelledAt     time.Time // set once cancelled: its last hours are still metered
 	// For contracts: the committed credits (whole $1) and the term's end,
 	// from the committed dimension's entitlement. Usage is drawn from them
 	// first, within the term only (R12, R13).
@@ -25,12 +26,16 @@ type Metered struct {
 }
 
 // MeteredSubscriptions lists the subscriptions whose usage is reported to
-// the marketplace: linked, and active or in their final-metering window.
+// the marketplace: linked and active or being cancelled, and those
+// cancelled within the final-metering window, whose last hours are still
+// due (R18) even though their link has ended.
 func (s *Service) MeteredSubscriptions(ctx context.Context) ([]Metered, error) {
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT s.id, l.org_id, s.product_code, s.customer_aws_account_id, s.customer_identifier,
-			s.license_arn, s.status, l.linked_at, s.final_metering_by
-		FROM subscriptions s JOIN billing_links l ON l.subscription_id = s.id AND l.ended_at IS NULL
-		WHERE s.status IN ('active', 'unsubscribe-pending') ORDER BY s.id`)
+			s.license_arn, s.status, l.linked_at, s.final_metering_by, s.cancelled_at
+		FROM subscriptions s JOIN billing_links l ON l.subscription_id = s.id
+		WHERE (l.ended_at IS NULL AND s.status IN ('active', 'unsubscribe-pending'))
+			OR (l.end_reason = 'cancelled' AND s.status = 'cancelled' AND s.cancelled_at > $1)
+		ORDER BY s.id`, s.now().Add(-FinalMeteringWindow))
 	if err != nil {
 		return nil, fmt.Errorf("list metered subscriptions: %w", err)
 	}
@@ -38,9 +43,9 @@ func (s *Service) MeteredSubscriptions(ctx context.Context) ([]Metered, error) {
 	for rows.Next() {
 		var m Metered
 		var code string
-		var final sql.NullTime
+		var final, cancelled sql.NullTime
 		if err := rows.Scan(&m.SubscriptionID, &m.OrgID, &code, &m.Customer.AWSAccountID, &m.Customer.Identifier,
-			&m.Customer.LicenseArn, &m.Status, &m.LinkedAt, &final); err != nil {
+			&m.Customer.LicenseArn, &m.Status, &m.LinkedAt, &final, &cancelled); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -48,7 +53,7 @@ func (s *Service) MeteredSubscriptions(ctx context.Context) ([]Metered, error) {
 		if !ok || p.MeteredDimension == "" {
 			continue // nothing to meter it on: the catalog says so at start
 		}
-		m.Product, m.FinalMeteringBy = p, final.Time
+		m.Product, m.FinalMeteringBy, m.CancelledAt = p, final.Time, cancelled.Time
 		out = append(out, m)
 	}
 	rows.Close()

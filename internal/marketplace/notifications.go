@@ -80,8 +80,10 @@ func (s *Service) Record(ctx context.Context, n Notification) (id int64, isNew b
 // first, and returns how many took effect. Notifications for a customer
 // whose purchase has not arrived yet wait, and are applied once it does.
 func (s *Service) ApplyPending(ctx context.Context, limit int) (int, error) {
+	// New notifications first: those waiting for a purchase that may never
+	// come must not hold them up.
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT id FROM notifications WHERE status IN ('pending', 'waiting')
-		ORDER BY sent_at, id LIMIT $1`, limit)
+		ORDER BY CASE status WHEN 'pending' THEN 0 ELSE 1 END, sent_at, id LIMIT $1`, limit)
 	if err != nil {
 		return 0, fmt.Errorf("list pending notifications: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
 	"time"
 
@@ -88,8 +89,13 @@ func (m *Maker) MakeRecords(ctx context.Context) (int, error) {
 
 func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.Time) (int, error) {
 	last := now.Truncate(time.Hour) // the hours before it are closed
-	if sub.Status == marketplace.StatusUnsubscribePending {
+	switch sub.Status {
+	case marketplace.StatusUnsubscribePending:
 		last = last.Add(time.Hour) // and the current one goes now, final
+	case marketplace.StatusCancelled:
+		// Cancelled before the worker saw it pending: its hours up to and
+		// including the cancellation's still go.
+		last = sub.CancelledAt.UTC().Truncate(time.Hour).Add(time.Hour)
 	}
 	if !sub.TermEnd.IsZero() && sub.TermEnd.Before(last) {
 		last = sub.TermEnd.Truncate(time.Hour).Add(time.Hour)
@@ -159,12 +165,17 @@ func (m *Maker) makeOne(ctx context.Context, sub marketplace.Metered, from, hour
 		if err := tx.QueryRowContext(ctx, `SELECT status FROM subscriptions WHERE id = $1`+m.db.Dialect().ForUpdate(), sub.SubscriptionID).Scan(&status); err != nil {
 			return err
 		}
+		// Only the records of this link count: a subscription moved to
+		// another organization (R8) starts its due amount again at the link.
 		var already int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(quantity), 0) FROM metering_records
-			WHERE subscription_id = $1 AND dimension = $2 AND status <> 'carried'`, sub.SubscriptionID, sub.Product.MeteredDimension).Scan(&already); err != nil {
+			WHERE subscription_id = $1 AND dimension = $2 AND status <> 'carried' AND hour >= $3`,
+			sub.SubscriptionID, sub.Product.MeteredDimension, store.Now(from)).Scan(&already); err != nil {
 			return err
 		}
-		qty := max(due-already, 0)
+		// AWS takes an int32 quantity; more stays in the running total and
+		// goes with the next hour.
+		qty := min(max(due-already, 0), math.MaxInt32)
 		if qty == 0 && !m.cfg.ZeroRecords {
 			return nil
 		}

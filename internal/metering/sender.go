@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -131,7 +132,7 @@ func (s *Sender) claim(ctx context.Context) ([]Record, error) {
 				s.customer_aws_account_id, s.customer_identifier, s.license_arn
 			FROM metering_records r JOIN subscriptions s ON s.id = r.subscription_id
 			WHERE r.status = 'pending' AND r.product_code = $1 AND (r.lease_until IS NULL OR r.lease_until < $2)
-			ORDER BY r.hour, r.id LIMIT $3`+s.db.Dialect().SkipLocked(), product, now, batchSize)
+			ORDER BY r.hour, r.id LIMIT $3`+s.db.Dialect().SkipLockedOf("r"), product, now, batchSize)
 		if err != nil {
 			return fmt.Errorf("claim records: %w", err)
 		}
@@ -156,7 +157,10 @@ func (s *Sender) claim(ctx context.Context) ([]Record, error) {
 			ids[i] = fmt.Sprint(r.ID)
 		}
 		// ids are integers from our own query: safe to inline.
-		_, err = tx.ExecContext(ctx, `UPDATE metering_records SET lease_until = $1, claimed_by = $2, attempts = attempts + 1
+		// A record still in flight from a claimant whose lease ran out was
+		// maybe sent by a process that died during the call.
+		_, err = tx.ExecContext(ctx, `UPDATE metering_records SET lease_until = $1, claimed_by = $2, attempts = attempts + 1,
+			maybe_sent = maybe_sent OR in_flight, in_flight = TRUE
 			WHERE id IN (`+strings.Join(ids, ",")+`)`, now.Add(s.cfg.Lease), s.owner)
 		return err
 	})
@@ -215,8 +219,9 @@ func (s *Sender) send(ctx context.Context, batch []Record) (int, error) {
 			}
 			// Only the claimant records an outcome: if its lease ran out and
 			// another process took the record, that one's answer counts.
+			// An unprocessed record was answered: AWS did not take it.
 			if _, err := tx.ExecContext(ctx, `UPDATE metering_records SET status = $1, metering_record_id = $2,
-					sent_at = CASE WHEN $1 = 'pending' THEN sent_at ELSE $3 END, lease_until = NULL, last_error = ''
+					sent_at = CASE WHEN $1 = 'pending' THEN sent_at ELSE $3 END, lease_until = NULL, last_error = '', in_flight = FALSE
 				WHERE id = $4 AND claimed_by = $5 AND status = 'pending'`, status, o.MeteringRecordID, now, r.ID, s.owner); err != nil {
 				return fmt.Errorf("store outcome of record %d: %w", r.ID, err)
 			}
@@ -233,7 +238,7 @@ func (s *Sender) settle(ctx context.Context, r Record, status string, cause erro
 	if len(msg) > 500 {
 		msg = msg[:500]
 	}
-	_, err := s.db.Write().ExecContext(ctx, `UPDATE metering_records SET status = $1, last_error = $2, lease_until = NULL
+	_, err := s.db.Write().ExecContext(ctx, `UPDATE metering_records SET status = $1, last_error = $2, lease_until = NULL, in_flight = FALSE
 		WHERE id = $3 AND claimed_by = $4 AND status = 'pending'`, status, msg, r.ID, s.owner)
 	return err
 }
@@ -247,6 +252,9 @@ func (s *Sender) release(ctx context.Context, batch []Record, cause error, carry
 		msg = msg[:500]
 	}
 	now := store.Now(s.cfg.Now())
+	// AWS surely did not take the batch when it said so (throttled, out of
+	// window, rejected); any other failure may have come after AWS accepted.
+	maybe := !errors.Is(cause, ErrThrottled) && !errors.Is(cause, ErrTimestampOutOfBounds) && !errors.Is(cause, ErrRejected) && !neverSent(cause)
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		for _, r := range batch {
 			status := StatusPending
@@ -255,9 +263,10 @@ func (s *Sender) release(ctx context.Context, batch []Record, cause error, carry
 			}
 			// A throttled or failed batch waits a little before it is
 			// claimed again: the lease end is the backoff.
-			if _, err := tx.ExecContext(ctx, `UPDATE metering_records SET status = $1, last_error = $2,
-					lease_until = $3 WHERE id = $4 AND claimed_by = $5 AND status = 'pending'`,
-				status, msg, now.Add(retryDelay(cause)), r.ID, s.owner); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE metering_records SET status = CASE WHEN $1 = 'carried' AND (maybe_sent OR $4) THEN 'conflict' ELSE $1 END,
+					last_error = $2, lease_until = $3, maybe_sent = maybe_sent OR $4, in_flight = FALSE
+				WHERE id = $5 AND claimed_by = $6 AND status = 'pending'`,
+				status, msg, now.Add(retryDelay(cause)), maybe, r.ID, s.owner); err != nil {
 				return err
 			}
 		}
@@ -271,19 +280,30 @@ func (s *Sender) release(ctx context.Context, batch []Record, cause error, carry
 
 func retryDelay(cause error) time.Duration {
 	if errors.Is(cause, ErrTimestampOutOfBounds) {
-		return 0
+		return 30 * time.Second // not yet old for us, too old for AWS: it ages out soon
 	}
 	return 5 * time.Second
 }
 
 // carryExpired marks pending records whose hour AWS no longer accepts as
-// carried, so that their quantity moves into the next record.
+// carried, so that their quantity moves into the next record; except those
+// AWS may already hold (maybe_sent), which would then be billed twice: they
+// become conflicts for an operator, with reconcile showing them.
 func (s *Sender) carryExpired(ctx context.Context) error {
 	cutoff := store.Now(s.cfg.Now()).Add(-s.cfg.Window)
-	_, err := s.db.Write().ExecContext(ctx, `UPDATE metering_records SET status = 'carried' WHERE status = 'pending' AND hour <= $1
-		AND (lease_until IS NULL OR lease_until < $2)`, cutoff, store.Now(s.cfg.Now()))
+	_, err := s.db.Write().ExecContext(ctx, `UPDATE metering_records
+		SET status = CASE WHEN maybe_sent OR in_flight THEN 'conflict' ELSE 'carried' END,
+			last_error = CASE WHEN maybe_sent OR in_flight THEN 'AWS may hold this record: its answer was lost and no resend came inside the window' ELSE last_error END
+		WHERE status = 'pending' AND hour <= $1 AND (lease_until IS NULL OR lease_until < $2)`, cutoff, store.Now(s.cfg.Now()))
 	if err != nil {
 		return fmt.Errorf("carry expired records: %w", err)
 	}
 	return nil
+}
+
+// neverSent says whether a call failed before its request left: the
+// connection could not be made, so AWS has nothing.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

@@ -208,15 +208,19 @@ func TestSender_EveryRecordAcceptedOnceDespiteFaults(t *testing.T) {
 // the call: the records are metered, but the sender never hears so.
 type lostAnswer struct {
 	real  metering.Meterer
+	mu    sync.Mutex
 	calls int
 }
 
 func (l *lostAnswer) BatchMeterUsage(ctx context.Context, product string, recs []metering.Record) ([]metering.Outcome, error) {
+	l.mu.Lock()
 	l.calls++
+	first := l.calls == 1
+	l.mu.Unlock()
 	if _, err := l.real.BatchMeterUsage(ctx, product, recs); err != nil {
 		return nil, err
 	}
-	if l.calls == 1 {
+	if first {
 		return nil, errors.New("connection reset after the request was sent")
 	}
 	return l.real.BatchMeterUsage(ctx, product, recs)
@@ -336,6 +340,43 @@ func TestSender_DuplicateRecordCountsAsDelivered(t *testing.T) {
 		db.Read().QueryRow(`SELECT status FROM metering_records`).Scan(&status)
 		if status != metering.StatusAccepted {
 			t.Fatalf("status after DuplicateRecord = %s, want accepted", status)
+		}
+	})
+}
+
+// A legacy product's subscription has a customer identifier as well as an
+// account and license: only the identifier is sent, and AWS's answer must
+// still be matched to the record, or it would be sent again and again.
+func TestSender_LegacyCustomerIdentifierAnswersMatched(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := newBench(t, db)
+		ctx := context.Background()
+		if _, err := b.emu.Market().CreateProduct(ctx, market.ProductInput{Code: "legacy-payg", Title: "Legacy", PricingModel: market.PricingSubscription,
+			Mode: market.ModeLegacy, FulfillmentURL: "https://seller.example.com/f",
+			Dimensions: []market.Dimension{{Key: "credits", Name: "Credits", Kind: market.DimensionMetered, PriceMicros: 10_000}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.emu.Market().CreateAccount(ctx, market.AccountInput{ID: "888800000001", Name: "legacy buyer"}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := b.emu.Market().Subscribe(ctx, market.SubscribeInput{AccountID: "888800000001", ProductCode: "legacy-payg"})
+		if err != nil || res.Agreement.CustomerIdentifier == "" {
+			t.Fatalf("legacy subscription = %+v, %v", res.Agreement, err)
+		}
+		a := res.Agreement
+		var sub int64
+		if err := db.Write().QueryRow(`INSERT INTO subscriptions (marketplace, product_code, offer_type, customer_aws_account_id, customer_identifier,
+			license_arn, agreement_key, created_at, updated_at) VALUES ('aws', 'legacy-payg', 'payg', $1, $2, $3, $2, $4, $4) RETURNING id`,
+			a.AccountID, a.CustomerIdentifier, a.LicenseArn, store.Now(b.Now())).Scan(&sub); err != nil {
+			t.Fatal(err)
+		}
+		b.shift(ctx, 3*time.Hour)
+		if _, err := db.Write().Exec(`INSERT INTO metering_records (subscription_id, product_code, dimension, hour, quantity, created_at)
+			VALUES ($1, 'legacy-payg', 'credits', $2, 42, $3)`, sub, store.Now(b.Now().UTC().Truncate(time.Hour).Add(-time.Hour)), store.Now(b.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := b.sender(nil).SendPending(ctx); err != nil || n != 1 {
+			t.Fatalf("SendPending = %d, %v; want the record accepted in one pass", n, err)
 		}
 	})
 }

@@ -103,3 +103,12 @@ func IsUniqueViolation(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "(2067)") || strings.Contains(msg, "(1555)")
 }
+
+// SkipLockedOf is SkipLocked for a query that joins other tables: only the
+// rows of the table aliased alias are locked.
+func (d Dialect) SkipLockedOf(alias string) string {
+	if d == DialectPostgres {
+		return " FOR UPDATE OF " + alias + " SKIP LOCKED"
+	}
+	return ""
+}

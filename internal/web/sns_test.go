@@ -135,7 +135,7 @@ func TestSNS_BadMessagesRefusedAndChangeNothing(t *testing.T) {
 				return encode(a.sns.notification(t, "msg-3", paygTopic, `{"action":`, time.Now()))
 			}, http.StatusBadRequest},
 			{"replay of an old message", func() string {
-				return encode(a.sns.notification(t, "msg-4", paygTopic, good()["Message"], time.Now().Add(-2*time.Hour)))
+				return encode(a.sns.notification(t, "msg-4", paygTopic, good()["Message"], time.Now().Add(-8*24*time.Hour)))
 			}, http.StatusBadRequest},
 			{"oversized body", func() string { return strings.Repeat("x", 300<<10) }, http.StatusRequestEntityTooLarge},
 		}

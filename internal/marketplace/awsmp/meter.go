@@ -64,8 +64,10 @@ func (c *Client) BatchMeterUsage(ctx context.Context, productCode string, recs [
 	// customer), unique within one call since records are per subscription,
 	// dimension and hour.
 	index := map[string]int{}
-	for i, r := range recs {
-		index[key(r.Dimension, r.Hour, r.Customer.AWSAccountID, r.Customer.Identifier, r.Customer.LicenseArn)] = i
+	for i, u := range in.UsageRecords {
+		// The key is built from exactly what was sent, as AWS echoes it.
+		index[key(aws.ToString(u.Dimension), aws.ToTime(u.Timestamp), aws.ToString(u.CustomerAWSAccountId),
+			aws.ToString(u.CustomerIdentifier), aws.ToString(u.LicenseArn))] = i
 	}
 	for _, res := range out.Results {
 		u := res.UsageRecord

@@ -76,10 +76,14 @@ type SNSVerifier struct {
 // NewSNSVerifier returns a verifier.
 func NewSNSVerifier(cfg SNSVerifierConfig) *SNSVerifier {
 	if cfg.MaxAge == 0 {
-		cfg.MaxAge = time.Hour
+		// SNS retries for hours after an outage; a replay within this age is
+		// stopped by deduplication on MessageId.
+		cfg.MaxAge = 7 * 24 * time.Hour
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second,
+			// A trusted host must not send us to an untrusted one.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
