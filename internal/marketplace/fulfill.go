@@ -9,6 +9,7 @@ import (
 
 	"github.com/marketbridge/marketbridge/internal/fault"
 	"github.com/marketbridge/marketbridge/internal/secret"
+	"github.com/marketbridge/marketbridge/internal/store"
 )
 
 // FulfillInput is the marketplace's POST to the fulfillment URL.
@@ -94,20 +95,45 @@ func (s *Service) upsertSubscription(ctx context.Context, tx *sql.Tx, product Pr
 }
 
 func (s *Service) replaceEntitlements(ctx context.Context, tx *sql.Tx, subID int64, ents []Entitlement) error {
+	// A renewal moves an entitlement's end date later: the new term starts
+	// where the old one ended. An upgrade keeps the end date, and the term.
+	type term struct{ expires, start sql.NullTime }
+	old := map[string]term{}
+	rows, err := tx.QueryContext(ctx, `SELECT dimension, expires_at, term_start FROM entitlements WHERE subscription_id = $1`, subID)
+	if err != nil {
+		return fmt.Errorf("read entitlements: %w", err)
+	}
+	for rows.Next() {
+		var dim string
+		var t term
+		if err := rows.Scan(&dim, &t.expires, &t.start); err != nil {
+			rows.Close()
+			return err
+		}
+		old[dim] = t
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM entitlements WHERE subscription_id = $1`, subID); err != nil {
 		return fmt.Errorf("replace entitlements: %w", err)
 	}
 	for _, e := range ents {
 		var expires sql.NullTime
 		if !e.ExpiresAt.IsZero() {
-			expires = sql.NullTime{Time: e.ExpiresAt.UTC(), Valid: true}
+			expires = sql.NullTime{Time: store.Now(e.ExpiresAt), Valid: true}
+		}
+		start := old[e.Dimension].start
+		if prev := old[e.Dimension].expires; prev.Valid && expires.Valid && expires.Time.After(prev.Time) {
+			start = prev
 		}
 		var integer sql.NullInt64
 		if e.Kind == "integer" {
 			integer = sql.NullInt64{Int64: e.Integer, Valid: true}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO entitlements (subscription_id, dimension, value_kind, integer_value, text_value, expires_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, subID, e.Dimension, e.Kind, integer, e.Text, expires, s.now()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO entitlements (subscription_id, dimension, value_kind, integer_value, text_value, expires_at, updated_at, term_start)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, subID, e.Dimension, e.Kind, integer, e.Text, expires, s.now(), start); err != nil {
 			return fmt.Errorf("record entitlement %s: %w", e.Dimension, err)
 		}
 	}

@@ -40,10 +40,11 @@ func (w *world) Now() time.Time { w.mu.Lock(); defer w.mu.Unlock(); return w.now
 
 // demoProducts is the seller's catalog for the emulator's demo products.
 var demoProducts = []marketplace.Product{
-	{Code: market.DemoPAYGCode, Name: "Example Cloud - Pay As You Go", OfferType: marketplace.OfferPAYG,
+	{Code: market.DemoPAYGCode, Name: "Example Cloud - Pay As You Go", OfferType: marketplace.OfferPAYG, MeteredDimension: "credits",
 		Dimensions: []marketplace.Dimension{{Name: "credits", Description: "usage credits of $0.01"}}},
 	{Code: market.DemoContractCode, Name: "Example Cloud - Committed Contract", OfferType: marketplace.OfferContract,
-		Dimensions: []marketplace.Dimension{{Name: "committed_credits", Description: "committed credits of $1"}}},
+		CommittedDimension: "committed_credits", MeteredDimension: "additional_usage",
+		Dimensions: []marketplace.Dimension{{Name: "committed_credits", Description: "committed credits of $1"}, {Name: "additional_usage"}}},
 }
 
 func newWorld(t *testing.T, db *store.DB, products ...marketplace.Product) *world {

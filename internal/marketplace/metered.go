@@ -3,6 +3,7 @@ package marketplace
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -23,6 +24,7 @@ type Metered struct {
 	// first, within the term only (R12, R13).
 	CommittedCredits int64
 	TermEnd          time.Time
+	TermStart        time.Time // zero for the first term, which runs from the link
 }
 
 // MeteredSubscriptions lists the subscriptions whose usage is reported to
@@ -64,15 +66,15 @@ func (s *Service) MeteredSubscriptions(ctx context.Context) ([]Metered, error) {
 		if m.Product.OfferType != OfferContract || m.Product.CommittedDimension == "" {
 			continue
 		}
-		ents, err := s.entitlements(ctx, s.db.Read(), m.SubscriptionID)
-		if err != nil {
-			return nil, err
+		var committed sql.NullInt64
+		var end, start sql.NullTime
+		err := s.db.Read().QueryRowContext(ctx, `SELECT integer_value, expires_at, term_start FROM entitlements
+			WHERE subscription_id = $1 AND dimension = $2 AND value_kind = 'integer'`, m.SubscriptionID, m.Product.CommittedDimension).
+			Scan(&committed, &end, &start)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("read committed credits of subscription %d: %w", m.SubscriptionID, err)
 		}
-		for _, e := range ents {
-			if e.Dimension == m.Product.CommittedDimension && e.Kind == "integer" {
-				out[i].CommittedCredits, out[i].TermEnd = e.Integer, e.ExpiresAt
-			}
-		}
+		out[i].CommittedCredits, out[i].TermEnd, out[i].TermStart = committed.Int64, end.Time, start.Time
 	}
 	return out, nil
 }

@@ -193,3 +193,39 @@ func TestNotifications_R21_ResubscribeLinksANewOrganization(t *testing.T) {
 		}
 	})
 }
+
+// A renewal moves the committed credits' end date: the new term starts where
+// the old one ended, and metering draws the fresh credits from there (R13).
+func TestNotifications_R13_RenewalStartsANewTerm(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		ctx := context.Background()
+		res, err := w.emu.Market().AcceptOffer(ctx, w.demo.Buyer.ID, w.demo.PrivateOffer.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := w.user("renew@example.com")
+		p := w.claimed(res.Agreement.ID, u)
+		if _, err := w.svc.Link(ctx, marketplace.LinkInput{PurchaseID: p.ID, UserID: u, NewOrgName: "Renewing"}); err != nil {
+			t.Fatal(err)
+		}
+		var firstEnd time.Time
+		db.Read().QueryRow(`SELECT expires_at FROM entitlements WHERE dimension = 'committed_credits'`).Scan(&firstEnd)
+		if _, err := w.emu.Market().Renew(ctx, res.Agreement.ID, 12); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := w.svc.Record(ctx, note(p, "renew-1", marketplace.ActionEntitlementUpdated, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.ApplyPending(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		subs, err := w.svc.MeteredSubscriptions(ctx)
+		if err != nil || len(subs) != 1 {
+			t.Fatalf("MeteredSubscriptions = %+v, %v", subs, err)
+		}
+		if !subs[0].TermStart.Equal(firstEnd) || !subs[0].TermEnd.After(firstEnd) {
+			t.Fatalf("after renewal: term %v to %v, want from %v to later", subs[0].TermStart, subs[0].TermEnd, firstEnd)
+		}
+	})
+}

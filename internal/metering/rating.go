@@ -117,6 +117,11 @@ func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.T
 		return 0, fmt.Errorf("read latest record: %w", err)
 	}
 	from := sub.LinkedAt.UTC().Truncate(time.Hour)
+	// A renewed contract draws its fresh credits from its own term's usage
+	// only; the previous term's hours were settled with that term (R13).
+	if ts := sub.TermStart.UTC().Truncate(time.Hour); ts.After(from) {
+		from = ts
+	}
 	next := from
 	if latest.Valid {
 		next = latest.Time.UTC().Add(time.Hour)

@@ -380,3 +380,33 @@ func TestMetering_TwoProcessesMeterEachHourOnce(t *testing.T) {
 		})
 	}
 }
+
+// A renewed contract draws its fresh commitment from the new term's usage
+// only: the first term's overage stays billed once, and the second term's
+// usage within its credits adds nothing (R13).
+func TestMetering_R13_RenewalDrawsTheNewTermsCredits(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := newSellerOf(t, db, true)
+		ctx := context.Background()
+		linked := s.Now()
+		s.shift(ctx, 3*time.Hour)
+		s.use(event("t1", "compute", linked.Add(5*time.Minute), "50000")) // $11,000: $1,000 over
+		s.meterAndSend()
+		if got := s.ledgerCentsOf(market.DemoContractCode); got != 100_000 {
+			t.Fatalf("first term: %d cents, want 100000", got)
+		}
+		// The renewal (early, now): a new term starts with fresh credits, as
+		// re-reading the entitlements after entitlement-updated records it.
+		if _, err := db.Write().Exec(`UPDATE entitlements SET term_start = $1, expires_at = $2`,
+			store.Now(s.Now().UTC().Truncate(time.Hour)), store.Now(s.Now().AddDate(1, 0, 0))); err != nil {
+			t.Fatal(err)
+		}
+		s.shift(ctx, time.Hour)
+		s.use(event("t2", "compute", s.Now().Add(-30*time.Minute), "10000")) // $2,200 of the new $10,000
+		s.shift(ctx, time.Hour)
+		s.meterAndSend()
+		if got := s.ledgerCentsOf(market.DemoContractCode); got != 100_000 {
+			t.Fatalf("after the renewal: %d cents, want still 100000", got)
+		}
+	})
+}
