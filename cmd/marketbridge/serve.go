@@ -200,6 +200,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		Orgs:              orgs,
 		Market:            market,
 		Reports:           metering.NewReporter(db, catalog, time.Now),
+		Reconciler:        maker,
 		Usage:             ingester,
 		SNS:               awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts()}),
 		EventBridgeKey:    o.market.eventBridgeKey,

@@ -80,8 +80,13 @@ func newApp(t *testing.T, db *store.DB, opts ...appOption) *app {
 		t.Fatal(err)
 	}
 	a.sns = newTestSigner(t)
+	maker, err := metering.NewMaker(metering.MakerConfig{DB: db, Subscriptions: a.market, Usage: usage.NewTotals(db), Prices: catalog,
+		Logger: logger, Now: a.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := web.Config{Logger: logger, DB: db, Registry: prometheus.NewRegistry(), RequestTimeout: 10 * time.Second,
-		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Market: a.market, Mailbox: a.outbox, Reports: metering.NewReporter(db, catalog, a.Now),
+		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Market: a.market, Mailbox: a.outbox, Reports: metering.NewReporter(db, catalog, a.Now), Reconciler: maker,
 		Usage:          a.startIngester(db, catalog, logger),
 		SNS:            awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: []string{strings.TrimPrefix(a.emuURL, "http://"), a.sns.host}}),
 		EventBridgeKey: "eb-secret", EventBridgeHeader: "x-api-key", Operators: []string{"ops@example.com"}}

@@ -236,7 +236,8 @@ func TestOperatorView_OnlyOperatorsAndRetry(t *testing.T) {
 			t.Fatalf("SNS = %d", got)
 		}
 		r := ops.get("/operator")
-		if r.status != http.StatusOK || !strings.Contains(r.body, "subscribe-success") || !strings.Contains(r.body, "waiting") {
+		if r.status != http.StatusOK || !strings.Contains(r.body, "subscribe-success") || !strings.Contains(r.body, "waiting") ||
+			!strings.Contains(r.body, "Metering this month") {
 			t.Fatalf("operator view = %d:\n%s", r.status, r.body)
 		}
 		var id int64

@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/marketbridge/marketbridge/internal/marketplace"
+	"github.com/marketbridge/marketbridge/internal/metering"
 )
 
 // operator wraps a page of the vendor's operator view: only the configured
@@ -20,9 +22,10 @@ func (s *Server) operator(h func(w http.ResponseWriter, r *http.Request, u *curr
 }
 
 type operatorView struct {
-	Purchases     []marketplace.PurchaseSummary
-	Subscriptions []marketplace.Subscription
-	Notifications []marketplace.StoredNotification
+	Reconciliation []metering.Reconciliation
+	Purchases      []marketplace.PurchaseSummary
+	Subscriptions  []marketplace.Subscription
+	Notifications  []marketplace.StoredNotification
 }
 
 func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request, u *currentUser) error {
@@ -36,6 +39,11 @@ func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request, u *curre
 	}
 	if v.Notifications, err = s.cfg.Market.Notifications(r.Context(), 200); err != nil {
 		return err
+	}
+	if s.cfg.Reconciler != nil {
+		if v.Reconciliation, err = s.cfg.Reconciler.Reconcile(r.Context(), time.Now()); err != nil {
+			return err
+		}
 	}
 	s.render(w, r, http.StatusOK, "operator", view{Title: "Operator view", Data: v})
 	return nil

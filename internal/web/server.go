@@ -22,6 +22,11 @@ import (
 	"github.com/marketbridge/marketbridge/internal/usage"
 )
 
+// Reconciler is what the operator view shows of metering.
+type Reconciler interface {
+	Reconcile(ctx context.Context, month time.Time) ([]metering.Reconciliation, error)
+}
+
 // Pinger is the database check behind /healthz.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -44,8 +49,10 @@ type Config struct {
 	Orgs           *org.Service
 	Market         *marketplace.Service
 	Reports        *metering.Reporter
-	Usage          *usage.Ingester
-	SNS            *awsmp.SNSVerifier
+	// Reconciler compares rated usage with metering for the operator view.
+	Reconciler Reconciler
+	Usage      *usage.Ingester
+	SNS        *awsmp.SNSVerifier
 	// EventBridgeKey is the secret an EventBridge API destination sends in
 	// the EventBridgeHeader header; empty disables the events endpoint.
 	EventBridgeKey    string
