@@ -263,9 +263,7 @@ func TestLifecycle_EmulatorEventBridgeAndSNSTogether(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, agreement := a.subscribe(market.DemoPAYGCode)
-		b := a.signUp("both@example.com")
-		b.fulfill(a.setUpToken(agreement))
-		billing := b.post(b.get("/marketplace/aws/setup").location+"/link", url.Values{"org": {"new"}, "name": {"Both"}}).location
+		b, billing := a.linkNewOrg("both@example.com", agreement, "Both")
 		if _, err := a.emu.Market().Cancel(ctx, agreement); err != nil {
 			t.Fatal(err)
 		}
@@ -295,9 +293,7 @@ func TestLifecycle_ContractExpiryShowsOnBillingPage_R14(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := a.signUp("expiry@example.com")
-		b.fulfill(a.setUpToken(res.Agreement.ID))
-		billing := b.post(b.get("/marketplace/aws/setup").location+"/link", url.Values{"org": {"new"}, "name": {"Expiring"}}).location
+		b, billing := a.linkNewOrg("expiry@example.com", res.Agreement.ID, "Expiring")
 		if strings.Contains(b.get(billing).body, "contract has ended") {
 			t.Fatal("a live contract is shown as ended")
 		}
@@ -319,9 +315,7 @@ func TestLifecycle_DuplicatedDeliveriesChangeNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, agreement := a.subscribe(market.DemoPAYGCode)
-		b := a.signUp("dup@example.com")
-		b.fulfill(a.setUpToken(agreement))
-		billing := b.post(b.get("/marketplace/aws/setup").location+"/link", url.Values{"org": {"new"}, "name": {"Dup"}}).location
+		b, billing := a.linkNewOrg("dup@example.com", agreement, "Dup")
 		if _, err := a.emu.Market().Cancel(ctx, agreement); err != nil {
 			t.Fatal(err)
 		}
@@ -356,9 +350,7 @@ func TestBilling_R14_CreditsExhaustedShownAsOverage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := a.signUp("over@example.com")
-		b.fulfill(a.setUpToken(res.Agreement.ID))
-		billing := b.post(b.get("/marketplace/aws/setup").location+"/link", url.Values{"org": {"new"}, "name": {"Over"}}).location
+		b, billing := a.linkNewOrg("over@example.com", res.Agreement.ID, "Over")
 		orgID := strings.Split(strings.TrimPrefix(billing, "/orgs/"), "/")[0]
 		r := b.post("/orgs/"+orgID+"/api-keys", url.Values{"name": {"product"}})
 		i := strings.Index(r.body, "mbk_")

@@ -270,3 +270,17 @@ func TestLinking_R2_NoAdminOrganizationAndForeignPurchases(t *testing.T) {
 		}
 	})
 }
+
+// linkNewOrg is Flow A for a new user: sign up, "Set up your account" for
+// the agreement, and link a new organization; it returns the user's browser
+// and the organization's billing page.
+func (a *app) linkNewOrg(email, agreement, orgName string) (*browser, string) {
+	a.t.Helper()
+	b := a.signUp(email)
+	b.fulfill(a.setUpToken(agreement))
+	r := b.post(b.get("/marketplace/aws/setup").location+"/link", url.Values{"org": {"new"}, "name": {orgName}})
+	if r.status != http.StatusSeeOther {
+		a.t.Fatalf("link %s: %d %s", orgName, r.status, r.body)
+	}
+	return b, r.location
+}
