@@ -178,9 +178,7 @@ func TestAPI_BillingNeedsTheOrganizationsKey(t *testing.T) {
 		b.fulfill(a.setUpToken(agreement))
 		link := b.get("/marketplace/aws/setup").location
 		orgPath := strings.TrimSuffix(b.post(link+"/link", url.Values{"org": {"new"}, "name": {"API"}}).location, "billing")
-		r := b.post(orgPath+"api-keys", url.Values{"name": {"product"}})
-		i := strings.Index(r.body, "mbk_")
-		key := r.body[i : i+strings.IndexAny(r.body[i:], "<\n ")]
+		key := b.createKey(orgPath)
 		other := a.signUp("other@example.com").createOrg("Other")
 		get := func(path, key string) (int, string) {
 			req, _ := http.NewRequest(http.MethodGet, a.srv.URL+path, nil)
@@ -289,16 +287,13 @@ func TestLifecycle_ContractExpiryShowsOnBillingPage_R14(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := newApp(t, db)
 		ctx := context.Background()
-		res, err := a.emu.Market().AcceptOffer(ctx, a.demo.Buyer.ID, a.demo.PrivateOffer.ID, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, billing := a.linkNewOrg("expiry@example.com", res.Agreement.ID, "Expiring")
+		agreement := a.acceptDemoOffer()
+		b, billing := a.linkNewOrg("expiry@example.com", agreement, "Expiring")
 		if strings.Contains(b.get(billing).body, "contract has ended") {
 			t.Fatal("a live contract is shown as ended")
 		}
 		// The seller's clock is the test's; move AWS's past the term's end.
-		if _, err := a.emu.Market().Expire(ctx, res.Agreement.ID); err != nil {
+		if _, err := a.emu.Market().Expire(ctx, agreement); err != nil {
 			t.Fatal(err)
 		}
 		a.eventually("the expiry shows", func() bool { return strings.Contains(b.get(billing).body, "contract has ended") })
@@ -345,16 +340,9 @@ func TestLifecycle_DuplicatedDeliveriesChangeNothing(t *testing.T) {
 func TestBilling_R14_CreditsExhaustedShownAsOverage(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := newApp(t, db)
-		ctx := context.Background()
-		res, err := a.emu.Market().AcceptOffer(ctx, a.demo.Buyer.ID, a.demo.PrivateOffer.ID, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, billing := a.linkNewOrg("over@example.com", res.Agreement.ID, "Over")
+		b, billing := a.linkNewOrg("over@example.com", a.acceptDemoOffer(), "Over")
 		orgID := strings.Split(strings.TrimPrefix(billing, "/orgs/"), "/")[0]
-		r := b.post("/orgs/"+orgID+"/api-keys", url.Values{"name": {"product"}})
-		i := strings.Index(r.body, "mbk_")
-		key := r.body[i : i+strings.IndexAny(r.body[i:], "<\n ")]
+		key := b.createKey("/orgs/" + orgID + "/")
 		send := func(id, qty string) {
 			body := `{"specversion":"1.0","id":"` + id + `","source":"t","type":"compute","time":"` +
 				a.Now().Add(-time.Minute).Format(time.RFC3339) + `","data":{"quantity":` + qty + `}}`

@@ -175,12 +175,8 @@ func TestFlowA_ExistingUser_LinksExistingOrganization(t *testing.T) {
 func TestFlowB_PrivateOffer_ContractOnBillingPage(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := newApp(t, db)
-		res, err := a.emu.Market().AcceptOffer(context.Background(), a.demo.Buyer.ID, a.demo.PrivateOffer.ID, "")
-		if err != nil {
-			t.Fatal(err)
-		}
 		b := a.signUp("contract@example.com")
-		b.fulfill(a.setUpToken(res.Agreement.ID))
+		b.fulfill(a.setUpToken(a.acceptDemoOffer()))
 		link := b.get("/marketplace/aws/setup").location
 		r := b.post(link+"/link", url.Values{"org": {"new"}, "name": {"Contract Co"}})
 		r = b.get(r.location)
@@ -283,4 +279,27 @@ func (a *app) linkNewOrg(email, agreement, orgName string) (*browser, string) {
 		a.t.Fatalf("link %s: %d %s", orgName, r.status, r.body)
 	}
 	return b, r.location
+}
+
+// acceptDemoOffer accepts the demo buyer's private offer, as "Accept" on the
+// offer page does, and returns the agreement.
+func (a *app) acceptDemoOffer() string {
+	a.t.Helper()
+	res, err := a.emu.Market().AcceptOffer(context.Background(), a.demo.Buyer.ID, a.demo.PrivateOffer.ID, "")
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return res.Agreement.ID
+}
+
+// createKey makes an API key on an organization's page (orgPath ends in
+// "/") and returns it, read from the page that shows it once.
+func (b *browser) createKey(orgPath string) string {
+	b.a.t.Helper()
+	r := b.post(orgPath+"api-keys", url.Values{"name": {"product"}})
+	i := strings.Index(r.body, "mbk_")
+	if r.status != http.StatusOK || i < 0 {
+		b.a.t.Fatalf("create key: %d, no key on the page", r.status)
+	}
+	return r.body[i : i+strings.IndexAny(r.body[i:], "<\n ")]
 }
