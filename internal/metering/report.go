@@ -3,12 +3,13 @@ package metering
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/big"
-	"sort"
 	"time"
 
 	"github.com/marketbridge/marketbridge/internal/store"
+	"github.com/marketbridge/marketbridge/internal/usage"
 )
 
 // Day is one day of an organization's usage, rated.
@@ -31,10 +32,14 @@ type Summary struct {
 	Days            []Day // the last 30 days, oldest first, every day present
 	MonthMicros     int64 // rated usage this calendar month
 	MonthMeterCents int64 // metered to the marketplace this calendar month (accepted or pending)
-	// Contracts: committed credits, how much of them is used, and when they
-	// run out at the last week's pace (zero when not within 365 days).
+	// Contracts: the committed credits of the current term, how much of
+	// them the term's usage has drawn, and the day they run out at the
+	// recent daily rate (zero when they last the term, or nothing is used).
+	// All zero for pay-as-you-go.
 	CommittedMicros int64
-	UsedMicros      int64
+	UsedMicros      int64 // at most CommittedMicros: beyond it is overage (R14)
+	TermStart       time.Time
+	TermEnd         time.Time // zero when the marketplace gave no end
 	RunOut          time.Time
 	Records         []RecordView
 }
@@ -47,22 +52,56 @@ func (s Summary) UsedPercent() int64 {
 	return min(100, s.UsedMicros*100/s.CommittedMicros)
 }
 
+// RemainingMicros is what is left of the committed credits this term.
+func (s Summary) RemainingMicros() int64 { return s.CommittedMicros - s.UsedMicros }
+
 // Reporter builds billing summaries.
 type Reporter struct {
 	db     *store.DB
 	prices Prices
+	usage  Usage
 	now    func() time.Time
 }
 
 // NewReporter returns a Reporter.
 func NewReporter(db *store.DB, prices Prices, now func() time.Time) *Reporter {
-	return &Reporter{db: db, prices: prices, now: now}
+	// The totals metering draws down from, read the same way.
+	return &Reporter{db: db, prices: prices, usage: usage.NewTotals(db), now: now}
 }
 
-// Summarize reports an organization's usage and metering. committed is the
-// contract's committed credits ($1 each) and since when they are drawn
-// (the link); zero for pay-as-you-go.
-func (r *Reporter) Summarize(ctx context.Context, orgID, subscriptionID, committedCredits int64, since time.Time) (Summary, error) {
+// SummaryInput says whose billing to summarize.
+type SummaryInput struct {
+	OrgID int64
+	// SubscriptionID is the subscription billing the organization; 0 when
+	// there is none.
+	SubscriptionID int64
+	// LinkedAt is when that subscription was linked: a contract's first
+	// term is drawn from then.
+	LinkedAt time.Time
+	// CommittedDimension is the entitlement dimension of a contract's
+	// committed credits; empty for pay-as-you-go.
+	CommittedDimension string
+}
+
+// Validate reports every field error at once.
+func (in SummaryInput) Validate() error {
+	var errs []error
+	if in.OrgID <= 0 {
+		errs = append(errs, errors.New("metering: summary needs an organization"))
+	}
+	if in.CommittedDimension != "" && (in.SubscriptionID <= 0 || in.LinkedAt.IsZero()) {
+		errs = append(errs, errors.New("metering: committed credits need the subscription and when it was linked"))
+	}
+	return errors.Join(errs...)
+}
+
+// Summarize reports an organization's usage and metering and, for a
+// contract, its committed credits over the current term.
+func (r *Reporter) Summarize(ctx context.Context, in SummaryInput) (Summary, error) {
+	if err := in.Validate(); err != nil {
+		return Summary{}, err
+	}
+	orgID, subscriptionID := in.OrgID, in.SubscriptionID
 	now := r.now().UTC()
 	today := now.Truncate(24 * time.Hour)
 	first := today.AddDate(0, 0, -29)
@@ -94,7 +133,7 @@ func (r *Reporter) Summarize(ctx context.Context, orgID, subscriptionID, committ
 	if err := rows.Err(); err != nil {
 		return Summary{}, err
 	}
-	s := Summary{CommittedMicros: committedCredits * microsPerCredit}
+	var s Summary
 	byDay := map[time.Time]int64{}
 	for k, q := range perDay {
 		micros := r.rate(k.meter, q)
@@ -111,17 +150,109 @@ func (r *Reporter) Summarize(ctx context.Context, orgID, subscriptionID, committ
 			return Summary{}, err
 		}
 	}
-	if s.CommittedMicros > 0 {
-		var used int64
-		for d, micros := range byDay {
-			if !d.Before(since.UTC().Truncate(24 * time.Hour)) {
-				used += micros
-			}
+	if in.CommittedDimension != "" {
+		if err := r.credits(ctx, in, now, &s); err != nil {
+			return Summary{}, err
 		}
-		s.UsedMicros = min(used, s.CommittedMicros)
-		s.RunOut = runOut(s, today)
 	}
 	return s, nil
+}
+
+// credits reports a contract's committed credits as metering draws them
+// down (Maker.makeFor): from the link, or from the start of the current
+// term once a renewal began one, up to the term's end, so that usage
+// before the term or after it is not drawn from these credits (R13), and
+// usage older than the chart's 30 days still is. Usage of the hour under
+// way counts at once; metering draws it when the hour closes.
+func (r *Reporter) credits(ctx context.Context, in SummaryInput, now time.Time, s *Summary) error {
+	var committed sql.NullInt64
+	var end, start sql.NullTime
+	err := r.db.Read().QueryRowContext(ctx, `SELECT integer_value, expires_at, term_start FROM entitlements
+		WHERE subscription_id = $1 AND dimension = $2 AND value_kind = 'integer'`, in.SubscriptionID, in.CommittedDimension).
+		Scan(&committed, &end, &start)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read committed credits of subscription %d: %w", in.SubscriptionID, err)
+	}
+	if committed.Int64 <= 0 {
+		return nil
+	}
+	s.CommittedMicros = committed.Int64 * microsPerCredit
+	s.TermStart = in.LinkedAt.UTC()
+	if start.Valid && start.Time.After(s.TermStart) {
+		s.TermStart = start.Time.UTC()
+	}
+	from := s.TermStart.Truncate(time.Hour)
+	to := now.Truncate(time.Hour).Add(time.Hour)
+	if end.Valid {
+		s.TermEnd = end.Time.UTC()
+		// As metering does: the hour the term ends in is its last.
+		if last := s.TermEnd.Truncate(time.Hour).Add(time.Hour); last.Before(to) {
+			to = last
+		}
+	}
+	if from.Before(to) {
+		used, err := r.rated(ctx, in.OrgID, from, to)
+		if err != nil {
+			return err
+		}
+		s.UsedMicros = min(used, s.CommittedMicros)
+	}
+	return r.runOut(ctx, in.OrgID, from, now, s)
+}
+
+// runOut projects the day the committed credits run out at the recent
+// daily rate: the rated usage of the last seven days (closed hours), or of
+// the term so far when it is younger, but over no less than a day, so that
+// one busy hour just after a link does not make the forecast. Credits that
+// last until the term ends do not run out: RunOut stays zero.
+func (r *Reporter) runOut(ctx context.Context, orgID int64, termFrom, now time.Time, s *Summary) error {
+	left := s.RemainingMicros()
+	if left <= 0 || (!s.TermEnd.IsZero() && !now.Before(s.TermEnd)) {
+		return nil
+	}
+	hour := now.Truncate(time.Hour)
+	from := hour.Add(-7 * 24 * time.Hour)
+	if termFrom.After(from) {
+		from = termFrom
+	}
+	if day := hour.Add(-24 * time.Hour); from.After(day) {
+		from = day
+	}
+	recent, err := r.rated(ctx, orgID, from, hour)
+	if err != nil || recent <= 0 {
+		return err
+	}
+	// left / (recent / hours), in big integers: micro-dollars times hours
+	// can exceed 64 bits for a large commitment used slowly.
+	hours := new(big.Int).Mul(big.NewInt(left), big.NewInt(int64(hour.Sub(from)/time.Hour)))
+	hours.Quo(hours, big.NewInt(recent))
+	limit := s.TermEnd
+	if limit.IsZero() {
+		limit = now.AddDate(1, 0, 0) // no end date: a forecast beyond a year says nothing
+	}
+	if !hours.IsInt64() || hours.Int64() > int64(limit.Sub(now)/time.Hour) {
+		return nil
+	}
+	s.RunOut = now.Add(time.Duration(hours.Int64()) * time.Hour).Truncate(24 * time.Hour)
+	return nil
+}
+
+// rated is the organization's usage over the hours starting in [from, to),
+// rated in micro-dollars as metering rates it: per meter over the whole
+// span, each meter's fraction of a micro-dollar dropped once.
+func (r *Reporter) rated(ctx context.Context, orgID int64, from, to time.Time) (int64, error) {
+	totals, err := r.usage.ByMeter(ctx, orgID, from, to)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for meter, q := range totals {
+		sum += r.rate(meter, q)
+	}
+	return sum, nil
 }
 
 // rate prices one meter's quantity in micro-dollars, for display.
@@ -158,24 +289,4 @@ func (r *Reporter) records(ctx context.Context, subscriptionID int64, monthStart
 	}
 	s.MonthMeterCents = cents.Int64
 	return nil
-}
-
-// runOut projects when committed credits run out at the last seven days'
-// average pace.
-func runOut(s Summary, today time.Time) time.Time {
-	days := s.Days
-	sort.Slice(days, func(i, j int) bool { return days[i].Date.Before(days[j].Date) })
-	var week int64
-	for _, d := range days[max(0, len(days)-7):] {
-		week += d.Micros
-	}
-	left := s.CommittedMicros - s.UsedMicros
-	if week <= 0 || left <= 0 {
-		return time.Time{}
-	}
-	daysLeft := left * 7 / week
-	if daysLeft > 365 {
-		return time.Time{}
-	}
-	return today.AddDate(0, 0, int(daysLeft))
 }

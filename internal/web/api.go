@@ -64,6 +64,18 @@ type billingJSON struct {
 	State          string            `json:"state"`
 	GraceUntil     *time.Time        `json:"grace_until,omitempty"`
 	Subscription   *subscriptionJSON `json:"subscription,omitempty"`
+	Credits        *creditsJSON      `json:"committed_credits,omitempty"`
+}
+
+// creditsJSON is a contract's committed credits over its current term, in
+// micro-dollars (1 credit = $1 = 1,000,000), as metering draws them down.
+type creditsJSON struct {
+	CommittedMicros int64      `json:"committed_micros"`
+	UsedMicros      int64      `json:"used_micros"`
+	RemainingMicros int64      `json:"remaining_micros"`
+	TermStart       time.Time  `json:"term_start"`
+	TermEnd         *time.Time `json:"term_end,omitempty"`
+	RunOutDate      string     `json:"run_out_date,omitempty"` // YYYY-MM-DD, UTC, at the recent daily rate
 }
 
 type subscriptionJSON struct {
@@ -92,13 +104,21 @@ func optionalTime(t time.Time) *time.Time {
 }
 
 // handleAPIBilling is the organization's billing state for the vendor's
-// product: whether and how it is billed, so the product can gate features.
+// product: whether and how it is billed, so the product can gate features,
+// and a contract's committed credits as the billing page shows them.
 func (s *Server) handleAPIBilling(w http.ResponseWriter, r *http.Request, orgID int64) error {
-	b, _, err := s.billingState(r.Context(), orgID)
+	b, sum, err := s.billingState(r.Context(), orgID)
 	if err != nil {
 		return err
 	}
 	out := billingJSON{OrganizationID: orgID, State: b.State}
+	if sum.CommittedMicros > 0 {
+		out.Credits = &creditsJSON{CommittedMicros: sum.CommittedMicros, UsedMicros: sum.UsedMicros, RemainingMicros: sum.RemainingMicros(),
+			TermStart: sum.TermStart, TermEnd: optionalTime(sum.TermEnd)}
+		if !sum.RunOut.IsZero() {
+			out.Credits.RunOutDate = sum.RunOut.Format(time.DateOnly)
+		}
+	}
 	if b.State == marketplace.BillingGrace || b.State == marketplace.BillingSuspended {
 		out.GraceUntil = optionalTime(b.GraceUntil)
 	}

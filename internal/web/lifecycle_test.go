@@ -343,6 +343,7 @@ func TestBilling_R14_CreditsExhaustedShownAsOverage(t *testing.T) {
 		b, billing := a.linkNewOrg("over@example.com", a.acceptDemoOffer(), "Over")
 		orgID := strings.Split(strings.TrimPrefix(billing, "/orgs/"), "/")[0]
 		key := b.createKey("/orgs/" + orgID + "/")
+		a.advance(10 * time.Minute) // the usage below is after the link: earlier usage is not drawn (R13)
 		send := func(id, qty string) {
 			body := `{"specversion":"1.0","id":"` + id + `","source":"t","type":"compute","time":"` +
 				a.Now().Add(-time.Minute).Format(time.RFC3339) + `","data":{"quantity":` + qty + `}}`

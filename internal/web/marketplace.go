@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/marketbridge/marketbridge/internal/fault"
 	"github.com/marketbridge/marketbridge/internal/marketplace"
@@ -248,25 +247,22 @@ func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request, u *curren
 }
 
 // billingState is the organization's billing state with its usage: a
-// contract whose committed credits are used up is in overage (R14).
+// contract whose committed credits are used up is in overage (R14). The
+// credits used are those of the current term, as metering draws them (R13).
 func (s *Server) billingState(ctx context.Context, orgID int64) (marketplace.Billing, metering.Summary, error) {
 	b, err := s.cfg.Market.BillingOf(ctx, orgID)
 	if err != nil {
 		return b, metering.Summary{}, err
 	}
-	var subID, committed int64
-	var since time.Time
+	in := metering.SummaryInput{OrgID: orgID}
 	if sub := b.Subscription; sub != nil {
-		subID, since = sub.ID, sub.Link.LinkedAt
-		if p, ok := s.cfg.Market.Catalog().Product(sub.ProductCode); ok && p.CommittedDimension != "" {
-			for _, e := range sub.Entitlements {
-				if e.Dimension == p.CommittedDimension && e.Kind == "integer" {
-					committed = e.Integer
-				}
-			}
+		in.SubscriptionID, in.LinkedAt = sub.ID, sub.Link.LinkedAt
+		// Only contracts draw committed credits, as metering has it (R12).
+		if p, ok := s.cfg.Market.Catalog().Product(sub.ProductCode); ok && p.OfferType == marketplace.OfferContract {
+			in.CommittedDimension = p.CommittedDimension
 		}
 	}
-	sum, err := s.cfg.Reports.Summarize(ctx, orgID, subID, committed, since)
+	sum, err := s.cfg.Reports.Summarize(ctx, in)
 	if err != nil {
 		return b, sum, err
 	}
