@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/marketbridge/marketbridge/internal/clock"
 	"github.com/marketbridge/marketbridge/internal/config"
 	"github.com/marketbridge/marketbridge/internal/emulator"
 	"github.com/marketbridge/marketbridge/internal/emulator/market"
@@ -23,13 +25,21 @@ func newDemoCommand() *command {
 	o.bind(c.Command, true)
 	var emuAddr string
 	var reset bool
+	var speed float64
 	c.Flags.StringVar(&emuAddr, "emulator-addr", "127.0.0.1:8081", "address the AWS Marketplace emulator listens on")
 	c.Flags.BoolVar(&reset, "reset", false, "start the emulator from a clean state")
+	c.Flags.Float64Var(&speed, "clock-speed", 60, "how many times as fast as real time the marketplace's clock runs (1 to 3600), "+
+		"for the emulator and for the seller's subscriptions, usage and metering, --metering-interval included: at 60 an hour "+
+		"closes, and is metered to the emulator, every real minute; log-ins and links in mail keep real time")
 	c.run = func(ctx context.Context, e env) error {
 		if !o.mail.DevMailbox() {
 			o.devMailbox = false
 		}
-		if err := o.validate(); err != nil {
+		var speedErr error
+		if speed < 1 || speed > maxClockSpeed {
+			speedErr = fmt.Errorf("--clock-speed: %g is not between 1 (real time) and %d (an hour a second)", speed, maxClockSpeed)
+		}
+		if err := joinErrors(o.validate(), speedErr); err != nil {
 			return err
 		}
 		logger := o.log.Logger(e.stderr)
@@ -64,6 +74,12 @@ func newDemoCommand() *command {
 		}
 		o.market.demoEndpoint = emuURL
 		o.market.buyerConsoleURL = emuURL + "/buyer/subscriptions"
+		// The demo has one marketplace clock, the emulator's: the seller
+		// reads it too, so that both agree on which hours are closed and on
+		// AWS's timestamp window, also after its clock is advanced by hand
+		// or the demo restarts with the emulator's clock where it was.
+		pace := clock.NewScaled(speed, time.Now)
+		o.clock = marketClock{now: emu.Market().Now, pace: pace}
 
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -73,6 +89,9 @@ func newDemoCommand() *command {
 			emuErr = serveHTTP(ctx, logger, emuLn, emu.Handler(), config.HTTP{RequestTimeout: time.Minute, ShutdownTimeout: o.http.ShutdownTimeout})
 			cancel() // the demo is both or nothing
 		})
+		if speed > 1 {
+			wg.Go(func() { paceEmulatorClock(ctx, emu.Market(), pace, logger.With("component", "emulator")) })
+		}
 		err = runSeller(ctx, e, o, sellerLn, func(s seller) {
 			fmt.Fprintf(e.stdout, "\nmarketbridge demo is running. Open:\n\n"+
 				"  AWS Marketplace (emulated)  %s/buyer/   pick a buyer account, search \"Example Cloud\", subscribe,\n"+
@@ -81,12 +100,51 @@ func newDemoCommand() *command {
 				"  dev mailbox                 %s/dev/mailbox\n"+
 				"  health, metrics             %s/healthz, %s/metrics\n\n"+
 				"Demo buyer accounts: %s (full access, holds a private offer), %s (read-only).\n"+
+				"The marketplace's clock runs %gx real time (--clock-speed); its time is at %s/emulator/v1/clock.\n"+
 				"Data folder: %s. Press Ctrl+C to stop.\n\n",
-				emuURL, s.url, s.url, s.url, s.url, demo.Buyer.ID, demo.ReadOnlyBuyer.ID, o.storage.DataDir)
+				emuURL, s.url, s.url, s.url, s.url, demo.Buyer.ID, demo.ReadOnlyBuyer.ID, speed, emuURL, o.storage.DataDir)
 		})
 		cancel()
 		wg.Wait()
 		return joinErrors(err, emuErr)
 	}
 	return c
+}
+
+// maxClockSpeed is an hour a second. AWS's six-hour window for a metering
+// record then lasts six real seconds; faster, a record could age out of it
+// before the metering worker's next round.
+const maxClockSpeed = 3600
+
+// paceEmulatorClock moves the emulator's clock forward in small steps so that
+// it runs as fast as pace. The emulator keeps its own clock on real time plus
+// an offset, and its signature checks and delivery retries on real time, as
+// AWS's do: only the offset may run fast. Moves made through its control API
+// stay on top.
+func paceEmulatorClock(ctx context.Context, m *market.Market, pace *clock.Scaled, logger *slog.Logger) {
+	// A step of about a minute of the clock; at most a second apart, so
+	// that a slow clock still moves smoothly, and at least
+	// minWorkerInterval, so that a fast one does not keep the emulator busy.
+	step := min(max(pace.ToReal(time.Minute), minWorkerInterval), time.Second)
+	t := time.NewTicker(step)
+	defer t.Stop()
+	var moved time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d := pace.Ahead() - moved
+		if d <= 0 {
+			continue
+		}
+		if _, err := m.AdvanceClock(ctx, d); err != nil {
+			if ctx.Err() == nil {
+				logger.Warn("advance the emulator's clock", "err", err)
+			}
+			continue
+		}
+		moved += d
+	}
 }

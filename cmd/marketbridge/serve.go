@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/marketbridge/marketbridge/internal/account"
+	"github.com/marketbridge/marketbridge/internal/clock"
 	"github.com/marketbridge/marketbridge/internal/config"
 	"github.com/marketbridge/marketbridge/internal/mail"
 	"github.com/marketbridge/marketbridge/internal/marketplace"
@@ -40,6 +41,9 @@ type serveOptions struct {
 	// devMailbox shows kept mail at /dev/mailbox, unauthenticated: only
 	// the demo sets it, since the mailbox holds log-in and reset links.
 	devMailbox bool
+	// clock is the marketplace's time; serve leaves it at real time, the
+	// demo sets it (see marketClock).
+	clock marketClock
 }
 
 // bind declares the flags; devMailbox is --dev-mailbox's default.
@@ -158,22 +162,27 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	if err != nil {
 		return err
 	}
+	// What must agree with AWS Marketplace reads its clock from here on;
+	// accounts, organizations and mail above keep real time.
+	now := o.clock.Now
 	market, err := marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Resolver: aws, Orgs: orgs, Mailer: outbox,
-		Logger: logger, Now: time.Now, BaseURL: baseURL})
+		Logger: logger, Now: now, BaseURL: baseURL})
 	if err != nil {
 		return err
 	}
-	ingester, err := usage.New(usage.Config{DB: db, Meters: catalogMeters{catalog}, Logger: logger.With("component", "usage"), Now: time.Now})
+	ingester, err := usage.New(usage.Config{DB: db, Meters: catalogMeters{catalog}, Logger: logger.With("component", "usage"), Now: now})
 	if err != nil {
 		return err
 	}
 	maker, err := metering.NewMaker(metering.MakerConfig{DB: db, Subscriptions: market, Usage: usage.NewTotals(db), Prices: catalog,
-		Logger: logger.With("component", "metering"), Now: time.Now, ZeroRecords: o.metering.zero})
+		Logger: logger.With("component", "metering"), Now: now, ZeroRecords: o.metering.zero})
 	if err != nil {
 		return err
 	}
-	meterSender, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: aws, Logger: logger.With("component", "metering"), Now: time.Now,
-		Rate: o.metering.rate, Window: meteringWindow, Lease: 2 * time.Minute, Workers: 4})
+	// The lease bounds how long a BatchMeterUsage call may take, which real
+	// time measures.
+	meterSender, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: aws, Logger: logger.With("component", "metering"), Now: now,
+		Rate: o.metering.rate, Window: meteringWindow, Lease: o.clock.fromReal(2 * time.Minute), Workers: 4})
 	if err != nil {
 		return err
 	}
@@ -199,10 +208,10 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		Accounts:          accounts,
 		Orgs:              orgs,
 		Market:            market,
-		Reports:           metering.NewReporter(db, catalog, time.Now),
+		Reports:           metering.NewReporter(db, catalog, now),
 		Reconciler:        maker,
 		Usage:             ingester,
-		SNS:               awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts()}),
+		SNS:               awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts(), Now: now}),
 		EventBridgeKey:    o.market.eventBridgeKey,
 		EventBridgeHeader: o.market.eventBridgeHeader,
 		TrustProxy:        o.trustProxy,
@@ -230,7 +239,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	})
 	workers.Go(func() { market.RunNotifications(workerCtx, 2*time.Second) })
 	workers.Go(func() {
-		metering.Run(workerCtx, logger.With("component", "metering"), maker, meterSender, o.metering.interval)
+		metering.Run(workerCtx, logger.With("component", "metering"), maker, meterSender, o.clock.toReal(o.metering.interval))
 	})
 	// Usage ingestion's writer stops last among these: requests still
 	// waiting on it were answered before the HTTP server finished.
@@ -279,3 +288,45 @@ type meteringOptions struct {
 // meteringWindow is how old a record may be and still be sent: AWS accepts
 // six hours at least; an hour's margin keeps a slow retry from being refused.
 const meteringWindow = 5 * time.Hour
+
+// marketClock is the time of everything that must agree with AWS
+// Marketplace's clock: subscriptions and their links, usage events' times,
+// which hours are closed, metering records and AWS's timestamp window, the
+// billing page's days and months, and the age of SNS messages. serve keeps
+// it on real time. The demo runs it on the emulator's clock, which it moves
+// faster than real time (--clock-speed) so that hours close in minutes.
+// Whatever it says, people's time stays real: sessions, links in mail, rate
+// limits and mail retries.
+type marketClock struct {
+	now  func() time.Time // nil is time.Now
+	pace *clock.Scaled    // how fast now runs; nil is as fast as real time
+}
+
+// Now is the marketplace's time.
+func (c marketClock) Now() time.Time {
+	if c.now == nil {
+		return time.Now()
+	}
+	return c.now()
+}
+
+// minWorkerInterval keeps a very fast clock from making a worker spin.
+const minWorkerInterval = 50 * time.Millisecond
+
+// toReal is how long, in real time, a worker waits for d to pass on the
+// clock: an hour closes every real minute at 60x, and should be metered
+// within seconds of it, not a minute later.
+func (c marketClock) toReal(d time.Duration) time.Duration {
+	if c.pace == nil {
+		return d
+	}
+	return max(c.pace.ToReal(d), minWorkerInterval)
+}
+
+// fromReal is how much of the clock passes in d of real time.
+func (c marketClock) fromReal(d time.Duration) time.Duration {
+	if c.pace == nil {
+		return d
+	}
+	return c.pace.FromReal(d)
+}
