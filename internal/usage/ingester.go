@@ -43,6 +43,10 @@ type Config struct {
 	// Queue is how many requests may wait for the writer; zero means 256.
 	// A request that finds the queue full waits for room or its deadline.
 	Queue int
+	// RunKeys is, on SQLite, how many new deduplication keys go to one run
+	// before the next is begun (see runIndex); zero means 524,288. A run
+	// should fit the writer's page cache with room to spare.
+	RunKeys int
 }
 
 // Validate reports every missing dependency and bad limit at once.
@@ -66,8 +70,8 @@ func (c Config) Validate() error {
 	if c.MaxFuture < 0 || c.MaxFuture > 24*time.Hour {
 		errs = append(errs, errors.New("usage: MaxFuture must be between 0 and 24 hours"))
 	}
-	if c.MaxCommit < 0 || c.Queue < 0 {
-		errs = append(errs, errors.New("usage: MaxCommit and Queue must not be negative"))
+	if c.MaxCommit < 0 || c.Queue < 0 || c.RunKeys < 0 {
+		errs = append(errs, errors.New("usage: MaxCommit, Queue and RunKeys must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -102,8 +106,13 @@ type Ingester struct {
 	// connection. setUp, owned by Run, says it is done.
 	setupSQL string
 	setUp    bool
-	queue    chan *submission
-	stopped  chan struct{} // closed when Run returns: no writer any more
+	// front is SQLite's deduplication index (nil on PostgreSQL), owned by
+	// Run like setUp.
+	front         *runIndex
+	compactFailed time.Time
+	now           chan struct{} // closed: a select case that is ready at once
+	queue         chan *submission
+	stopped       chan struct{} // closed when Run returns: no writer any more
 }
 
 // New returns an Ingester; call Run to start its writer.
@@ -123,13 +132,18 @@ func New(cfg Config) (*Ingester, error) {
 	if cfg.Queue == 0 {
 		cfg.Queue = 256
 	}
-	var setup string
-	if cfg.DB.Dialect() == store.DialectSQLite {
-		setup = fmt.Sprintf("PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = %d; PRAGMA temp_store = MEMORY",
-			writerCacheKiB, walCheckpointPages)
+	if cfg.RunKeys == 0 {
+		cfg.RunKeys = defaultRunKeys
 	}
-	return &Ingester{cfg: cfg, db: cfg.DB, logger: cfg.Logger, sql: sqlFor(cfg.DB.Dialect()), setupSQL: setup,
-		queue: make(chan *submission, cfg.Queue), stopped: make(chan struct{})}, nil
+	in := &Ingester{cfg: cfg, db: cfg.DB, logger: cfg.Logger, sql: sqlFor(cfg.DB.Dialect()),
+		queue: make(chan *submission, cfg.Queue), stopped: make(chan struct{}), now: make(chan struct{})}
+	close(in.now)
+	if cfg.DB.Dialect() == store.DialectSQLite {
+		in.setupSQL = fmt.Sprintf("PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = %d; PRAGMA temp_store = MEMORY",
+			writerCacheKiB, walCheckpointPages)
+		in.front = newRunIndex(cfg.RunKeys, cfg.Logger)
+	}
+	return in, nil
 }
 
 // Result is the outcome of one request: how many events were stored, how
@@ -287,6 +301,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 	lastRound := 0
 	lastPrune := in.cfg.Now() // pruning waits an hour: a restart loop should not repeat it
 	for {
+		in.compactOnce(ctx)
 		round = round[:0]
 		n := 0
 		if carry != nil {
@@ -295,6 +310,8 @@ func (in *Ingester) Run(ctx context.Context) error {
 			select {
 			case sub := <-in.queue:
 				round, n = append(round, sub), len(sub.items)
+			case <-in.compactPending():
+				continue // no request waits: move keys meanwhile
 			case <-ctx.Done():
 				return nil
 			}
@@ -393,7 +410,13 @@ func (in *Ingester) commit(ctx context.Context, round []*submission) error {
 		in.setUp = true
 	}
 	err := in.db.InTx(ctx, func(tx *sql.Tx) error {
-		fresh, err := in.dedup(ctx, tx, items)
+		var fresh []*item
+		var err error
+		if in.front != nil {
+			fresh, err = in.front.dedup(ctx, tx, items, in.cfg.Now())
+		} else {
+			fresh, err = in.dedup(ctx, tx, items)
+		}
 		if err != nil {
 			return err
 		}
@@ -410,5 +433,38 @@ func (in *Ingester) commit(ctx context.Context, round []*submission) error {
 		// needs the settings again.
 		in.setUp = false
 	}
+	if in.front != nil {
+		if err != nil {
+			in.front.rolledBack()
+		} else {
+			in.front.committed()
+		}
+	}
 	return err
+}
+
+// compactPending is ready when SQLite's runs hold keys to move to usage_keys.
+func (in *Ingester) compactPending() <-chan struct{} {
+	if in.front != nil && in.front.ready && in.front.compacting && time.Since(in.compactFailed) > time.Minute {
+		return in.now
+	}
+	return nil
+}
+
+// compactOnce moves one step of cold keys out of SQLite's runs, if any wait.
+func (in *Ingester) compactOnce(ctx context.Context) {
+	if in.compactPending() == nil {
+		return
+	}
+	err := in.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, _, err := in.front.compact(ctx, tx)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		// The step's view of the runs may not match the database any
+		// more: read them again, and leave moving keys for a minute.
+		in.front.ready = false
+		in.compactFailed = time.Now()
+		in.logger.WarnContext(ctx, "move usage keys out of their runs", "err", err)
+	}
 }

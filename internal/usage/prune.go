@@ -18,6 +18,18 @@ const pruneEvery = time.Hour
 func (in *Ingester) PruneKeys(ctx context.Context) (int64, error) {
 	cutoff := int64(in.cfg.Now().Add(-in.cfg.MaxAge).Sub(keyEpoch)/time.Hour) - 1 // hours wholly before the window
 	var total int64
+	if in.front != nil {
+		// Runs hold keys of recent hours; an old one is there only until
+		// the next compaction step moves it, but may be there now.
+		res, err := in.db.Write().ExecContext(ctx, `DELETE FROM usage_key_runs WHERE run IN (`+distinctRuns+`) AND slot < $1`,
+			(cutoff+1)<<slotHashBits)
+		if err != nil {
+			return 0, fmt.Errorf("delete expired usage keys of runs: %w", err)
+		}
+		if total, err = res.RowsAffected(); err != nil {
+			return 0, fmt.Errorf("count deleted usage keys: %w", err)
+		}
+	}
 	for {
 		var lowest sql.NullInt64
 		if err := in.db.Write().QueryRowContext(ctx, `SELECT MIN(slot) FROM usage_keys`).Scan(&lowest); err != nil {

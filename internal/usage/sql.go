@@ -73,9 +73,10 @@ func multiValues(prefix string, rows, cols int, suffix string) string {
 
 // chunked runs one statement per chunk of at most size rows: the statement
 // for full chunks is prepared once per transaction, the last shorter one
-// built for its length.
+// built for its length. Statements with rows go to each; affected, when not
+// nil, gets the row count of each one without.
 func chunked(ctx context.Context, tx *sql.Tx, n, size int, text func(rows int) string, args func(lo, hi int, buf []any) []any,
-	each func(rows *sql.Rows) error) error {
+	each func(rows *sql.Rows) error, affected ...func(int64)) error {
 	var full *sql.Stmt
 	defer func() {
 		if full != nil {
@@ -88,6 +89,7 @@ func chunked(ctx context.Context, tx *sql.Tx, n, size int, text func(rows int) s
 		buf = args(lo, hi, buf[:0])
 		var err error
 		var rows *sql.Rows
+		var res sql.Result
 		switch {
 		case hi-lo == size:
 			if full == nil {
@@ -96,17 +98,26 @@ func chunked(ctx context.Context, tx *sql.Tx, n, size int, text func(rows int) s
 				}
 			}
 			if each == nil {
-				_, err = full.ExecContext(ctx, buf...)
+				res, err = full.ExecContext(ctx, buf...)
 			} else {
 				rows, err = full.QueryContext(ctx, buf...)
 			}
 		case each == nil:
-			_, err = tx.ExecContext(ctx, text(hi-lo), buf...)
+			res, err = tx.ExecContext(ctx, text(hi-lo), buf...)
 		default:
 			rows, err = tx.QueryContext(ctx, text(hi-lo), buf...)
 		}
 		if err != nil {
 			return err
+		}
+		if res != nil {
+			for _, f := range affected {
+				n, err := res.RowsAffected()
+				if err != nil {
+					return err
+				}
+				f(n)
+			}
 		}
 		if rows != nil {
 			err = each(rows)

@@ -1,0 +1,485 @@
+package usage
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// runIndex is SQLite's deduplication index, in front of usage_keys.
+//
+// Writing every new key straight into usage_keys is what limited sustained
+// ingest: keys are random within their hour, so once the current hour holds a
+// few million of them each round dirties pages all over that part of the
+// tree, reads back the ones the page cache dropped, and writes them all to the
+// WAL at commit. Throughput fell to a third after fifteen million events.
+//
+// So new keys go to a run instead: the newest part of usage_key_runs, a
+// B-tree of at most RunKeys keys that stays in the page cache. A full run is
+// closed and the next begun; closed runs are never written again. The keys of
+// hours that leave the hot window (the current hour and HotHours before it)
+// move from the runs to usage_keys in slot order, a step at a time between
+// rounds: for those hours that is an append, not a scatter.
+//
+// A key is then in usage_keys or in one of the runs, and checking one would
+// take a lookup in each. In-memory Bloom filters over the hot hours answer
+// "certainly new" for all but about one new key in 250, so only resends,
+// those few and late events for hours outside the window are looked up.
+//
+// The filters cover what this process wrote. SQLite has one writer at a
+// time, and each round first reads usage_key_owner: if another process wrote
+// keys since this one's last round, its filters are no longer complete, so it
+// stops trusting filters for good and looks every key up. Correct, slower:
+// several processes on one SQLite file are not how marketbridge is meant to
+// run (PostgreSQL is).
+type runIndex struct {
+	runKeys  int   // keys a run holds before the next is begun
+	hotHours int64 // hours before the current one that stay in runs, covered by filters
+	budget   int   // bytes the filters may take; the oldest hours lose theirs first
+	logger   *slog.Logger
+
+	token        int64 // this index's mark in usage_key_owner
+	ready        bool  // runs and filters reflect the database
+	tokenPending bool  // the open transaction writes token: if it fails, ready is false
+	shared       bool  // another writer was seen: no filters at all
+
+	hotFrom     int64 // the first hot hour, since keyEpoch
+	filters     map[int64]*hourFilter
+	dropped     map[int64]bool // hot hours whose filter went over budget
+	filterBytes int
+	runs        []int64 // runs that may hold keys, ascending; the last is written
+	inRun       int     // keys written to the last run
+	compacting  bool    // keys of cold hours may still sit in runs
+}
+
+const (
+	defaultRunKeys     = 1 << 19
+	defaultHotHours    = 2
+	defaultFilterBytes = 128 << 20
+	// compactStep is about how many keys one compaction step moves: a step
+	// holds the writer, so it stays short next to a round.
+	compactStep = 50_000
+)
+
+func newRunIndex(runKeys int, logger *slog.Logger) *runIndex {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
+	return &runIndex{runKeys: runKeys, hotHours: defaultHotHours, budget: defaultFilterBytes, logger: logger,
+		token: int64(binary.LittleEndian.Uint64(b[:]) >> 1)}
+}
+
+func hourOf(t time.Time) int64 { return int64(t.Sub(keyEpoch) / time.Hour) }
+
+// distinctRuns lists the runs present in usage_key_runs with one index seek
+// per run (a skip scan), not a scan of every key.
+const distinctRuns = `WITH RECURSIVE r(run) AS (
+	SELECT MIN(run) FROM usage_key_runs
+	UNION ALL
+	SELECT (SELECT MIN(run) FROM usage_key_runs WHERE run > r.run) FROM r WHERE r.run IS NOT NULL)
+SELECT run FROM r WHERE run IS NOT NULL`
+
+// prepare brings the index up to date at the start of a round, inside its
+// transaction, which holds SQLite's write lock.
+func (x *runIndex) prepare(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	var token int64
+	err := tx.QueryRowContext(ctx, `SELECT token FROM usage_key_owner WHERE id = 1`).Scan(&token)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read usage_key_owner: %w", err)
+	}
+	if !x.ready || token != x.token {
+		if x.ready && !x.shared {
+			x.logger.WarnContext(ctx, "another process writes usage events to this SQLite database: "+
+				"deduplication now looks up every key, which is slower; run one process per SQLite file, or use PostgreSQL")
+			x.shared = true
+		}
+		if err := x.load(ctx, tx, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO usage_key_owner (id, token) VALUES (1, ?)
+			ON CONFLICT (id) DO UPDATE SET token = excluded.token`, x.token); err != nil {
+			return fmt.Errorf("write usage_key_owner: %w", err)
+		}
+		x.ready, x.tokenPending = true, true
+	}
+	if from := hourOf(now) - x.hotHours; from > x.hotFrom {
+		x.hotFrom = from
+		for h, f := range x.filters {
+			if h < from {
+				x.filterBytes -= f.bytes()
+				delete(x.filters, h)
+			}
+		}
+		for h := range x.dropped {
+			if h < from {
+				delete(x.dropped, h)
+			}
+		}
+		x.compacting = true
+	}
+	if x.inRun >= x.runKeys {
+		x.runs = append(x.runs, x.runs[len(x.runs)-1]+1)
+		x.inRun = 0
+	}
+	return nil
+}
+
+// committed and rolledBack tell the index how the round's transaction ended.
+func (x *runIndex) committed() { x.tokenPending = false }
+
+func (x *runIndex) rolledBack() {
+	if x.tokenPending {
+		x.ready, x.tokenPending = false, false
+	}
+}
+
+// load reads the runs and, unless shared, fills the filters with every key
+// of the hot hours.
+func (x *runIndex) load(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	start := time.Now()
+	runs, err := queryInts(ctx, tx, distinctRuns)
+	if err != nil {
+		return fmt.Errorf("list usage key runs: %w", err)
+	}
+	next := int64(1)
+	if len(runs) > 0 {
+		next = runs[len(runs)-1] + 1
+	}
+	x.runs, x.inRun = append(runs, next), 0
+	x.hotFrom = hourOf(now) - x.hotHours
+	x.filters, x.dropped, x.filterBytes = map[int64]*hourFilter{}, map[int64]bool{}, 0
+	x.compacting = true
+	if x.shared {
+		return nil
+	}
+	lo := x.hotFrom << slotHashBits
+	keys := 0
+	add := func(query string, args ...any) error {
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var slot int64
+			if err := rows.Scan(&slot); err != nil {
+				return err
+			}
+			x.remember(slot)
+			keys++
+		}
+		return rows.Err()
+	}
+	if err := add(`SELECT slot FROM usage_keys WHERE slot >= ?`, lo); err != nil {
+		return fmt.Errorf("read usage keys: %w", err)
+	}
+	for _, r := range runs {
+		if err := add(`SELECT slot FROM usage_key_runs WHERE run = ? AND slot >= ?`, r, lo); err != nil {
+			return fmt.Errorf("read usage key runs: %w", err)
+		}
+	}
+	x.logger.InfoContext(ctx, "usage deduplication filters loaded", "keys", keys, "runs", len(runs),
+		"bytes", x.filterBytes, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (x *runIndex) covered(hour int64) bool {
+	return !x.shared && hour >= x.hotFrom && !x.dropped[hour]
+}
+
+// surelyFree says that no key holds slot, in usage_keys or any run.
+func (x *runIndex) surelyFree(slot int64) bool {
+	h := slot >> slotHashBits
+	if !x.covered(h) {
+		return false
+	}
+	f := x.filters[h]
+	return f == nil || !f.mayHave(slot)
+}
+
+// remember adds slot to its hour's filter; when the filters go over budget
+// the oldest hour's is dropped, and its keys are looked up from then on.
+func (x *runIndex) remember(slot int64) {
+	h := slot >> slotHashBits
+	if !x.covered(h) {
+		return
+	}
+	f := x.filters[h]
+	if f == nil {
+		f = &hourFilter{}
+		x.filters[h] = f
+	}
+	x.filterBytes += f.add(slot)
+	for x.filterBytes > x.budget && len(x.filters) > 0 {
+		oldest := int64(math.MaxInt64)
+		for hh := range x.filters {
+			oldest = min(oldest, hh)
+		}
+		x.filterBytes -= x.filters[oldest].bytes()
+		delete(x.filters, oldest)
+		x.dropped[oldest] = true
+		x.logger.Warn("usage deduplication filter over its memory budget: keys of this hour are looked up from now on",
+			"hour", keyEpoch.Add(time.Duration(oldest)*time.Hour), "budget_bytes", x.budget)
+	}
+}
+
+// dedup is Ingester.dedup for SQLite: it marks the round's resends dup,
+// writes the other items' keys to the current run and returns those items.
+func (x *runIndex) dedup(ctx context.Context, tx *sql.Tx, items []*item, now time.Time) ([]*item, error) {
+	if err := x.prepare(ctx, tx, now); err != nil {
+		return nil, err
+	}
+	// occupied is every slot known to be taken, by this round or (learnt by
+	// a lookup) an earlier one, with its chk.
+	occupied := make(map[int64]int64, len(items))
+	claims := make([]*item, 0, len(items))
+	pending := items
+	for len(pending) > 0 {
+		var check []*item
+		for _, it := range pending {
+			for {
+				if chk, taken := occupied[it.key.slot]; taken {
+					if chk == it.key.chk {
+						it.dup = true
+						break
+					}
+					it.key = it.key.next() // another event's slot: probe on
+					continue
+				}
+				if x.surelyFree(it.key.slot) {
+					occupied[it.key.slot] = it.key.chk
+					claims = append(claims, it)
+				} else {
+					check = append(check, it)
+				}
+				break
+			}
+		}
+		if len(check) == 0 {
+			break
+		}
+		found, err := x.lookup(ctx, tx, check)
+		if err != nil {
+			return nil, err
+		}
+		pending = pending[:0:0]
+		for _, it := range check {
+			if chk, ok := found[it.key.slot]; ok {
+				occupied[it.key.slot] = chk
+				pending = append(pending, it) // the next pass tells resend from collision
+			} else if _, taken := occupied[it.key.slot]; taken {
+				pending = append(pending, it) // claimed by this round meanwhile
+			} else {
+				occupied[it.key.slot] = it.key.chk
+				claims = append(claims, it)
+			}
+		}
+	}
+	if err := x.insert(ctx, tx, claims); err != nil {
+		return nil, err
+	}
+	fresh := make([]*item, 0, len(items))
+	for _, it := range items {
+		if !it.dup {
+			fresh = append(fresh, it)
+		}
+	}
+	return fresh, nil
+}
+
+// lookup returns the chk stored at each item's slot, in usage_keys or a run.
+func (x *runIndex) lookup(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]int64, error) {
+	found, err := keyChecks(ctx, tx, items, false)
+	if err != nil {
+		return nil, fmt.Errorf("read usage keys: %w", err)
+	}
+	// The run ids are ours, written into the text; with the slots as
+	// parameters SQLite seeks each (run, slot) pair of the primary key.
+	var runs strings.Builder
+	for i, r := range x.runs {
+		if i > 0 {
+			runs.WriteByte(',')
+		}
+		runs.WriteString(strconv.FormatInt(r, 10))
+	}
+	prefix := "SELECT slot, chk FROM usage_key_runs WHERE run IN (" + runs.String() + ") AND slot IN ("
+	for lo := 0; lo < len(items); lo += keyRows {
+		part := items[lo:min(lo+keyRows, len(items))]
+		args := make([]any, len(part))
+		for i, it := range part {
+			args[i] = it.key.slot
+		}
+		q := prefix + strings.TrimSuffix(strings.Repeat("?,", len(part)), ",") + ")"
+		if err := scanPairs(ctx, tx, q, args, found); err != nil {
+			return nil, fmt.Errorf("read usage key runs: %w", err)
+		}
+	}
+	return found, nil
+}
+
+// insert writes the claimed keys to the current run, in slot order.
+func (x *runIndex) insert(ctx context.Context, tx *sql.Tx, claims []*item) error {
+	slices.SortFunc(claims, func(a, b *item) int { return cmp.Compare(a.key.slot, b.key.slot) })
+	run := x.runs[len(x.runs)-1]
+	var written int64
+	err := chunked(ctx, tx, len(claims), keyRows,
+		func(rows int) string {
+			// OR IGNORE keeps SQLite from writing a statement journal (see
+			// valuesSQL.insertKeys); no row is expected to be ignored, and
+			// the count below says if one was.
+			return multiValues("INSERT OR IGNORE INTO usage_key_runs (run, slot, chk) VALUES ", rows, 3, "")
+		},
+		func(lo, hi int, buf []any) []any {
+			for _, it := range claims[lo:hi] {
+				buf = append(buf, run, it.key.slot, it.key.chk)
+			}
+			return buf
+		}, nil, func(n int64) { written += n })
+	if err != nil {
+		return fmt.Errorf("insert usage key runs: %w", err)
+	}
+	if written != int64(len(claims)) {
+		// Only a writer the token check missed can have put them there.
+		// Start over from the database on the next try.
+		x.ready = false
+		return fmt.Errorf("insert usage key runs: %d of %d keys were there already", int64(len(claims))-written, len(claims))
+	}
+	for _, it := range claims {
+		x.remember(it.key.slot)
+	}
+	x.inRun += len(claims)
+	return nil
+}
+
+// compact moves one step of keys of hours before the hot window from the runs
+// to usage_keys, in one transaction, and says whether more remain. It runs
+// between rounds, so that a move never holds the writer long.
+func (x *runIndex) compact(ctx context.Context, tx *sql.Tx) (moved int, more bool, err error) {
+	if !x.ready || !x.compacting {
+		return 0, false, nil
+	}
+	cut := x.hotFrom << slotHashBits
+	per := max(256, compactStep/len(x.runs))
+	type pair struct{ slot, chk int64 }
+	got := make([][]pair, len(x.runs))
+	bound := cut - 1 // the highest slot this step moves
+	for i, r := range x.runs {
+		rows, err := tx.QueryContext(ctx, `SELECT slot, chk FROM usage_key_runs WHERE run = ? AND slot < ? ORDER BY slot LIMIT ?`, r, cut, per)
+		if err != nil {
+			return 0, false, fmt.Errorf("read usage key run %d: %w", r, err)
+		}
+		for rows.Next() {
+			var p pair
+			if err := rows.Scan(&p.slot, &p.chk); err != nil {
+				rows.Close()
+				return 0, false, err
+			}
+			got[i] = append(got[i], p)
+		}
+		if err := rows.Close(); err != nil {
+			return 0, false, err
+		}
+		if len(got[i]) == per {
+			// This run has more below cut: move only what every run has
+			// read up to, so that the keys go to usage_keys in order.
+			bound = min(bound, got[i][per-1].slot)
+			more = true
+		}
+	}
+	var batch []pair
+	for _, g := range got {
+		for _, p := range g {
+			if p.slot <= bound {
+				batch = append(batch, p)
+			}
+		}
+	}
+	slices.SortFunc(batch, func(a, b pair) int { return cmp.Compare(a.slot, b.slot) })
+	var written int64
+	err = chunked(ctx, tx, len(batch), keyRows,
+		func(rows int) string {
+			return multiValues("INSERT OR IGNORE INTO usage_keys (slot, chk) VALUES ", rows, 2, "")
+		},
+		func(lo, hi int, buf []any) []any {
+			for _, p := range batch[lo:hi] {
+				buf = append(buf, p.slot, p.chk)
+			}
+			return buf
+		}, nil, func(n int64) { written += n })
+	if err != nil {
+		return 0, false, fmt.Errorf("move usage keys: %w", err)
+	}
+	if written != int64(len(batch)) {
+		x.logger.ErrorContext(ctx, "usage keys found in both a run and usage_keys; the older one is kept", "keys", int64(len(batch))-written)
+	}
+	for i, r := range x.runs {
+		if len(got[i]) == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM usage_key_runs WHERE run = ? AND slot <= ?`, r, bound); err != nil {
+			return 0, false, fmt.Errorf("delete moved usage keys of run %d: %w", r, err)
+		}
+	}
+	if !more {
+		// Forget closed runs left empty, so that lookups stop asking them.
+		kept := x.runs[:0]
+		for i, r := range x.runs {
+			if i < len(x.runs)-1 {
+				var one int
+				err := tx.QueryRowContext(ctx, `SELECT 1 FROM usage_key_runs WHERE run = ? LIMIT 1`, r).Scan(&one)
+				if errors.Is(err, sql.ErrNoRows) {
+					continue
+				}
+				if err != nil {
+					return 0, false, err
+				}
+			}
+			kept = append(kept, r)
+		}
+		x.runs = kept
+		x.compacting = false
+	}
+	return len(batch), more, nil
+}
+
+func queryInts(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func scanPairs(ctx context.Context, tx *sql.Tx, query string, args []any, into map[int64]int64) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var slot, chk int64
+		if err := rows.Scan(&slot, &chk); err != nil {
+			return err
+		}
+		into[slot] = chk
+	}
+	return rows.Err()
+}
