@@ -1,0 +1,266 @@
+package usage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/store"
+	"github.com/marketbridge/marketbridge/internal/store/storetest"
+)
+
+func TestBloom_NoFalseNegativesAndFewFalsePositives(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var h hourFilter
+	hour := int64(60_000) << slotHashBits
+	added := make([]int64, 1_000_000)
+	for i := range added {
+		added[i] = hour | rng.Int64N(slotHashMask+1)
+		h.add(added[i])
+	}
+	for _, s := range added {
+		if !h.mayHave(s) {
+			t.Fatalf("slot %x was added but is reported absent", s)
+		}
+	}
+	const trials = 1_000_000
+	fp := 0
+	for range trials {
+		if h.mayHave(hour | rng.Int64N(slotHashMask+1)) {
+			fp++
+		}
+	}
+	// A chain of filters at 12 bits a key and 8 probes answers about 0.5%
+	// of absent keys "perhaps"; each costs one lookup, so 1% is the bound
+	// that matters for ingest speed.
+	if rate := float64(fp) / trials; rate > 0.01 {
+		t.Errorf("false positive rate %.4f, want at most 0.01 (%d filters, %d bytes)", rate, len(h.chain), h.bytes())
+	}
+}
+
+// frontClock is a clock the test moves.
+type frontClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *frontClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *frontClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// runningIngester is an Ingester with its writer, stopped by stop.
+type runningIngester struct {
+	*Ingester
+	stop func()
+}
+
+func startFront(t *testing.T, db *store.DB, clk *frontClock, runKeys int) runningIngester {
+	t.Helper()
+	ing, err := New(Config{DB: db, Meters: oneMeter{}, Logger: slog.New(slog.DiscardHandler), Now: clk.Now, RunKeys: runKeys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ing.Run(ctx) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return runningIngester{ing, stop}
+}
+
+// poolEvent is event n of a fixed pool: its time is fixed, so a resend is
+// the same event whatever the clock says.
+func poolEvent(n int, base time.Time) Input {
+	at := base.Add(-time.Duration(n%360) * time.Minute) // six hours back
+	return Input{SpecVersion: "1.0", ID: fmt.Sprintf("e%d", n), Source: "s", Type: "api-calls",
+		Time: at.Format(time.RFC3339), Data: []byte(`{"quantity":1}`)}
+}
+
+func storedKeys(t *testing.T, db *store.DB) (keys, runKeys, events int64) {
+	t.Helper()
+	err := db.Read().QueryRow(`SELECT (SELECT COUNT(*) FROM usage_keys), (SELECT COUNT(*) FROM usage_key_runs),
+		(SELECT COUNT(*) FROM usage_events)`).Scan(&keys, &runKeys, &events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys, runKeys, events
+}
+
+// TestRunIndex_RandomSendsRestartsAndClockCountEachEventOnce drives the
+// deduplication index through random batches with resends, clock moves
+// across the hot window (keys move from runs to usage_keys), restarts (the
+// filters are read back) and a second process writing the same database
+// (filters no longer trusted), checking every answer against a model.
+func TestRunIndex_RandomSendsRestartsAndClockCountEachEventOnce(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 3} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				rng := rand.New(rand.NewPCG(seed, 99))
+				base := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
+				clk := &frontClock{now: base}
+				const pool = 4000
+				stored := map[int]bool{}
+				ingesters := []runningIngester{startFront(t, db, clk, 64)}
+				ctx := context.Background()
+				for step := range 120 {
+					switch roll := rng.IntN(10); {
+					case roll < 7:
+						ing := ingesters[rng.IntN(len(ingesters))]
+						n := 1 + rng.IntN(300)
+						var in []Input
+						picked := map[int]bool{}
+						want := Result{}
+						for range n {
+							e := rng.IntN(pool)
+							if picked[e] {
+								continue
+							}
+							picked[e] = true
+							in = append(in, poolEvent(e, base))
+							if stored[e] {
+								want.Duplicates++
+							} else {
+								want.Accepted++
+								stored[e] = true
+							}
+						}
+						got, err := ing.Ingest(ctx, 1, in)
+						if err != nil {
+							t.Fatalf("step %d: %v", step, err)
+						}
+						if got.Accepted != want.Accepted || got.Duplicates != want.Duplicates || len(got.Rejected) > 0 {
+							t.Fatalf("step %d: %+v, want %d accepted and %d duplicates", step, got, want.Accepted, want.Duplicates)
+						}
+					case roll == 7:
+						clk.add(time.Duration(rng.IntN(100)) * time.Minute)
+					case roll == 8:
+						// A restart: the new writer reads the runs and filters back.
+						i := rng.IntN(len(ingesters))
+						ingesters[i].stop()
+						ingesters[i] = startFront(t, db, clk, 64)
+					default:
+						if len(ingesters) == 1 {
+							ingesters = append(ingesters, startFront(t, db, clk, 64))
+						}
+					}
+				}
+				for _, ing := range ingesters {
+					ing.stop()
+				}
+				keys, runKeys, events := storedKeys(t, db)
+				if keys+runKeys != int64(len(stored)) || events != int64(len(stored)) {
+					t.Errorf("%d keys in usage_keys, %d in runs and %d events; want %d of each", keys, runKeys, events, len(stored))
+				}
+			})
+		})
+	}
+}
+
+// TestRunIndex_ColdKeysMoveToUsageKeys: once the clock leaves an
+// hour's keys behind the hot window, the writer moves them out of the runs
+// while idle, and they still find their resends.
+func TestRunIndex_ColdKeysMoveToUsageKeys(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	base := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
+	clk := &frontClock{now: base}
+	ing := startFront(t, db, clk, 100)
+	ctx := context.Background()
+	var in []Input
+	for n := range 1000 {
+		in = append(in, poolEvent(n, base))
+	}
+	if res, err := ing.Ingest(ctx, 1, in); err != nil || res.Accepted != 1000 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if keys, runKeys, _ := storedKeys(t, db); keys != 0 || runKeys != 1000 {
+		t.Fatalf("before the clock moves: %d keys in usage_keys, %d in runs; want all in runs", keys, runKeys)
+	}
+	clk.add(10 * time.Hour) // every hour of the pool is cold now
+	// The window moves at the next round; an event of the current hour makes one.
+	fresh := Input{SpecVersion: "1.0", ID: "now", Source: "s", Type: "api-calls", Time: clk.Now().Format(time.RFC3339), Data: []byte(`{"quantity":1}`)}
+	if res, err := ing.Ingest(ctx, 1, []Input{fresh}); err != nil || res.Accepted != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	for {
+		keys, runKeys, _ := storedKeys(t, db)
+		if keys == 1000 && runKeys == 1 {
+			break
+		}
+		if keys+runKeys != 1001 {
+			t.Fatalf("while moving: %d + %d keys, want 1001", keys, runKeys)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if res, err := ing.Ingest(ctx, 1, in); err != nil || res.Duplicates != 1000 {
+		t.Errorf("resend after the move: %+v %v, want 1000 duplicates", res, err)
+	}
+}
+
+// TestRunIndex_OverBudgetHoursAreLookedUp: when the filters would outgrow
+// their memory budget the oldest hour loses its filter, and its resends are
+// found by lookup instead.
+func TestRunIndex_OverBudgetHoursAreLookedUp(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	base := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
+	clk := &frontClock{now: base}
+	ing := startFront(t, db, clk, 1000)
+	ing.front.budget = 1 // no filter fits: every hour is dropped as soon as it has one
+	ctx := context.Background()
+	var in []Input
+	for n := range 500 {
+		in = append(in, poolEvent(n, base))
+	}
+	for i, want := range []Result{{Accepted: 500}, {Duplicates: 500}} {
+		res, err := ing.Ingest(ctx, 1, in)
+		if err != nil || res.Accepted != want.Accepted || res.Duplicates != want.Duplicates {
+			t.Errorf("send %d: %+v %v, want %+v", i, res, err, want)
+		}
+	}
+}
+
+// TestRunIndex_CollisionsInRunsAndUsageKeysMoveOn: a slot taken by another
+// event, in a closed run or in usage_keys, sends the event to the next one,
+// and its resend walks the same path.
+func TestRunIndex_CollisionsInRunsAndUsageKeysMoveOn(t *testing.T) {
+	for _, where := range []string{"usage_keys", "run"} {
+		t.Run(where, func(t *testing.T) {
+			db := storetest.Open(t, "sqlite")
+			now := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
+			clk := &frontClock{now: now}
+			in := Input{SpecVersion: "1.0", ID: "e1", Source: "s", Type: "api-calls", Time: "2026-11-23T09:00:00Z", Data: []byte(`{"quantity":1}`)}
+			ev, err := checker{meters: oneMeter{}, now: now, maxAge: time.Hour, maxFuture: time.Minute}.check(1, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := keyOf(&ev)
+			for i, slot := range []int64{k.slot, k.next().slot} {
+				q := `INSERT INTO usage_keys (slot, chk) VALUES ($1, $2)`
+				if where == "run" {
+					q = `INSERT INTO usage_key_runs (run, slot, chk) VALUES (7, $1, $2)`
+				}
+				if _, err := db.Write().Exec(q, slot, k.chk+1+int64(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ing := startFront(t, db, clk, 0) // started after the keys: it reads them
+			for i, want := range []Result{{Accepted: 1}, {Duplicates: 1}} {
+				res, err := ing.Ingest(context.Background(), 1, []Input{in})
+				if err != nil || res.Accepted != want.Accepted || res.Duplicates != want.Duplicates {
+					t.Errorf("send %d: %+v %v, want %+v", i, res, err, want)
+				}
+			}
+			var chk int64
+			if err := db.Read().QueryRow(`SELECT chk FROM usage_key_runs WHERE slot = $1`, k.next().next().slot).Scan(&chk); err != nil || chk != k.chk {
+				t.Errorf("third slot holds %d (%v), want the event's chk %d", chk, err, k.chk)
+			}
+		})
+	}
+}
