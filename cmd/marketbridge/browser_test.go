@@ -140,7 +140,8 @@ func TestBrowser_InvitationRolesAndNonMembers(t *testing.T) {
 		}
 	}
 
-	// A new API key is shown once: on the answer to its creation only.
+	// A new API key is shown once, on the page its creation redirects to:
+	// reloading that page shows it no more, and makes no second key.
 	expectPage(t, admin, admin.Visit(apiKeys), http.StatusOK, "API keys")
 	admin.Fill("#f-name", "production ingest")
 	expectPage(t, admin, submit(admin, fmt.Sprintf("/orgs/%d/api-keys", orgID)), http.StatusOK, "API keys")
@@ -148,6 +149,17 @@ func TestBrowser_InvitationRolesAndNonMembers(t *testing.T) {
 	prefix := strings.TrimSuffix(admin.Text("main tbody tr td code"), "…")
 	if key == "" || prefix == "" || !strings.HasPrefix(key, prefix) {
 		t.Fatalf("new key %q, listed as %q…: want the key shown in full and listed by its prefix", key, prefix)
+	}
+	shownAt := admin.URL()
+	if shownAt.Query().Get("created") == "" || strings.Contains(shownAt.String(), key) {
+		t.Errorf("the new key is shown at %s: want the key list, redirected to, without the key in the address", shownAt)
+	}
+	expectPage(t, admin, admin.Visit(shownAt.String()), http.StatusOK, "API keys") // a reload
+	if admin.Has("#new-key") || strings.Contains(browsertest.Eval[string](admin, "document.documentElement.outerHTML"), key) {
+		t.Error("reloading the page after the creation shows the API key again")
+	}
+	if n := browsertest.Eval[int](admin, `document.querySelectorAll("main tbody tr").length`); n != 1 {
+		t.Errorf("%d keys listed after reloading the page after the creation, want 1", n)
 	}
 	expectPage(t, admin, admin.Visit(apiKeys), http.StatusOK, "API keys")
 	if admin.Has("#new-key") || strings.Contains(browsertest.Eval[string](admin, "document.documentElement.outerHTML"), key) {

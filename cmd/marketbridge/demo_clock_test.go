@@ -321,10 +321,11 @@ func (c *console) signUp(email string) {
 }
 
 // createKey makes an API key on the organization's page (orgPath ends in
-// "/") and reads it from the answer, the one page that shows it.
+// "/") and reads it from the page the creation redirects to, the one page
+// that shows it.
 func (c *console) createKey(orgPath string) string {
 	c.t.Helper()
-	r := c.post(orgPath+"api-keys", url.Values{"name": {"product"}})
+	r := c.get(c.expect(c.post(orgPath+"api-keys", url.Values{"name": {"product"}}), http.StatusSeeOther, orgPath+"api-keys?created="))
 	key := apiKey.FindString(r.body)
 	if r.status != http.StatusOK || key == "" {
 		c.t.Fatalf("creating an API key: %d, and no key on the page:\n%.1000s", r.status, pageText(r.body))

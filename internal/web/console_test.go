@@ -282,23 +282,48 @@ func TestNext_OnlyLocalPathsFollowed(t *testing.T) {
 	})
 }
 
-func TestAPIKey_ShownOnceThenOnlyItsPrefix(t *testing.T) {
+// Creating an API key redirects to the key list (post/redirect/get), which
+// shows the new secret once: reloading it neither shows the secret again nor
+// makes another key, another session of the same admin never sees it, and
+// the secret is in no URL. The list then shows only the key's prefix.
+func TestAPIKey_ShownOnceAfterTheRedirect(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := newApp(t, db)
 		admin := a.signUp("k@example.com")
 		path := admin.createOrg("Acme")
+		elsewhere := a.browser()
+		elsewhere.login("k@example.com", password)
 		r := admin.post(path+"api-keys", url.Values{"name": {"ingest"}})
-		i := strings.Index(r.body, "mbk_")
-		if r.status != http.StatusOK || i < 0 {
-			t.Fatalf("create key = %d without the key", r.status)
+		if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, path+"api-keys?created=") || strings.Contains(r.body, "mbk_") {
+			t.Fatalf("create key = %d → %q, want a redirect to the key list", r.status, r.location)
 		}
-		key := r.body[i : i+strings.IndexAny(r.body[i:], "<\n ")]
-		again := admin.get(path + "api-keys")
-		if strings.Contains(again.body, key) {
-			t.Fatal("the key is shown again after creation")
+		if page := elsewhere.get(r.location).body; strings.Contains(page, `id="new-key"`) || !strings.Contains(page, "cannot be shown again") {
+			t.Fatal("another session of the same admin is shown the new key, or not told why it is not")
 		}
-		if !strings.Contains(again.body, key[:10]) {
-			t.Fatal("the key's prefix is not listed")
+		shown := admin.get(r.location)
+		i := strings.Index(shown.body, `id="new-key">`) + len(`id="new-key">`)
+		if shown.status != http.StatusOK || i < len(`id="new-key">`) {
+			t.Fatalf("the page after the redirect = %d without the key", shown.status)
+		}
+		key := shown.body[i : i+strings.IndexAny(shown.body[i:], "<\n ")]
+		if !strings.HasPrefix(key, "mbk_") || strings.Contains(r.location, key) || shown.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("key %q after a redirect to %q, Cache-Control %q: want an mbk_ key, not in the address, on a page never stored",
+				key, r.location, shown.header.Get("Cache-Control"))
+		}
+		for _, again := range []response{admin.get(r.location), admin.get(path + "api-keys")} {
+			if strings.Contains(again.body, key) {
+				t.Fatal("the key is shown again after its first showing")
+			}
+			if !strings.Contains(again.body, key[:10]) {
+				t.Fatal("the key's prefix is not listed")
+			}
+		}
+		if again := admin.get(r.location).body; !strings.Contains(again, "cannot be shown again") {
+			t.Error("reloading the page after the creation does not say why the key is not shown")
+		}
+		var keys int
+		if err := db.Read().QueryRow(`SELECT COUNT(*) FROM api_keys`).Scan(&keys); err != nil || keys != 1 {
+			t.Fatalf("%d keys after one creation and three reloads (%v), want 1", keys, err)
 		}
 	})
 }

@@ -293,10 +293,15 @@ func (a *app) acceptDemoOffer() string {
 }
 
 // createKey makes an API key on an organization's page (orgPath ends in
-// "/") and returns it, read from the page that shows it once.
+// "/") and returns it, read from the page the creation redirects to, which
+// shows it once.
 func (b *browser) createKey(orgPath string) string {
 	b.a.t.Helper()
 	r := b.post(orgPath+"api-keys", url.Values{"name": {"product"}})
+	if r.status != http.StatusSeeOther {
+		b.a.t.Fatalf("create key: %d, want a redirect to the page that shows it", r.status)
+	}
+	r = b.get(r.location)
 	i := strings.Index(r.body, "mbk_")
 	if r.status != http.StatusOK || i < 0 {
 		b.a.t.Fatalf("create key: %d, no key on the page", r.status)

@@ -121,7 +121,9 @@ type Server struct {
 	// fulfillments limits set-ups per client address: each costs a call to
 	// AWS against the seller's quota, and the route needs no log-in.
 	fulfillments *ratelimit.Limiter
-	handler      http.Handler
+	// freshKeys holds new API keys' secrets for the page after the redirect.
+	freshKeys *freshKeys
+	handler   http.Handler
 }
 
 // New builds the server and its routes.
@@ -141,7 +143,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, metrics: m, pages: pages,
-		secureCookie: strings.HasPrefix(cfg.BaseURL, "https://"), fulfillments: ratelimit.New(20, 3*time.Second, time.Now)}
+		secureCookie: strings.HasPrefix(cfg.BaseURL, "https://"), fulfillments: ratelimit.New(20, 3*time.Second, time.Now),
+		freshKeys: newFreshKeys(time.Now)}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	// Cross-origin protection refuses state-changing browser requests sent
