@@ -207,3 +207,31 @@ func TestOpen_ClearErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestOpen_SQLiteWriterSettings: the DSN's pragmas reach the writer (a
+// misspelt one would be dropped without a word), and readers keep SQLite's
+// defaults.
+func TestOpen_SQLiteWriterSettings(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	for _, tc := range []struct {
+		pragma       string
+		writer, read int64
+	}{
+		{"cache_size", -65536, -2000},
+		{"wal_autocheckpoint", 16000, 1000},
+		{"temp_store", 2, 0}, // 2 is MEMORY, 0 DEFAULT
+		{"foreign_keys", 1, 1},
+		{"synchronous", 1, 1}, // NORMAL
+	} {
+		var w, r int64
+		if err := db.Write().QueryRow("PRAGMA " + tc.pragma).Scan(&w); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Read().QueryRow("PRAGMA " + tc.pragma).Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		if w != tc.writer || r != tc.read {
+			t.Errorf("PRAGMA %s: writer %d, reader %d; want %d and %d", tc.pragma, w, r, tc.writer, tc.read)
+		}
+	}
+}

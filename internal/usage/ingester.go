@@ -76,20 +76,6 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// writerCacheKiB is the page cache of SQLite's writer connection while it
-// ingests (SQLite's default is 2 MiB). Keys are random within their hour, so
-// each round touches pages all over the current hour's part of usage_keys;
-// when those pages are not in the cache, every round reads them back and
-// spills dirty ones to the WAL before commit. 64 MiB holds the keys of about
-// three million events; the cache is allocated as used, up to that bound.
-const writerCacheKiB = 64 << 10
-
-// walCheckpointPages is when SQLite copies the WAL back into the database
-// (its default is 1,000 pages). A round rewrites many of the same usage_keys
-// pages as the one before; a longer WAL lets one checkpoint copy each page
-// once for many rounds. The WAL file grows to about 64 MiB.
-const walCheckpointPages = 16_000
-
 // lingerFor is how long a busy writer waits to fill a round.
 const lingerFor = 5 * time.Millisecond
 
@@ -100,14 +86,8 @@ type Ingester struct {
 	db     *store.DB
 	logger *slog.Logger
 	sql    dialectSQL
-	// setupSQL tunes SQLite's writer connection for ingest (see
-	// writerCacheKiB, walCheckpointPages); it runs before the first round
-	// and after any failed one, since the pool may then have replaced the
-	// connection. setUp, owned by Run, says it is done.
-	setupSQL string
-	setUp    bool
 	// front is SQLite's deduplication index (nil on PostgreSQL), owned by
-	// Run like setUp.
+	// Run.
 	front         *runIndex
 	compactFailed time.Time
 	now           chan struct{} // closed: a select case that is ready at once
@@ -139,8 +119,6 @@ func New(cfg Config) (*Ingester, error) {
 		queue: make(chan *submission, cfg.Queue), stopped: make(chan struct{}), now: make(chan struct{})}
 	close(in.now)
 	if cfg.DB.Dialect() == store.DialectSQLite {
-		in.setupSQL = fmt.Sprintf("PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = %d; PRAGMA temp_store = MEMORY",
-			writerCacheKiB, walCheckpointPages)
 		in.front = newRunIndex(cfg.RunKeys, cfg.Logger)
 	}
 	return in, nil
@@ -402,13 +380,6 @@ func (in *Ingester) commit(ctx context.Context, round []*submission) error {
 		}
 	}
 	now := store.Now(in.cfg.Now())
-	if in.setupSQL != "" && !in.setUp {
-		// Outside the transaction: temp_store cannot change inside one.
-		if _, err := in.db.Write().ExecContext(ctx, in.setupSQL); err != nil {
-			return fmt.Errorf("set up the writer: %w", err)
-		}
-		in.setUp = true
-	}
 	err := in.db.InTx(ctx, func(tx *sql.Tx) error {
 		var fresh []*item
 		var err error
@@ -428,11 +399,6 @@ func (in *Ingester) commit(ctx context.Context, round []*submission) error {
 		}
 		return nil
 	})
-	if err != nil {
-		// The pool replaces a broken connection with a new one, which
-		// needs the settings again.
-		in.setUp = false
-	}
 	if in.front != nil {
 		if err != nil {
 			in.front.rolledBack()
