@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// dedup claims a usage_keys slot for every item of a round and returns the
+// dedup, on PostgreSQL, claims a usage_keys slot for every item of a round
+// and returns the
 // items that were new, in the round's order; the others are marked dup. Slots are probed in order
 // within the event's hour, as in open addressing: an event's slot is the
 // first of slot, slot+1, ... that is free or holds its own chk. Slots of an
@@ -39,7 +40,7 @@ func (in *Ingester) dedup(ctx context.Context, tx *sql.Tx, items []*item) ([]*it
 		// In slot order, so that concurrent PostgreSQL writers lock keys
 		// in the same order and cannot deadlock.
 		slices.SortFunc(claim, func(a, b *item) int { return cmpInt64(a.key.slot, b.key.slot) })
-		inserted, err := in.sql.insertKeys(ctx, tx, claim)
+		inserted, err := postgresSQL{}.insertKeys(ctx, tx, claim)
 		if err != nil {
 			return nil, fmt.Errorf("insert usage keys: %w", err)
 		}
@@ -52,7 +53,7 @@ func (in *Ingester) dedup(ctx context.Context, tx *sql.Tx, items []*item) ([]*it
 		if len(taken) == 0 {
 			break
 		}
-		existing, err := in.sql.keyChecks(ctx, tx, taken)
+		existing, err := postgresSQL{}.keyChecks(ctx, tx, taken)
 		if err != nil {
 			return nil, fmt.Errorf("read usage keys: %w", err)
 		}

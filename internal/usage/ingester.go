@@ -87,7 +87,8 @@ type Ingester struct {
 	logger *slog.Logger
 	sql    dialectSQL
 	// front is SQLite's deduplication index (nil on PostgreSQL), owned by
-	// Run.
+	// Run, as are stmts, the SQLite writer's statements.
+	stmts         stmtCache
 	front         *runIndex
 	compactFailed time.Time
 	now           chan struct{} // closed: a select case that is ready at once
@@ -115,11 +116,12 @@ func New(cfg Config) (*Ingester, error) {
 	if cfg.RunKeys == 0 {
 		cfg.RunKeys = defaultRunKeys
 	}
-	in := &Ingester{cfg: cfg, db: cfg.DB, logger: cfg.Logger, sql: sqlFor(cfg.DB.Dialect()),
+	stmts := stmtCache{}
+	in := &Ingester{cfg: cfg, db: cfg.DB, logger: cfg.Logger, sql: sqlFor(cfg.DB.Dialect(), stmts), stmts: stmts,
 		queue: make(chan *submission, cfg.Queue), stopped: make(chan struct{}), now: make(chan struct{})}
 	close(in.now)
 	if cfg.DB.Dialect() == store.DialectSQLite {
-		in.front = newRunIndex(cfg.RunKeys, cfg.Logger)
+		in.front = newRunIndex(cfg.RunKeys, cfg.Logger, stmts)
 	}
 	return in, nil
 }
@@ -274,6 +276,13 @@ func (in *Ingester) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	if in.front != nil {
+		if err := in.prepareStatements(ctx); err != nil && ctx.Err() == nil {
+			// Not fatal: each round prepares what it lacks, only slower.
+			in.logger.WarnContext(ctx, "prepare the usage writer's statements", "err", err)
+		}
+		defer in.stmts.close()
+	}
 	var round []*submission
 	var carry *submission // the submission that did not fit the last round
 	lastRound := 0
@@ -352,6 +361,17 @@ func (in *Ingester) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// prepareStatements readies SQLite's statements for the chunk sizes a round
+// uses, before the first round holds the writer's only connection.
+func (in *Ingester) prepareStatements(ctx context.Context) error {
+	var texts []string
+	texts = append(texts, chunkTexts(insertEventsText, eventRows)...)
+	texts = append(texts, chunkTexts(addHourlyText, hourRows)...)
+	texts = append(texts, chunkTexts(insertRunText, keyRows)...)
+	texts = append(texts, selectOwner)
+	return in.stmts.prepare(ctx, in.db.Write(), texts...)
 }
 
 // reply tells the requests of a round how it ended.

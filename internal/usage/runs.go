@@ -47,6 +47,7 @@ type runIndex struct {
 	hotHours int64 // hours before the current one that stay in runs, covered by filters
 	budget   int   // bytes the filters may take; the oldest hours lose theirs first
 	logger   *slog.Logger
+	stmts    stmtCache
 
 	token        int64 // this index's mark in usage_key_owner
 	ready        bool  // runs and filters reflect the database
@@ -71,10 +72,10 @@ const (
 	compactStep = 50_000
 )
 
-func newRunIndex(runKeys int, logger *slog.Logger) *runIndex {
+func newRunIndex(runKeys int, logger *slog.Logger, stmts stmtCache) *runIndex {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
-	return &runIndex{runKeys: runKeys, hotHours: defaultHotHours, budget: defaultFilterBytes, logger: logger,
+	return &runIndex{runKeys: runKeys, hotHours: defaultHotHours, budget: defaultFilterBytes, logger: logger, stmts: stmts,
 		token: int64(binary.LittleEndian.Uint64(b[:]) >> 1)}
 }
 
@@ -88,11 +89,19 @@ const distinctRuns = `WITH RECURSIVE r(run) AS (
 	SELECT (SELECT MIN(run) FROM usage_key_runs WHERE run > r.run) FROM r WHERE r.run IS NOT NULL)
 SELECT run FROM r WHERE run IS NOT NULL`
 
+const selectOwner = `SELECT token FROM usage_key_owner WHERE id = 1`
+
 // prepare brings the index up to date at the start of a round, inside its
 // transaction, which holds SQLite's write lock.
 func (x *runIndex) prepare(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	var token int64
-	err := tx.QueryRowContext(ctx, `SELECT token FROM usage_key_owner WHERE id = 1`).Scan(&token)
+	var err error
+	if st := x.stmts.in(ctx, tx, selectOwner); st != nil {
+		err = st.QueryRowContext(ctx).Scan(&token)
+		st.Close()
+	} else {
+		err = tx.QueryRowContext(ctx, selectOwner).Scan(&token)
+	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read usage_key_owner: %w", err)
 	}
@@ -326,18 +335,19 @@ func (x *runIndex) lookup(ctx context.Context, tx *sql.Tx, items []*item) (map[i
 	return found, nil
 }
 
+// insertRunText is the statement for rows keys of a run. OR IGNORE keeps
+// SQLite from writing a statement journal (see insertEventsText); no row is
+// expected to be ignored, and insert checks that none was.
+func insertRunText(rows int) string {
+	return multiValues("INSERT OR IGNORE INTO usage_key_runs (run, slot, chk) VALUES ", rows, 3, "")
+}
+
 // insert writes the claimed keys to the current run, in slot order.
 func (x *runIndex) insert(ctx context.Context, tx *sql.Tx, claims []*item) error {
 	slices.SortFunc(claims, func(a, b *item) int { return cmp.Compare(a.key.slot, b.key.slot) })
 	run := x.runs[len(x.runs)-1]
 	var written int64
-	err := chunked(ctx, tx, len(claims), keyRows,
-		func(rows int) string {
-			// OR IGNORE keeps SQLite from writing a statement journal (see
-			// valuesSQL.insertKeys); no row is expected to be ignored, and
-			// the count below says if one was.
-			return multiValues("INSERT OR IGNORE INTO usage_key_runs (run, slot, chk) VALUES ", rows, 3, "")
-		},
+	err := x.stmts.chunked(ctx, tx, len(claims), keyRows, insertRunText,
 		func(lo, hi int, buf []any) []any {
 			for _, it := range claims[lo:hi] {
 				buf = append(buf, run, it.key.slot, it.key.chk)
@@ -405,7 +415,7 @@ func (x *runIndex) compact(ctx context.Context, tx *sql.Tx) (moved int, more boo
 	}
 	slices.SortFunc(batch, func(a, b pair) int { return cmp.Compare(a.slot, b.slot) })
 	var written int64
-	err = chunked(ctx, tx, len(batch), keyRows,
+	err = stmtCache(nil).chunked(ctx, tx, len(batch), keyRows,
 		func(rows int) string {
 			return multiValues("INSERT OR IGNORE INTO usage_keys (slot, chk) VALUES ", rows, 2, "")
 		},

@@ -11,24 +11,20 @@ import (
 	"github.com/marketbridge/marketbridge/internal/store"
 )
 
-// dialectSQL writes a round's rows. Both engines take the same multi-row
-// statements; what differs is how fast each is, so each engine may have its
-// own implementation (see sql_postgres.go).
+// dialectSQL writes a round's events and hourly totals. Each engine has the
+// statements that are fastest on it: multi-row VALUES on SQLite, arrays
+// unnested on PostgreSQL (sql_postgres.go). Keys are each engine's own
+// (runs.go, dedup.go).
 type dialectSQL interface {
-	// insertKeys inserts the items' keys, skipping slots already taken,
-	// and returns the slots it inserted.
-	insertKeys(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]struct{}, error)
-	// keyChecks returns the chk stored in each item's slot.
-	keyChecks(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]int64, error)
 	insertEvents(ctx context.Context, tx *sql.Tx, items []*item, now time.Time) error
 	addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error
 }
 
-func sqlFor(d store.Dialect) dialectSQL {
+func sqlFor(d store.Dialect, stmts stmtCache) dialectSQL {
 	if d == store.DialectPostgres {
 		return postgresSQL{}
 	}
-	return valuesSQL{}
+	return valuesSQL{stmts: stmts}
 }
 
 // Rows per multi-row statement. Fewer statements mean fewer trips through
@@ -42,7 +38,62 @@ const (
 )
 
 // valuesSQL writes with multi-row INSERT ... VALUES statements.
-type valuesSQL struct{}
+type valuesSQL struct {
+	stmts stmtCache
+}
+
+// stmtCache holds the SQLite writer's statements, prepared once when the
+// writer starts rather than in every transaction: SQLite parses a multi-row
+// INSERT each time it is prepared, which for the small rounds of one-event
+// requests cost as much as running it. It holds the statements for chunks
+// of up to cachedRows rows and for full chunks; the Ingester's writer alone
+// uses it, so it needs no lock.
+type stmtCache map[string]*sql.Stmt
+
+// cachedRows is the largest partial chunk whose statement is kept.
+const cachedRows = 64
+
+// prepare readies each text on db. It runs outside any transaction: the
+// writer pool's one connection is then free.
+func (c stmtCache) prepare(ctx context.Context, db *sql.DB, texts ...string) error {
+	for _, text := range texts {
+		if _, ok := c[text]; ok {
+			continue
+		}
+		st, err := db.PrepareContext(ctx, text)
+		if err != nil {
+			return err
+		}
+		c[text] = st
+	}
+	return nil
+}
+
+// in returns text's statement bound to tx, or nil if it is not kept.
+// database/sql prepares it again by itself should the pool have replaced
+// the connection.
+func (c stmtCache) in(ctx context.Context, tx *sql.Tx, text string) *sql.Stmt {
+	if st, ok := c[text]; ok {
+		return tx.StmtContext(ctx, st)
+	}
+	return nil
+}
+
+func (c stmtCache) close() {
+	for text, st := range c {
+		st.Close()
+		delete(c, text)
+	}
+}
+
+// chunkTexts is every text build makes for the chunk sizes kept.
+func chunkTexts(build func(rows int) string, full int) []string {
+	out := []string{build(full)}
+	for rows := 1; rows <= min(cachedRows, full-1); rows++ {
+		out = append(out, build(rows))
+	}
+	return out
+}
 
 // multiValues builds "prefix (?,?),(?,?) suffix" for rows of cols. These
 // statements run only on SQLite (PostgreSQL has its own, in
@@ -71,41 +122,53 @@ func multiValues(prefix string, rows, cols int, suffix string) string {
 	return b.String()
 }
 
-// chunked runs one statement per chunk of at most size rows: the statement
-// for full chunks is prepared once per transaction, the last shorter one
-// built for its length. Statements with rows go to each; affected, when not
-// nil, gets the row count of each one without.
-func chunked(ctx context.Context, tx *sql.Tx, n, size int, text func(rows int) string, args func(lo, hi int, buf []any) []any,
+// chunked runs one statement per chunk of at most size rows. The statement
+// for full chunks is taken from c or prepared once per transaction; a last,
+// shorter chunk uses c's statement of its length, or one built for it.
+// Statements with rows go to each; affected, when given, gets the row count
+// of each one without.
+func (c stmtCache) chunked(ctx context.Context, tx *sql.Tx, n, size int, text func(rows int) string, args func(lo, hi int, buf []any) []any,
 	each func(rows *sql.Rows) error, affected ...func(int64)) error {
-	var full *sql.Stmt
+	var full *sql.Stmt // in this transaction
 	defer func() {
 		if full != nil {
-			full.Close()
+			full.Close() // the transaction's copy; a cached one stays
 		}
 	}()
 	buf := make([]any, 0, 1024)
 	for lo := 0; lo < n; lo += size {
 		hi := min(lo+size, n)
 		buf = args(lo, hi, buf[:0])
+		var st *sql.Stmt
+		var q string
 		var err error
-		var rows *sql.Rows
-		var res sql.Result
 		switch {
 		case hi-lo == size:
 			if full == nil {
-				if full, err = tx.PrepareContext(ctx, text(size)); err != nil {
-					return err
+				if full = c.in(ctx, tx, text(size)); full == nil {
+					if full, err = tx.PrepareContext(ctx, text(size)); err != nil {
+						return err
+					}
 				}
 			}
-			if each == nil {
-				res, err = full.ExecContext(ctx, buf...)
-			} else {
-				rows, err = full.QueryContext(ctx, buf...)
-			}
-		case each == nil:
-			res, err = tx.ExecContext(ctx, text(hi-lo), buf...)
+			st = full
 		default:
-			rows, err = tx.QueryContext(ctx, text(hi-lo), buf...)
+			q = text(hi - lo)
+			if st = c.in(ctx, tx, q); st != nil {
+				defer st.Close()
+			}
+		}
+		var rows *sql.Rows
+		var res sql.Result
+		switch {
+		case st != nil && each == nil:
+			res, err = st.ExecContext(ctx, buf...)
+		case st != nil:
+			rows, err = st.QueryContext(ctx, buf...)
+		case each == nil:
+			res, err = tx.ExecContext(ctx, q, buf...)
+		default:
+			rows, err = tx.QueryContext(ctx, q, buf...)
 		}
 		if err != nil {
 			return err
@@ -132,45 +195,12 @@ func chunked(ctx context.Context, tx *sql.Tx, n, size int, text func(rows int) s
 	return nil
 }
 
-func (valuesSQL) insertKeys(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]struct{}, error) {
-	inserted := make(map[int64]struct{}, len(items))
-	err := chunked(ctx, tx, len(items), keyRows,
-		func(rows int) string {
-			// OR IGNORE, not ON CONFLICT DO NOTHING: with it no row can
-			// abort the statement, so SQLite keeps no statement journal,
-			// which for random keys meant writing a copy of most pages the
-			// insert touched to a temporary file.
-			return multiValues("INSERT OR IGNORE INTO usage_keys (slot, chk) VALUES ", rows, 2, " RETURNING slot")
-		},
-		func(lo, hi int, buf []any) []any {
-			for _, it := range items[lo:hi] {
-				buf = append(buf, it.key.slot, it.key.chk)
-			}
-			return buf
-		},
-		func(rows *sql.Rows) error {
-			for rows.Next() {
-				var slot int64
-				if err := rows.Scan(&slot); err != nil {
-					return err
-				}
-				inserted[slot] = struct{}{}
-			}
-			return rows.Err()
-		})
-	return inserted, err
-}
-
-func (valuesSQL) keyChecks(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]int64, error) {
-	return keyChecks(ctx, tx, items, false)
-}
-
 // keyChecks reads slots one chunk at a time; it runs only for resends and
 // collisions, so it need not be fast.
 // numbered says whether to write $1, $2 (PostgreSQL) or ? (SQLite).
 func keyChecks(ctx context.Context, tx *sql.Tx, items []*item, numbered bool) (map[int64]int64, error) {
 	out := make(map[int64]int64, len(items))
-	err := chunked(ctx, tx, len(items), keyRows,
+	err := stmtCache(nil).chunked(ctx, tx, len(items), keyRows,
 		func(rows int) string {
 			var b strings.Builder
 			b.WriteString("SELECT slot, chk FROM usage_keys WHERE slot IN (")
@@ -206,15 +236,26 @@ func keyChecks(ctx context.Context, tx *sql.Tx, items []*item, numbered bool) (m
 	return out, err
 }
 
-func (valuesSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, now time.Time) error {
+// insertEventsText is SQLite's statement for rows events. OR FAIL rather
+// than a plain INSERT: with it no row can abort the statement halfway, so
+// SQLite keeps no statement journal (a copy of every page the statement
+// touches, in a temporary file); an error still rolls back the whole
+// transaction, in InTx.
+func insertEventsText(rows int) string {
+	return multiValues("INSERT OR FAIL INTO usage_events (org_id, meter, subject, source, event_id, usage_us, quantity, received_us) VALUES ",
+		rows, 8, "")
+}
+
+// addHourlyText is SQLite's statement for rows hourly totals.
+func addHourlyText(rows int) string {
+	return multiValues("INSERT INTO usage_hourly (org_id, meter, subject, hour, quantity, events, updated_at) VALUES ", rows, 7,
+		` ON CONFLICT (org_id, meter, hour, subject) DO UPDATE SET quantity = usage_hourly.quantity + excluded.quantity,
+		events = usage_hourly.events + excluded.events, updated_at = excluded.updated_at`)
+}
+
+func (v valuesSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, now time.Time) error {
 	received := now.UnixMicro()
-	return chunked(ctx, tx, len(items), eventRows,
-		func(rows int) string {
-			// OR FAIL for the same reason as OR IGNORE in insertKeys: an
-			// error still rolls back the whole transaction, in InTx.
-			return multiValues("INSERT OR FAIL INTO usage_events (org_id, meter, subject, source, event_id, usage_us, quantity, received_us) VALUES ",
-				rows, 8, "")
-		},
+	return v.stmts.chunked(ctx, tx, len(items), eventRows, insertEventsText,
 		func(lo, hi int, buf []any) []any {
 			for _, it := range items[lo:hi] {
 				ev := &it.ev
@@ -225,13 +266,8 @@ func (valuesSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, no
 }
 
 // addHourly adds the round's sums to usage_hourly, creating rows as needed.
-func (valuesSQL) addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error {
-	return chunked(ctx, tx, len(rows), hourRows,
-		func(n int) string {
-			return multiValues("INSERT INTO usage_hourly (org_id, meter, subject, hour, quantity, events, updated_at) VALUES ", n, 7,
-				` ON CONFLICT (org_id, meter, hour, subject) DO UPDATE SET quantity = usage_hourly.quantity + excluded.quantity,
-				events = usage_hourly.events + excluded.events, updated_at = excluded.updated_at`)
-		},
+func (v valuesSQL) addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error {
+	return v.stmts.chunked(ctx, tx, len(rows), hourRows, addHourlyText,
 		func(lo, hi int, buf []any) []any {
 			for _, h := range rows[lo:hi] {
 				buf = append(buf, h.orgID, h.meter, h.subject, h.hour, int64(h.quantity), h.events, now)
