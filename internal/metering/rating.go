@@ -88,18 +88,7 @@ func (m *Maker) MakeRecords(ctx context.Context) (int, error) {
 }
 
 func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.Time) (int, error) {
-	last := now.Truncate(time.Hour) // the hours before it are closed
-	switch sub.Status {
-	case marketplace.StatusUnsubscribePending:
-		last = last.Add(time.Hour) // and the current one goes now, final
-	case marketplace.StatusCancelled:
-		// Cancelled before the worker saw it pending: its hours up to and
-		// including the cancellation's still go.
-		last = sub.CancelledAt.UTC().Truncate(time.Hour).Add(time.Hour)
-	}
-	if !sub.TermEnd.IsZero() && sub.TermEnd.Before(last) {
-		last = sub.TermEnd.Truncate(time.Hour).Add(time.Hour)
-	}
+	from, last := meteredHours(sub, now)
 	var stopped int
 	if err := m.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM metering_records WHERE subscription_id = $1 AND status = 'not-subscribed'`,
 		sub.SubscriptionID).Scan(&stopped); err != nil {
@@ -115,12 +104,6 @@ func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.T
 		sub.SubscriptionID).Scan(&latest)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read latest record: %w", err)
-	}
-	from := sub.LinkedAt.UTC().Truncate(time.Hour)
-	// A renewed contract draws its fresh credits from its own term's usage
-	// only; the previous term's hours were settled with that term (R13).
-	if ts := sub.TermStart.UTC().Truncate(time.Hour); ts.After(from) {
-		from = ts
 	}
 	next := from
 	if latest.Valid {
@@ -149,6 +132,32 @@ func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.T
 		}
 	}
 	return made, nil
+}
+
+// meteredHours are the hours metering makes records for, [from, last).
+// They start at the link, or at the start of the current term once a
+// renewal began one: a renewed contract draws its fresh credits from its
+// own term's usage only; the previous term's hours were settled with that
+// term (R13). They end with the closed hours; for a subscription being
+// cancelled, with its current hour, which goes now, final; for one
+// cancelled before the worker saw it pending, with its cancellation's hour
+// (R18); and for a contract, with the hour its term ends in (R14).
+func meteredHours(sub marketplace.Metered, now time.Time) (from, last time.Time) {
+	from = sub.LinkedAt.UTC().Truncate(time.Hour)
+	if ts := sub.TermStart.UTC().Truncate(time.Hour); ts.After(from) {
+		from = ts
+	}
+	last = now.UTC().Truncate(time.Hour)
+	switch sub.Status {
+	case marketplace.StatusUnsubscribePending:
+		last = last.Add(time.Hour)
+	case marketplace.StatusCancelled:
+		last = sub.CancelledAt.UTC().Truncate(time.Hour).Add(time.Hour)
+	}
+	if !sub.TermEnd.IsZero() && sub.TermEnd.Before(last) {
+		last = sub.TermEnd.UTC().Truncate(time.Hour).Add(time.Hour)
+	}
+	return from, last
 }
 
 // makeOne makes the record of one hour: what is due up to the hour's end,

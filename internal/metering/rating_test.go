@@ -59,6 +59,17 @@ func newSeller(t *testing.T, db *store.DB) *seller { return newSellerOf(t, db, f
 // buyer's accepted private offer (10,000 committed credits for 12 months).
 func newSellerOf(t *testing.T, db *store.DB, contract bool) *seller {
 	t.Helper()
+	return newSellerWith(t, db, func(s *seller) int64 {
+		if contract {
+			return s.contract()
+		}
+		return s.subscription(1)
+	})
+}
+
+// newSellerWith is newSeller with the subscription subscribe records.
+func newSellerWith(t *testing.T, db *store.DB, subscribe func(s *seller) int64) *seller {
+	t.Helper()
 	b := newBench(t, db)
 	ctx := context.Background()
 	catalog, err := marketplace.NewCatalog([]marketplace.Product{paygProduct, contractProduct}, testMeters...)
@@ -91,12 +102,7 @@ func newSellerOf(t *testing.T, db *store.DB, contract bool) *seller {
 	}
 	s := &seller{bench: b, catalog: catalog, market: mkt, ingester: ing, maker: maker}
 	// A buyer subscribes and links an organization now.
-	var sub int64
-	if contract {
-		sub = s.contract()
-	} else {
-		sub = b.subscription(1)
-	}
+	sub := subscribe(s)
 	var user int64
 	db.Write().QueryRow(`INSERT INTO users (email, name, password_hash, email_verified_at, created_at) VALUES ('m@example.com', 'M', 'x', $1, $1) RETURNING id`,
 		store.Now(b.Now())).Scan(&user)

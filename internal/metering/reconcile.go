@@ -30,40 +30,50 @@ func (r Reconciliation) Difference() int64 {
 	return r.DueCents - r.AcceptedCents - r.PendingCents
 }
 
-// Reconcile compares rated usage with metering records, per metered
-// subscription, for the calendar month of month (UTC).
+// Reconcile compares, per metered subscription, what metering should have
+// sent for the calendar month of month (UTC) with what it sent. What is due
+// is reckoned as the Maker reckons it, over the hours it makes records
+// for: from the link or the current term's start, so that a renewed
+// contract's fresh credits are drawn by its own term's usage only (R13),
+// and up to the term's end (R14); a difference is then a real one (R10).
 func (m *Maker) Reconcile(ctx context.Context, month time.Time) ([]Reconciliation, error) {
 	start := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
 	end := start.AddDate(0, 1, 0)
-	if now := m.cfg.Now().UTC().Truncate(time.Hour); now.Before(end) {
-		end = now // only closed hours are due
-	}
+	now := m.cfg.Now()
 	subs, err := m.cfg.Subscriptions.MeteredSubscriptions(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []Reconciliation
 	for _, sub := range subs {
-		from := sub.LinkedAt.UTC().Truncate(time.Hour)
 		r := Reconciliation{SubscriptionID: sub.SubscriptionID, OrgID: sub.OrgID, ProductCode: sub.Product.Code, Month: start.Format("2006-01")}
-		var before, upToEnd int64
-		if from.Before(start) {
-			totals, err := m.cfg.Usage.ByMeter(ctx, sub.OrgID, from, start)
+		// Due: the month's metered hours, up to where the Maker stops.
+		// Sent: the records of the month's hours since the Maker's start.
+		origin, due := meteredHours(sub, now)
+		from := origin
+		if start.After(from) {
+			from = start
+		}
+		if end.Before(due) {
+			due = end
+		}
+		if from.Before(due) {
+			var before int64
+			if from.After(origin) {
+				totals, err := m.cfg.Usage.ByMeter(ctx, sub.OrgID, origin, from)
+				if err != nil {
+					return nil, err
+				}
+				before = m.dueCents(sub, totals)
+			}
+			totals, err := m.cfg.Usage.ByMeter(ctx, sub.OrgID, origin, due)
 			if err != nil {
 				return nil, err
 			}
-			before = m.dueCents(sub, totals)
+			r.DueCents = m.dueCents(sub, totals) - before
 		}
-		if from.Before(end) {
-			totals, err := m.cfg.Usage.ByMeter(ctx, sub.OrgID, from, end)
-			if err != nil {
-				return nil, err
-			}
-			upToEnd = m.dueCents(sub, totals)
-		}
-		r.DueCents = upToEnd - before
 		rows, err := m.db.Read().QueryContext(ctx, `SELECT status, SUM(quantity) FROM metering_records
-			WHERE subscription_id = $1 AND hour >= $2 AND hour < $3 GROUP BY status`, sub.SubscriptionID, store.Now(start), store.Now(end))
+			WHERE subscription_id = $1 AND hour >= $2 AND hour < $3 GROUP BY status`, sub.SubscriptionID, store.Now(from), store.Now(end))
 		if err != nil {
 			return nil, fmt.Errorf("reconcile subscription %d: %w", sub.SubscriptionID, err)
 		}
