@@ -94,23 +94,28 @@ func (s *Service) upsertSubscription(ctx context.Context, tx *sql.Tx, product Pr
 	return id, nil
 }
 
+// replaceEntitlements records the entitlements GetEntitlements lists now,
+// and the contract terms they imply. A renewal moves an entitlement's end
+// date later, often before the old end (AWS renews early): the new term
+// starts where the old one ends, and the old term is kept with its
+// credits, as is a term that expired (the marketplace stops listing it),
+// so that usage within each term draws that term's credits (R13, R14,
+// R22). An upgrade keeps the end date, and the term.
 func (s *Service) replaceEntitlements(ctx context.Context, tx *sql.Tx, subID int64, ents []Entitlement) error {
-	// A renewal moves an entitlement's end date later: the new term starts
-	// where the old one ended. An upgrade keeps the end date, and the term.
-	type term struct{ expires, start sql.NullTime }
-	old := map[string]term{}
-	rows, err := tx.QueryContext(ctx, `SELECT dimension, expires_at, term_start FROM entitlements WHERE subscription_id = $1`, subID)
+	old := map[string]listedEntitlement{}
+	rows, err := tx.QueryContext(ctx, `SELECT dimension, value_kind, integer_value, expires_at, term_start FROM entitlements
+		WHERE subscription_id = $1`, subID)
 	if err != nil {
 		return fmt.Errorf("read entitlements: %w", err)
 	}
 	for rows.Next() {
 		var dim string
-		var t term
-		if err := rows.Scan(&dim, &t.expires, &t.start); err != nil {
+		var e listedEntitlement
+		if err := rows.Scan(&dim, &e.kind, &e.integer, &e.expires, &e.start); err != nil {
 			rows.Close()
 			return err
 		}
-		old[dim] = t
+		old[dim] = e
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -119,14 +124,25 @@ func (s *Service) replaceEntitlements(ctx context.Context, tx *sql.Tx, subID int
 	if _, err := tx.ExecContext(ctx, `DELETE FROM entitlements WHERE subscription_id = $1`, subID); err != nil {
 		return fmt.Errorf("replace entitlements: %w", err)
 	}
+	listed := map[string]bool{}
 	for _, e := range ents {
+		listed[e.Dimension] = true
 		var expires sql.NullTime
 		if !e.ExpiresAt.IsZero() {
 			expires = sql.NullTime{Time: store.Now(e.ExpiresAt), Valid: true}
 		}
-		start := old[e.Dimension].start
-		if prev := old[e.Dimension].expires; prev.Valid && expires.Valid && expires.Time.After(prev.Time) {
-			start = prev
+		prev, had := old[e.Dimension]
+		start := prev.start
+		switch {
+		case !had:
+			if start, err = s.startOfListedTerm(ctx, tx, subID, e.Dimension, expires); err != nil {
+				return err
+			}
+		case prev.expires.Valid && expires.Valid && expires.Time.After(prev.expires.Time):
+			if err := s.endTerm(ctx, tx, subID, e.Dimension, prev); err != nil {
+				return err
+			}
+			start = prev.expires
 		}
 		var integer sql.NullInt64
 		if e.Kind == "integer" {
@@ -135,6 +151,13 @@ func (s *Service) replaceEntitlements(ctx context.Context, tx *sql.Tx, subID int
 		if _, err := tx.ExecContext(ctx, `INSERT INTO entitlements (subscription_id, dimension, value_kind, integer_value, text_value, expires_at, updated_at, term_start)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, subID, e.Dimension, e.Kind, integer, e.Text, expires, s.now(), start); err != nil {
 			return fmt.Errorf("record entitlement %s: %w", e.Dimension, err)
+		}
+	}
+	for dim, prev := range old {
+		if !listed[dim] {
+			if err := s.endTerm(ctx, tx, subID, dim, prev); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

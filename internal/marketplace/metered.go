@@ -25,6 +25,9 @@ type Metered struct {
 	CommittedCredits int64
 	TermEnd          time.Time
 	TermStart        time.Time // zero for the first term, which runs from the link
+	// Terms are all the contract's terms of committed credits, oldest
+	// first: those a renewal or an expiry ended, then the current one.
+	Terms []Term
 }
 
 // MeteredSubscriptions lists the subscriptions whose usage is reported to
@@ -75,6 +78,9 @@ func (s *Service) MeteredSubscriptions(ctx context.Context) ([]Metered, error) {
 			return nil, fmt.Errorf("read committed credits of subscription %d: %w", m.SubscriptionID, err)
 		}
 		out[i].CommittedCredits, out[i].TermEnd, out[i].TermStart = committed.Int64, end.Time, start.Time
+		if out[i].Terms, err = contractTerms(ctx, s.db.Read(), m.SubscriptionID, m.Product.CommittedDimension); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

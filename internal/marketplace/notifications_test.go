@@ -194,38 +194,140 @@ func TestNotifications_R21_ResubscribeLinksANewOrganization(t *testing.T) {
 	})
 }
 
-// A renewal moves the committed credits' end date: the new term starts where
-// the old one ended, and metering draws the fresh credits from there (R13).
-func TestNotifications_R13_RenewalStartsANewTerm(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		w := newWorld(t, db)
-		ctx := context.Background()
-		res, err := w.emu.Market().AcceptOffer(ctx, w.demo.Buyer.ID, w.demo.PrivateOffer.ID, "")
-		if err != nil {
-			t.Fatal(err)
+// The terms of a contract's committed credits follow what GetEntitlements
+// says after each change: a renewal, which AWS makes before the old term
+// ends, starts a new term where the old one ends and keeps the old one, with
+// its own credits, for the usage of its remaining hours (R13, R22); an
+// upgrade changes the current term's credits; an expired term stays, as the
+// usage in it was drawn from its credits (R14); applying a notification
+// twice changes nothing.
+func TestNotifications_R13_R14_R22_TermsFollowRenewalsUpgradesAndExpiry(t *testing.T) {
+	type step struct {
+		renew   bool  // AWS renews the contract for 12 months
+		upgrade int64 // then AWS sets the committed credits to this, if not 0
+		expire  bool  // AWS's clock reaches the contract's end, which expires it
+		apply   int   // the seller then applies this many entitlement-updated notifications
+	}
+	// want lists the terms by the agreement's end dates after each step:
+	// ends[0] is the first term's; credits per term.
+	type term struct {
+		end     int // index into the end dates: -1 for none
+		credits int64
+	}
+	cases := []struct {
+		name  string
+		steps []step
+		want  []term
+	}{
+		{name: "a renewal starts a new term where the old one ends and keeps the old one",
+			steps: []step{{renew: true, apply: 1}},
+			want:  []term{{0, 10_000}, {1, 10_000}}},
+		{name: "a renewal with more credits: the old term keeps its own",
+			steps: []step{{renew: true, upgrade: 25_000, apply: 1}},
+			want:  []term{{0, 10_000}, {1, 25_000}}},
+		{name: "an upgrade changes the current term's credits, not its dates",
+			steps: []step{{upgrade: 25_000, apply: 1}},
+			want:  []term{{0, 25_000}}},
+		{name: "the same renewal applied twice is one renewal",
+			steps: []step{{renew: true, apply: 2}},
+			want:  []term{{0, 10_000}, {1, 10_000}}},
+		{name: "two renewals make three terms",
+			steps: []step{{renew: true, apply: 1}, {renew: true, apply: 1}},
+			want:  []term{{0, 10_000}, {1, 10_000}, {2, 10_000}}},
+		{name: "an expired term stays, with its credits",
+			steps: []step{{expire: true, apply: 1}},
+			want:  []term{{0, 10_000}}},
+		{name: "a renewed term that expires stays after the one before it",
+			steps: []step{{renew: true, apply: 1}, {expire: true, apply: 1}},
+			want:  []term{{0, 10_000}, {1, 10_000}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				w := newWorld(t, db)
+				ctx := context.Background()
+				res, err := w.emu.Market().AcceptOffer(ctx, w.demo.Buyer.ID, w.demo.PrivateOffer.ID, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				u := w.user("terms@example.com")
+				p := w.claimed(res.Agreement.ID, u)
+				if _, err := w.svc.Link(ctx, marketplace.LinkInput{PurchaseID: p.ID, UserID: u, NewOrgName: "Terms"}); err != nil {
+					t.Fatal(err)
+				}
+				// AWS sends end dates in whole seconds.
+				ends := []time.Time{res.Agreement.EndAt.Truncate(time.Second)}
+				end := *res.Agreement.EndAt
+				sent := 0
+				for _, st := range tc.steps {
+					if st.renew {
+						a, err := w.emu.Market().Renew(ctx, res.Agreement.ID, 12)
+						if err != nil {
+							t.Fatal(err)
+						}
+						ends = append(ends, a.EndAt.Truncate(time.Second))
+						end = *a.EndAt
+					}
+					if st.upgrade != 0 {
+						if _, err := w.emu.Market().Upgrade(ctx, res.Agreement.ID, map[string]int64{"committed_credits": st.upgrade}); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if st.expire {
+						if _, err := w.emu.Market().SetClock(ctx, end); err != nil {
+							t.Fatal(err)
+						}
+						if err := w.emu.Market().Tick(ctx); err != nil {
+							t.Fatal(err)
+						}
+						if a, _ := w.emu.Market().Agreement(res.Agreement.ID); a.Status != market.StatusExpired {
+							t.Fatalf("agreement %s at its end, want expired", a.Status)
+						}
+					}
+					for range st.apply {
+						sent++
+						if _, _, err := w.svc.Record(ctx, note(p, fmt.Sprintf("terms-%d", sent), marketplace.ActionEntitlementUpdated, time.Now())); err != nil {
+							t.Fatal(err)
+						}
+						if n, err := w.svc.ApplyPending(ctx, 10); err != nil || n != 1 {
+							t.Fatalf("applied %d, %v", n, err)
+						}
+					}
+				}
+				var want []marketplace.Term
+				for i, tm := range tc.want {
+					wt := marketplace.Term{End: ends[tm.end], Credits: tm.credits}
+					if i > 0 {
+						wt.Start = ends[tc.want[i-1].end]
+					}
+					want = append(want, wt)
+				}
+				subs, err := w.svc.MeteredSubscriptions(ctx)
+				if err != nil || len(subs) != 1 {
+					t.Fatalf("MeteredSubscriptions = %+v, %v", subs, err)
+				}
+				terms, err := marketplace.ContractTerms(ctx, db, p.Subscription.ID, "committed_credits")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, got := range [][]marketplace.Term{subs[0].Terms, terms} {
+					if !sameTerms(got, want) {
+						t.Errorf("terms:\n got %v\nwant %v", got, want)
+					}
+				}
+			})
+		})
+	}
+}
+
+func sameTerms(a, b []marketplace.Term) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Start.Equal(b[i].Start) || !a[i].End.Equal(b[i].End) || a[i].Credits != b[i].Credits {
+			return false
 		}
-		u := w.user("renew@example.com")
-		p := w.claimed(res.Agreement.ID, u)
-		if _, err := w.svc.Link(ctx, marketplace.LinkInput{PurchaseID: p.ID, UserID: u, NewOrgName: "Renewing"}); err != nil {
-			t.Fatal(err)
-		}
-		var firstEnd time.Time
-		db.Read().QueryRow(`SELECT expires_at FROM entitlements WHERE dimension = 'committed_credits'`).Scan(&firstEnd)
-		if _, err := w.emu.Market().Renew(ctx, res.Agreement.ID, 12); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := w.svc.Record(ctx, note(p, "renew-1", marketplace.ActionEntitlementUpdated, time.Now())); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.svc.ApplyPending(ctx, 10); err != nil {
-			t.Fatal(err)
-		}
-		subs, err := w.svc.MeteredSubscriptions(ctx)
-		if err != nil || len(subs) != 1 {
-			t.Fatalf("MeteredSubscriptions = %+v, %v", subs, err)
-		}
-		if !subs[0].TermStart.Equal(firstEnd) || !subs[0].TermEnd.After(firstEnd) {
-			t.Fatalf("after renewal: term %v to %v, want from %v to later", subs[0].TermStart, subs[0].TermEnd, firstEnd)
-		}
-	})
+	}
+	return true
 }
