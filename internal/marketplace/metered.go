@@ -3,7 +3,6 @@ package marketplace
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -19,14 +18,9 @@ type Metered struct {
 	LinkedAt        time.Time
 	FinalMeteringBy time.Time // zero unless the subscription is being cancelled
 	CancelledAt     time.Time // set once cancelled: its last hours are still metered
-	// For contracts: the committed credits (whole $1) and the term's end,
-	// from the committed dimension's entitlement. Usage is drawn from them
-	// first, within the term only (R12, R13).
-	CommittedCredits int64
-	TermEnd          time.Time
-	TermStart        time.Time // zero for the first term, which runs from the link
-	// Terms are all the contract's terms of committed credits, oldest
-	// first: those a renewal or an expiry ended, then the current one.
+	// Terms are a contract's terms of committed credits, oldest first, from
+	// the committed dimension's entitlements: usage within a term is drawn
+	// from its credits first (R12, R13). None for pay-as-you-go.
 	Terms []Term
 }
 
@@ -69,18 +63,11 @@ func (s *Service) MeteredSubscriptions(ctx context.Context) ([]Metered, error) {
 		if m.Product.OfferType != OfferContract || m.Product.CommittedDimension == "" {
 			continue
 		}
-		var committed sql.NullInt64
-		var end, start sql.NullTime
-		err := s.db.Read().QueryRowContext(ctx, `SELECT integer_value, expires_at, term_start FROM entitlements
-			WHERE subscription_id = $1 AND dimension = $2 AND value_kind = 'integer'`, m.SubscriptionID, m.Product.CommittedDimension).
-			Scan(&committed, &end, &start)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("read committed credits of subscription %d: %w", m.SubscriptionID, err)
-		}
-		out[i].CommittedCredits, out[i].TermEnd, out[i].TermStart = committed.Int64, end.Time, start.Time
-		if out[i].Terms, err = contractTerms(ctx, s.db.Read(), m.SubscriptionID, m.Product.CommittedDimension); err != nil {
+		terms, err := contractTerms(ctx, s.db.Read(), m.SubscriptionID, m.Product.CommittedDimension)
+		if err != nil {
 			return nil, err
 		}
+		out[i].Terms = terms
 	}
 	return out, nil
 }

@@ -88,7 +88,8 @@ func (m *Maker) MakeRecords(ctx context.Context) (int, error) {
 }
 
 func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.Time) (int, error) {
-	from, last := meteredHours(sub, now)
+	spans := termSpans(sub.LinkedAt, sub.Terms)
+	last := lastHour(sub, spans, now)
 	var stopped int
 	if err := m.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM metering_records WHERE subscription_id = $1 AND status = 'not-subscribed'`,
 		sub.SubscriptionID).Scan(&stopped); err != nil {
@@ -105,13 +106,13 @@ func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.T
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read latest record: %w", err)
 	}
-	next := from
+	next := spans[0].from
 	if latest.Valid {
 		next = latest.Time.UTC().Add(time.Hour)
 	}
 	made := 0
 	for hour := next; hour.Before(last); hour = hour.Add(time.Hour) {
-		ok, err := m.makeOne(ctx, sub, from, hour)
+		ok, err := m.makeOne(ctx, sub, spans, hour)
 		if err != nil {
 			return made, err
 		}
@@ -119,58 +120,53 @@ func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.T
 			made++
 		}
 	}
-	if made > 0 && sub.CommittedCredits > 0 {
-		// Alerts follow the hours metered: the usage they report is final.
-		totals, err := m.cfg.Usage.ByMeter(ctx, sub.OrgID, from, last)
+	// Alerts follow the hours metered, so that the usage they report is
+	// final: the credits of the term the last of them belongs to (R15).
+	if i := spanAt(spans, last.Add(-time.Hour)); made > 0 && spans[i].credits > 0 {
+		rated, err := rateBySpan(ctx, m.cfg.Usage, m.Rate, sub.OrgID, spans, last)
 		if err != nil {
 			return made, err
 		}
-		committed := sub.CommittedCredits * microsPerCredit
-		used := min(m.Rate(totals).Int64(), committed)
-		if err := m.cfg.Subscriptions.RecordCreditUse(ctx, sub.SubscriptionID, used, committed); err != nil {
+		used := spans[i].credits
+		if rated[i].Cmp(big.NewInt(used)) < 0 {
+			used = rated[i].Int64()
+		}
+		if err := m.cfg.Subscriptions.RecordCreditUse(ctx, sub.SubscriptionID, used, spans[i].credits); err != nil {
 			return made, err
 		}
 	}
 	return made, nil
 }
 
-// meteredHours are the hours metering makes records for, [from, last).
-// They start at the link, or at the start of the current term once a
-// renewal began one: a renewed contract draws its fresh credits from its
-// own term's usage only; the previous term's hours were settled with that
-// term (R13). They end with the closed hours; for a subscription being
-// cancelled, with its current hour, which goes now, final; for one
-// cancelled before the worker saw it pending, with its cancellation's hour
-// (R18); and for a contract, with the hour its term ends in (R14).
-func meteredHours(sub marketplace.Metered, now time.Time) (from, last time.Time) {
-	from = sub.LinkedAt.UTC().Truncate(time.Hour)
-	if ts := sub.TermStart.UTC().Truncate(time.Hour); ts.After(from) {
-		from = ts
-	}
-	last = now.UTC().Truncate(time.Hour)
+// lastHour is where the hours metering makes records for end: the closed
+// hours; for a subscription being cancelled its current hour too, final,
+// and for one cancelled before the worker saw it pending, the hours up to
+// and including the cancellation's (R18); for a contract, no hour after
+// its last term (R14).
+func lastHour(sub marketplace.Metered, spans []span, now time.Time) time.Time {
+	last := now.UTC().Truncate(time.Hour)
 	switch sub.Status {
 	case marketplace.StatusUnsubscribePending:
 		last = last.Add(time.Hour)
 	case marketplace.StatusCancelled:
 		last = sub.CancelledAt.UTC().Truncate(time.Hour).Add(time.Hour)
 	}
-	if !sub.TermEnd.IsZero() && sub.TermEnd.Before(last) {
-		last = sub.TermEnd.UTC().Truncate(time.Hour).Add(time.Hour)
+	if end := spans[len(spans)-1].to; !end.IsZero() && end.Before(last) {
+		last = end
 	}
-	return from, last
+	return last
 }
 
 // makeOne makes the record of one hour: what is due up to the hour's end,
 // less what earlier records already carry. Fractions of a cent stay in the
-// cumulative total and reach a later record (R11); usage that arrives late
-// for an hour already recorded does too; so does a carried record.
-func (m *Maker) makeOne(ctx context.Context, sub marketplace.Metered, from, hour time.Time) (bool, error) {
-	end := hour.Add(time.Hour)
-	totals, err := m.cfg.Usage.ByMeter(ctx, sub.OrgID, from, end)
+// cumulative total and reach a later record (R11), across a term's end
+// too; usage that arrives late for an hour already recorded does too; so
+// does a carried record.
+func (m *Maker) makeOne(ctx context.Context, sub marketplace.Metered, spans []span, hour time.Time) (bool, error) {
+	due, err := m.dueCents(ctx, sub.OrgID, spans, hour.Add(time.Hour))
 	if err != nil {
 		return false, err
 	}
-	due := m.dueCents(sub, totals)
 	made := false
 	err = m.db.InTx(ctx, func(tx *sql.Tx) error {
 		// The subscription row is the lock that makes two processes take
@@ -179,12 +175,13 @@ func (m *Maker) makeOne(ctx context.Context, sub marketplace.Metered, from, hour
 		if err := tx.QueryRowContext(ctx, `SELECT status FROM subscriptions WHERE id = $1`+m.db.Dialect().ForUpdate(), sub.SubscriptionID).Scan(&status); err != nil {
 			return err
 		}
-		// Only the records of this link count: a subscription moved to
-		// another organization (R8) starts its due amount again at the link.
+		// Only the records from the first hour due count: a subscription
+		// moved to another organization (R8) starts its due amount again at
+		// the link.
 		var already int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(quantity), 0) FROM metering_records
 			WHERE subscription_id = $1 AND dimension = $2 AND status <> 'carried' AND hour >= $3`,
-			sub.SubscriptionID, sub.Product.MeteredDimension, store.Now(from)).Scan(&already); err != nil {
+			sub.SubscriptionID, sub.Product.MeteredDimension, store.Now(spans[0].from)).Scan(&already); err != nil {
 			return err
 		}
 		// AWS takes an int32 quantity; more stays in the running total and
@@ -207,17 +204,127 @@ func (m *Maker) makeOne(ctx context.Context, sub marketplace.Metered, from, hour
 }
 
 // dueCents is the cumulative amount owed to the marketplace, in cents, for
-// the usage in totals: everything for pay-as-you-go; for a contract, what
-// goes beyond the committed credits (R12, R14).
-func (m *Maker) dueCents(sub marketplace.Metered, totals map[string]int64) int64 {
-	rated := m.Rate(totals)
-	if sub.Product.OfferType == marketplace.OfferContract {
-		rated.Sub(rated, big.NewInt(sub.CommittedCredits*microsPerCredit))
-		if rated.Sign() < 0 {
-			return 0
+// the usage of the hours before to: everything for pay-as-you-go; for a
+// contract, what goes beyond each term's committed credits (R12, R13,
+// R14). The overage of the terms is summed before it is rounded down to
+// the cent, so that a term's fraction of a cent goes with the next term's.
+func (m *Maker) dueCents(ctx context.Context, orgID int64, spans []span, to time.Time) (int64, error) {
+	rated, err := rateBySpan(ctx, m.cfg.Usage, m.Rate, orgID, spans, to)
+	if err != nil {
+		return 0, err
+	}
+	over := new(big.Int)
+	for i, r := range rated {
+		if r.Sub(r, big.NewInt(spans[i].credits)); r.Sign() > 0 {
+			over.Add(over, r)
 		}
 	}
-	return rated.Quo(rated, big.NewInt(microsPerCent)).Int64()
+	return over.Quo(over, big.NewInt(microsPerCent)).Int64(), nil
+}
+
+// span is the hours of one term: the usage of the hours that start in
+// [from, to) draws its credits. to is zero when the term has no end.
+type span struct {
+	from, to time.Time
+	credits  int64 // micro-dollars
+	term     marketplace.Term
+}
+
+// termSpans lays a subscription's terms, oldest first, on the hours from
+// its link. The first term runs from the link's hour; a term ends with the
+// hour its end date falls in (or on the hour it names), and the next one
+// starts there, so that every hour belongs to one term. Hours before the
+// link are in none: that usage is not this link's (R8, R13); nor are those
+// before a renewed term whose earlier term is not known (renewals recorded
+// before migration 0014). Pay-as-you-go, and a contract without committed
+// credits, is one span without credits or end.
+func termSpans(linkedAt time.Time, terms []marketplace.Term) []span {
+	first := linkedAt.UTC().Truncate(time.Hour)
+	var out []span
+	prev := first
+	for _, t := range terms {
+		sp := span{from: first, credits: t.Credits * microsPerCredit, term: t}
+		if !t.Start.IsZero() {
+			sp.from = ceilHour(t.Start)
+		}
+		if sp.from.Before(prev) {
+			sp.from = prev
+		}
+		if !t.End.IsZero() {
+			if sp.to = ceilHour(t.End); !sp.to.After(sp.from) {
+				continue // over before the link
+			}
+			prev = sp.to
+		}
+		out = append(out, sp)
+	}
+	if len(out) == 0 {
+		return []span{{from: first}}
+	}
+	return out
+}
+
+// ceilHour is the start of the first hour that begins at or after t.
+func ceilHour(t time.Time) time.Time {
+	h := t.UTC().Truncate(time.Hour)
+	if h.Before(t) {
+		h = h.Add(time.Hour)
+	}
+	return h
+}
+
+// spanAt is the index of the span hour belongs to: the last that started
+// by then, or the first when none has.
+func spanAt(spans []span, hour time.Time) int {
+	i := 0
+	for j, sp := range spans {
+		if !hour.Before(sp.from) {
+			i = j
+		}
+	}
+	return i
+}
+
+// rateBySpan rates, in micro-dollars, each span's usage of the hours before
+// to. The usage is rated cumulatively from the first span and cut at the
+// spans' edges, so that each meter's fraction of a micro-dollar is dropped
+// once over the whole, as for a single term, never at a term's end (R11).
+// Usage between two spans is in neither.
+func rateBySpan(ctx context.Context, usage Usage, rate func(map[string]int64) *big.Int, orgID int64, spans []span, to time.Time) ([]*big.Int, error) {
+	origin := spans[0].from
+	upTo := map[int64]*big.Int{origin.Unix(): new(big.Int)}
+	rated := func(t time.Time) (*big.Int, error) {
+		if v, ok := upTo[t.Unix()]; ok {
+			return v, nil
+		}
+		totals, err := usage.ByMeter(ctx, orgID, origin, t)
+		if err != nil {
+			return nil, err
+		}
+		upTo[t.Unix()] = rate(totals)
+		return upTo[t.Unix()], nil
+	}
+	out := make([]*big.Int, len(spans))
+	for i, sp := range spans {
+		out[i] = new(big.Int)
+		end := to
+		if !sp.to.IsZero() && sp.to.Before(end) {
+			end = sp.to
+		}
+		if !end.After(sp.from) {
+			continue
+		}
+		hi, err := rated(end)
+		if err != nil {
+			return nil, err
+		}
+		lo, err := rated(sp.from)
+		if err != nil {
+			return nil, err
+		}
+		out[i].Sub(hi, lo)
+	}
+	return out, nil
 }
 
 // Rate prices usage totals (micro-units per meter) in micro-dollars,
@@ -225,11 +332,21 @@ func (m *Maker) dueCents(sub marketplace.Metered, totals map[string]int64) int64
 // 64 bits for large customers; the fraction below a micro-dollar of each
 // meter is dropped, and stays in the next cumulative total.
 func (m *Maker) Rate(totals map[string]int64) *big.Int {
+	return rateTotals(m.cfg.Prices, totals, func(meter string) {
+		m.cfg.Logger.Warn("usage of a meter not in the catalog is not rated", "meter", meter)
+	})
+}
+
+// rateTotals is Rate with the prices given; unknown, when not nil, hears
+// of each meter without a price.
+func rateTotals(prices Prices, totals map[string]int64, unknown func(meter string)) *big.Int {
 	sum := new(big.Int)
 	for meter, q := range totals {
-		p, ok := m.cfg.Prices.Meter(meter)
+		p, ok := prices.Meter(meter)
 		if !ok {
-			m.cfg.Logger.Warn("usage of a meter not in the catalog is not rated", "meter", meter)
+			if unknown != nil {
+				unknown(meter)
+			}
 			continue
 		}
 		v := new(big.Int).Mul(big.NewInt(q), big.NewInt(p.PriceMicros))

@@ -389,7 +389,9 @@ func TestMetering_TwoProcessesMeterEachHourOnce(t *testing.T) {
 
 // A renewed contract draws its fresh commitment from the new term's usage
 // only: the first term's overage stays billed once, and the second term's
-// usage within its credits adds nothing (R13).
+// usage within its credits adds nothing (R13). Here the earlier term is not
+// recorded, as for renewals seen before migration 0014 kept ended terms:
+// metering starts from the term it knows.
 func TestMetering_R13_RenewalDrawsTheNewTermsCredits(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSellerOf(t, db, true)
@@ -401,8 +403,7 @@ func TestMetering_R13_RenewalDrawsTheNewTermsCredits(t *testing.T) {
 		if got := s.ledgerCentsOf(market.DemoContractCode); got != 100_000 {
 			t.Fatalf("first term: %d cents, want 100000", got)
 		}
-		// The renewal (early, now): a new term starts with fresh credits, as
-		// re-reading the entitlements after entitlement-updated records it.
+		// The renewal: a new term starts now with fresh credits.
 		if _, err := db.Write().Exec(`UPDATE entitlements SET term_start = $1, expires_at = $2`,
 			store.Now(s.Now().UTC().Truncate(time.Hour)), store.Now(s.Now().AddDate(1, 0, 0))); err != nil {
 			t.Fatal(err)

@@ -33,9 +33,9 @@ func (r Reconciliation) Difference() int64 {
 // Reconcile compares, per metered subscription, what metering should have
 // sent for the calendar month of month (UTC) with what it sent. What is due
 // is reckoned as the Maker reckons it, over the hours it makes records
-// for: from the link or the current term's start, so that a renewed
-// contract's fresh credits are drawn by its own term's usage only (R13),
-// and up to the term's end (R14); a difference is then a real one (R10).
+// for: from the link, up to the last term's end (R14), each term's usage
+// drawn from that term's credits, early renewals' included (R13, R22); a
+// difference is then a real one (R10).
 func (m *Maker) Reconcile(ctx context.Context, month time.Time) ([]Reconciliation, error) {
 	start := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
 	end := start.AddDate(0, 1, 0)
@@ -49,7 +49,8 @@ func (m *Maker) Reconcile(ctx context.Context, month time.Time) ([]Reconciliatio
 		r := Reconciliation{SubscriptionID: sub.SubscriptionID, OrgID: sub.OrgID, ProductCode: sub.Product.Code, Month: start.Format("2006-01")}
 		// Due: the month's metered hours, up to where the Maker stops.
 		// Sent: the records of the month's hours since the Maker's start.
-		origin, due := meteredHours(sub, now)
+		spans := termSpans(sub.LinkedAt, sub.Terms)
+		origin, due := spans[0].from, lastHour(sub, spans, now)
 		from := origin
 		if start.After(from) {
 			from = start
@@ -60,17 +61,15 @@ func (m *Maker) Reconcile(ctx context.Context, month time.Time) ([]Reconciliatio
 		if from.Before(due) {
 			var before int64
 			if from.After(origin) {
-				totals, err := m.cfg.Usage.ByMeter(ctx, sub.OrgID, origin, from)
-				if err != nil {
+				if before, err = m.dueCents(ctx, sub.OrgID, spans, from); err != nil {
 					return nil, err
 				}
-				before = m.dueCents(sub, totals)
 			}
-			totals, err := m.cfg.Usage.ByMeter(ctx, sub.OrgID, origin, due)
+			upTo, err := m.dueCents(ctx, sub.OrgID, spans, due)
 			if err != nil {
 				return nil, err
 			}
-			r.DueCents = m.dueCents(sub, totals) - before
+			r.DueCents = upTo - before
 		}
 		rows, err := m.db.Read().QueryContext(ctx, `SELECT status, SUM(quantity) FROM metering_records
 			WHERE subscription_id = $1 AND hour >= $2 AND hour < $3 GROUP BY status`, sub.SubscriptionID, store.Now(from), store.Now(end))

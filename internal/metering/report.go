@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/usage"
 )
@@ -158,49 +159,43 @@ func (r *Reporter) Summarize(ctx context.Context, in SummaryInput) (Summary, err
 	return s, nil
 }
 
-// credits reports a contract's committed credits as metering draws them
-// down (Maker.makeFor): from the link, or from the start of the current
-// term once a renewal began one, up to the term's end, so that usage
-// before the term or after it is not drawn from these credits (R13), and
-// usage older than the chart's 30 days still is. Usage of the hour under
-// way counts at once; metering draws it when the hour closes.
+// credits reports the committed credits of the contract's term that the
+// current hour belongs to, as metering draws them (Maker.makeFor): each
+// term from its start, the first from the link, up to its end, so that
+// usage before the term or after it, an earlier term's remaining hours
+// after an early renewal included, is not drawn from these credits (R13,
+// R22), and usage older than the chart's 30 days still is. Usage of the
+// hour under way counts at once; metering draws it when the hour closes.
 func (r *Reporter) credits(ctx context.Context, in SummaryInput, now time.Time, s *Summary) error {
-	var committed sql.NullInt64
-	var end, start sql.NullTime
-	err := r.db.Read().QueryRowContext(ctx, `SELECT integer_value, expires_at, term_start FROM entitlements
-		WHERE subscription_id = $1 AND dimension = $2 AND value_kind = 'integer'`, in.SubscriptionID, in.CommittedDimension).
-		Scan(&committed, &end, &start)
-	if errors.Is(err, sql.ErrNoRows) {
+	terms, err := marketplace.ContractTerms(ctx, r.db, in.SubscriptionID, in.CommittedDimension)
+	if err != nil || len(terms) == 0 {
+		return err
+	}
+	spans := termSpans(in.LinkedAt, terms)
+	hour := now.Truncate(time.Hour)
+	i := spanAt(spans, hour)
+	sp := spans[i]
+	if sp.credits <= 0 {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("read committed credits of subscription %d: %w", in.SubscriptionID, err)
-	}
-	if committed.Int64 <= 0 {
-		return nil
-	}
-	s.CommittedMicros = committed.Int64 * microsPerCredit
+	s.CommittedMicros = sp.credits
 	s.TermStart = in.LinkedAt.UTC()
-	if start.Valid && start.Time.After(s.TermStart) {
-		s.TermStart = start.Time.UTC()
+	if sp.term.Start.After(s.TermStart) {
+		s.TermStart = sp.term.Start.UTC()
 	}
-	from := s.TermStart.Truncate(time.Hour)
-	to := now.Truncate(time.Hour).Add(time.Hour)
-	if end.Valid {
-		s.TermEnd = end.Time.UTC()
-		// As metering does: the hour the term ends in is its last.
-		if last := s.TermEnd.Truncate(time.Hour).Add(time.Hour); last.Before(to) {
-			to = last
-		}
+	if !sp.term.End.IsZero() {
+		s.TermEnd = sp.term.End.UTC()
 	}
-	if from.Before(to) {
-		used, err := r.rated(ctx, in.OrgID, from, to)
-		if err != nil {
-			return err
-		}
-		s.UsedMicros = min(used, s.CommittedMicros)
+	rated, err := rateBySpan(ctx, r.usage, func(totals map[string]int64) *big.Int { return rateTotals(r.prices, totals, nil) },
+		in.OrgID, spans, hour.Add(time.Hour))
+	if err != nil {
+		return err
 	}
-	return r.runOut(ctx, in.OrgID, from, now, s)
+	s.UsedMicros = sp.credits
+	if rated[i].Cmp(big.NewInt(sp.credits)) < 0 {
+		s.UsedMicros = rated[i].Int64()
+	}
+	return r.runOut(ctx, in.OrgID, sp.from, now, s)
 }
 
 // runOut projects the day the committed credits run out at the recent

@@ -1,6 +1,7 @@
 package metering_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -33,10 +34,11 @@ func dollarsOf(units int64) int64 { return units * 220_000 } // micro-dollars
 // The billing page's committed credits are those of the current term, over
 // the whole term and nothing outside it, as metering draws them down: usage
 // before the link or a renewal's start is not drawn, nor usage after the
-// term's end; usage older than the chart's 30 days is (R12, R13, R14). The
-// run-out day projects the recent daily rate. Every case is also metered,
-// and the drawdown metering records for the credit alerts (R15) equals the
-// page's figure.
+// term's end; usage older than the chart's 30 days is (R12, R13, R14). A
+// renewal made before the old term ends leaves the old term current until
+// its end, with its own credits (R22). The run-out day projects the recent
+// daily rate. Every case is also metered, and the drawdown metering records
+// for the credit alerts (R15) equals the page's figure.
 func TestSummarize_R13_CommittedCreditsOverTheWholeTerm(t *testing.T) {
 	day := 24 * time.Hour
 	now := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
@@ -59,6 +61,10 @@ func TestSummarize_R13_CommittedCreditsOverTheWholeTerm(t *testing.T) {
 		// unmetered is the usage of the hour under way: on the page at
 		// once, drawn by metering when the hour closes.
 		unmetered int64
+		// earlyRenewal, when set, is when the first term ends, after now
+		// (negative: before): a renewal recorded before then began a second
+		// term there, with 20,000 credits, ending endsIn after now.
+		earlyRenewal time.Duration
 	}{
 		{name: "usage before the link, even earlier on the link's day, is not drawn",
 			linked: 10 * day, endsIn: 355 * day,
@@ -72,6 +78,14 @@ func TestSummarize_R13_CommittedCreditsOverTheWholeTerm(t *testing.T) {
 			linked: 400 * day, renewed: 20 * day, endsIn: 345 * day,
 			usage:    []used{{100 * day, 30000}, {21 * day, 1000}, {10 * day, 1000}, {3 * day, 500}},
 			wantUsed: dollarsOf(1500), wantRunOut: ""}, // at $110 a week they outlast the term
+		{name: "after an early renewal the old term's credits are drawn until it ends, and can run out before",
+			linked: 30 * day, earlyRenewal: 5 * day, endsIn: 370 * day,
+			usage:    []used{{20 * day, 40000}, {2 * day, 5000}},
+			wantUsed: dollarsOf(45000), wantRunOut: "2026-11-24"}, // $100 left at $1,100 a week: 15 hours
+		{name: "once the old term has ended, the early renewal's term starts fresh",
+			linked: 30 * day, earlyRenewal: -10 * day, endsIn: 355 * day,
+			usage:    []used{{20 * day, 40000}, {10*day + 10*time.Minute, 1000}, {5 * day, 500}},
+			wantUsed: dollarsOf(500)}, // the hour the old term ends in is the old term's
 		{name: "usage after the term's end is not drawn",
 			linked: 380 * day, endsIn: -15 * day,
 			usage:    []used{{20 * day, 1000}, {5 * day, 2000}},
@@ -116,6 +130,10 @@ func TestSummarize_R13_CommittedCreditsOverTheWholeTerm(t *testing.T) {
 			if tc.renewed > 0 {
 				term.start = now.Add(-tc.renewed)
 			}
+			if tc.earlyRenewal != 0 {
+				term.start, term.credits = now.Add(tc.earlyRenewal), 20_000
+				term.earlier = []marketplace.Term{{End: term.start, Credits: 10_000}}
+			}
 			fixtures[i].org, fixtures[i].sub = linkedSubscription(t, db, i, !tc.payg, term)
 			for _, u := range tc.usage {
 				useAt(t, db, fixtures[i].org, now.Add(-u.ago), u.units)
@@ -149,9 +167,19 @@ func TestSummarize_R13_CommittedCreditsOverTheWholeTerm(t *testing.T) {
 					}
 					return
 				}
-				if s.CommittedMicros != 10_000_000_000 || s.UsedMicros != tc.wantUsed || s.RemainingMicros() != s.CommittedMicros-tc.wantUsed {
-					t.Errorf("credits: %d used of %d, %d remaining; want %d used of 10000000000", s.UsedMicros, s.CommittedMicros,
-						s.RemainingMicros(), tc.wantUsed)
+				wantCommitted := int64(10_000_000_000)
+				wantStart, wantEnd := now.Add(-tc.linked), now.Add(tc.endsIn)
+				switch {
+				case tc.renewed > 0:
+					wantStart = now.Add(-tc.renewed)
+				case tc.earlyRenewal > 0: // the first term still runs
+					wantEnd = now.Add(tc.earlyRenewal)
+				case tc.earlyRenewal < 0:
+					wantStart, wantCommitted = now.Add(tc.earlyRenewal), 20_000_000_000
+				}
+				if s.CommittedMicros != wantCommitted || s.UsedMicros != tc.wantUsed || s.RemainingMicros() != s.CommittedMicros-tc.wantUsed {
+					t.Errorf("credits: %d used of %d, %d remaining; want %d used of %d", s.UsedMicros, s.CommittedMicros,
+						s.RemainingMicros(), tc.wantUsed, wantCommitted)
 				}
 				runOut := ""
 				if !s.RunOut.IsZero() {
@@ -160,12 +188,8 @@ func TestSummarize_R13_CommittedCreditsOverTheWholeTerm(t *testing.T) {
 				if runOut != tc.wantRunOut {
 					t.Errorf("run-out day %q, want %q", runOut, tc.wantRunOut)
 				}
-				wantStart := now.Add(-tc.linked)
-				if tc.renewed > 0 {
-					wantStart = now.Add(-tc.renewed)
-				}
-				if !s.TermStart.Equal(wantStart) || !s.TermEnd.Equal(now.Add(tc.endsIn)) {
-					t.Errorf("term %s to %s, want %s to %s", s.TermStart, s.TermEnd, wantStart, now.Add(tc.endsIn))
+				if !s.TermStart.Equal(wantStart) || !s.TermEnd.Equal(wantEnd) {
+					t.Errorf("term %s to %s, want %s to %s", s.TermStart, s.TermEnd, wantStart, wantEnd)
 				}
 				if got, ok := draws.used(fixtures[i].sub); !ok || got != tc.wantUsed-tc.unmetered {
 					t.Errorf("metering drew %d (recorded: %v), want %d: the page and metering disagree", got, ok, tc.wantUsed-tc.unmetered)
@@ -229,9 +253,14 @@ func (d *drawdowns) used(subscriptionID int64) (int64, bool) {
 }
 
 // contractTerm is when a subscription was linked and its committed
-// credits' term: start is zero for the first term, which runs from the
-// link, else where a renewal began the current one.
-type contractTerm struct{ linked, start, end time.Time }
+// credits' current term: start is zero for the first term, which runs from
+// the link, else where a renewal began the current one; credits are 10,000
+// when zero. earlier are the terms a renewal ended, as it records them.
+type contractTerm struct {
+	linked, start, end time.Time
+	credits            int64
+	earlier            []marketplace.Term
+}
 
 // linkedSubscription records subscription n, a contract with 10,000
 // committed credits (or pay-as-you-go), billing a new organization, as a
@@ -269,9 +298,21 @@ func linkedSubscription(t *testing.T, db *store.DB, n int, contract bool, term c
 		s := store.Now(term.start)
 		start = &s
 	}
+	credits := cmp.Or(term.credits, 10_000)
 	if _, err := db.Write().Exec(`INSERT INTO entitlements (subscription_id, dimension, value_kind, integer_value, expires_at, updated_at, term_start)
-		VALUES ($1, 'committed_credits', 'integer', 10000, $2, $3, $4)`, subID, store.Now(term.end), at, start); err != nil {
+		VALUES ($1, 'committed_credits', 'integer', $2, $3, $4, $5)`, subID, credits, store.Now(term.end), at, start); err != nil {
 		t.Fatal(err)
+	}
+	for _, e := range term.earlier {
+		var start *time.Time
+		if !e.Start.IsZero() {
+			s := store.Now(e.Start)
+			start = &s
+		}
+		if _, err := db.Write().Exec(`INSERT INTO entitlement_terms (subscription_id, dimension, integer_value, term_start, term_end, recorded_at)
+			VALUES ($1, 'committed_credits', $2, $3, $4, $5)`, subID, e.Credits, start, store.Now(e.End), at); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return orgID, subID
 }
