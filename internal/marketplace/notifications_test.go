@@ -26,6 +26,24 @@ func (w *world) linkedPAYG(email string) (marketplace.Purchase, int64) {
 	return p, res.Org.ID
 }
 
+// linkedContract is the demo buyer's accepted private offer, a contract,
+// linked to a new organization.
+func (w *world) linkedContract(email, orgName string) (market.Agreement, marketplace.Purchase, marketplace.LinkResult) {
+	w.t.Helper()
+	ctx := context.Background()
+	res, err := w.emu.Market().AcceptOffer(ctx, w.demo.Buyer.ID, w.demo.PrivateOffer.ID, "")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	u := w.user(email)
+	p := w.claimed(res.Agreement.ID, u)
+	linked, err := w.svc.Link(ctx, marketplace.LinkInput{PurchaseID: p.ID, UserID: u, NewOrgName: orgName})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return res.Agreement, p, linked
+}
+
 func note(p marketplace.Purchase, id, action string, at time.Time) marketplace.Notification {
 	return marketplace.Notification{Source: "sns", MessageID: id, Action: action, ProductCode: p.Subscription.ProductCode,
 		Customer: p.Subscription.Customer, SentAt: at, Payload: "{}"}
@@ -109,17 +127,8 @@ func TestNotifications_R22_ContractUpgradeReReadsEntitlements(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		ctx := context.Background()
-		res, err := w.emu.Market().AcceptOffer(ctx, w.demo.Buyer.ID, w.demo.PrivateOffer.ID, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := w.user("up@example.com")
-		p := w.claimed(res.Agreement.ID, u)
-		linked, err := w.svc.Link(ctx, marketplace.LinkInput{PurchaseID: p.ID, UserID: u, NewOrgName: "Upgraded"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.emu.Market().Upgrade(ctx, res.Agreement.ID, map[string]int64{"committed_credits": 25_000}); err != nil {
+		agreement, p, linked := w.linkedContract("up@example.com", "Upgraded")
+		if _, err := w.emu.Market().Upgrade(ctx, agreement.ID, map[string]int64{"committed_credits": 25_000}); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := w.svc.Record(ctx, note(p, "ent-1", marketplace.ActionEntitlementUpdated, time.Now())); err != nil {
@@ -246,22 +255,14 @@ func TestNotifications_R13_R14_R22_TermsFollowRenewalsUpgradesAndExpiry(t *testi
 			storetest.Each(t, func(t *testing.T, db *store.DB) {
 				w := newWorld(t, db)
 				ctx := context.Background()
-				res, err := w.emu.Market().AcceptOffer(ctx, w.demo.Buyer.ID, w.demo.PrivateOffer.ID, "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				u := w.user("terms@example.com")
-				p := w.claimed(res.Agreement.ID, u)
-				if _, err := w.svc.Link(ctx, marketplace.LinkInput{PurchaseID: p.ID, UserID: u, NewOrgName: "Terms"}); err != nil {
-					t.Fatal(err)
-				}
+				agreement, p, _ := w.linkedContract("terms@example.com", "Terms")
 				// AWS sends end dates in whole seconds.
-				ends := []time.Time{res.Agreement.EndAt.Truncate(time.Second)}
-				end := *res.Agreement.EndAt
+				ends := []time.Time{agreement.EndAt.Truncate(time.Second)}
+				end := *agreement.EndAt
 				sent := 0
 				for _, st := range tc.steps {
 					if st.renew {
-						a, err := w.emu.Market().Renew(ctx, res.Agreement.ID, 12)
+						a, err := w.emu.Market().Renew(ctx, agreement.ID, 12)
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -269,7 +270,7 @@ func TestNotifications_R13_R14_R22_TermsFollowRenewalsUpgradesAndExpiry(t *testi
 						end = *a.EndAt
 					}
 					if st.upgrade != 0 {
-						if _, err := w.emu.Market().Upgrade(ctx, res.Agreement.ID, map[string]int64{"committed_credits": st.upgrade}); err != nil {
+						if _, err := w.emu.Market().Upgrade(ctx, agreement.ID, map[string]int64{"committed_credits": st.upgrade}); err != nil {
 							t.Fatal(err)
 						}
 					}
@@ -280,7 +281,7 @@ func TestNotifications_R13_R14_R22_TermsFollowRenewalsUpgradesAndExpiry(t *testi
 						if err := w.emu.Market().Tick(ctx); err != nil {
 							t.Fatal(err)
 						}
-						if a, _ := w.emu.Market().Agreement(res.Agreement.ID); a.Status != market.StatusExpired {
+						if a, _ := w.emu.Market().Agreement(agreement.ID); a.Status != market.StatusExpired {
 							t.Fatalf("agreement %s at its end, want expired", a.Status)
 						}
 					}
