@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/marketplaceentitlementservice"
 	enttypes "github.com/aws/aws-sdk-go-v2/service/marketplaceentitlementservice/types"
 	"github.com/aws/aws-sdk-go-v2/service/marketplacemetering"
@@ -29,8 +31,25 @@ type Endpoints struct {
 	Entitlement string
 }
 
-// New builds the clients from an SDK configuration.
+// attemptTimeout bounds one HTTP attempt. The SDK's default client waits
+// for an answer forever: one hung BatchMeterUsage would hold a metering
+// worker, and the lease of its records, for good. With the SDK's three
+// attempts a call ends within about 90 s, inside the sender's 2-minute lease.
+const attemptTimeout = 30 * time.Second
+
+// New builds the clients from an SDK configuration. A configuration without
+// its own HTTP client gets one that gives up on an attempt after
+// attemptTimeout.
 func New(cfg aws.Config, ep Endpoints) *Client {
+	switch c := cfg.HTTPClient.(type) {
+	case nil:
+		cfg.HTTPClient = awshttp.NewBuildableClient().WithTimeout(attemptTimeout)
+	case *awshttp.BuildableClient:
+		// LoadDefaultConfig's: keep its transport (proxy, TLS), add the bound.
+		if c.GetTimeout() == 0 {
+			cfg.HTTPClient = c.WithTimeout(attemptTimeout)
+		}
+	}
 	return &Client{
 		metering: marketplacemetering.NewFromConfig(cfg, func(o *marketplacemetering.Options) {
 			if ep.Metering != "" {
