@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -152,24 +153,68 @@ func (s *Sender) claim(ctx context.Context) ([]Record, error) {
 		if len(out) == 0 {
 			return nil
 		}
-		ids := make([]string, len(out))
-		for i, r := range out {
-			ids[i] = fmt.Sprint(r.ID)
-		}
 		// ids are integers from our own query: safe to inline.
 		// A record still in flight from a claimant whose lease ran out was
-		// maybe sent by a process that died during the call.
+		// maybe sent by a process that died during the call. It is not in
+		// flight again until send says so, after waiting its turn.
 		_, err = tx.ExecContext(ctx, `UPDATE metering_records SET lease_until = $1, claimed_by = $2, attempts = attempts + 1,
-			maybe_sent = maybe_sent OR in_flight, in_flight = TRUE
-			WHERE id IN (`+strings.Join(ids, ",")+`)`, now.Add(s.cfg.Lease), s.owner)
+			maybe_sent = maybe_sent OR in_flight, in_flight = FALSE
+			WHERE id IN (`+inList(out)+`)`, now.Add(s.cfg.Lease), s.owner)
 		return err
 	})
 	return out, err
 }
 
+// inList is the records' ids for an IN (...): integers from our own
+// queries, safe to write into the text.
+func inList(recs []Record) string {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = strconv.FormatInt(r.ID, 10)
+	}
+	return strings.Join(ids, ",")
+}
+
+// takeOff marks the batch in flight just before the call, and returns the
+// records still this sender's: a wait on the rate limit can outlast the
+// lease, and another process may have claimed some meanwhile. Marking at
+// claim time instead made every record a process held while waiting its
+// turn "maybe sent" when the process died, though none had left it, and
+// such records end as conflicts for an operator rather than billed.
+func (s *Sender) takeOff(ctx context.Context, batch []Record) ([]Record, error) {
+	rows, err := s.db.Write().QueryContext(ctx, `UPDATE metering_records SET in_flight = TRUE
+		WHERE id IN (`+inList(batch)+`) AND claimed_by = $1 AND status = 'pending' RETURNING id`, s.owner)
+	if err != nil {
+		return nil, fmt.Errorf("mark records in flight: %w", err)
+	}
+	defer rows.Close()
+	mine := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		mine[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	kept := batch[:0:0]
+	for _, r := range batch {
+		if mine[r.ID] {
+			kept = append(kept, r)
+		}
+	}
+	return kept, nil
+}
+
 // send makes one call for a claimed batch and stores each outcome.
 func (s *Sender) send(ctx context.Context, batch []Record) (int, error) {
 	if err := s.limiter.Wait(ctx); err != nil {
+		return 0, err
+	}
+	batch, err := s.takeOff(ctx, batch)
+	if err != nil || len(batch) == 0 {
 		return 0, err
 	}
 	outcomes, err := s.cfg.Meterer.BatchMeterUsage(ctx, batch[0].ProductCode, batch)

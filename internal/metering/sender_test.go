@@ -97,6 +97,20 @@ func (b *bench) shift(ctx context.Context, d time.Duration) {
 	b.advance(d)
 }
 
+// shiftToHalfPast shifts by d and on to the next half past an hour. Tests
+// whose oldest record is five hours old need the half hour: drain moves the
+// clock a few minutes a round, and a record that passes six hours is
+// carried rather than sent (started at 13:58, such a test failed).
+func (b *bench) shiftToHalfPast(ctx context.Context, d time.Duration) {
+	b.t.Helper()
+	at := b.Now().Add(d)
+	next := at.Truncate(time.Hour).Add(30 * time.Minute)
+	if next.Before(at) {
+		next = next.Add(time.Hour)
+	}
+	b.shift(ctx, next.Sub(b.Now()))
+}
+
 func (b *bench) record(sub int64, hour time.Time, qty int64) {
 	b.t.Helper()
 	if _, err := b.db.Write().Exec(`INSERT INTO metering_records (subscription_id, product_code, dimension, hour, quantity, created_at)
@@ -178,7 +192,7 @@ func TestSender_EveryRecordAcceptedOnceDespiteFaults(t *testing.T) {
 		b := newBench(t, db)
 		ctx := context.Background()
 		subs := []int64{b.subscription(0), b.subscription(1), b.subscription(2), b.subscription(3)}
-		b.shift(ctx, 8*time.Hour)
+		b.shiftToHalfPast(ctx, 8*time.Hour)
 		hour := b.Now().UTC().Truncate(time.Hour)
 		for n, sub := range subs {
 			for h := 1; h <= 5; h++ {
@@ -254,7 +268,7 @@ func TestSender_TwoProcessesSendEachRecordOnce(t *testing.T) {
 		for n := range 6 {
 			subs = append(subs, b.subscription(n))
 		}
-		b.shift(context.Background(), 8*time.Hour)
+		b.shiftToHalfPast(context.Background(), 8*time.Hour)
 		hour := b.Now().UTC().Truncate(time.Hour)
 		for n, sub := range subs {
 			for h := 1; h <= 5; h++ {
@@ -380,3 +394,55 @@ func TestSender_LegacyCustomerIdentifierAnswersMatched(t *testing.T) {
 		}
 	})
 }
+
+// A record claimed while its sender waits its turn under the rate limit has
+// not left the process: if the process dies then, the next claimant must not
+// take it for "maybe sent" (which ends as a conflict for an operator, not
+// billed, when the window closes first).
+func TestSender_RecordWaitingItsTurnIsNotMaybeSent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := newBench(t, db)
+		var subs []int64
+		for n := range batchOf + 1 {
+			subs = append(subs, b.subscription(n))
+		}
+		b.shiftToHalfPast(context.Background(), 8*time.Hour)
+		hour := b.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
+		for n, sub := range subs {
+			b.record(sub, hour, int64(n+1))
+		}
+		counting := &countingMeterer{real: b.client}
+		// One call now, the next in 100 s: the second batch waits its turn.
+		slow, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: counting, Logger: slog.New(slog.DiscardHandler), Now: b.Now,
+			Rate: 0.01, Window: 6 * time.Hour, Lease: time.Minute, Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, die := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); slow.SendPending(ctx) }()
+		for {
+			var leased int
+			db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'pending' AND lease_until IS NOT NULL`).Scan(&leased)
+			if leased == 1 && counting.count() == batchOf {
+				break // the second batch is claimed and waiting
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		die()
+		<-done
+		b.advance(2 * time.Minute) // past the dead sender's lease
+		b.drain(b.sender(nil))
+		var flagged int
+		db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE maybe_sent OR in_flight OR status <> 'accepted'`).Scan(&flagged)
+		if flagged != 0 {
+			t.Errorf("%d records flagged maybe sent or not accepted, want none", flagged)
+		}
+		b.ledgerEqualsOurs()
+	})
+}
+
+// batchOf is AWS's records per BatchMeterUsage call.
+const batchOf = 25
+
+func (c *countingMeterer) count() int { c.mu.Lock(); defer c.mu.Unlock(); return c.records }
