@@ -18,7 +18,7 @@ import (
 // credits for its alerts (package marketplace).
 type Subscriptions interface {
 	MeteredSubscriptions(ctx context.Context) ([]marketplace.Metered, error)
-	RecordCreditUse(ctx context.Context, subscriptionID, used, committed int64) error
+	RecordCreditUse(ctx context.Context, use marketplace.CreditUse) error
 }
 
 // Usage totals usage per meter (package usage).
@@ -121,21 +121,48 @@ func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.T
 		}
 	}
 	// Alerts follow the hours metered, so that the usage they report is
-	// final: the credits of the term the last of them belongs to (R15).
-	if i := spanAt(spans, last.Add(-time.Hour)); made > 0 && spans[i].credits > 0 {
-		rated, err := rateBySpan(ctx, m.cfg.Usage, m.Rate, sub.OrgID, spans, last)
-		if err != nil {
-			return made, err
+	// final: for each term whose hours this round metered, against that
+	// term's credits (R15). Usage of an old term's last hours after an
+	// early renewal, or a round that catches up across a term's end,
+	// alerts against the old term's credits, not the new term's (R13,
+	// R22). Hours count as metered without a record too: within the
+	// credits nothing is due, and with ZeroRecords off no record is made.
+	if err := m.alertCredits(ctx, sub, spans, next, last); err != nil {
+		return made, err
+	}
+	return made, nil
+}
+
+// alertCredits records the use of the credits of each term with credits
+// that the hours [from, to) belong to, for its alerts.
+func (m *Maker) alertCredits(ctx context.Context, sub marketplace.Metered, spans []span, from, to time.Time) error {
+	if !from.Before(to) {
+		return nil // no hour metered: nothing new to tell
+	}
+	var metered []int
+	for i, sp := range spans {
+		if sp.credits > 0 && sp.from.Before(to) && (sp.to.IsZero() || from.Before(sp.to)) {
+			metered = append(metered, i)
 		}
+	}
+	if len(metered) == 0 {
+		return nil
+	}
+	rated, err := rateBySpan(ctx, m.cfg.Usage, m.Rate, sub.OrgID, spans, to)
+	if err != nil {
+		return err
+	}
+	for _, i := range metered {
 		used := spans[i].credits
 		if rated[i].Cmp(big.NewInt(used)) < 0 {
 			used = rated[i].Int64()
 		}
-		if err := m.cfg.Subscriptions.RecordCreditUse(ctx, sub.SubscriptionID, used, spans[i].credits); err != nil {
-			return made, err
+		if err := m.cfg.Subscriptions.RecordCreditUse(ctx, marketplace.CreditUse{SubscriptionID: sub.SubscriptionID,
+			Term: spans[i].term, UsedMicros: used}); err != nil {
+			return err
 		}
 	}
-	return made, nil
+	return nil
 }
 
 // lastHour is where the hours metering makes records for end: the closed

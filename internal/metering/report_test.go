@@ -238,10 +238,10 @@ func newDrawdowns(t *testing.T, db *store.DB, catalog *marketplace.Catalog, now 
 	return &drawdowns{Service: svc, drawn: map[int64]int64{}}
 }
 
-func (d *drawdowns) RecordCreditUse(_ context.Context, subscriptionID, used, _ int64) error {
+func (d *drawdowns) RecordCreditUse(_ context.Context, use marketplace.CreditUse) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.drawn[subscriptionID] = used
+	d.drawn[use.SubscriptionID] = use.UsedMicros
 	return nil
 }
 
