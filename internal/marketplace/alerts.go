@@ -12,7 +12,7 @@ import (
 )
 
 // CreditAlertThresholds are the shares of committed credits whose crossing
-// is mailed to the organization's admins (R15).
+// is mailed to the organization's admins and billing members (R15).
 var creditAlertThresholds = []int64{50, 75, 90}
 
 // CreditUse is how much of one contract term's committed credits usage has
@@ -106,14 +106,14 @@ func termStart(t Term) sql.NullTime {
 	return sql.NullTime{Time: store.Now(t.Start), Valid: true}
 }
 
-// mailCreditAlert mails the linked organization's admins that usage of a
+// mailCreditAlert mails the linked organization's admins and billing members that usage of a
 // term reached th% of its committed credits, and notes it in the audit log.
 func (s *Service) mailCreditAlert(ctx context.Context, tx *sql.Tx, in CreditUse, th int64) error {
 	link, err := s.activeLink(ctx, tx, `subscription_id = $1`, in.SubscriptionID)
 	if err != nil || link == nil {
 		return err
 	}
-	admins, err := s.cfg.Orgs.AdminsTx(ctx, tx, link.OrgID)
+	to, err := s.cfg.Orgs.BillingContactsTx(ctx, tx, link.OrgID)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func (s *Service) mailCreditAlert(ctx context.Context, tx *sql.Tx, in CreditUse,
 		ends = in.Term.End.UTC().Format(time.DateOnly)
 		term = "the term of its AWS Marketplace contract that ends on " + ends
 	}
-	msg := mailbox.Message{To: admins, Subject: fmt.Sprintf("%d%% of %s's committed credits are used", th, link.OrgName),
+	msg := mailbox.Message{To: to, Subject: fmt.Sprintf("%d%% of %s's committed credits are used", th, link.OrgName),
 		Text: fmt.Sprintf("The organization %q has used %d%% of the %s committed credits of %s.\n\n"+
 			"When they are used up, further usage is billed as pay-as-you-go on the same contract, through AWS Marketplace.\n\n"+
 			"Billing page: %s/orgs/%d/billing\n", link.OrgName, th, dollars(in.Term.Credits), term, s.cfg.BaseURL, link.OrgID)}

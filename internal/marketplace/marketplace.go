@@ -71,6 +71,7 @@ type Orgs interface {
 	AuthorizeTx(ctx context.Context, tx *sql.Tx, actor, orgID int64, roles ...org.Role) (org.Org, error)
 	AuditTx(ctx context.Context, tx *sql.Tx, orgID, actor int64, action, detail string) error
 	AdminsTx(ctx context.Context, tx *sql.Tx, orgID int64) ([]string, error)
+	BillingContactsTx(ctx context.Context, tx *sql.Tx, orgID int64) ([]string, error)
 	ListForUser(ctx context.Context, user int64) ([]org.Org, error)
 }
 

@@ -279,7 +279,7 @@ func (s *Service) effect(ctx context.Context, tx *sql.Tx, subID int64, n Notific
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil // a newer event already set the status
 	}
-	if err := s.tellAdmins(ctx, tx, subID, status); err != nil {
+	if err := s.tellBilling(ctx, tx, subID, status); err != nil {
 		return err
 	}
 	if status == StatusCancelled || status == StatusFailed {
@@ -301,9 +301,10 @@ var transitionNotes = map[string]struct{ subject, text string }{
 		"AWS Marketplace could not complete the subscription that was to bill %q. Nothing is billed through it.\n\nBilling page: %s\n"},
 }
 
-// tellAdmins records a status change in the linked organization's audit
-// log and mails its admins, in the same transaction as the change.
-func (s *Service) tellAdmins(ctx context.Context, tx *sql.Tx, subID int64, status string) error {
+// tellBilling records a status change in the linked organization's audit
+// log and mails its admins and billing members, in the same transaction as
+// the change.
+func (s *Service) tellBilling(ctx context.Context, tx *sql.Tx, subID int64, status string) error {
 	note, ok := transitionNotes[status]
 	if !ok {
 		return nil
@@ -315,12 +316,12 @@ func (s *Service) tellAdmins(ctx context.Context, tx *sql.Tx, subID int64, statu
 	if err := s.cfg.Orgs.AuditTx(ctx, tx, link.OrgID, 0, "billing.status", "AWS Marketplace subscription "+status); err != nil {
 		return err
 	}
-	admins, err := s.cfg.Orgs.AdminsTx(ctx, tx, link.OrgID)
+	to, err := s.cfg.Orgs.BillingContactsTx(ctx, tx, link.OrgID)
 	if err != nil {
 		return err
 	}
 	page := fmt.Sprintf("%s/orgs/%d/billing", s.cfg.BaseURL, link.OrgID)
-	_, err = s.cfg.Mailer.Enqueue(ctx, tx, mailbox.Message{To: admins, Subject: note.subject, Text: fmt.Sprintf(note.text, link.OrgName, page)})
+	_, err = s.cfg.Mailer.Enqueue(ctx, tx, mailbox.Message{To: to, Subject: note.subject, Text: fmt.Sprintf(note.text, link.OrgName, page)})
 	return err
 }
 

@@ -89,7 +89,8 @@ var alertCases = []alertCase{
 // term's commitment once; a renewal's term alerts again, an old term's
 // hours after an early renewal against the old credits, an upgrade against
 // the new commitment (R13, R15, R22). The mail goes to the organization's
-// admins only, and says which threshold, commitment and term.
+// admins and billing members, not its developers, and says which threshold,
+// commitment and term.
 func TestCreditAlerts_R13_R15_R22_EachTermAlertsOnItsOwnCredits(t *testing.T) {
 	for _, tc := range alertCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,7 +98,8 @@ func TestCreditAlerts_R13_R15_R22_EachTermAlertsOnItsOwnCredits(t *testing.T) {
 				ctx := context.Background()
 				s, c := newContractSeller(t, db, tc.credits, tc.endAfter)
 				first, agreement, customer := c.first, c.agreement, c.customer
-				admins := s.members(map[string]org.Role{"second-admin@example.com": org.RoleAdmin, "dev@example.com": org.RoleDeveloper})
+				billing := s.members(map[string]org.Role{"second-admin@example.com": org.RoleAdmin, "billing@example.com": org.RoleBilling,
+					"dev@example.com": org.RoleDeveloper})
 				maker := s.maker
 				if tc.noZeroRecs {
 					maker = s.makerWith(s.market, false)
@@ -144,8 +146,8 @@ func TestCreditAlerts_R13_R15_R22_EachTermAlertsOnItsOwnCredits(t *testing.T) {
 				}
 				for i, a := range tc.want {
 					m := mails[i]
-					if !slices.Equal(m.to, admins) {
-						t.Errorf("mail %d goes to %v, want the admins %v", i, m.to, admins)
+					if !slices.Equal(m.to, billing) {
+						t.Errorf("mail %d goes to %v, want the admins and billing members %v", i, m.to, billing)
 					}
 					if want := fmt.Sprintf("%d%% of Metered's committed credits are used", a.threshold); m.subject != want {
 						t.Errorf("mail %d: subject %q, want %q", i, m.subject, want)
@@ -306,7 +308,8 @@ func newContractSeller(t *testing.T, db *store.DB, credits int64, endAfter time.
 }
 
 // members adds members to the seller's organization by e-mail and role,
-// and returns the addresses of its admins, sorted, its creator's too.
+// and returns the addresses of its admins and billing members, sorted, its
+// creator's too: whoever is told about the bill.
 func (s *seller) members(roles map[string]org.Role) []string {
 	s.t.Helper()
 	admins := []string{"m@example.com"}
@@ -320,7 +323,7 @@ func (s *seller) members(roles map[string]org.Role) []string {
 			s.orgID, user, string(role), store.Now(s.Now())); err != nil {
 			s.t.Fatal(err)
 		}
-		if role == org.RoleAdmin {
+		if role == org.RoleAdmin || role == org.RoleBilling {
 			admins = append(admins, email)
 		}
 	}
