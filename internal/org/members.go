@@ -150,36 +150,25 @@ func (s *Service) AdminsTx(ctx context.Context, tx *sql.Tx, orgID int64) ([]stri
 // addresses of the organization's admins and billing members: whoever is
 // told about its bill (credits running low, a subscription ending).
 func (s *Service) BillingContactsTx(ctx context.Context, tx *sql.Tx, orgID int64) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
-		WHERE m.org_id = $1 AND m.role IN ($2, $3) ORDER BY u.email`, orgID, RoleAdmin, RoleBilling)
-	if err != nil {
-		return nil, fmt.Errorf("list billing contacts of organization %d: %w", orgID, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(out) == 0 {
-		return nil, errors.New("organization has no admin")
-	}
-	return out, nil
+	return s.emails(ctx, tx, orgID, RoleAdmin, RoleBilling)
 }
 
-func (s *Service) admins(ctx context.Context, q interface {
+func (s *Service) admins(ctx context.Context, q rowsQuerier, orgID int64) ([]string, error) {
+	return s.emails(ctx, q, orgID, RoleAdmin, RoleAdmin)
+}
+
+// rowsQuerier is a *sql.DB or a *sql.Tx.
+type rowsQuerier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}, orgID int64) ([]string, error) {
+}
+
+// emails lists the addresses of the members with either role, sorted.
+// Every organization has an admin, so an empty list is an error.
+func (s *Service) emails(ctx context.Context, q rowsQuerier, orgID int64, role, orRole Role) ([]string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
-		WHERE m.org_id = $1 AND m.role = $2 ORDER BY u.email`, orgID, RoleAdmin)
+		WHERE m.org_id = $1 AND m.role IN ($2, $3) ORDER BY u.email`, orgID, role, orRole)
 	if err != nil {
-		return nil, fmt.Errorf("list admins of organization %d: %w", orgID, err)
+		return nil, fmt.Errorf("list members of organization %d: %w", orgID, err)
 	}
 	defer rows.Close()
 	var out []string
