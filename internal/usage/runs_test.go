@@ -175,7 +175,11 @@ func TestRunIndex_ColdKeysMoveToUsageKeys(t *testing.T) {
 	ctx := context.Background()
 	var in []Input
 	for n := range 1000 {
-		in = append(in, poolEvent(n, base))
+		ev := poolEvent(n, base)
+		// Within the hot window (this hour and the two before), so that
+		// nothing is moved before the clock says so.
+		ev.Time = base.Add(-time.Duration(n%120) * time.Minute).Format(time.RFC3339)
+		in = append(in, ev)
 	}
 	if res, err := ing.Ingest(ctx, 1, in); err != nil || res.Accepted != 1000 {
 		t.Fatalf("%+v %v", res, err)
