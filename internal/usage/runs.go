@@ -224,7 +224,13 @@ func (x *runIndex) remember(slot int64) {
 	}
 	f := x.filters[h]
 	if f == nil {
-		f = &hourFilter{}
+		// Sized like the busiest hour before it, up to an eighth of
+		// the budget.
+		hint := 0
+		for _, g := range x.filters {
+			hint = max(hint, g.keys())
+		}
+		f = &hourFilter{hint: min(hint, x.budget/8*8/bloomBitsPerKey)}
 		x.filters[h] = f
 	}
 	x.filterBytes += f.add(slot)
