@@ -153,6 +153,7 @@ type Market struct {
 	credentials map[string]*Credential
 	offers      map[string]*Offer
 	agreements  map[string]*Agreement
+	byLicense   map[string]*Agreement // cache of agreementByLicense
 	tokens      map[string]*Token
 	records     map[string]*MeteringRecord
 	dedup       map[string]*MeteringRecord
@@ -208,6 +209,7 @@ func (m *Market) clear() {
 	m.credentials = map[string]*Credential{}
 	m.offers = map[string]*Offer{}
 	m.agreements = map[string]*Agreement{}
+	m.byLicense = map[string]*Agreement{}
 	m.tokens = map[string]*Token{}
 	m.records = map[string]*MeteringRecord{}
 	m.dedup = map[string]*MeteringRecord{}

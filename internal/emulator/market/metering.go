@@ -192,12 +192,17 @@ func (m *Market) agreementsOf(productCode string, keep func(*Agreement) bool) []
 }
 
 func (m *Market) agreementByLicense(arn string) *Agreement {
-	for _, a := range m.agreements {
-		if a.LicenseArn == arn {
-			return a
-		}
+	// An index, checked on use and rebuilt on a miss: an agreement's license
+	// never changes, and one gone (Reset) is no longer in m.agreements. A
+	// miss costs the scan every look-up used to cost.
+	if a := m.byLicense[arn]; a != nil && a.LicenseArn == arn && m.agreements[a.ID] == a {
+		return a
 	}
-	return nil
+	clear(m.byLicense)
+	for _, a := range m.agreements {
+		m.byLicense[a.LicenseArn] = a
+	}
+	return m.byLicense[arn]
 }
 
 // inWindow applies the timestamp window, and the month boundary: after the
