@@ -33,7 +33,7 @@ import (
 //
 // A key is then in usage_keys or in one of the runs, and checking one would
 // take a lookup in each. In-memory Bloom filters over the hot hours answer
-// "certainly new" for all but about one new key in 250, so only resends,
+// "certainly new" for all but a few new keys in 1,000, so only resends,
 // those few and late events for hours outside the window are looked up.
 //
 // The filters cover what this process wrote. SQLite has one writer at a

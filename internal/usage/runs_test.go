@@ -34,10 +34,14 @@ func TestBloom_NoFalseNegativesAndFewFalsePositives(t *testing.T) {
 			fp++
 		}
 	}
-	// A chain of filters at 12 bits a key and 8 probes answers about 0.5%
-	// of absent keys "perhaps"; each costs one lookup, so 1% is the bound
-	// that matters for ingest speed.
-	if rate := float64(fp) / trials; rate > 0.01 {
+	// A full filter of 16 bits a key and 10 probes answers about 0.2% of
+	// absent keys "perhaps", and a test asks every filter of the chain: an
+	// hour with no hint, grown through five filters to a million keys,
+	// answers about 0.8%. Each "perhaps" costs one lookup, so 1% is the
+	// bound that matters for ingest speed.
+	rate := float64(fp) / trials
+	t.Logf("false positive rate %.5f with %d filters, %d bytes", rate, len(h.chain), h.bytes())
+	if rate > 0.01 {
 		t.Errorf("false positive rate %.4f, want at most 0.01 (%d filters, %d bytes)", rate, len(h.chain), h.bytes())
 	}
 }
