@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -70,15 +68,7 @@ type reconcileFixture struct {
 
 func newReconcileFixture(t *testing.T, url string, month time.Time) *reconcileFixture {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, url, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.OpenURL(t, url)
 	f := &reconcileFixture{t: t, db: db, month: month}
 	linked := store.Now(month.Add(-24 * time.Hour))
 	var user int64

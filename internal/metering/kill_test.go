@@ -68,7 +68,7 @@ func TestMetering_KilledProcessesLedgerEqualsRatedUsage(t *testing.T) {
 func runKills(t *testing.T, engine string, procs int, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, uint64(procs)))
 	url := storetest.URL(t, engine)
-	db := openURL(t, url)
+	db := storetest.OpenURL(t, url)
 	s := newKillSeller(t, db, rng)
 	ctx := context.Background()
 	slots := make([]*slot, procs)
@@ -134,20 +134,6 @@ func describe(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, "; ")
-}
-
-func openURL(t testing.TB, url string) *store.DB {
-	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, url, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
 }
 
 // randomShift is how far the clock moves between processes: mostly under

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/store/storetest"
 	"github.com/marketbridge/marketbridge/internal/usage"
 )
@@ -32,7 +31,7 @@ func TestIngest_AcknowledgedEventsSurviveKill9(t *testing.T) {
 	for _, engine := range storetest.Engines {
 		t.Run(engine, func(t *testing.T) {
 			url := storetest.URL(t, engine)
-			db := openMigrated(t, url) // migrate before the child starts
+			db := storetest.OpenURL(t, url) // migrate before the child starts
 			db.Close()
 
 			cmd := exec.Command(os.Args[0], "-test.run", "^TestIngest_AcknowledgedEventsSurviveKill9$", "-test.v")
@@ -64,7 +63,7 @@ func TestIngest_AcknowledgedEventsSurviveKill9(t *testing.T) {
 				t.Fatalf("the child acknowledged only %d events before ending", len(acked))
 			}
 
-			db = openMigrated(t, url)
+			db = storetest.OpenURL(t, url)
 			defer db.Close()
 			stored := map[string]bool{}
 			rows, err := db.Read().Query(`SELECT event_id FROM usage_events`)
@@ -118,22 +117,10 @@ func crashBatch(lo, n int) []map[string]any {
 	return out
 }
 
-func openMigrated(t testing.TB, url string) *store.DB {
-	t.Helper()
-	db, err := store.Open(context.Background(), url, discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
 // crashChild ingests crashEvents events from 8 goroutines in batches of 50,
 // printing each acknowledged batch, until it is killed.
 func crashChild(t *testing.T, url string) {
-	db := openMigrated(t, url)
+	db := storetest.OpenURL(t, url)
 	ing := startIngester(t, db, nil)
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -39,15 +39,22 @@ func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 // when the test ends.
 func Open(t testing.TB, engine string) *store.DB {
 	t.Helper()
-	rawURL := URL(t, engine)
+	return OpenURL(t, URL(t, engine))
+}
+
+// OpenURL opens and migrates the database at rawURL, closed when the test
+// ends: for tests whose child processes open the same database by URL.
+// Closing it earlier is harmless.
+func OpenURL(t testing.TB, rawURL string) *store.DB {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, rawURL, slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatalf("open %s: %v", engine, err)
+		t.Fatalf("open %s: %v", rawURL, err)
 	}
 	t.Cleanup(func() { db.Close() })
 	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatalf("migrate %s: %v", engine, err)
+		t.Fatalf("migrate %s: %v", rawURL, err)
 	}
 	return db
 }
