@@ -6,9 +6,7 @@ package main
 // the emulator's ledger and invoice, to the cent.
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -30,7 +28,7 @@ const ledgerWait = 60 * time.Second
 
 func TestDemo_UsageReachesBillingPageThenLedgerWhenItsHourCloses_R10_R11(t *testing.T) {
 	t.Parallel()
-	d := startDemoWith(t, "--clock-speed", "3600")
+	d := startDemo(t, "--clock-speed", "3600")
 
 	// The demo's world starts mid-month, so that the month the billing page
 	// totals cannot end during the test, however fast the clock runs.
@@ -180,45 +178,6 @@ func postUsage(t *testing.T, seller, key, event string) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
-}
-
-// startDemoWith runs "demo" in-process as startDemo does, with more flags.
-func startDemoWith(t *testing.T, args ...string) demoURLs {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stdout, printed := io.Pipe()
-	logs := &syncBuffer{}
-	done := make(chan error, 1)
-	argv := append([]string{"demo", "--addr", "127.0.0.1:0", "--emulator-addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "json"}, args...)
-	go func() {
-		err := run(ctx, argv, func(string) string { return "" }, printed, logs)
-		printed.CloseWithError(errors.New("run ended"))
-		done <- err
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("demo ended with %v, want a clean stop", err)
-		}
-		if t.Failed() {
-			t.Logf("the demo's log:\n%s", logs.tail(16<<10))
-		}
-	})
-	var d demoURLs
-	lines := bufio.NewScanner(stdout)
-	for (d.seller == "" || d.emulator == "") && lines.Scan() {
-		if m := demoEmulatorLine.FindStringSubmatch(lines.Text()); m != nil {
-			d.emulator = m[1]
-		}
-		if m := demoSellerLine.FindStringSubmatch(lines.Text() + " "); m != nil {
-			d.seller = m[1]
-		}
-	}
-	if d.seller == "" || d.emulator == "" {
-		t.Fatalf("demo did not print both URLs (seller %q, emulator %q): %v", d.seller, d.emulator, lines.Err())
-	}
-	go io.Copy(io.Discard, stdout)
-	return d
 }
 
 // console is one person on the seller's pages without a browser: a cookie

@@ -214,13 +214,13 @@ var (
 // startDemo runs "demo" in-process, both servers on free ports and its data
 // in a fresh folder, and reads both URLs from what it prints. At the end it
 // checks that the demo stops cleanly, and shows its log if the test failed.
-func startDemo(t *testing.T) demoURLs {
+func startDemo(t *testing.T, args ...string) demoURLs {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, printed := io.Pipe()
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
-	argv := []string{"demo", "--addr", "127.0.0.1:0", "--emulator-addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "json"}
+	argv := append([]string{"demo", "--addr", "127.0.0.1:0", "--emulator-addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "json"}, args...)
 	go func() {
 		err := run(ctx, argv, func(string) string { return "" }, printed, logs)
 		printed.CloseWithError(errors.New("run ended"))
