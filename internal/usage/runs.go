@@ -327,16 +327,8 @@ func (x *runIndex) lookup(ctx context.Context, tx *sql.Tx, items []*item) (map[i
 		runs.WriteString(strconv.FormatInt(r, 10))
 	}
 	prefix := "SELECT slot, chk FROM usage_key_runs WHERE run IN (" + runs.String() + ") AND slot IN ("
-	for lo := 0; lo < len(items); lo += keyRows {
-		part := items[lo:min(lo+keyRows, len(items))]
-		args := make([]any, len(part))
-		for i, it := range part {
-			args[i] = it.key.slot
-		}
-		q := prefix + strings.TrimSuffix(strings.Repeat("?,", len(part)), ",") + ")"
-		if err := scanPairs(ctx, tx, q, args, found); err != nil {
-			return nil, fmt.Errorf("read usage key runs: %w", err)
-		}
+	if err := slotChecks(ctx, tx, items, prefix, false, found); err != nil {
+		return nil, fmt.Errorf("read usage key runs: %w", err)
 	}
 	return found, nil
 }
@@ -482,20 +474,4 @@ func queryInts(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]in
 		out = append(out, v)
 	}
 	return out, rows.Err()
-}
-
-func scanPairs(ctx context.Context, tx *sql.Tx, query string, args []any, into map[int64]int64) error {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var slot, chk int64
-		if err := rows.Scan(&slot, &chk); err != nil {
-			return err
-		}
-		into[slot] = chk
-	}
-	return rows.Err()
 }
