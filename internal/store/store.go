@@ -71,7 +71,12 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 }
 
 // sqlitePragmas are the settings every connection gets; see the package doc.
-const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)" +
+// synchronous=FULL makes every commit fsync the WAL before it returns, so that
+// what marketbridge acknowledged (usage accepted, a link, a metering outcome)
+// survives a power loss, not only a crash of the process as NORMAL does. The
+// fsync is paid once per transaction, and usage ingest commits a whole round
+// of requests in one, so its cost is shared by every event of the round.
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)" +
 	"&_pragma=foreign_keys(1)&_time_format=sqlite"
 
 // sqliteWriterPragmas are for the one writer connection, which takes every

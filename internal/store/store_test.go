@@ -221,7 +221,7 @@ func TestOpen_SQLiteWriterSettings(t *testing.T) {
 		{"wal_autocheckpoint", 16000, 1000},
 		{"temp_store", 2, 0}, // 2 is MEMORY, 0 DEFAULT
 		{"foreign_keys", 1, 1},
-		{"synchronous", 1, 1}, // NORMAL
+		{"synchronous", 2, 2}, // FULL: a commit survives power loss (#11)
 	} {
 		var w, r int64
 		if err := db.Write().QueryRow("PRAGMA " + tc.pragma).Scan(&w); err != nil {
