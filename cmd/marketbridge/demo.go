@@ -98,11 +98,11 @@ func newDemoCommand() *command {
 				"                              then \"Set up your account\"; private offers are in the buyer's inbox\n"+
 				"  seller console              %s/   (register; mail arrives in the dev mailbox)\n"+
 				"  dev mailbox                 %s/dev/mailbox\n"+
-				"  health, metrics             %s/healthz, %s/metrics\n\n"+
+				"  health, metrics             %s/healthz, %s\n\n"+
 				"Demo buyer accounts: %s (full access, holds a private offer), %s (read-only).\n"+
 				"The marketplace's clock runs %gx real time (--clock-speed); its time is at %s/emulator/v1/clock.\n"+
 				"Data folder: %s. Press Ctrl+C to stop.\n\n",
-				emuURL, s.url, s.url, s.url, s.url, demo.Buyer.ID, demo.ReadOnlyBuyer.ID, speed, emuURL, o.storage.DataDir)
+				emuURL, s.url, s.url, s.url, s.metricsURL, demo.Buyer.ID, demo.ReadOnlyBuyer.ID, speed, emuURL, o.storage.DataDir)
 		})
 		cancel()
 		wg.Wait()

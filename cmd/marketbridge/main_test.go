@@ -170,6 +170,8 @@ func TestRun_FailsWithOneClearError(t *testing.T) {
 		{"data folder under a file", []string{"serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(file, "data")}, nil, "data folder"},
 		{"port in use", []string{"serve", "--addr", busy.Addr().String(), "--data", t.TempDir()}, nil, "cannot listen on " + busy.Addr().String() + ": bind: address already in use"},
 		{"bad address", []string{"serve", "--addr", "nowhere"}, nil, `--addr: "nowhere" is not host:port`},
+		{"bad metrics address", []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", "nowhere"}, nil, `--metrics-addr: "nowhere" is not host:port`},
+		{"metrics port in use", []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", busy.Addr().String(), "--data", t.TempDir()}, nil, "--metrics-addr: cannot listen on " + busy.Addr().String()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,5 +241,76 @@ func TestReconcile_EmptyDatabaseHasNoDifferences(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"reconcile", "--data", t.TempDir(), "--month", "November"}, func(string) string { return "" }, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "YYYY-MM") {
 		t.Fatalf("bad --month = %v", err)
+	}
+}
+
+// TestServe_MetricsAddr: with --metrics-addr, /metrics is served on its own
+// listener and the console's port no longer answers it (#11 item 8), so that
+// a private network can scrape it while the console faces the buyers.
+func TestServe_MetricsAddr(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	argv := []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "json"}
+	go func() {
+		err := run(ctx, argv, func(string) string { return "" }, pw, io.Discard)
+		pw.CloseWithError(errors.New("run ended"))
+		done <- err
+	}()
+	out := bufio.NewReader(pr)
+	first, err := out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("serve did not start: %v (run: %v)", err, <-done)
+	}
+	second, err := out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("serve did not say where metrics are: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	console := strings.TrimSpace(strings.TrimPrefix(first, "marketbridge serving on "))
+	metrics := strings.TrimSpace(strings.TrimPrefix(second, "metrics on "))
+	if !strings.HasPrefix(metrics, "http://127.0.0.1:") || !strings.HasSuffix(metrics, "/metrics") || strings.HasPrefix(metrics, console) {
+		t.Fatalf("metrics at %q, console at %q: want another port", metrics, console)
+	}
+
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(body)
+	}
+	for _, tc := range []struct {
+		url      string
+		status   int
+		contains string
+	}{
+		{console + "/healthz", http.StatusOK, ""},
+		{console + "/metrics", http.StatusNotFound, ""},
+		{metrics, http.StatusOK, `marketbridge_http_requests_total{code="200",method="GET",route="GET /healthz"} 1`},
+		// The metrics listener serves metrics and nothing of the console.
+		{strings.TrimSuffix(metrics, "/metrics") + "/healthz", http.StatusNotFound, ""},
+		{strings.TrimSuffix(metrics, "/metrics") + "/login", http.StatusNotFound, ""},
+	} {
+		status, body := get(tc.url)
+		if status != tc.status || !strings.Contains(body, tc.contains) {
+			t.Errorf("GET %s = %d (contains %q: %v), want %d", tc.url, status, tc.contains, strings.Contains(body, tc.contains), tc.status)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve ended with %v, want a clean stop", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30s of cancellation")
 	}
 }

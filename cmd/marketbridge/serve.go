@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/marketbridge/marketbridge/internal/account"
 	"github.com/marketbridge/marketbridge/internal/clock"
@@ -36,8 +38,11 @@ type serveOptions struct {
 	baseURL    string
 	trustProxy bool
 	operators  string
-	market     marketOptions
-	metering   meteringOptions
+	// metricsAddr, when set, serves /metrics on a listener of its own (a
+	// private network) instead of beside the console.
+	metricsAddr string
+	market      marketOptions
+	metering    meteringOptions
 	// devMailbox shows kept mail at /dev/mailbox, unauthenticated: only
 	// the demo sets it, since the mailbox holds log-in and reset links.
 	devMailbox bool
@@ -54,6 +59,7 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.BoolVar(&o.devMailbox, "dev-mailbox", devMailbox, "show mail at /dev/mailbox instead of sending it, to anyone who asks: for development only")
 	c.Flags.StringVar(&o.operators, "operators", "", "comma-separated e-mail addresses of the vendor's staff who see the operator view at /operator")
 	c.Flags.BoolVar(&o.trustProxy, "trust-proxy-headers", false, "take client addresses from X-Forwarded-For (only behind a reverse proxy that sets it)")
+	c.Flags.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this host:port only, not beside the console (e.g. an address on a private network); empty serves it at the console's /metrics")
 	o.mail.Bind(c.Flags)
 	c.Flags.StringVar(&o.market.snsCertHost, "sns-cert-host", "", "a host:port besides AWS's whose SNS signing certificates are trusted (an emulator); empty trusts AWS only")
 	c.Flags.StringVar(&o.market.eventBridgeKey, "eventbridge-api-key", "", "the secret an EventBridge API destination sends to /marketplace/aws/events; empty disables that endpoint")
@@ -80,7 +86,13 @@ func (o *serveOptions) validate() error {
 	if o.devMailbox && !o.mail.DevMailbox() {
 		mailboxErr = errors.New("--dev-mailbox: mail goes out over --smtp-url; the dev mailbox is for running without one")
 	}
-	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr, mailboxErr, meterErr)
+	var metricsErr error
+	if o.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(o.metricsAddr); err != nil {
+			metricsErr = fmt.Errorf("--metrics-addr: %q is not host:port: %w", o.metricsAddr, err)
+		}
+	}
+	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr, mailboxErr, meterErr, metricsErr)
 }
 
 func newServeCommand() *command {
@@ -99,7 +111,8 @@ func newServeCommand() *command {
 // seller is the running seller service, handed to whoever started it (demo
 // prints its URL) once it listens.
 type seller struct {
-	url string
+	url        string
+	metricsURL string // where /metrics is served
 }
 
 // runSeller opens and migrates the database, then serves until ctx ends.
@@ -119,6 +132,14 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		}
 	}
 	defer ln.Close()
+	var metricsLn net.Listener
+	if o.metricsAddr != "" {
+		var err error
+		if metricsLn, err = listen(o.metricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer metricsLn.Close()
+	}
 	if o.storage.DatabaseURL == "" {
 		if err := o.storage.PrepareDataDir(); err != nil {
 			return err
@@ -131,6 +152,10 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	defer db.Close()
 
 	s := seller{url: "http://" + ln.Addr().String()}
+	s.metricsURL = s.url + "/metrics"
+	if metricsLn != nil {
+		s.metricsURL = "http://" + metricsLn.Addr().String() + "/metrics"
+	}
 	baseURL := o.baseURL
 	if baseURL == "" {
 		baseURL = s.url
@@ -203,6 +228,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		Logger:            logger,
 		DB:                db,
 		Registry:          reg,
+		MetricsElsewhere:  metricsLn != nil,
 		RequestTimeout:    o.http.RequestTimeout,
 		BaseURL:           baseURL,
 		Accounts:          accounts,
@@ -222,11 +248,14 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	if err != nil {
 		return err
 	}
-	logger.Info("seller service listening", "url", s.url, "database", db.Dialect().String())
+	logger.Info("seller service listening", "url", s.url, "metrics", s.metricsURL, "database", db.Dialect().String())
 	if started != nil {
 		started(s)
 	} else {
 		fmt.Fprintf(e.stdout, "marketbridge serving on %s\n", s.url)
+		if metricsLn != nil {
+			fmt.Fprintf(e.stdout, "metrics on %s\n", s.metricsURL)
+		}
 	}
 	// Workers stop after the HTTP server has finished its requests, so that
 	// mail queued by the last requests is still picked up.
@@ -248,10 +277,30 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 			logger.Error("usage writer stopped", "err", err)
 		}
 	})
+	// The metrics listener stops with the console's, whatever ends it.
+	metricsCtx, stopMetrics := context.WithCancel(ctx)
+	var metricsErr error
+	var metricsDone sync.WaitGroup
+	if metricsLn != nil {
+		metricsDone.Go(func() {
+			metricsErr = serveHTTP(metricsCtx, logger, metricsLn, metricsHandler(reg), o.http)
+		})
+	}
 	err = serveHTTP(ctx, logger, ln, srv, o.http)
+	stopMetrics()
+	metricsDone.Wait()
+	err = joinErrors(err, metricsErr)
 	stopWorkers()
 	workers.Wait()
 	return err
+}
+
+// metricsHandler serves the registry at /metrics and nothing else, for
+// --metrics-addr's listener.
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
 }
 
 // openDatabase opens the configured database and applies pending migrations.

@@ -11,7 +11,9 @@ import (
 // routes is the whole surface of the seller service, on one screen.
 func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "GET /healthz", s.handleHealthz())
-	s.handle(mux, "GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	if !s.cfg.MetricsElsewhere {
+		s.handle(mux, "GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	}
 	s.handle(mux, "GET /static/", staticFiles())
 
 	// Signing up and in: no session needed.

@@ -40,15 +40,18 @@ type Mailbox interface {
 
 // Config holds what the server needs from main.
 type Config struct {
-	Logger         *slog.Logger
-	DB             Pinger
-	Registry       *prometheus.Registry // where request metrics are registered and /metrics reads
-	RequestTimeout time.Duration
-	BaseURL        string // the console's public URL; https makes cookies Secure
-	Accounts       *account.Service
-	Orgs           *org.Service
-	Market         *marketplace.Service
-	Reports        *metering.Reporter
+	Logger   *slog.Logger
+	DB       Pinger
+	Registry *prometheus.Registry // where request metrics are registered and /metrics reads
+	// MetricsElsewhere leaves /metrics out of the console, because main
+	// serves it on a listener of its own (--metrics-addr).
+	MetricsElsewhere bool
+	RequestTimeout   time.Duration
+	BaseURL          string // the console's public URL; https makes cookies Secure
+	Accounts         *account.Service
+	Orgs             *org.Service
+	Market           *marketplace.Service
+	Reports          *metering.Reporter
 	// Reconciler compares rated usage with metering for the operator view.
 	Reconciler Reconciler
 	Usage      *usage.Ingester
