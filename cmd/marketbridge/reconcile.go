@@ -28,9 +28,9 @@ func newReconcileCommand() *command {
 	storage.Bind(c.Flags)
 	log.Bind(c.Flags)
 	c.Flags.StringVar(&market.catalogPath, "catalog", "", "the products and meters, a JSON file (see docs/aws-setup.md); empty: the demo's")
-	c.Flags.StringVar(&month, "month", "", "the month to reconcile, YYYY-MM (default: this month, UTC)")
+	c.Flags.StringVar(&month, "month", "", "the month to reconcile, YYYY-MM (default: this month, UTC, on the clock the data was metered on)")
 	c.run = func(ctx context.Context, e env) error {
-		m := time.Now().UTC()
+		var m time.Time // zero: the month of the metering clock
 		if month != "" {
 			var err error
 			if m, err = time.Parse("2006-01", month); err != nil {
@@ -54,7 +54,15 @@ func newReconcileCommand() *command {
 		if market.catalogPath == "" {
 			market.demoEndpoint = "http://127.0.0.1:0" // the demo catalog; nothing is called
 		}
-		maker, err := reconciler(ctx, db, market, logger)
+		now, err := metering.MeteredClock(ctx, db, time.Now().UTC())
+		if err != nil {
+			return err
+		}
+		if ahead := time.Until(now); ahead > time.Hour {
+			fmt.Fprintf(e.stdout, "The data was metered on a clock %s ahead of real time (the demo's); reconciling up to %s.\n\n",
+				ahead.Round(time.Minute), now.Format("2006-01-02 15:04 UTC"))
+		}
+		maker, err := reconciler(ctx, db, market, func() time.Time { return now }, logger)
 		if err != nil {
 			return err
 		}
@@ -86,7 +94,8 @@ func newReconcileCommand() *command {
 
 // reconciler builds what Reconcile needs: the catalog, the subscriptions
 // and the usage totals. It sends nothing.
-func reconciler(ctx context.Context, db *store.DB, o marketOptions, logger *slog.Logger) (*metering.Maker, error) {
+// now is the metering clock to reckon to.
+func reconciler(ctx context.Context, db *store.DB, o marketOptions, now func() time.Time, logger *slog.Logger) (*metering.Maker, error) {
 	catalog, aws, err := marketplaceDeps(ctx, o, logger)
 	if err != nil {
 		return nil, err
@@ -101,5 +110,5 @@ func reconciler(ctx context.Context, db *store.DB, o marketOptions, logger *slog
 	if err != nil {
 		return nil, err
 	}
-	return metering.NewMaker(metering.MakerConfig{DB: db, Subscriptions: mkt, Usage: usage.NewTotals(db), Prices: catalog, Logger: logger, Now: time.Now})
+	return metering.NewMaker(metering.MakerConfig{DB: db, Subscriptions: mkt, Usage: usage.NewTotals(db), Prices: catalog, Logger: logger, Now: now})
 }

@@ -156,3 +156,37 @@ func TestReconcile_ExitsOneOnADifference(t *testing.T) {
 		})
 	}
 }
+
+// The demo meters on a marketplace clock that runs ahead of real time:
+// reconcile, given no month, reckons on that clock, as far as the metering
+// records tell, so that hours metered "in the future" are due, not
+// differences (#11: it reported due 0 ¢ against millions accepted).
+func TestReconcile_OnTheClockTheDataWasMeteredOn(t *testing.T) {
+	now := time.Now().UTC()
+	// Two months ahead: neither real time's month nor its hours hold anything.
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 2, 0)
+	for _, engine := range storetest.Engines {
+		t.Run(engine, func(t *testing.T) {
+			url := storetest.URL(t, engine)
+			f := newReconcileFixture(t, url, month)
+			f.record("accepted", 22000)
+			stdout, stderr, code := reconcile(t, "reconcile", "--database-url", url, "--data", t.TempDir(), "--log-format", "text")
+			if code != 0 {
+				t.Fatalf("exit status %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			want := fmt.Sprintf("%d %d example-cloud-payg %s 22000 22000 0 0 0 0", f.sub, f.org, month.Format("2006-01"))
+			if !strings.Contains(stdout, "ahead of real time") || !strings.Contains(normalizeSpaces(stdout), want) {
+				t.Fatalf("printed:\n%s\nwant a note on the clock and the line %q", stdout, want)
+			}
+		})
+	}
+}
+
+// normalizeSpaces folds each run of spaces into one, per line.
+func normalizeSpaces(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.Join(strings.Fields(l), " ")
+	}
+	return strings.Join(lines, "\n")
+}

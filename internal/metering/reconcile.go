@@ -36,10 +36,17 @@ func (r Reconciliation) Difference() int64 {
 // for: from the link, up to the last term's end (R14), each term's usage
 // drawn from that term's credits, early renewals' included (R13, R22); a
 // difference is then a real one (R10).
+//
+// A zero month is the month of the Maker's clock, which is the marketplace's:
+// in the demo it runs ahead of real time, and real time's month may hold
+// nothing it metered.
 func (m *Maker) Reconcile(ctx context.Context, month time.Time) ([]Reconciliation, error) {
+	now := m.cfg.Now()
+	if month.IsZero() {
+		month = now.UTC()
+	}
 	start := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
 	end := start.AddDate(0, 1, 0)
-	now := m.cfg.Now()
 	subs, err := m.cfg.Subscriptions.MeteredSubscriptions(ctx)
 	if err != nil {
 		return nil, err
