@@ -37,19 +37,27 @@ func TestFulfill_R4_RecordsPurchaseNeverTheToken(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				cols, _ := rows.Columns()
+				cols, err := rows.Columns()
+				if err != nil {
+					t.Fatal(err)
+				}
 				for rows.Next() {
 					vals := make([]any, len(cols))
 					ptrs := make([]any, len(cols))
 					for i := range vals {
 						ptrs[i] = &vals[i]
 					}
-					rows.Scan(ptrs...)
+					if err := rows.Scan(ptrs...); err != nil {
+						t.Fatal(err)
+					}
 					for i, v := range vals {
 						if strings.Contains(fmt.Sprint(v), secret) {
 							t.Errorf("%s.%s holds a raw token or claim", table, cols[i])
 						}
 					}
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
 				}
 				rows.Close()
 			}

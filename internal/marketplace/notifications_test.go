@@ -74,7 +74,9 @@ func TestNotifications_ReorderedAndDuplicatedConverge(t *testing.T) {
 			}
 			var status string
 			var finalBy *time.Time
-			db.Read().QueryRow(`SELECT status, final_metering_by FROM subscriptions WHERE id = $1`, p.Subscription.ID).Scan(&status, &finalBy)
+			if err := db.Read().QueryRow(`SELECT status, final_metering_by FROM subscriptions WHERE id = $1`, p.Subscription.ID).Scan(&status, &finalBy); err != nil {
+				t.Fatal(err)
+			}
 			if status != marketplace.StatusCancelled {
 				t.Errorf("order %v: status %s, want cancelled", order, status)
 			}

@@ -102,20 +102,28 @@ func TestMetering_ChaosLedgerEqualsRatedUsage(t *testing.T) {
 				// resend inside AWS's window: billing it again could bill twice).
 				got, want := s.ledgerCents(), expectedCents(totals)
 				var flagged int64
-				db.Read().QueryRow(`SELECT COALESCE(SUM(quantity), 0) FROM metering_records WHERE status = 'conflict'`).Scan(&flagged)
+				scan(t, db.Read().QueryRow(`SELECT COALESCE(SUM(quantity), 0) FROM metering_records WHERE status = 'conflict'`), &flagged)
 				inLedger := map[int64]int64{}
 				for _, r := range s.emu.Market().Records(market.RecordFilter{}) {
 					inLedger[r.Hour.Unix()] = r.Quantity
 				}
-				conflicts, _ := db.Read().Query(`SELECT hour, quantity FROM metering_records WHERE status = 'conflict'`)
+				conflicts, err := db.Read().Query(`SELECT hour, quantity FROM metering_records WHERE status = 'conflict'`)
+				if err != nil {
+					t.Fatal(err)
+				}
 				var flaggedNotAtAWS int64
 				for conflicts.Next() {
 					var h time.Time
 					var q int64
-					conflicts.Scan(&h, &q)
+					if err := conflicts.Scan(&h, &q); err != nil {
+						t.Fatal(err)
+					}
 					if _, at := inLedger[h.Unix()]; !at {
 						flaggedNotAtAWS += q
 					}
+				}
+				if err := conflicts.Err(); err != nil {
+					t.Fatal(err)
 				}
 				conflicts.Close()
 				if got > want || got+flaggedNotAtAWS != want {
@@ -132,8 +140,13 @@ func TestMetering_ChaosLedgerEqualsRatedUsage(t *testing.T) {
 				for rows.Next() {
 					var h time.Time
 					var st string
-					rows.Scan(&h, &st)
+					if err := rows.Scan(&h, &st); err != nil {
+						t.Fatal(err)
+					}
 					ours[h.Unix()] = st
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
 				}
 				rows.Close()
 				seen := map[int64]bool{}

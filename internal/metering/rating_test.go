@@ -104,8 +104,8 @@ func newSellerWith(t *testing.T, db *store.DB, subscribe func(s *seller) int64) 
 	// A buyer subscribes and links an organization now.
 	sub := subscribe(s)
 	var user int64
-	db.Write().QueryRow(`INSERT INTO users (email, name, password_hash, email_verified_at, created_at) VALUES ('m@example.com', 'M', 'x', $1, $1) RETURNING id`,
-		store.Now(b.Now())).Scan(&user)
+	scan(t, db.Write().QueryRow(`INSERT INTO users (email, name, password_hash, email_verified_at, created_at) VALUES ('m@example.com', 'M', 'x', $1, $1) RETURNING id`,
+		store.Now(b.Now())), &user)
 	o, err := orgs.Create(ctx, user, org.CreateInput{Name: "Metered"})
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func TestMetering_R11_LedgerEqualsRatedUsageToTheCent(t *testing.T) {
 		}
 		s.ledgerEqualsOurs()
 		var hours, distinct int
-		db.Read().QueryRow(`SELECT COUNT(*), COUNT(DISTINCT hour) FROM metering_records`).Scan(&hours, &distinct)
+		scan(t, db.Read().QueryRow(`SELECT COUNT(*), COUNT(DISTINCT hour) FROM metering_records`), &hours, &distinct)
 		if hours != distinct || hours < 6 {
 			t.Fatalf("%d records for %d hours: want one per hour, every hour since the link", hours, distinct)
 		}
@@ -276,13 +276,13 @@ func TestMetering_R12_R14_R15_ContractDrawdownThenOverage(t *testing.T) {
 			}
 		}
 		var alerts int
-		db.Read().QueryRow(`SELECT COUNT(*) FROM credit_alerts`).Scan(&alerts)
+		scan(t, db.Read().QueryRow(`SELECT COUNT(*) FROM credit_alerts`), &alerts)
 		if alerts != 3 {
 			t.Fatalf("%d credit alerts, want 50%%, 75%% and 90%% once each", alerts)
 		}
 		s.shift(ctx, time.Hour)
 		s.meterAndSend()
-		db.Read().QueryRow(`SELECT COUNT(*) FROM credit_alerts`).Scan(&alerts)
+		scan(t, db.Read().QueryRow(`SELECT COUNT(*) FROM credit_alerts`), &alerts)
 		if alerts != 3 {
 			t.Fatalf("%d credit alerts after another hour, want still 3", alerts)
 		}

@@ -77,7 +77,7 @@ func BenchmarkSender_Throttled(b *testing.B) {
 						b.Logf("send: %v", err)
 					}
 					var pending int
-					db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'pending'`).Scan(&pending)
+					scan(b, db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'pending'`), &pending)
 					if pending == 0 {
 						break
 					}
@@ -86,7 +86,7 @@ func BenchmarkSender_Throttled(b *testing.B) {
 				elapsed += time.Since(start)
 				b.StopTimer()
 				var accepted int
-				db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'accepted'`).Scan(&accepted)
+				scan(b, db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'accepted'`), &accepted)
 				if want := len(ids) * hours; accepted != want || counter.records != want {
 					b.Fatalf("%d records accepted, %d answered as accepted; want %d", accepted, counter.records, want)
 				}
@@ -262,7 +262,7 @@ func TestSender_BulkSetUpMetersLikeOneByOne(t *testing.T) {
 		b.records(subs, b.Now().UTC().Truncate(time.Hour), 2)
 		b.drain(b.sender(nil))
 		var accepted, distinct int
-		db.Read().QueryRow(`SELECT COUNT(*), COUNT(DISTINCT subscription_id) FROM metering_records WHERE status = 'accepted'`).Scan(&accepted, &distinct)
+		scan(t, db.Read().QueryRow(`SELECT COUNT(*), COUNT(DISTINCT subscription_id) FROM metering_records WHERE status = 'accepted'`), &accepted, &distinct)
 		if accepted != 2*len(subs) || distinct != len(subs) {
 			t.Fatalf("%d records of %d subscriptions accepted, want %d of %d", accepted, distinct, 2*len(subs), len(subs))
 		}

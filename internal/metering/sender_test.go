@@ -2,6 +2,7 @@ package metering_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,15 @@ func newBenchWith(t testing.TB, db *store.DB, settings market.Settings) *bench {
 			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 5 * time.Millisecond })
 		}}
 	return &bench{t: t, db: db, emu: emu, client: awsmp.New(cfg, awsmp.Endpoints{Metering: srv.URL, Entitlement: srv.URL})}
+}
+
+// scan reads row into dest and fails the test on any error, so that a
+// broken query cannot pass as the zero an assertion expects (#11).
+func scan(t testing.TB, row *sql.Row, dest ...any) {
+	t.Helper()
+	if err := row.Scan(dest...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // subscription subscribes a new buyer on the emulator and records the
@@ -144,7 +154,7 @@ func (b *bench) drain(s *metering.Sender) {
 			b.t.Logf("round %d: %v", round, err)
 		}
 		var pending int
-		b.db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'pending'`).Scan(&pending)
+		scan(b.t, b.db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'pending'`), &pending)
 		if pending == 0 {
 			return
 		}
@@ -176,11 +186,16 @@ func (b *bench) ledgerEqualsOurs() {
 	for rows.Next() {
 		var id string
 		var qty int64
-		rows.Scan(&id, &qty)
+		if err := rows.Scan(&id, &qty); err != nil {
+			b.t.Fatal(err)
+		}
 		ours++
 		if r, ok := byID[id]; !ok || r.Quantity != qty {
 			b.t.Errorf("accepted record %s (quantity %d) is not in AWS's ledger as such: %+v", id, qty, r)
 		}
+	}
+	if err := rows.Err(); err != nil {
+		b.t.Fatal(err)
 	}
 	if ours != len(ledger) {
 		b.t.Errorf("we hold %d accepted records, AWS's ledger %d", ours, len(ledger))
@@ -210,7 +225,7 @@ func TestSender_EveryRecordAcceptedOnceDespiteFaults(t *testing.T) {
 		}
 		b.drain(b.sender(nil))
 		var accepted int
-		db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'accepted'`).Scan(&accepted)
+		scan(t, db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'accepted'`), &accepted)
 		if accepted != 20 {
 			t.Fatalf("%d records accepted, want 20", accepted)
 		}
@@ -318,7 +333,7 @@ func TestSender_TooOldRecordIsCarried(t *testing.T) {
 		b.record(sub, hour.Add(-time.Hour), 60)
 		b.drain(b.sender(nil))
 		var status string
-		db.Read().QueryRow(`SELECT status FROM metering_records WHERE quantity = 50`).Scan(&status)
+		scan(t, db.Read().QueryRow(`SELECT status FROM metering_records WHERE quantity = 50`), &status)
 		if status != metering.StatusCarried {
 			t.Fatalf("a record 7 hours old is %s, want carried", status)
 		}
@@ -351,7 +366,7 @@ func TestSender_DuplicateRecordCountsAsDelivered(t *testing.T) {
 			t.Fatal(err)
 		}
 		var status string
-		db.Read().QueryRow(`SELECT status FROM metering_records`).Scan(&status)
+		scan(t, db.Read().QueryRow(`SELECT status FROM metering_records`), &status)
 		if status != metering.StatusAccepted {
 			t.Fatalf("status after DuplicateRecord = %s, want accepted", status)
 		}
@@ -423,7 +438,7 @@ func TestSender_RecordWaitingItsTurnIsNotMaybeSent(t *testing.T) {
 		go func() { defer close(done); slow.SendPending(ctx) }()
 		for {
 			var leased int
-			db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'pending' AND lease_until IS NOT NULL`).Scan(&leased)
+			scan(t, db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'pending' AND lease_until IS NOT NULL`), &leased)
 			if leased == 1 && counting.count() == batchOf {
 				break // the second batch is claimed and waiting
 			}
@@ -434,7 +449,7 @@ func TestSender_RecordWaitingItsTurnIsNotMaybeSent(t *testing.T) {
 		b.advance(2 * time.Minute) // past the dead sender's lease
 		b.drain(b.sender(nil))
 		var flagged int
-		db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE maybe_sent OR in_flight OR status <> 'accepted'`).Scan(&flagged)
+		scan(t, db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE maybe_sent OR in_flight OR status <> 'accepted'`), &flagged)
 		if flagged != 0 {
 			t.Errorf("%d records flagged maybe sent or not accepted, want none", flagged)
 		}

@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,7 +37,11 @@ func (a *app) eventually(what string, cond func() bool) {
 
 func (a *app) notificationStatus(action string) string {
 	var status string
-	a.db.Read().QueryRow(`SELECT status FROM notifications WHERE action = $1 ORDER BY id DESC LIMIT 1`, action).Scan(&status)
+	// No row yet is an answer while polling; any other error is not.
+	err := a.db.Read().QueryRow(`SELECT status FROM notifications WHERE action = $1 ORDER BY id DESC LIMIT 1`, action).Scan(&status)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		a.t.Fatal(err)
+	}
 	return status
 }
 
@@ -124,7 +130,9 @@ func TestLifecycle_EventBridge_KeyRequiredAndDeprovisionEndsLink(t *testing.T) {
 		link := b.get("/marketplace/aws/setup").location
 		billing := b.post(link+"/link", url.Values{"org": {"new"}, "name": {"EB"}}).location
 		var license string
-		db.Read().QueryRow(`SELECT license_arn FROM subscriptions`).Scan(&license)
+		if err := db.Read().QueryRow(`SELECT license_arn FROM subscriptions`).Scan(&license); err != nil {
+			t.Fatal(err)
+		}
 		ev := func(id, detailType string, at time.Time) string {
 			return `{"version":"0","id":"` + id + `","detail-type":"` + detailType + `","source":"aws.agreement-marketplace",` +
 				`"account":"111122223333","time":"` + at.UTC().Format(time.RFC3339) + `","region":"us-east-1","resources":[],` +
@@ -146,7 +154,9 @@ func TestLifecycle_EventBridge_KeyRequiredAndDeprovisionEndsLink(t *testing.T) {
 			}
 		}
 		var n int
-		db.Read().QueryRow(`SELECT COUNT(*) FROM notifications WHERE source = 'eventbridge'`).Scan(&n)
+		if err := db.Read().QueryRow(`SELECT COUNT(*) FROM notifications WHERE source = 'eventbridge'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
 		if n != 0 {
 			t.Fatalf("%d events stored from refused requests", n)
 		}
@@ -161,7 +171,9 @@ func TestLifecycle_EventBridge_KeyRequiredAndDeprovisionEndsLink(t *testing.T) {
 		}
 		a.eventually("the link ends", func() bool { return strings.Contains(b.get(billing).body, "was cancelled") })
 		var status, offer string
-		db.Read().QueryRow(`SELECT status, offer_id FROM subscriptions`).Scan(&status, &offer)
+		if err := db.Read().QueryRow(`SELECT status, offer_id FROM subscriptions`).Scan(&status, &offer); err != nil {
+			t.Fatal(err)
+		}
 		if status != "cancelled" || offer != "offer-xyz" {
 			t.Fatalf("subscription %s with offer %q, want cancelled with offer-xyz", status, offer)
 		}
@@ -239,7 +251,9 @@ func TestOperatorView_OnlyOperatorsAndRetry(t *testing.T) {
 			t.Fatalf("operator view = %d:\n%s", r.status, r.body)
 		}
 		var id int64
-		db.Read().QueryRow(`SELECT id FROM notifications WHERE message_id = 'op-1'`).Scan(&id)
+		if err := db.Read().QueryRow(`SELECT id FROM notifications WHERE message_id = 'op-1'`).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
 		if r := user.post(fmt.Sprintf("/operator/notifications/%d/retry", id), nil); r.status != http.StatusNotFound {
 			t.Fatalf("retry by a non-operator = %d, want 404", r.status)
 		}
@@ -270,9 +284,13 @@ func TestLifecycle_EmulatorEventBridgeAndSNSTogether(t *testing.T) {
 		}
 		a.eventually("grace shown", func() bool { return strings.Contains(b.get(billing).body, "was cancelled") })
 		var fromEB, unapplied int
-		db.Read().QueryRow(`SELECT COUNT(*) FROM notifications WHERE source = 'eventbridge'`).Scan(&fromEB)
+		if err := db.Read().QueryRow(`SELECT COUNT(*) FROM notifications WHERE source = 'eventbridge'`).Scan(&fromEB); err != nil {
+			t.Fatal(err)
+		}
 		a.eventually("every notification applied or kept for the record", func() bool {
-			db.Read().QueryRow(`SELECT COUNT(*) FROM notifications WHERE status IN ('pending', 'failed')`).Scan(&unapplied)
+			if err := db.Read().QueryRow(`SELECT COUNT(*) FROM notifications WHERE status IN ('pending', 'failed')`).Scan(&unapplied); err != nil {
+				t.Fatal(err)
+			}
 			return unapplied == 0
 		})
 		if fromEB == 0 {
@@ -319,7 +337,9 @@ func TestLifecycle_DuplicatedDeliveriesChangeNothing(t *testing.T) {
 			return len(a.emu.Market().Deliveries("", "pending")) == 0
 		})
 		var rows, distinct int
-		db.Read().QueryRow(`SELECT COUNT(*), COUNT(DISTINCT message_id) FROM notifications`).Scan(&rows, &distinct)
+		if err := db.Read().QueryRow(`SELECT COUNT(*), COUNT(DISTINCT message_id) FROM notifications`).Scan(&rows, &distinct); err != nil {
+			t.Fatal(err)
+		}
 		if rows != distinct || rows == 0 {
 			t.Fatalf("%d notifications stored for %d messages", rows, distinct)
 		}

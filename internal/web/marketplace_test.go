@@ -223,7 +223,9 @@ func TestFulfillment_R5_ErrorPages(t *testing.T) {
 			t.Fatalf("AWS outage = %d:\n%s", r.status, r.body)
 		}
 		var n int
-		db.Read().QueryRow(`SELECT COUNT(*) FROM purchases`).Scan(&n)
+		if err := db.Read().QueryRow(`SELECT COUNT(*) FROM purchases`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
 		if n != 0 {
 			t.Fatalf("%d purchases left by failed set-ups", n)
 		}
