@@ -8,6 +8,7 @@ import (
 	"time"
 
 	mailbox "github.com/marketbridge/marketbridge/internal/mail"
+	"github.com/marketbridge/marketbridge/internal/money"
 	"github.com/marketbridge/marketbridge/internal/store"
 )
 
@@ -125,23 +126,13 @@ func (s *Service) mailCreditAlert(ctx context.Context, tx *sql.Tx, in CreditUse,
 	msg := mailbox.Message{To: to, Subject: fmt.Sprintf("%d%% of %s's committed credits are used", th, link.OrgName),
 		Text: fmt.Sprintf("The organization %q has used %d%% of the %s committed credits of %s.\n\n"+
 			"When they are used up, further usage is billed as pay-as-you-go on the same contract, through AWS Marketplace.\n\n"+
-			"Billing page: %s/orgs/%d/billing\n", link.OrgName, th, dollars(in.Term.Credits), term, s.cfg.BaseURL, link.OrgID)}
+			"Billing page: %s/orgs/%d/billing\n", link.OrgName, th, money.Dollars(in.Term.Credits), term, s.cfg.BaseURL, link.OrgID)}
 	if _, err := s.cfg.Mailer.Enqueue(ctx, tx, msg); err != nil {
 		return err
 	}
-	note := fmt.Sprintf("%d%% of committed credits used (%s)", th, dollars(in.Term.Credits))
+	note := fmt.Sprintf("%d%% of committed credits used (%s)", th, money.Dollars(in.Term.Credits))
 	if ends != "" {
-		note = fmt.Sprintf("%d%% of committed credits used (%s, term ending %s)", th, dollars(in.Term.Credits), ends)
+		note = fmt.Sprintf("%d%% of committed credits used (%s, term ending %s)", th, money.Dollars(in.Term.Credits), ends)
 	}
 	return s.cfg.Orgs.AuditTx(ctx, tx, link.OrgID, 0, "billing.credits", note)
-}
-
-// dollars writes a positive number of whole dollars with thousands
-// separators: $10,000.
-func dollars(n int64) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return "$" + s
 }

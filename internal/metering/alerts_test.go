@@ -152,7 +152,7 @@ func TestCreditAlerts_R13_R15_R22_EachTermAlertsOnItsOwnCredits(t *testing.T) {
 					if want := fmt.Sprintf("%d%% of Metered's committed credits are used", a.threshold); m.subject != want {
 						t.Errorf("mail %d: subject %q, want %q", i, m.subject, want)
 					}
-					for _, want := range []string{fmt.Sprintf("has used %d%% of the $%d committed credits", a.threshold, a.credits),
+					for _, want := range []string{fmt.Sprintf("has used %d%% of the $%d.00 committed credits", a.threshold, a.credits),
 						"ends on " + termEnd[a.term].Format(time.DateOnly), fmt.Sprintf("https://seller.example.com/orgs/%d/billing", s.orgID)} {
 						if !strings.Contains(m.text, want) {
 							t.Errorf("mail %d says %q, want it to say %q", i, m.text, want)

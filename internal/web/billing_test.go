@@ -80,7 +80,7 @@ func TestBilling_R13_CommittedCreditsOverTheTerm(t *testing.T) {
 		a.useCompute(orgID, a.Now().Add(-20*time.Hour), 5000) // $1,100 yesterday
 		b.login("term@example.com", password)                 // the session has expired meanwhile
 		page := b.get(billing).body
-		for _, want := range []string{"$3300.00 of $10000.00 used (33%)", "$6700.00 remaining", "from 23 Nov 2026",
+		for _, want := range []string{"$3,300.00 of $10,000.00 used (33%)", "$6,700.00 remaining", "from 23 Nov 2026",
 			"run out around 14 Feb 2027"} { // $6,700 at $1,100 a week: 1,023 hours
 			if !strings.Contains(page, want) {
 				t.Errorf("the billing page lacks %q", want)
@@ -100,7 +100,7 @@ func TestBilling_R13_CommittedCreditsOverTheTerm(t *testing.T) {
 		}
 		a.useCompute(orgID, a.Now().Add(-2*time.Hour), 100) // $22 in the new term
 		page = b.get(billing).body
-		for _, want := range []string{"$22.00 of $10000.00 used (0%)", "$9978.00 remaining", "from 1 Jan 2027"} {
+		for _, want := range []string{"$22.00 of $10,000.00 used (0%)", "$9,978.00 remaining", "from 1 Jan 2027"} {
 			if !strings.Contains(page, want) {
 				t.Errorf("after the renewal the billing page lacks %q", want)
 			}

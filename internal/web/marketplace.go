@@ -10,6 +10,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/fault"
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/metering"
+	"github.com/marketbridge/marketbridge/internal/money"
 	"github.com/marketbridge/marketbridge/internal/org"
 )
 
@@ -300,16 +301,9 @@ func barChart(days []metering.Day) chart {
 			h = int(d.Micros * int64(c.Height-10) / c.Max)
 		}
 		c.Bars = append(c.Bars, bar{X: i * w, Y: c.Height - h, W: max(w-2, 1), H: h,
-			Label: d.Date.Format("Jan 2") + ": " + dollars(d.Micros)})
+			Label: d.Date.Format("Jan 2") + ": " + money.Micros(d.Micros).String()})
 	}
 	return c
-}
-
-// dollars writes micro-dollars as money, to the cent, rounding down: what
-// is shown is never more than what is billed.
-func dollars(micros int64) string {
-	cents := micros / 10_000
-	return fmt.Sprintf("$%d.%02d", cents/100, cents%100)
 }
 
 func (s *Server) clearPurchaseCookie(w http.ResponseWriter) {

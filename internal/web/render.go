@@ -15,6 +15,7 @@ import (
 
 	"github.com/marketbridge/marketbridge/internal/account"
 	"github.com/marketbridge/marketbridge/internal/fault"
+	"github.com/marketbridge/marketbridge/internal/money"
 	"github.com/marketbridge/marketbridge/internal/org"
 )
 
@@ -49,8 +50,8 @@ var funcs = template.FuncMap{
 		return selectView{Form: f, Name: name, Label: label, Options: opts}
 	},
 	"linkify": linkify,
-	"dollars": dollars,
-	"cents":   func(c int64) string { return fmt.Sprintf("$%d.%02d", c/100, c%100) },
+	"dollars": func(micros int64) string { return money.Micros(micros).String() },
+	"cents":   func(c int64) string { return money.Cents(c).String() },
 }
 
 // selectView is one labelled select box, for the "select" template.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"math/big"
 	"net/http"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ var funcs = template.FuncMap{
 		return ""
 	},
 	"datetime": func(t time.Time) string { return t.UTC().Format("Jan 2, 2006 15:04 UTC") },
-	"times":    func(p market.Micros, q int64) string { return dollars(p * market.Micros(q)) },
+	"times":    times,
 	"pricing": func(m market.PricingModel) string {
 		switch m {
 		case market.PricingSubscription:
@@ -49,24 +50,30 @@ var funcs = template.FuncMap{
 }
 
 // dollars shows micro-dollars as US dollars, with cents always and finer
-// digits only when the price has them ($0.01, $1,000.00, $0.0025).
-func dollars(m market.Micros) string {
-	neg := m < 0
-	if neg {
-		m = -m
+// digits only when the price has them ($0.01, $1,000.00, $0.0025, -$0.50).
+func dollars(m market.Micros) string { return dollarsOf(big.NewInt(int64(m))) }
+
+// times is the price of q units, written as dollars; in big integers, so
+// that no quantity wraps the product.
+func times(p market.Micros, q int64) string {
+	return dollarsOf(new(big.Int).Mul(big.NewInt(int64(p)), big.NewInt(q)))
+}
+
+// dollarsOf writes micros micro-dollars; it works on the magnitude, so that
+// every int64 (math.MinInt64 too) has a sign in front and none inside.
+func dollarsOf(micros *big.Int) string {
+	sign := ""
+	if micros.Sign() < 0 {
+		sign = "-"
 	}
-	whole, frac := int64(m)/1_000_000, int64(m)%1_000_000
-	fs := strings.TrimRight(fmt.Sprintf("%06d", frac), "0")
+	whole, frac := new(big.Int).QuoRem(new(big.Int).Abs(micros), big.NewInt(1_000_000), new(big.Int))
+	fs := strings.TrimRight(fmt.Sprintf("%06d", frac.Int64()), "0")
 	for len(fs) < 2 {
 		fs += "0"
 	}
-	ws := fmt.Sprint(whole)
+	ws := whole.String()
 	for i := len(ws) - 3; i > 0; i -= 3 {
 		ws = ws[:i] + "," + ws[i:]
-	}
-	sign := ""
-	if neg {
-		sign = "-"
 	}
 	return sign + "$" + ws + "." + fs
 }
