@@ -22,16 +22,27 @@ func (in *Ingester) dedup(ctx context.Context, tx *sql.Tx, items []*item) ([]*it
 	pending := items
 	for len(pending) > 0 {
 		claim := make([]*item, 0, len(pending))
+		// claimed is the slots this pass claims, not yet known to be free:
+		// the database may hold another item's own key there (#11).
+		claimed := make(map[int64]bool, len(pending))
+		var wait []*item
 		for _, it := range pending {
 			for {
 				chk, taken := occupied[it.key.slot]
 				if !taken {
 					occupied[it.key.slot] = it.key.chk
+					claimed[it.key.slot] = true
 					claim = append(claim, it)
 					break
 				}
 				if chk == it.key.chk {
 					it.dup = true
+					break
+				}
+				if claimed[it.key.slot] {
+					// Probing on would skip the slot where this event may be
+					// stored: look again once the claim is settled.
+					wait = append(wait, it)
 					break
 				}
 				it.key = it.key.next()
@@ -50,14 +61,16 @@ func (in *Ingester) dedup(ctx context.Context, tx *sql.Tx, items []*item) ([]*it
 				taken = append(taken, it)
 			}
 		}
-		if len(taken) == 0 {
+		if len(taken) == 0 && len(wait) == 0 {
 			break
 		}
-		existing, err := postgresSQL{}.keyChecks(ctx, tx, taken)
-		if err != nil {
-			return nil, fmt.Errorf("read usage keys: %w", err)
+		var existing map[int64]int64
+		if len(taken) > 0 {
+			if existing, err = (postgresSQL{}).keyChecks(ctx, tx, taken); err != nil {
+				return nil, fmt.Errorf("read usage keys: %w", err)
+			}
 		}
-		pending = pending[:0:0]
+		pending = wait
 		for _, it := range taken {
 			chk := existing[it.key.slot]
 			occupied[it.key.slot] = chk
