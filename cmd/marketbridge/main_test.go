@@ -126,12 +126,17 @@ func TestServeHTTP_ShutdownFinishesInFlightRequests(t *testing.T) {
 	<-entered
 	cancel() // as SIGTERM does
 	// Shutdown has begun once the listener refuses new connections.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
 			break
 		}
 		c.Close()
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatal("the listener still accepts connections 30 s after shutdown began")
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	close(release)

@@ -256,8 +256,13 @@ func TestWorker_ConcurrentWorkersDeliverEachMailOnce(t *testing.T) {
 			for _, w := range workers {
 				wg.Go(func() {
 					// The clock stands still, so a claimed mail is never due
-					// again: a worker is done when a pass finds nothing.
-					for {
+					// again: a worker is done when a pass finds nothing, and
+					// every other pass sends one at least.
+					for pass := 0; ; pass++ {
+						if pass > mails {
+							errs <- fmt.Errorf("a worker still sends after %d passes over %d mails", pass, mails)
+							return
+						}
 						sent, err := w.RunOnce(ctx)
 						if err != nil {
 							errs <- err

@@ -72,6 +72,7 @@ func BenchmarkSender_Throttled(b *testing.B) {
 				}
 				b.StartTimer()
 				start := time.Now()
+				deadline := start.Add(10 * time.Minute) // a sender that never empties the queue fails, not hangs
 				for {
 					if _, err := s.SendPending(ctx); err != nil {
 						b.Logf("send: %v", err)
@@ -80,6 +81,9 @@ func BenchmarkSender_Throttled(b *testing.B) {
 					scan(b, db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'pending'`), &pending)
 					if pending == 0 {
 						break
+					}
+					if time.Now().After(deadline) {
+						b.Fatalf("%d records still pending after %s", pending, time.Since(start))
 					}
 					bench.advance(10 * time.Second) // past the backoff of a throttled batch
 				}

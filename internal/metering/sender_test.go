@@ -436,11 +436,17 @@ func TestSender_RecordWaitingItsTurnIsNotMaybeSent(t *testing.T) {
 		ctx, die := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); slow.SendPending(ctx) }()
+		deadline := time.Now().Add(time.Minute)
 		for {
 			var leased int
 			scan(t, db.Read().QueryRow(`SELECT COUNT(*) FROM metering_records WHERE status = 'pending' AND lease_until IS NOT NULL`), &leased)
 			if leased == 1 && counting.count() == batchOf {
 				break // the second batch is claimed and waiting
+			}
+			if time.Now().After(deadline) {
+				die()
+				<-done
+				t.Fatalf("gave up waiting for the second batch to be claimed: %d leased, %d records sent", leased, counting.count())
 			}
 			time.Sleep(5 * time.Millisecond)
 		}

@@ -197,6 +197,7 @@ func TestRunIndex_ColdKeysMoveToUsageKeys(t *testing.T) {
 	if res, err := ing.Ingest(ctx, 1, []Input{fresh}); err != nil || res.Accepted != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}
+	deadline := time.Now().Add(time.Minute)
 	for {
 		keys, runKeys, _ := storedKeys(t, db)
 		if keys == 1000 && runKeys == 1 {
@@ -204,6 +205,9 @@ func TestRunIndex_ColdKeysMoveToUsageKeys(t *testing.T) {
 		}
 		if keys+runKeys != 1001 {
 			t.Fatalf("while moving: %d + %d keys, want 1001", keys, runKeys)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for the cold keys to move: %d in usage_keys, %d in runs", keys, runKeys)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
