@@ -10,91 +10,127 @@ import (
 	"github.com/marketbridge/marketbridge/internal/store/storetest"
 )
 
-// roundItem is a checked event of the cold hour 05:00 (outside SQLite's hot
-// window at 09:30, so that its key needs a lookup rather than a filter),
-// with key k when k is not zero.
-func roundItem(t *testing.T, now time.Time, id string, k key) item {
-	t.Helper()
-	in := Input{SpecVersion: "1.0", ID: id, Source: "s", Type: "api-calls", Time: "2026-11-23T05:10:00Z", Data: []byte(`{"quantity":1}`)}
-	ev, err := checker{meters: oneMeter{}, now: now, maxAge: 24 * time.Hour, maxFuture: time.Minute}.check(1, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if k == (key{}) {
-		k = keyOf(&ev)
-	}
-	return item{ev: ev, key: k}
-}
+// collidingIDs are two event ids whose keys share a slot (keyOf's 43 hash
+// bits) for organization 1 and source "s", found by a birthday search, so
+// that two events of one request probe the same slot.
+var collidingIDs = [2]string{"c374062", "c5643116"}
 
-// TestCommit_TwoItemsOfOneRoundProbeTheSameSlot: two items of one round
-// that both need a lookup and probe the same slot, which the database does
-// not hold yet. The first claims it; the second must see that claim ("claimed
-// by this round meanwhile", runs.go) and not claim the slot again: as a resend
-// of the same event (same chk, from another request of the round) it is a
-// duplicate; as another event whose hash collides (other chk) it moves to the
-// next slot. The resend of both, later, finds both (#11).
-func TestCommit_TwoItemsOfOneRoundProbeTheSameSlot(t *testing.T) {
+// TestIngest_TwoEventsOfOneRoundProbeTheSameSlot: two events of one round
+// that both need a lookup (their hour, 05:00, is outside SQLite's hot
+// window at 09:30) and probe the same slot, which the database does not
+// hold yet. The first claims it; the second must see that claim ("claimed
+// by this round meanwhile", runs.go) and not claim the slot again: as the
+// same event from another request it is a duplicate; as another event whose
+// slot collides it moves to the next slot. Resent later, in either order,
+// both are found (#11).
+func TestIngest_TwoEventsOfOneRoundProbeTheSameSlot(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		now := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
-		ing, err := New(Config{DB: db, Meters: oneMeter{}, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now },
-			MaxAge: 24 * time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
 		ctx := context.Background()
-		// commit is the writer's round, called directly so that both
-		// items are in one round for sure (Run gathers whatever waits).
-		commit := func(t *testing.T, subs ...*submission) (accepted, dups int) {
-			t.Helper()
-			if err := ing.commit(ctx, subs); err != nil {
-				t.Fatalf("commit: %v", err)
-			}
-			for _, s := range subs {
-				for _, it := range s.items {
-					if it.dup {
-						dups++
-					} else {
-						accepted++
-					}
-				}
-			}
-			return accepted, dups
+		event := func(id string) Input {
+			return Input{SpecVersion: "1.0", ID: id, Source: "s", Type: "api-calls", Time: "2026-11-23T05:10:00Z", Data: []byte(`{"quantity":1}`)}
 		}
+		newIngester := func(t *testing.T) (ing *Ingester, start func()) {
+			t.Helper()
+			ing, err := New(Config{DB: db, Meters: oneMeter{}, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now },
+				MaxAge: 24 * time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan struct{})
+			started := false
+			t.Cleanup(func() {
+				stop()
+				if started {
+					<-done
+				}
+			})
+			return ing, func() {
+				started = true
+				go func() { defer close(done); _ = ing.Run(runCtx) }()
+			}
+		}
+		ingest := func(t *testing.T, ing *Ingester, ids ...string) Result {
+			t.Helper()
+			var in []Input
+			for _, id := range ids {
+				in = append(in, event(id))
+			}
+			res, err := ing.Ingest(ctx, 1, in)
+			if err != nil || len(res.Rejected) > 0 {
+				t.Fatalf("ingest %v: %+v, %v", ids, res, err)
+			}
+			return res
+		}
+
 		t.Run("same event from two requests", func(t *testing.T) {
-			a := roundItem(t, now, "same", key{})
-			first, second := &submission{items: []item{a}}, &submission{items: []item{a}}
-			if acc, dups := commit(t, first, second); acc != 1 || dups != 1 || first.items[0].dup || !second.items[0].dup {
-				t.Fatalf("one round: %d accepted, %d duplicates, want the first accepted and the second a duplicate", acc, dups)
+			ing, start := newIngester(t)
+			results := make(chan Result, 2)
+			errs := make(chan error, 2)
+			for range 2 {
+				go func() {
+					res, err := ing.Ingest(ctx, 1, []Input{event("same")})
+					results <- res
+					errs <- err
+				}()
 			}
-			if acc, dups := commit(t, &submission{items: []item{a}}); acc != 0 || dups != 1 {
-				t.Fatalf("resend: %d accepted, %d duplicates, want a duplicate", acc, dups)
+			// Both wait in the queue before the writer starts, so that its
+			// first round takes both.
+			deadline := time.Now().Add(time.Minute)
+			for len(ing.queue) < 2 {
+				if time.Now().After(deadline) {
+					t.Fatalf("gave up waiting for both requests to queue: %d queued", len(ing.queue))
+				}
+				time.Sleep(time.Millisecond)
+			}
+			start()
+			var got Result
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+				r := <-results
+				got.Accepted += r.Accepted
+				got.Duplicates += r.Duplicates
+			}
+			if got.Accepted != 1 || got.Duplicates != 1 {
+				t.Fatalf("one round: %d accepted, %d duplicates, want one of each", got.Accepted, got.Duplicates)
+			}
+			if res := ingest(t, ing, "same"); res.Duplicates != 1 {
+				t.Fatalf("resend: %+v, want a duplicate", res)
 			}
 		})
+
 		t.Run("two events whose slots collide", func(t *testing.T) {
-			a := roundItem(t, now, "collide-a", key{})
-			b := roundItem(t, now, "collide-b", key{slot: a.key.slot, chk: a.key.chk + 1})
-			sub := &submission{items: []item{a, b}}
-			if acc, dups := commit(t, sub); acc != 2 || dups != 0 {
-				t.Fatalf("one round: %d accepted, %d duplicates, want both accepted", acc, dups)
-			}
-			if got, want := sub.items[1].key.slot, a.key.next().slot; got != want {
-				t.Fatalf("the colliding event took slot %x, want the next one %x", got, want)
-			}
-			// Resent in either order, each finds its own slot: the first
-			// probing a slot the other holds must not move the other past
-			// its own.
-			for _, first := range []string{"collide-a", "collide-b"} {
-				a2 := roundItem(t, now, "collide-a", key{})
-				b2 := roundItem(t, now, "collide-b", key{slot: a.key.slot, chk: a.key.chk + 1})
-				items := []item{a2, b2}
-				if first == "collide-b" {
-					items = []item{b2, a2}
+			a, b := collidingIDs[0], collidingIDs[1]
+			c := checker{meters: oneMeter{}, now: now, maxAge: 24 * time.Hour, maxFuture: time.Minute}
+			var keys [2]key
+			for i, id := range collidingIDs {
+				ev, err := c.check(1, event(id))
+				if err != nil {
+					t.Fatal(err)
 				}
-				if acc, dups := commit(t, &submission{items: items}); acc != 0 || dups != 2 {
-					t.Fatalf("resend, %s first: %d accepted, %d duplicates, want two duplicates", first, acc, dups)
+				keys[i] = keyOf(&ev)
+			}
+			if keys[0].slot != keys[1].slot || keys[0].chk == keys[1].chk {
+				t.Fatalf("%v no longer share a slot (keyOf changed?): find another pair with a birthday search", collidingIDs)
+			}
+			ing, start := newIngester(t)
+			start()
+			if res := ingest(t, ing, a, b); res.Accepted != 2 {
+				t.Fatalf("one request: %+v, want both accepted", res)
+			}
+			// Resent in either order, each finds its own slot: the one that
+			// probes first a slot the other holds must not move the other
+			// past its own.
+			for _, order := range [][]string{{b, a}, {a, b}} {
+				if res := ingest(t, ing, order...); res.Duplicates != 2 {
+					t.Fatalf("resend of %v: %+v, want two duplicates", order, res)
 				}
 			}
 		})
+
 		var events int
 		if err := db.Read().QueryRow(`SELECT COUNT(*) FROM usage_events`).Scan(&events); err != nil {
 			t.Fatal(err)
