@@ -28,13 +28,30 @@ func verifyMail(base, email, name, token, next string) mailbox.Message {
 	}
 }
 
-func alreadyRegisteredMail(base, email, name string) mailbox.Message {
+// signUpAgainMail tells a verified owner that someone signed up with their
+// address; the sign-up changed nothing.
+func signUpAgainMail(base, email, name string) mailbox.Message {
 	return mailbox.Message{
 		To:      []string{email},
-		Subject: "You already have an account",
-		Text: fmt.Sprintf("Hello %s,\n\nSomeone, probably you, tried to register again with this e-mail address. "+
-			"You already have an account: log in at\n\n%s\n\nIf you forgot your password, reset it at\n\n%s\n\n"+
-			"If this was not you, ignore this message; nothing has changed.\n", name, link(base, "/login", nil), link(base, "/forgot-password", nil)),
+		Subject: "Someone tried to sign up with your e-mail address",
+		Text: fmt.Sprintf("Hello %s,\n\nSomeone, perhaps you, tried to create an account with this e-mail address. "+
+			"You already have one, and nothing has changed. Log in at\n\n%s\n\nIf you forgot your password, reset it at\n\n%s\n\n"+
+			"If this was not you, you need not do anything.\n", name, link(base, "/login", nil), link(base, "/forgot-password", nil)),
+	}
+}
+
+// signUpAgainUnverifiedMail tells the owner of an unverified account that
+// someone signed up with the address, and gives them a link to choose the
+// account's password, which also verifies the address.
+func signUpAgainUnverifiedMail(base, email, name, token string) mailbox.Message {
+	return mailbox.Message{
+		To:      []string{email},
+		Subject: "Someone tried to sign up with your e-mail address",
+		Text: fmt.Sprintf("Hello %s,\n\nSomeone, perhaps you, tried to create an account with this e-mail address. "+
+			"An account with this address already exists and is not verified yet. Nothing has changed.\n\n"+
+			"To verify this address and choose the account's password, open this link:\n\n%s\n\n"+
+			"The link works once and expires in 24 hours. If this was not you, you need not do anything.\n",
+			name, link(base, "/reset-password", url.Values{"token": {token}})),
 	}
 }
 

@@ -42,10 +42,12 @@ func (s *Service) validateRegister(in RegisterInput) error {
 	return fault.Validation(errs...)
 }
 
-// Register creates an unverified user and mails a verification link. When the
-// address is already registered it changes nothing and mails its owner
-// instead (a new link if still unverified, a note otherwise), so the answer
-// on screen is the same either way.
+// Register creates an unverified user and mails a verification link.
+//
+// A sign-up never changes an existing account, its password or its name
+// (#11): when the address is taken, its owner is mailed instead, and the
+// caller gets the same outcome as for a new address, so that nothing tells
+// whether the address is registered.
 func (s *Service) Register(ctx context.Context, in RegisterInput) error {
 	in.normalize()
 	if err := s.validateRegister(in); err != nil {
@@ -54,6 +56,8 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) error {
 	if err := s.allow(in.ClientAddr, in.Email); err != nil {
 		return err
 	}
+	// Hash before knowing whether the address is taken: both answers then
+	// take the same time.
 	hash, err := s.hashPassword(ctx, in.Password)
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
@@ -64,50 +68,63 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (email) DO NOTHING RETURNING id`, in.Email, in.Name, hash, now).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			return s.mailExistingOwner(ctx, tx, in.Email, in.Next, hash)
+			return s.mailExistingOwner(ctx, tx, in.Email)
 		}
 		if err != nil {
 			return fmt.Errorf("register: insert user: %w", err)
 		}
-		return s.sendVerification(ctx, tx, id, in.Email, in.Name, in.Next, hash)
+		return s.sendVerification(ctx, tx, id, in.Email, in.Name, in.Next)
 	})
 }
 
-// mailExistingOwner answers a registration of an address already
-// registered. An unverified account gets a new link that will apply the
-// password just chosen; the account itself is not changed until a link is
-// followed from the mailbox.
-func (s *Service) mailExistingOwner(ctx context.Context, tx *sql.Tx, email, next, passwordHash string) error {
+// mailExistingOwner answers a sign-up with an address that already has an
+// account: it tells the owner, and changes nothing the second person chose.
+//
+// A verified owner is told to log in or reset the password. An unverified
+// account is marked contested: its password may be the owner's, or that of
+// someone who registered the address before its owner did, and only the
+// mailbox can tell. So the owner gets a link to choose the password, which
+// also verifies the address, and every verification link of the account
+// leads there from now on (VerifyEmail), whoever asked for it.
+func (s *Service) mailExistingOwner(ctx context.Context, tx *sql.Tx, email string) error {
 	var id int64
 	var name string
 	var verified bool
-	err := tx.QueryRowContext(ctx, `SELECT id, name, email_verified_at IS NOT NULL FROM users WHERE email = $1`, email).
+	err := tx.QueryRowContext(ctx, `SELECT id, name, email_verified_at IS NOT NULL FROM users WHERE email = $1`+s.db.Dialect().ForUpdate(), email).
 		Scan(&id, &name, &verified)
 	if err != nil {
 		return fmt.Errorf("register: read existing user: %w", err)
 	}
-	if !verified {
-		return s.sendVerification(ctx, tx, id, email, name, next, passwordHash)
+	if verified {
+		_, err = s.cfg.Mailer.Enqueue(ctx, tx, signUpAgainMail(s.cfg.BaseURL, email, name))
+		return err
 	}
-	_, err = s.cfg.Mailer.Enqueue(ctx, tx, alreadyRegisteredMail(s.cfg.BaseURL, email, name))
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET signup_contested_at = COALESCE(signup_contested_at, $1) WHERE id = $2`, s.now(), id); err != nil {
+		return fmt.Errorf("register: mark user %d contested: %w", id, err)
+	}
+	tok, err := s.issueToken(ctx, tx, id, purposeReset, VerifyLinkTTL)
+	if err != nil {
+		return err
+	}
+	_, err = s.cfg.Mailer.Enqueue(ctx, tx, signUpAgainUnverifiedMail(s.cfg.BaseURL, email, name, tok))
 	return err
 }
 
 // issueToken stores the hash of a new single-use token for user and returns
 // the token itself, which only ever goes into a mail.
-func (s *Service) issueToken(ctx context.Context, tx *sql.Tx, userID int64, purpose string, ttl time.Duration, passwordHash string) (string, error) {
+func (s *Service) issueToken(ctx context.Context, tx *sql.Tx, userID int64, purpose string, ttl time.Duration) (string, error) {
 	tok := secret.Token()
 	now := s.now()
-	_, err := tx.ExecContext(ctx, `INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at, created_at, password_hash)
-		VALUES ($1, $2, $3, $4, $5, $6)`, secret.Hash(tok), userID, purpose, now.Add(ttl), now, sql.NullString{String: passwordHash, Valid: passwordHash != ""})
+	_, err := tx.ExecContext(ctx, `INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at, created_at)
+		VALUES ($1, $2, $3, $4, $5)`, secret.Hash(tok), userID, purpose, now.Add(ttl), now)
 	if err != nil {
 		return "", fmt.Errorf("issue %s token: %w", purpose, err)
 	}
 	return tok, nil
 }
 
-func (s *Service) sendVerification(ctx context.Context, tx *sql.Tx, userID int64, email, name, next, passwordHash string) error {
-	tok, err := s.issueToken(ctx, tx, userID, purposeVerify, VerifyLinkTTL, passwordHash)
+func (s *Service) sendVerification(ctx context.Context, tx *sql.Tx, userID int64, email, name, next string) error {
+	tok, err := s.issueToken(ctx, tx, userID, purposeVerify, VerifyLinkTTL)
 	if err != nil {
 		return err
 	}
@@ -128,65 +145,73 @@ var (
 
 // useToken marks a single-use token used and returns its user, inside tx, so
 // that two clicks on one link cannot both succeed.
-func (s *Service) useToken(ctx context.Context, tx *sql.Tx, token, purpose string) (userID int64, passwordHash string, err error) {
+func (s *Service) useToken(ctx context.Context, tx *sql.Tx, token, purpose string) (userID int64, err error) {
 	var expires time.Time
 	var used sql.NullTime
-	var hash sql.NullString
-	err = tx.QueryRowContext(ctx, `SELECT user_id, expires_at, used_at, password_hash FROM user_tokens WHERE token_hash = $1 AND purpose = $2`+
-		s.db.Dialect().ForUpdate(), secret.Hash(token), purpose).Scan(&userID, &expires, &used, &hash)
+	err = tx.QueryRowContext(ctx, `SELECT user_id, expires_at, used_at FROM user_tokens WHERE token_hash = $1 AND purpose = $2`+
+		s.db.Dialect().ForUpdate(), secret.Hash(token), purpose).Scan(&userID, &expires, &used)
 	switch {
 	case errors.Is(err, sql.ErrNoRows) || used.Valid:
-		return 0, "", ErrLinkInvalid
+		return 0, ErrLinkInvalid
 	case err != nil:
-		return 0, "", fmt.Errorf("read %s token: %w", purpose, err)
+		return 0, fmt.Errorf("read %s token: %w", purpose, err)
 	case !s.now().Before(expires):
-		return 0, "", ErrLinkExpired
+		return 0, ErrLinkExpired
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE user_tokens SET used_at = $1 WHERE token_hash = $2`, s.now(), secret.Hash(token)); err != nil {
-		return 0, "", fmt.Errorf("use %s token: %w", purpose, err)
+		return 0, fmt.Errorf("use %s token: %w", purpose, err)
 	}
-	return userID, hash.String, nil
+	return userID, nil
 }
 
-// VerifyEmail marks the address behind a verification link as verified.
-func (s *Service) VerifyEmail(ctx context.Context, token string) (User, error) {
-	var u User
+// Verified is what following a verification link did.
+type Verified struct {
+	User User
+	// SetPasswordToken, when not empty, is a link token for choosing the
+	// account's password (ResetPassword), given instead of verifying:
+	// someone else also signed up with this address, so the password on
+	// record may not be the owner's. Choosing one verifies the address.
+	SetPasswordToken string
+}
+
+// VerifyEmail marks the address behind a verification link as verified. It
+// sets nothing else: the password is the one the account was created with.
+func (s *Service) VerifyEmail(ctx context.Context, token string) (Verified, error) {
+	var v Verified
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		userID, hash, err := s.useToken(ctx, tx, token, purposeVerify)
+		userID, err := s.useToken(ctx, tx, token, purposeVerify)
 		if err != nil {
 			return err
 		}
-		// The first verification sets the password of the registration
-		// whose link this is, and spends every other link: an earlier
-		// registration by someone else keeps nothing.
-		var verified bool
-		if err := tx.QueryRowContext(ctx, `SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1`, userID).Scan(&verified); err != nil {
+		var verified, contested bool
+		if err := tx.QueryRowContext(ctx, `SELECT email_verified_at IS NOT NULL, signup_contested_at IS NOT NULL FROM users WHERE id = $1`, userID).
+			Scan(&verified, &contested); err != nil {
 			return fmt.Errorf("verify user %d: %w", userID, err)
 		}
-		if !verified && hash != "" {
-			if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, userID); err != nil {
-				return fmt.Errorf("verify user %d: set password: %w", userID, err)
+		if !verified && contested {
+			if v.SetPasswordToken, err = s.issueToken(ctx, tx, userID, purposeReset, ResetLinkTTL); err != nil {
+				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE user_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL`,
-				s.now(), userID, purposeVerify); err != nil {
-				return fmt.Errorf("verify user %d: spend other links: %w", userID, err)
+			v.User, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, userID))
+			if err != nil {
+				return fmt.Errorf("verify user %d: %w", userID, err)
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
-				return fmt.Errorf("verify user %d: end sessions: %w", userID, err)
-			}
+			return nil
 		}
-		u, err = scanUser(tx.QueryRowContext(ctx, `UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1) WHERE id = $2
+		v.User, err = scanUser(tx.QueryRowContext(ctx, `UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1) WHERE id = $2
 			RETURNING `+userColumns, s.now(), userID))
 		if err != nil {
 			return fmt.Errorf("verify user %d: %w", userID, err)
 		}
 		return nil
 	})
-	return u, err
+	return v, err
 }
 
 // ResendVerification mails a new link if the address belongs to an
-// unverified user, and does nothing visible otherwise.
+// unverified user, and does nothing visible otherwise. The link verifies
+// the account as it is; for a contested account it leads to choosing the
+// password instead (VerifyEmail).
 func (s *Service) ResendVerification(ctx context.Context, email, clientAddr, next string) error {
 	email = NormalizeEmail(email)
 	if !validEmail(email) {
@@ -205,13 +230,6 @@ func (s *Service) ResendVerification(ctx context.Context, email, clientAddr, nex
 		if err != nil {
 			return fmt.Errorf("resend verification: %w", err)
 		}
-		// The new link applies the password of the latest registration, as
-		// that registration's own link would.
-		var hash sql.NullString
-		if err := tx.QueryRowContext(ctx, `SELECT password_hash FROM user_tokens WHERE user_id = $1 AND purpose = $2
-			ORDER BY created_at DESC LIMIT 1`, id, purposeVerify).Scan(&hash); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("resend verification: %w", err)
-		}
-		return s.sendVerification(ctx, tx, id, email, name, next, hash.String)
+		return s.sendVerification(ctx, tx, id, email, name, next)
 	})
 }

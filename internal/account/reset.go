@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/marketbridge/marketbridge/internal/fault"
 	"github.com/marketbridge/marketbridge/internal/secret"
@@ -30,7 +31,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, clientAddr st
 		if err != nil {
 			return fmt.Errorf("request reset: %w", err)
 		}
-		tok, err := s.issueToken(ctx, tx, id, purposeReset, ResetLinkTTL, "")
+		tok, err := s.issueToken(ctx, tx, id, purposeReset, ResetLinkTTL)
 		if err != nil {
 			return err
 		}
@@ -42,63 +43,65 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, clientAddr st
 // CheckResetLink says whether a reset link can still be used, so that the
 // form is only shown for a link that works.
 func (s *Service) CheckResetLink(ctx context.Context, token string) error {
-	var used sql.NullTime
-	var expires sql.NullTime
-	err := s.db.Read().QueryRowContext(ctx, `SELECT used_at, expires_at FROM user_tokens WHERE token_hash = $1 AND purpose = $2`,
-		secret.Hash(token), purposeReset).Scan(&used, &expires)
-	switch {
-	case errors.Is(err, sql.ErrNoRows) || used.Valid:
-		return ErrLinkInvalid
-	case err != nil:
-		return fmt.Errorf("check reset link: %w", err)
-	case !s.now().Before(expires.Time):
-		return ErrLinkExpired
-	}
-	return nil
+	_, err := s.resetTarget(ctx, token)
+	return err
 }
 
-// ResetPassword sets a new password through a reset link. It ends every
-// session of the user, since whoever held them may be who the reset is
-// meant to lock out, and marks the address verified: the link proved it.
-func (s *Service) ResetPassword(ctx context.Context, token, password string) (User, error) {
-	if err := s.CheckResetLink(ctx, token); err != nil {
-		return User{}, err
-	}
+// resetTarget is the user a usable reset link is for.
+func (s *Service) resetTarget(ctx context.Context, token string) (User, error) {
 	var u User
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		userID, _, err := s.useToken(ctx, tx, token, purposeReset)
-		if err != nil {
-			return err
-		}
-		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, userID))
-		if err != nil {
-			return fmt.Errorf("reset: read user %d: %w", userID, err)
-		}
-		if msg := s.checkPassword(password, u.Email, u.Name); msg != "" {
-			return fault.Validation(fault.Field("password", msg))
-		}
-		return nil
-	})
+	var used sql.NullTime
+	var expires time.Time
+	err := s.db.Read().QueryRowContext(ctx, `SELECT u.id, u.email, u.name, u.email_verified_at IS NOT NULL, u.onboarded_at IS NOT NULL, u.created_at,
+			t.used_at, t.expires_at
+		FROM user_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.purpose = $2`, secret.Hash(token), purposeReset).
+		Scan(&u.ID, &u.Email, &u.Name, &u.EmailVerified, &u.Onboarded, &u.CreatedAt, &used, &expires)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || used.Valid:
+		return User{}, ErrLinkInvalid
+	case err != nil:
+		return User{}, fmt.Errorf("check reset link: %w", err)
+	case !s.now().Before(expires):
+		return User{}, ErrLinkExpired
+	}
+	return u, nil
+}
+
+// ResetPassword sets a new password through a reset link. The link proved
+// the mailbox, so the address is verified. It ends every session of the
+// user, since whoever held them may be who the reset is meant to lock out.
+func (s *Service) ResetPassword(ctx context.Context, token, password string) (User, error) {
+	u, err := s.resetTarget(ctx, token)
 	if err != nil {
 		return User{}, err
 	}
+	if msg := s.checkPassword(password, u.Email, u.Name); msg != "" {
+		return User{}, fault.Validation(fault.Field("password", msg))
+	}
 	// Hash outside the transaction: it takes tens of milliseconds, and on
-	// SQLite the transaction holds the only write lock. The token is already
-	// spent, so nobody else can race this update.
+	// SQLite the transaction holds the only write lock. The transaction
+	// checks the link again, so two uses of it cannot both succeed.
 	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return User{}, err
 	}
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, email_verified_at = COALESCE(email_verified_at, $2) WHERE id = $3`,
-			hash, s.now(), u.ID); err != nil {
-			return fmt.Errorf("reset: update password: %w", err)
+		userID, err := s.useToken(ctx, tx, token, purposeReset)
+		if err != nil {
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, u.ID); err != nil {
+		u, err = scanUser(tx.QueryRowContext(ctx, `UPDATE users SET password_hash = $1, email_verified_at = COALESCE(email_verified_at, $2)
+			WHERE id = $3 RETURNING `+userColumns, hash, s.now(), userID))
+		if err != nil {
+			return fmt.Errorf("reset: update password of user %d: %w", userID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
 			return fmt.Errorf("reset: end sessions: %w", err)
 		}
 		return nil
 	})
-	u.EmailVerified = true
-	return u, err
+	if err != nil {
+		return User{}, err
+	}
+	return u, nil
 }

@@ -101,7 +101,7 @@ func (s *Server) handleResendVerification(w http.ResponseWriter, r *http.Request
 func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	next := safeNext(q.Get("next"))
-	u, err := s.cfg.Accounts.VerifyEmail(r.Context(), q.Get("token"))
+	v, err := s.cfg.Accounts.VerifyEmail(r.Context(), q.Get("token"))
 	if err != nil {
 		if fault.KindOf(err) == fault.KindInternal {
 			return err
@@ -110,6 +110,11 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) error
 			Data: authView{Next: next}})
 		return nil
 	}
+	if v.SetPasswordToken != "" {
+		s.setFlash(w, "Someone else also tried to sign up with this address. To be sure the account is yours, choose its password: that verifies your address.")
+		return seeOther(w, r, "/reset-password?"+url.Values{"token": {v.SetPasswordToken}}.Encode())
+	}
+	u := v.User
 	if cu := userFrom(r.Context()); cu != nil && cu.User.ID == u.ID {
 		s.setFlash(w, "Your e-mail address is verified.")
 		if next == "" {
