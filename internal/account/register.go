@@ -164,6 +164,15 @@ func (s *Service) useToken(ctx context.Context, tx *sql.Tx, token, purpose strin
 	return userID, nil
 }
 
+// spendLinks marks every outstanding link of user used, so that an older
+// mail cannot undo what a newer link just did.
+func (s *Service) spendLinks(ctx context.Context, tx *sql.Tx, userID int64) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE user_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL`, s.now(), userID); err != nil {
+		return fmt.Errorf("spend the links of user %d: %w", userID, err)
+	}
+	return nil
+}
+
 // Verified is what following a verification link did.
 type Verified struct {
 	User User

@@ -68,8 +68,11 @@ func (s *Service) resetTarget(ctx context.Context, token string) (User, error) {
 }
 
 // ResetPassword sets a new password through a reset link. The link proved
-// the mailbox, so the address is verified. It ends every session of the
-// user, since whoever held them may be who the reset is meant to lock out.
+// the mailbox, so the address is verified. A reset spends every other link
+// of the account (#11): an older reset or verification mail, which may sit
+// in a mailbox someone else could read, can no longer undo it. It ends
+// every session of the user, since whoever held them may be who the reset
+// is meant to lock out.
 func (s *Service) ResetPassword(ctx context.Context, token, password string) (User, error) {
 	u, err := s.resetTarget(ctx, token)
 	if err != nil {
@@ -88,6 +91,9 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (Us
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		userID, err := s.useToken(ctx, tx, token, purposeReset)
 		if err != nil {
+			return err
+		}
+		if err := s.spendLinks(ctx, tx, userID); err != nil {
 			return err
 		}
 		u, err = scanUser(tx.QueryRowContext(ctx, `UPDATE users SET password_hash = $1, email_verified_at = COALESCE(email_verified_at, $2)

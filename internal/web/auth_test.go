@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/store/storetest"
@@ -198,5 +199,88 @@ func TestResendVerification_Page(t *testing.T) {
 		if r := b.post("/verify-email/resend", url.Values{"email": {"not an address"}}); r.status != http.StatusUnprocessableEntity {
 			t.Errorf("resend for a malformed address = %d, want 422", r.status)
 		}
+	})
+}
+
+// The reset pages: a good link shows the form and sets the password; a
+// made-up, expired or spent link shows why, on the request form, and
+// changes nothing; a weak password is refused at its field with the link
+// kept. A reset spends every older link (#11 item 5).
+func TestResetPassword_Pages(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		const email = "rose@example.com"
+		a.signUp(email)
+		session := a.browser()
+		session.login(email, password)
+		b := a.browser()
+		ask := func() string {
+			t.Helper()
+			if r := b.post("/forgot-password", url.Values{"email": {email}}); r.status != http.StatusSeeOther || r.location != "/forgot-password?sent=1" {
+				t.Fatalf("ask for a reset = %d → %q", r.status, r.location)
+			}
+			return strings.TrimPrefix(a.mailLink(email, "/reset-password"), "/reset-password?token=")
+		}
+		older := ask()
+		a.advance(time.Minute)
+		newer := ask()
+		_, hashBefore, _ := userRow(t, db, email)
+
+		if r := b.get("/reset-password?token=" + newer); r.status != http.StatusOK || !strings.Contains(r.body, `name="token" value="`+newer+`"`) {
+			t.Fatalf("GET with a good link = %d, want the form carrying the token", r.status)
+		}
+		r := b.post("/reset-password", url.Values{"token": {newer}, "password": {"short"}})
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Use at least 10 characters.") || !strings.Contains(r.body, newer) {
+			t.Fatalf("weak password = %d, want 422 at the field with the link kept", r.status)
+		}
+		const chosen = "the newly chosen passphrase"
+		r = b.post("/reset-password", url.Values{"token": {newer}, "password": {chosen}})
+		if r.status != http.StatusSeeOther || r.location != "/login?email="+url.QueryEscape(email) {
+			t.Fatalf("reset = %d → %q", r.status, r.location)
+		}
+		_, hashAfter, _ := userRow(t, db, email)
+		if hashAfter == hashBefore {
+			t.Fatal("the reset did not change the stored password")
+		}
+		// The older link, still within its hour, was spent by the reset.
+		if r := b.get("/reset-password?token=" + older); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "not valid or has already been used") {
+			t.Fatalf("the older link right after a reset with the newer one = %d, want 422 spent", r.status)
+		}
+		if r := b.post("/reset-password", url.Values{"token": {older}, "password": {"an older mail's passphrase"}}); r.status != http.StatusUnprocessableEntity {
+			t.Fatalf("resetting with the older link after a reset = %d, want 422", r.status)
+		}
+		var sessions int
+		if err := db.Read().QueryRow(`SELECT COUNT(*) FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = $1`, email).Scan(&sessions); err != nil {
+			t.Fatal(err)
+		}
+		if sessions != 0 {
+			t.Errorf("%d sessions left after the reset, want every one ended", sessions)
+		}
+		if r := session.get("/orgs/new"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/login") {
+			t.Errorf("a session from before the reset still works: %d → %q", r.status, r.location)
+		}
+
+		expiring := ask()
+		a.advance(2 * time.Hour)
+		for _, tc := range []struct{ name, token, want string }{
+			{"made up", "not-a-real-token", "not valid or has already been used"},
+			{"empty", "", "not valid or has already been used"},
+			{"spent by its own use", newer, "not valid or has already been used"},
+			{"older, spent by the newer one's use", older, "not valid or has already been used"},
+			{"expired", expiring, "expired"},
+		} {
+			if r := b.get("/reset-password?token=" + url.QueryEscape(tc.token)); r.status != http.StatusUnprocessableEntity ||
+				!strings.Contains(r.body, tc.want) || !strings.Contains(r.body, `action="/forgot-password"`) {
+				t.Errorf("GET with a %s link = %d, want 422 saying %q with the request form", tc.name, r.status, tc.want)
+			}
+			if r := b.post("/reset-password", url.Values{"token": {tc.token}, "password": {"yet another passphrase"}}); r.status != http.StatusUnprocessableEntity ||
+				!strings.Contains(r.body, tc.want) {
+				t.Errorf("POST with a %s link = %d, want 422 saying %q", tc.name, r.status, tc.want)
+			}
+		}
+		if _, hash, _ := userRow(t, db, email); hash != hashAfter {
+			t.Fatal("a bad, expired or spent link changed the password")
+		}
+		b.login(email, chosen)
 	})
 }
