@@ -12,7 +12,6 @@ import (
 
 	"github.com/marketbridge/marketbridge/internal/fault"
 	mailbox "github.com/marketbridge/marketbridge/internal/mail"
-	"github.com/marketbridge/marketbridge/internal/ratelimit"
 	"github.com/marketbridge/marketbridge/internal/store"
 )
 
@@ -36,10 +35,6 @@ type Config struct {
 	Logger  *slog.Logger
 	Now     func() time.Time
 	BaseURL string // the console's public URL, for links in mail
-	// Attempts allowed per client address and per e-mail address, and how
-	// often one more is granted. Zero values take the defaults.
-	AttemptBurst int
-	AttemptEvery time.Duration
 }
 
 // Validate reports every missing dependency.
@@ -70,8 +65,7 @@ type Service struct {
 	logger    *slog.Logger
 	common    map[string]bool
 	hashSlots chan struct{}
-	byAddr    *ratelimit.Limiter
-	byEmail   *ratelimit.Limiter
+	limits    limits
 	dummyHash string // verified against when the e-mail is unknown, to keep timing flat
 }
 
@@ -80,12 +74,6 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.AttemptBurst == 0 {
-		cfg.AttemptBurst = 10
-	}
-	if cfg.AttemptEvery == 0 {
-		cfg.AttemptEvery = time.Minute
-	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Service{
 		cfg:       cfg,
@@ -93,8 +81,7 @@ func New(cfg Config) (*Service, error) {
 		logger:    cfg.Logger,
 		common:    parseCommonPasswords(),
 		hashSlots: make(chan struct{}, 2),
-		byAddr:    ratelimit.New(cfg.AttemptBurst*3, cfg.AttemptEvery/3, cfg.Now),
-		byEmail:   ratelimit.New(cfg.AttemptBurst, cfg.AttemptEvery, cfg.Now),
+		limits:    newLimits(cfg.Now),
 	}
 	h, err := s.hashPassword(context.Background(), "not a real password, only for timing")
 	if err != nil {
@@ -114,21 +101,6 @@ type User struct {
 	EmailVerified bool
 	Onboarded     bool
 	CreatedAt     time.Time
-}
-
-// ErrRateLimited is returned when an address or account made too many
-// attempts.
-var ErrRateLimited = fault.New(fault.KindRateLimited, "Too many attempts. Please wait a minute and try again.")
-
-// allow applies both limits: per client address, so one machine cannot try
-// many accounts, and per e-mail address, so many machines cannot try one.
-func (s *Service) allow(clientAddr, email string) error {
-	okAddr := clientAddr == "" || s.byAddr.Allow(clientAddr)
-	okEmail := email == "" || s.byEmail.Allow(email)
-	if !okAddr || !okEmail {
-		return ErrRateLimited
-	}
-	return nil
 }
 
 // NormalizeEmail is the form addresses are stored and compared in.

@@ -53,7 +53,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) error {
 	if err := s.validateRegister(in); err != nil {
 		return err
 	}
-	if err := s.allow(in.ClientAddr, in.Email); err != nil {
+	if err := s.limits.allowMail(clientKey(in.ClientAddr), in.Email); err != nil {
 		return err
 	}
 	// Hash before knowing whether the address is taken: both answers then
@@ -226,7 +226,7 @@ func (s *Service) ResendVerification(ctx context.Context, email, clientAddr, nex
 	if !validEmail(email) {
 		return fault.Validation(fault.Field("email", "Enter an e-mail address such as name@example.com."))
 	}
-	if err := s.allow(clientAddr, email); err != nil {
+	if err := s.limits.allowMail(clientKey(clientAddr), email); err != nil {
 		return err
 	}
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {

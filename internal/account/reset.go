@@ -18,7 +18,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, clientAddr st
 	if !validEmail(email) {
 		return fault.Validation(fault.Field("email", "Enter an e-mail address such as name@example.com."))
 	}
-	if err := s.allow(clientAddr, email); err != nil {
+	if err := s.limits.allowMail(clientKey(clientAddr), email); err != nil {
 		return err
 	}
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
@@ -103,6 +103,11 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (Us
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
 			return fmt.Errorf("reset: end sessions: %w", err)
+		}
+		// Browsers that knew the old password lose their place outside the
+		// log-in back-off until they log in with the new one.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM login_devices WHERE user_id = $1`, userID); err != nil {
+			return fmt.Errorf("reset: forget devices: %w", err)
 		}
 		return nil
 	})

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/marketbridge/marketbridge/internal/account"
 	"github.com/marketbridge/marketbridge/internal/fault"
@@ -60,6 +62,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 		if fault.KindOf(err) == fault.KindInternal {
 			return err
 		}
+		setRetryAfter(w, err)
 		r.PostForm.Del("password")
 		s.render(w, r, statusOf(err), "register", view{Title: "Create your account", Form: formFrom(r, err), Data: authView{Next: next}})
 		return nil
@@ -86,6 +89,7 @@ func (s *Server) handleResendVerification(w http.ResponseWriter, r *http.Request
 	}
 	email, next := r.PostForm.Get("email"), safeNext(r.PostForm.Get("next"))
 	if err := s.cfg.Accounts.ResendVerification(r.Context(), email, s.clientAddr(r), next); err != nil {
+		setRetryAfter(w, err)
 		return err
 	}
 	q := url.Values{"email": {account.NormalizeEmail(email)}, "resent": {"1"}}
@@ -152,12 +156,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		return fault.Wrap(fault.KindInvalid, err, "The form could not be read.")
 	}
 	next := safeNext(r.PostForm.Get("next"))
+	device := s.deviceToken(r)
 	u, err := s.cfg.Accounts.LogIn(r.Context(), account.LoginInput{Email: r.PostForm.Get("email"), Password: r.PostForm.Get("password"),
-		ClientAddr: s.clientAddr(r)})
+		ClientAddr: s.clientAddr(r), Device: device})
 	if err != nil {
 		if fault.KindOf(err) == fault.KindInternal {
 			return err
 		}
+		setRetryAfter(w, err)
 		r.PostForm.Del("password")
 		data := authView{Next: next}
 		if errors.Is(err, account.ErrNotVerified) {
@@ -177,6 +183,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.setSessionCookie(w, tok)
+	if device, err = s.cfg.Accounts.RememberDevice(r.Context(), u.ID, device); err != nil {
+		return err
+	}
+	s.setDeviceCookie(w, device)
 	if next == "" {
 		// A marketplace set-up waiting in this browser, or for this user
 		// from another browser, comes first (R4).
@@ -224,6 +234,7 @@ func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
 		if fault.KindOf(err) == fault.KindInternal {
 			return err
 		}
+		setRetryAfter(w, err)
 		s.render(w, r, statusOf(err), "forgot", view{Title: "Reset your password", Form: formFrom(r, err)})
 		return nil
 	}
@@ -260,6 +271,22 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	s.clearSessionCookie(w)
+	// The link proved this browser's owner holds the mailbox: its log-ins
+	// are not slowed by strangers guessing at the account.
+	device, err := s.cfg.Accounts.RememberDevice(r.Context(), u.ID, s.deviceToken(r))
+	if err != nil {
+		return err
+	}
+	s.setDeviceCookie(w, device)
 	s.setFlash(w, "Your password is changed. Log in with the new one.")
 	return seeOther(w, r, "/login?"+url.Values{"email": {u.Email}}.Encode())
+}
+
+// setRetryAfter tells a client refused for too many attempts when to come
+// back, in the Retry-After header (whole seconds, rounded up).
+func setRetryAfter(w http.ResponseWriter, err error) {
+	var rl *account.RateLimitError
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", strconv.Itoa(int((rl.RetryAfter+time.Second-1)/time.Second)))
+	}
 }

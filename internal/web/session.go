@@ -132,13 +132,21 @@ func pathID(r *http.Request, name string) (int64, error) {
 }
 
 // clientAddr is the address rate limits count against: the connection's
-// peer, or, behind a reverse proxy the operator trusts, the first address
-// of X-Forwarded-For, which that proxy sets.
+// peer, or, behind a reverse proxy the operator trusts, the last address of
+// X-Forwarded-For. A proxy appends the address it saw to whatever the
+// client sent, so only the last entry is the proxy's word: the ones before
+// it are the client's own claims, which it could vary at will to escape
+// every limit.
 func (s *Server) clientAddr(r *http.Request) string {
 	if s.cfg.TrustProxy {
-		if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
-			first, _, _ := strings.Cut(fwd, ",")
-			return strings.TrimSpace(first)
+		if vals := r.Header.Values("X-Forwarded-For"); len(vals) > 0 {
+			last := vals[len(vals)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if a := strings.TrimSpace(last); a != "" {
+				return a
+			}
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -146,4 +154,24 @@ func (s *Server) clientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+const deviceCookie = "mb_device"
+
+// deviceToken is the browser's device token (account.RememberDevice), if
+// it has one.
+func (s *Server) deviceToken(r *http.Request) string {
+	c, err := r.Cookie(deviceCookie)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// setDeviceCookie keeps the browser known to the accounts it logged in to,
+// so that its log-ins are not slowed by strangers guessing at them. It is
+// sent only to the log-in form's target, and outlives logging out.
+func (s *Server) setDeviceCookie(w http.ResponseWriter, token string) {
+	http.SetCookie(w, &http.Cookie{Name: deviceCookie, Value: token, Path: "/login", MaxAge: int(account.DeviceTTL.Seconds()),
+		HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteStrictMode})
 }
