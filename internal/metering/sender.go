@@ -265,8 +265,15 @@ func (s *Sender) send(ctx context.Context, batch []Record) (int, error) {
 			// Only the claimant records an outcome: if its lease ran out and
 			// another process took the record, that one's answer counts.
 			// An unprocessed record was answered: AWS did not take it.
-			if _, err := tx.ExecContext(ctx, `UPDATE metering_records SET status = $1, metering_record_id = $2,
-					sent_at = CASE WHEN $1 = 'pending' THEN sent_at ELSE $3 END, lease_until = NULL, last_error = '', in_flight = FALSE
+			// "Not subscribed" to a record maybe sent before (its answer
+			// lost) does not say AWS lacks it: the subscription may have
+			// ended since AWS took it. Such a record is a conflict for an
+			// operator, as in carryExpired, not counted as never billed.
+			if _, err := tx.ExecContext(ctx, `UPDATE metering_records
+				SET status = CASE WHEN $1 = 'not-subscribed' AND maybe_sent THEN 'conflict' ELSE $1 END, metering_record_id = $2,
+					sent_at = CASE WHEN $1 = 'pending' THEN sent_at ELSE $3 END, lease_until = NULL, in_flight = FALSE,
+					last_error = CASE WHEN $1 = 'not-subscribed' AND maybe_sent
+						THEN 'AWS may hold this record: its answer was lost, and a resend was answered CustomerNotSubscribed' ELSE '' END
 				WHERE id = $4 AND claimed_by = $5 AND status = 'pending'`, status, o.MeteringRecordID, now, r.ID, s.owner); err != nil {
 				return fmt.Errorf("store outcome of record %d: %w", r.ID, err)
 			}

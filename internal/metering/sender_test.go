@@ -467,3 +467,33 @@ func TestSender_RecordWaitingItsTurnIsNotMaybeSent(t *testing.T) {
 const batchOf = 25
 
 func (c *countingMeterer) count() int { c.mu.Lock(); defer c.mu.Unlock(); return c.records }
+
+// A record whose answer was lost (AWS accepted it) is sent again after the
+// buyer cancelled and AWS's final-metering window closed: AWS answers
+// CustomerNotSubscribed, yet it holds the record from the first send. The
+// record is a conflict for an operator ("AWS may hold this record"), as a
+// maybe-sent record that ages out is, not refused as not subscribed, which
+// would count it as never billed (#11, R18).
+func TestSender_NotSubscribedAfterALostAnswerIsAConflict(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := newBench(t, db)
+		ctx := context.Background()
+		sub := b.subscription(1)
+		b.shift(ctx, 3*time.Hour)
+		b.record(sub, b.Now().UTC().Truncate(time.Hour).Add(-time.Hour), 42)
+		if _, err := b.sender(&lostAnswer{real: b.client}).SendPending(ctx); err == nil {
+			t.Fatal("the first send reported no error, want the lost answer")
+		}
+		b.cancelOnAWS(ctx, sub)
+		b.shift(ctx, time.Hour+time.Minute) // past the final-metering window and the retry delay
+		b.drain(b.sender(nil))
+		if n := len(b.emu.Market().Records(market.RecordFilter{})); n != 1 {
+			t.Fatalf("AWS's ledger holds %d records, want the first send's", n)
+		}
+		var status string
+		scan(t, db.Read().QueryRow(`SELECT status FROM metering_records WHERE subscription_id = $1`, sub), &status)
+		if status != metering.StatusConflict {
+			t.Fatalf("record is %s, want %s: AWS holds it from the send whose answer was lost", status, metering.StatusConflict)
+		}
+	})
+}
