@@ -50,6 +50,8 @@ type seller struct {
 	market   *marketplace.Service
 	ingester *usage.Ingester
 	maker    *metering.Maker
+	orgs     *org.Service
+	user     int64 // the admin of the organizations
 	orgID    int64
 }
 
@@ -100,7 +102,7 @@ func newSellerWith(t *testing.T, db *store.DB, subscribe func(s *seller) int64) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &seller{bench: b, catalog: catalog, market: mkt, ingester: ing, maker: maker}
+	s := &seller{bench: b, catalog: catalog, market: mkt, ingester: ing, maker: maker, orgs: orgs}
 	// A buyer subscribes and links an organization now.
 	sub := subscribe(s)
 	var user int64
@@ -110,7 +112,7 @@ func newSellerWith(t *testing.T, db *store.DB, subscribe func(s *seller) int64) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.orgID = o.ID
+	s.orgID, s.user = o.ID, user
 	if _, err := db.Write().Exec(`INSERT INTO billing_links (subscription_id, org_id, linked_by, linked_at) VALUES ($1, $2, $3, $4)`,
 		sub, o.ID, user, store.Now(b.Now())); err != nil {
 		t.Fatal(err)
@@ -121,10 +123,18 @@ func newSellerWith(t *testing.T, db *store.DB, subscribe func(s *seller) int64) 
 // use ingests events for the organization.
 func (s *seller) use(events ...usage.Input) {
 	s.t.Helper()
-	res, err := s.ingester.Ingest(context.Background(), s.orgID, events)
+	s.useIn(s.orgID, events...)
+}
+
+// useIn ingests events for the organization orgID, and returns how many
+// were new.
+func (s *seller) useIn(orgID int64, events ...usage.Input) int {
+	s.t.Helper()
+	res, err := s.ingester.Ingest(context.Background(), orgID, events)
 	if err != nil || len(res.Rejected) > 0 {
 		s.t.Fatalf("ingest: %+v, %v", res, err)
 	}
+	return res.Accepted
 }
 
 func event(id, meter string, at time.Time, quantity string) usage.Input {
@@ -133,8 +143,15 @@ func event(id, meter string, at time.Time, quantity string) usage.Input {
 }
 
 // expectedCents is the whole-cent amount of all usage, computed apart from
-// the code under test: per meter, total micro-units times the price.
+// the code under test.
 func expectedCents(totals map[string]*big.Int) int64 {
+	sum := ratedMicros(totals)
+	return sum.Quo(sum, big.NewInt(10_000)).Int64()
+}
+
+// ratedMicros is what usage rates to in micro-dollars: per meter, total
+// micro-units times the price, less the fraction of a micro-dollar.
+func ratedMicros(totals map[string]*big.Int) *big.Int {
 	sum := new(big.Int)
 	for _, m := range testMeters {
 		if q, ok := totals[m.Name]; ok {
@@ -142,7 +159,7 @@ func expectedCents(totals map[string]*big.Int) int64 {
 			sum.Add(sum, v.Quo(v, big.NewInt(1_000_000)))
 		}
 	}
-	return sum.Quo(sum, big.NewInt(10_000)).Int64()
+	return sum
 }
 
 func (s *seller) ledgerCents() int64 {
