@@ -91,7 +91,10 @@ func TestBackoff_GrowingDelayNeverALockOut(t *testing.T) {
 	var waits []time.Duration
 	for range 12 {
 		ok, wait := b.Reserve("k")
-		for !ok {
+		for tries := 0; !ok; tries++ {
+			if tries == 10 {
+				t.Fatalf("still refused after waiting %v: a lock-out", waits[len(waits)-10:])
+			}
 			if wait <= 0 || wait > time.Minute {
 				t.Fatalf("refused with a wait of %v, want within (0, Max]", wait)
 			}
