@@ -44,12 +44,15 @@ const maxNotificationAttempts = 20
 // accepts the final usage (R18).
 const FinalMeteringWindow = time.Hour
 
-// Notification is one marketplace message, as received.
+// Notification is one marketplace message, as received. ProductCode and
+// Customer select the subscription it acts on; an agreement event, which
+// names no product, selects it by AgreementID instead (#11).
 type Notification struct {
 	Source      string // sns or eventbridge
 	MessageID   string
 	Action      string
 	ProductCode string
+	AgreementID string // EventBridge only
 	Customer    Customer
 	OfferID     string
 	FreeTrial   bool
@@ -62,11 +65,11 @@ type Notification struct {
 // a crash between the two loses nothing.
 func (s *Service) Record(ctx context.Context, n Notification) (id int64, isNew bool, err error) {
 	err = s.db.Write().QueryRowContext(ctx, `INSERT INTO notifications (source, message_id, action, product_code, customer_aws_account_id,
-			customer_identifier, license_arn, offer_id, free_trial, sent_at, payload, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			customer_identifier, license_arn, offer_id, free_trial, sent_at, payload, received_at, agreement_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (source, message_id) DO NOTHING RETURNING id`,
 		n.Source, n.MessageID, n.Action, n.ProductCode, n.Customer.AWSAccountID, n.Customer.Identifier, n.Customer.LicenseArn,
-		n.OfferID, n.FreeTrial, store.Now(n.SentAt), n.Payload, s.now()).Scan(&id)
+		n.OfferID, n.FreeTrial, store.Now(n.SentAt), n.Payload, s.now(), n.AgreementID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -126,13 +129,22 @@ type storedNotification struct {
 func (s *Service) apply(ctx context.Context, id int64) (bool, error) {
 	// entitlement-updated needs GetEntitlements, a network call, which
 	// must not run inside the write transaction: read first, apply after.
+	// It asks for the entitlements of the subscription the notification
+	// selects, as the seller recorded its customer, never of whomever the
+	// message names.
 	n, err := s.notification(ctx, id)
 	if err != nil {
 		return false, err
 	}
 	var ents []Entitlement
+	var readFor int64
 	if s.refreshesEntitlements(n.Notification) {
-		if ents, err = s.cfg.Resolver.Entitlements(ctx, n.ProductCode, n.Customer); err != nil {
+		sub, found, err := s.findSubscription(ctx, s.db.Read(), n.Notification)
+		if err == nil && found {
+			readFor = sub.id
+			ents, err = s.cfg.Resolver.Entitlements(ctx, sub.ProductCode, sub.Customer)
+		}
+		if err != nil {
 			s.markFailedAttempt(ctx, id, err)
 			return false, err
 		}
@@ -146,7 +158,7 @@ func (s *Service) apply(ctx context.Context, id int64) (bool, error) {
 		if status == "applied" {
 			return nil
 		}
-		subID, found, err := s.findSubscription(ctx, tx, n.Notification)
+		sub, found, err := s.findSubscription(ctx, tx, n.Notification)
 		if err != nil {
 			return err
 		}
@@ -156,7 +168,10 @@ func (s *Service) apply(ctx context.Context, id int64) (bool, error) {
 			_, err := tx.ExecContext(ctx, `UPDATE notifications SET status = 'waiting' WHERE id = $1 AND status <> 'waiting'`, id)
 			return err
 		}
-		if err := s.effect(ctx, tx, subID, n.Notification, ents); err != nil {
+		if s.refreshesEntitlements(n.Notification) && sub.id != readFor {
+			return fmt.Errorf("notification %d: its subscription changed while its entitlements were read; tried again later", id)
+		}
+		if err := s.effect(ctx, tx, sub.id, n.Notification, ents); err != nil {
 			return err
 		}
 		applied = true
@@ -187,57 +202,114 @@ func (s *Service) markFailedAttempt(ctx context.Context, id int64, cause error) 
 func (s *Service) notification(ctx context.Context, id int64) (storedNotification, error) {
 	var n storedNotification
 	n.id = id
-	err := s.db.Read().QueryRowContext(ctx, `SELECT source, message_id, action, product_code, customer_aws_account_id, customer_identifier,
-			license_arn, offer_id, free_trial, sent_at, payload, status FROM notifications WHERE id = $1`, id).
-		Scan(&n.Source, &n.MessageID, &n.Action, &n.ProductCode, &n.Customer.AWSAccountID, &n.Customer.Identifier, &n.Customer.LicenseArn,
-			&n.OfferID, &n.FreeTrial, &n.SentAt, &n.Payload, &n.status)
+	err := s.db.Read().QueryRowContext(ctx, `SELECT source, message_id, action, product_code, agreement_id, customer_aws_account_id,
+			customer_identifier, license_arn, offer_id, free_trial, sent_at, payload, status FROM notifications WHERE id = $1`, id).
+		Scan(&n.Source, &n.MessageID, &n.Action, &n.ProductCode, &n.AgreementID, &n.Customer.AWSAccountID, &n.Customer.Identifier,
+			&n.Customer.LicenseArn, &n.OfferID, &n.FreeTrial, &n.SentAt, &n.Payload, &n.status)
 	if err != nil {
 		return n, fmt.Errorf("read notification %d: %w", id, err)
 	}
 	return n, nil
 }
 
-// findSubscription matches a notification to the subscription it is about:
-// by license when AWS names one, else by the legacy customer identifier,
-// else the newest agreement of the account for the product.
-func (s *Service) findSubscription(ctx context.Context, tx *sql.Tx, n Notification) (int64, bool, error) {
-	var where string
-	var args []any
-	switch {
-	case n.Customer.LicenseArn != "":
-		// EventBridge examples omit the "arn:" prefix: match on the l-… id.
-		where, args = `license_arn LIKE $1`, []any{"%" + licenseID(n.Customer.LicenseArn)}
-	case n.Customer.Identifier != "":
-		where, args = `customer_identifier = $1`, []any{n.Customer.Identifier}
-	case n.Customer.AWSAccountID != "":
-		where, args = `customer_aws_account_id = $1`, []any{n.Customer.AWSAccountID}
-	default:
-		return 0, false, nil
-	}
-	q := `SELECT id FROM subscriptions WHERE ` + where
-	if n.ProductCode != "" {
-		q += ` AND product_code = $2`
-		args = append(args, n.ProductCode)
-	}
-	var id int64
-	err := tx.QueryRowContext(ctx, q+` ORDER BY id DESC LIMIT 1`, args...).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("find subscription for notification: %w", err)
-	}
-	return id, true, nil
+// matchedSubscription is the subscription a notification acts on, with the
+// product and customer the seller recorded for it.
+type matchedSubscription struct {
+	id          int64
+	ProductCode string
+	Customer    Customer
 }
 
+// findSubscription matches a notification to the subscription it is about,
+// which must be of the same product and the same customer (#11): a
+// subscription of the product whose customer agrees with every field the
+// notification names (account, legacy identifier, license), the one with
+// the same license first, else the newest. An agreement event names no
+// product; it selects the subscription a License event of its agreement
+// was matched to, if the customer agrees. Anything else matches nothing.
+func (s *Service) findSubscription(ctx context.Context, q queryer, n Notification) (matchedSubscription, bool, error) {
+	const cols = `SELECT s.id, s.product_code, s.customer_aws_account_id, s.customer_identifier, s.license_arn FROM subscriptions s `
+	var rows *sql.Rows
+	var err error
+	switch c := n.Customer; {
+	case n.ProductCode != "" && (c.AWSAccountID != "" || c.Identifier != ""):
+		// Candidates share the product and one customer field; which of
+		// them agree in every field is decided below, in Go, so that no
+		// value from the message is ever a pattern.
+		var who []string
+		args := []any{s.cfg.Marketplace, n.ProductCode}
+		if c.AWSAccountID != "" {
+			args = append(args, c.AWSAccountID)
+			who = append(who, fmt.Sprintf("s.customer_aws_account_id = $%d", len(args)))
+		}
+		if c.Identifier != "" {
+			args = append(args, c.Identifier)
+			who = append(who, fmt.Sprintf("s.customer_identifier = $%d", len(args)))
+		}
+		rows, err = q.QueryContext(ctx, cols+`WHERE s.marketplace = $1 AND s.product_code = $2 AND (`+strings.Join(who, " OR ")+`)
+			ORDER BY s.id DESC LIMIT 100`, args...)
+	case n.ProductCode == "" && n.AgreementID != "":
+		rows, err = q.QueryContext(ctx, cols+`JOIN subscription_agreements a ON a.subscription_id = s.id
+			WHERE a.agreement_id = $1 AND s.marketplace = $2`, n.AgreementID, s.cfg.Marketplace)
+	default:
+		return matchedSubscription{}, false, nil
+	}
+	if err != nil {
+		return matchedSubscription{}, false, fmt.Errorf("find subscription for notification: %w", err)
+	}
+	defer rows.Close()
+	var best matchedSubscription
+	found := false
+	for rows.Next() {
+		var m matchedSubscription
+		if err := rows.Scan(&m.id, &m.ProductCode, &m.Customer.AWSAccountID, &m.Customer.Identifier, &m.Customer.LicenseArn); err != nil {
+			return matchedSubscription{}, false, fmt.Errorf("find subscription for notification: %w", err)
+		}
+		if !sameCustomer(m.Customer, n.Customer) {
+			continue
+		}
+		if licenseID(n.Customer.LicenseArn) != "" && licenseID(m.Customer.LicenseArn) != "" {
+			return m, true, rows.Err() // the same license: this very agreement
+		}
+		if !found {
+			best, found = m, true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return matchedSubscription{}, false, fmt.Errorf("find subscription for notification: %w", err)
+	}
+	return best, found, nil
+}
+
+// sameCustomer says whether a notification's customer is the recorded one:
+// every field both name agrees, and at least one does.
+func sameCustomer(recorded, named Customer) bool {
+	agree := 0
+	for _, f := range [][2]string{
+		{recorded.AWSAccountID, named.AWSAccountID},
+		{recorded.Identifier, named.Identifier},
+		{licenseID(recorded.LicenseArn), licenseID(named.LicenseArn)},
+	} {
+		if f[0] == "" || f[1] == "" {
+			continue
+		}
+		if f[0] != f[1] {
+			return false
+		}
+		agree++
+	}
+	return agree > 0
+}
+
+// licenseID is a license ARN's l-… id, by which licenses compare: AWS's
+// EventBridge examples omit the ARN's "arn:" prefix. A value with no such
+// id has none.
 func licenseID(arn string) string {
-	if i := strings.LastIndex(arn, "/"); i >= 0 {
-		return arn[i+1:]
+	id := arn[strings.LastIndexAny(arn, "/:")+1:]
+	if !strings.HasPrefix(id, "l-") || len(id) < 3 {
+		return ""
 	}
-	if i := strings.LastIndex(arn, ":"); i >= 0 {
-		return arn[i+1:]
-	}
-	return arn
+	return id
 }
 
 // effect changes the subscription as the notification says, unless a
@@ -255,6 +327,15 @@ func (s *Service) effect(ctx context.Context, tx *sql.Tx, subID int64, n Notific
 	if s.refreshesEntitlements(n) {
 		if err := s.replaceEntitlements(ctx, tx, subID, ents); err != nil {
 			return err
+		}
+	}
+	if n.AgreementID != "" && n.ProductCode != "" {
+		// A License event, matched by product and customer: its
+		// agreement's events, which name no product, act on this
+		// subscription (and only on it).
+		if _, err := tx.ExecContext(ctx, `INSERT INTO subscription_agreements (agreement_id, subscription_id, recorded_at)
+			VALUES ($1, $2, $3) ON CONFLICT (agreement_id) DO NOTHING`, n.AgreementID, subID, s.now()); err != nil {
+			return fmt.Errorf("record agreement %s of subscription %d: %w", n.AgreementID, subID, err)
 		}
 	}
 	switch n.Action {

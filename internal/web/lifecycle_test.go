@@ -135,7 +135,8 @@ func TestLifecycle_EventBridge_KeyRequiredAndDeprovisionEndsLink(t *testing.T) {
 		}
 		ev := func(id, detailType string, at time.Time) string {
 			return `{"version":"0","id":"` + id + `","detail-type":"` + detailType + `","source":"aws.agreement-marketplace",` +
-				`"account":"111122223333","time":"` + at.UTC().Format(time.RFC3339) + `","region":"us-east-1","resources":[],` +
+				`"account":"111122223333","time":"` + at.UTC().Format(time.RFC3339) + `","region":"us-east-1",` +
+				`"resources":["arn:aws:aws-marketplace::aws:agreement:` + agreement + `"],` +
 				`"detail":{"agreement":{"id":"` + agreement + `"},"product":{"code":"` + market.DemoPAYGCode + `"},` +
 				`"license":{"arn":"` + strings.TrimPrefix(license, "arn:") + `"},"acceptor":{"accountId":"` + account + `"},"offer":{"id":"offer-xyz"}}}`
 		}

@@ -15,9 +15,12 @@ import (
 const maxNotificationBytes = 256 << 10
 
 // handleSNS is the SNS HTTP/S endpoint. Nothing is believed before the
-// signature is verified against a certificate from a trusted host; then the
-// message is stored (deduplicated by its id) before it is applied, so a
-// crash in between loses nothing. A 2xx tells SNS to stop retrying.
+// message is verified: from a topic of AWS Marketplace's account and region
+// for a product of the catalog, signed by a certificate from a trusted host
+// (#11). Then it is stored (deduplicated by its id) before it is applied, so
+// a crash in between loses nothing. A 2xx tells SNS to stop retrying; a
+// refusal is a 4xx, so that SNS gives up on a message that can never be
+// believed.
 func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxNotificationBytes))
 	if err != nil {
@@ -31,12 +34,15 @@ func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request) {
 	}
 	code, ok := awsmp.TopicProduct(m.TopicArn)
 	if _, known := s.cfg.Market.Catalog().Product(code); !ok || !known {
-		s.refuseNotification(w, r, http.StatusBadRequest, errors.New("unknown topic "+m.TopicArn))
+		s.refuseNotification(w, r, http.StatusBadRequest, errors.New("topic of a product not in the catalog: "+m.TopicArn))
 		return
 	}
 	switch m.Type {
 	case awsmp.SNSSubscriptionConfirmation:
-		if err := s.cfg.SNS.Confirm(r.Context(), m); err != nil {
+		if err := s.cfg.SNS.Confirm(r.Context(), m); errors.Is(err, awsmp.ErrBadSNSMessage) {
+			s.refuseNotification(w, r, http.StatusBadRequest, err)
+			return
+		} else if err != nil {
 			s.logger.ErrorContext(r.Context(), "SNS subscription not confirmed", "topic", m.TopicArn, "err", err)
 			http.Error(w, "confirmation failed", http.StatusBadGateway)
 			return
@@ -79,11 +85,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.refuseNotification(w, r, http.StatusRequestEntityTooLarge, err)
 		return
 	}
-	n, err := awsmp.ParseEvent(body)
+	n, err := awsmp.ParseEvent(body, s.cfg.EventOrigins)
 	if err != nil {
 		s.refuseNotification(w, r, http.StatusBadRequest, err)
 		return
 	}
+	// Agreement events name no product; their agreement selects the
+	// subscription a License event of a catalog product was matched to.
 	if n.ProductCode != "" {
 		if _, known := s.cfg.Market.Catalog().Product(n.ProductCode); !known {
 			s.refuseNotification(w, r, http.StatusBadRequest, errors.New("event for unknown product "+n.ProductCode))

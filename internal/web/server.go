@@ -60,6 +60,9 @@ type Config struct {
 	// the EventBridgeHeader header; empty disables the events endpoint.
 	EventBridgeKey    string
 	EventBridgeHeader string
+	// EventOrigins are the regions and seller accounts EventBridge events
+	// may name; zero takes AWS's region and any account.
+	EventOrigins awsmp.Origins
 	// TrustProxy takes the client address from X-Forwarded-For, for rate
 	// limits behind a reverse proxy. Leave it off when clients connect
 	// directly, or they could forge their address.

@@ -13,7 +13,9 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,11 +26,15 @@ import (
 
 // testSigner signs SNS messages with a key of the test's own, whose
 // certificate it serves, so that tests can send any message, genuine or
-// not, to the seller's SNS endpoint.
+// not, to the seller's SNS endpoint. Like SNS, it signs for any topic: the
+// key says nothing about who owns the topic (#11).
 type testSigner struct {
 	key     *rsa.PrivateKey
 	certURL string
 	host    string
+	// visits counts requests for anything but the certificate: a
+	// SubscribeURL the seller visited, confirming a subscription.
+	visits atomic.Int64
 }
 
 func newTestSigner(t *testing.T) *testSigner {
@@ -44,9 +50,17 @@ func newTestSigner(t *testing.T) *testSigner {
 		t.Fatal(err)
 	}
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(pemBytes) }))
+	s := &testSigner{key: key}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/cert.pem" {
+			s.visits.Add(1)
+			return
+		}
+		w.Write(pemBytes)
+	}))
 	t.Cleanup(srv.Close)
-	return &testSigner{key: key, certURL: srv.URL + "/cert.pem", host: strings.TrimPrefix(srv.URL, "http://")}
+	s.certURL, s.host = srv.URL+"/cert.pem", strings.TrimPrefix(srv.URL, "http://")
+	return s
 }
 
 // notification returns a signed SNS Notification envelope (SignatureVersion 2).
@@ -58,9 +72,24 @@ func (s *testSigner) notification(t *testing.T, id, topic, message string, at ti
 	return m
 }
 
+// confirmation returns a signed SubscriptionConfirmation whose SubscribeURL
+// is on the signer's host, so that a visit shows in s.visits.
+func (s *testSigner) confirmation(t *testing.T, id, topic string, at time.Time) map[string]string {
+	m := map[string]string{"Type": "SubscriptionConfirmation", "MessageId": id, "Token": "token-" + id, "TopicArn": topic,
+		"Message": "You have chosen to subscribe to the topic " + topic, "Timestamp": at.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"SubscribeURL":     "http://" + s.host + "/?" + url.Values{"Action": {"ConfirmSubscription"}, "TopicArn": {topic}, "Token": {"token-" + id}}.Encode(),
+		"SignatureVersion": "2", "SigningCertURL": s.certURL}
+	s.sign(t, m)
+	return m
+}
+
 func (s *testSigner) sign(t *testing.T, m map[string]string) {
+	keys := []string{"Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"}
+	if m["Type"] != "Notification" {
+		keys = []string{"Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"}
+	}
 	var b strings.Builder
-	for _, k := range []string{"Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"} {
+	for _, k := range keys {
 		if v, ok := m[k]; ok {
 			b.WriteString(k + "\n" + v + "\n")
 		}

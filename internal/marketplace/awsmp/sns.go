@@ -53,8 +53,11 @@ var ErrBadSNSMessage = errors.New("not a valid SNS message")
 // may come from.
 var awsCertHost = regexp.MustCompile(`^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$`)
 
-// SNSVerifierConfig says which certificate hosts to trust.
+// SNSVerifierConfig says which certificate hosts and which topics to trust.
 type SNSVerifierConfig struct {
+	// Origins are the accounts and regions whose topics are believed;
+	// zero takes AWS Marketplace's.
+	Origins Origins
 	// ExtraCertHosts are host:port values besides AWS's whose certificates
 	// are trusted, over plain http too: the emulator's, in a demo or test.
 	ExtraCertHosts []string
@@ -88,6 +91,7 @@ func NewSNSVerifier(cfg SNSVerifierConfig) *SNSVerifier {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Origins = cfg.Origins.withDefaults()
 	v := &SNSVerifier{cfg: cfg, extra: map[string]bool{}, certs: map[string]*x509.Certificate{}}
 	for _, h := range cfg.ExtraCertHosts {
 		v.extra[strings.ToLower(h)] = true
@@ -95,16 +99,21 @@ func NewSNSVerifier(cfg SNSVerifierConfig) *SNSVerifier {
 	return v
 }
 
-// ParseAndVerify decodes body and checks that it is a genuine SNS message:
-// signed, by a certificate from a trusted host, recently.
+// ParseAndVerify decodes body and checks that it is a genuine SNS message
+// of an AWS Marketplace topic: from a topic of the configured account and
+// region (AWS Marketplace's), signed, by a certificate from a trusted host,
+// recently. The topic is checked first: SNS signs every topic's messages
+// alike, so a signature alone proves nothing about whose topic sent it.
 func (v *SNSVerifier) ParseAndVerify(ctx context.Context, body []byte) (SNSMessage, error) {
 	var m SNSMessage
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	if err := dec.Decode(&m); err != nil {
+	if err := json.Unmarshal(body, &m); err != nil {
 		return m, fmt.Errorf("%w: body is not JSON: %v", ErrBadSNSMessage, err)
 	}
 	canonical, err := canonicalString(m)
 	if err != nil {
+		return m, err
+	}
+	if _, err := v.cfg.Origins.Topic(m.TopicArn); err != nil {
 		return m, err
 	}
 	var hash crypto.Hash
@@ -246,11 +255,22 @@ func (v *SNSVerifier) certificate(ctx context.Context, raw string) (*x509.Certif
 }
 
 // Confirm visits a subscription's SubscribeURL, which is how an HTTP/S
-// endpoint accepts an SNS subscription; only trusted hosts are visited.
+// endpoint accepts an SNS subscription: only for a topic of AWS
+// Marketplace's (so that no one else's topic can subscribe the endpoint),
+// only on trusted hosts, and only a URL that confirms that topic.
 func (v *SNSVerifier) Confirm(ctx context.Context, m SNSMessage) error {
+	if m.Type != SNSSubscriptionConfirmation {
+		return fmt.Errorf("%w: Type %q confirms nothing", ErrBadSNSMessage, m.Type)
+	}
+	if _, err := v.cfg.Origins.Topic(m.TopicArn); err != nil {
+		return err
+	}
 	u, err := v.trustedURL(m.SubscribeURL, false)
 	if err != nil {
 		return err
+	}
+	if q := u.Query(); q.Get("Action") != "ConfirmSubscription" || q.Get("TopicArn") != m.TopicArn {
+		return fmt.Errorf("%w: SubscribeURL %q does not confirm topic %s", ErrBadSNSMessage, m.SubscribeURL, m.TopicArn)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
