@@ -29,6 +29,9 @@ type marketOptions struct {
 	snsCertHost  string
 
 	eventBridgeKey, eventBridgeHeader string
+	// sellerAccount and notificationRegion say where AWS Marketplace's
+	// notifications may come from (#11); see origins.
+	sellerAccount, notificationRegion string
 	// buyerConsoleURL is where buyers manage subscriptions; the demo sets
 	// the emulator's pages, serve leaves AWS's console.
 	buyerConsoleURL string
@@ -45,6 +48,17 @@ func (o marketOptions) trustedSNSHosts() []string {
 		hosts = append(hosts, strings.TrimPrefix(strings.TrimPrefix(o.demoEndpoint, "http://"), "https://"))
 	}
 	return hosts
+}
+
+// origins are the accounts and regions AWS Marketplace's notifications are
+// believed from: AWS Marketplace's topic account, the region given (AWS's
+// us-east-1 by default), and for EventBridge the seller's account if given.
+func (o marketOptions) origins() awsmp.Origins {
+	orig := awsmp.Origins{Regions: []string{o.notificationRegion}}
+	if o.sellerAccount != "" {
+		orig.SellerAccounts = []string{o.sellerAccount}
+	}
+	return orig
 }
 
 // demoCatalog is the catalog of the emulator's demo products.

@@ -64,6 +64,8 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.StringVar(&o.market.snsCertHost, "sns-cert-host", "", "a host:port besides AWS's whose SNS signing certificates are trusted (an emulator); empty trusts AWS only")
 	c.Flags.StringVar(&o.market.eventBridgeKey, "eventbridge-api-key", "", "the secret an EventBridge API destination sends to /marketplace/aws/events; empty disables that endpoint")
 	c.Flags.StringVar(&o.market.eventBridgeHeader, "eventbridge-header", "x-api-key", "the header that carries --eventbridge-api-key")
+	c.Flags.StringVar(&o.market.sellerAccount, "aws-account-id", "", "the seller's AWS account id: EventBridge events delivered to another account are refused; empty accepts any")
+	c.Flags.StringVar(&o.market.notificationRegion, "aws-notification-region", awsmp.MarketplaceRegion, "the region AWS Marketplace's SNS topics and EventBridge events must come from (AWS uses us-east-1 only; change it only for an emulator started with another --region)")
 	c.Flags.DurationVar(&o.metering.interval, "metering-interval", time.Minute, "how often closed hours are metered and pending records sent")
 	c.Flags.Float64Var(&o.metering.rate, "metering-rate", 10, "BatchMeterUsage calls per second this process makes (AWS allows 10 per seller account)")
 	c.Flags.BoolVar(&o.metering.zero, "meter-zero-hours", true, "send a zero record for hours without usage, as AWS recommends")
@@ -92,7 +94,12 @@ func (o *serveOptions) validate() error {
 			metricsErr = fmt.Errorf("--metrics-addr: %q is not host:port: %w", o.metricsAddr, err)
 		}
 	}
-	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr, mailboxErr, meterErr, metricsErr)
+	var originsErr error
+	if err := o.market.origins().Validate(); err != nil {
+		originsErr = fmt.Errorf("--aws-account-id, --aws-notification-region: %w", err)
+	}
+	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr, mailboxErr, meterErr,
+		metricsErr, originsErr)
 }
 
 func newServeCommand() *command {
@@ -237,9 +244,10 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		Reports:           metering.NewReporter(db, catalog, now),
 		Reconciler:        maker,
 		Usage:             ingester,
-		SNS:               awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts(), Now: now}),
+		SNS:               awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts(), Origins: o.market.origins(), Now: now}),
 		EventBridgeKey:    o.market.eventBridgeKey,
 		EventBridgeHeader: o.market.eventBridgeHeader,
+		EventOrigins:      o.market.origins(),
 		TrustProxy:        o.trustProxy,
 		BuyerConsoleURL:   o.market.buyerConsoleURL,
 		Operators:         splitList(o.operators),
