@@ -35,7 +35,7 @@ import (
 
 // app is the console served by httptest, on a real database.
 type app struct {
-	t      *testing.T
+	t      testing.TB // a fuzz target's *testing.F too
 	srv    *httptest.Server
 	db     *store.DB
 	outbox *mail.Outbox
@@ -53,7 +53,7 @@ func (a *app) Now() time.Time { a.mu.Lock(); defer a.mu.Unlock(); return a.now }
 
 type appOption func(*web.Config)
 
-func newApp(t *testing.T, db *store.DB, opts ...appOption) *app {
+func newApp(t testing.TB, db *store.DB, opts ...appOption) *app {
 	t.Helper()
 	a := &app{t: t, db: db, now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 	a.srv = httptest.NewUnstartedServer(nil)
@@ -87,8 +87,9 @@ func newApp(t *testing.T, db *store.DB, opts ...appOption) *app {
 	}
 	cfg := web.Config{Logger: logger, DB: db, Registry: prometheus.NewRegistry(), RequestTimeout: 10 * time.Second,
 		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Market: a.market, Mailbox: a.outbox, Reports: metering.NewReporter(db, catalog, a.Now), Reconciler: maker,
-		Usage:          a.startIngester(db, catalog, logger),
-		SNS:            awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: []string{strings.TrimPrefix(a.emuURL, "http://"), a.sns.host}}),
+		Usage: a.startIngester(db, catalog, logger),
+		SNS: awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: []string{strings.TrimPrefix(a.emuURL, "http://"), a.sns.host},
+			HTTPClient: loopbackOnly}),
 		EventBridgeKey: "eb-secret", EventBridgeHeader: "x-api-key", Operators: []string{"ops@example.com"}}
 	for _, o := range opts {
 		o(&cfg)

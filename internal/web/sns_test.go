@@ -37,7 +37,7 @@ type testSigner struct {
 	visits atomic.Int64
 }
 
-func newTestSigner(t *testing.T) *testSigner {
+func newTestSigner(t testing.TB) *testSigner {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -64,7 +64,7 @@ func newTestSigner(t *testing.T) *testSigner {
 }
 
 // notification returns a signed SNS Notification envelope (SignatureVersion 2).
-func (s *testSigner) notification(t *testing.T, id, topic, message string, at time.Time) map[string]string {
+func (s *testSigner) notification(t testing.TB, id, topic, message string, at time.Time) map[string]string {
 	m := map[string]string{"Type": "Notification", "MessageId": id, "TopicArn": topic, "Message": message,
 		"Timestamp": at.UTC().Format("2006-01-02T15:04:05.000Z"), "SignatureVersion": "2", "SigningCertURL": s.certURL,
 		"UnsubscribeURL": "http://" + s.host + "/unsubscribe"}
@@ -74,7 +74,7 @@ func (s *testSigner) notification(t *testing.T, id, topic, message string, at ti
 
 // confirmation returns a signed SubscriptionConfirmation whose SubscribeURL
 // is on the signer's host, so that a visit shows in s.visits.
-func (s *testSigner) confirmation(t *testing.T, id, topic string, at time.Time) map[string]string {
+func (s *testSigner) confirmation(t testing.TB, id, topic string, at time.Time) map[string]string {
 	m := map[string]string{"Type": "SubscriptionConfirmation", "MessageId": id, "Token": "token-" + id, "TopicArn": topic,
 		"Message": "You have chosen to subscribe to the topic " + topic, "Timestamp": at.UTC().Format("2006-01-02T15:04:05.000Z"),
 		"SubscribeURL":     "http://" + s.host + "/?" + url.Values{"Action": {"ConfirmSubscription"}, "TopicArn": {topic}, "Token": {"token-" + id}}.Encode(),
@@ -83,7 +83,7 @@ func (s *testSigner) confirmation(t *testing.T, id, topic string, at time.Time) 
 	return m
 }
 
-func (s *testSigner) sign(t *testing.T, m map[string]string) {
+func (s *testSigner) sign(t testing.TB, m map[string]string) {
 	keys := []string{"Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"}
 	if m["Type"] != "Notification" {
 		keys = []string{"Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"}
