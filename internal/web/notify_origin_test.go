@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,7 @@ func TestSNS_Issue11_TopicsOutsideAWSMarketplaceAreRefused(t *testing.T) {
 			{"account hidden in the topic name", "arn:aws:sns:us-east-1:999988887777:x:287250355862:aws-mp-subscription-notification-" + code, cancel, false},
 			{"topic of a product not in the catalog", "arn:aws:sns:us-east-1:287250355862:aws-mp-subscription-notification-prod-elsewhere", cancel, false},
 			{"topic without a product code", "arn:aws:sns:us-east-1:287250355862:aws-mp-subscription-notification-", cancel, false},
+			{"topic of AWS Marketplace's account named as a product", "arn:aws:sns:us-east-1:287250355862:" + code, cancel, false},
 			{"subscription action on the entitlement topic", "arn:aws:sns:us-east-1:287250355862:aws-mp-entitlement-notification-" + code, cancel, true},
 			{"entitlement action on the subscription topic", paygTopic,
 				`{"action":"entitlement-updated","customer-aws-account-id":"` + v.account + `"}`, true},
@@ -138,6 +140,15 @@ func TestSNS_Issue11_TopicsOutsideAWSMarketplaceAreRefused(t *testing.T) {
 					t.Errorf("subscription confirmation: status %d, want 4xx", got)
 				}
 			})
+		}
+		// A confirmation of AWS Marketplace's topic whose SubscribeURL
+		// confirms another topic is not followed either.
+		other := a.sns.confirmation(t, "confirm-other", paygTopic, time.Now())
+		other["SubscribeURL"] = strings.Replace(other["SubscribeURL"], url.QueryEscape(paygTopic),
+			url.QueryEscape("arn:aws:sns:us-east-1:999988887777:aws-mp-subscription-notification-"+code), 1)
+		a.sns.sign(t, other)
+		if got := a.postSNS(encode(other)); got < 400 || got > 499 {
+			t.Errorf("confirmation of another topic's SubscribeURL: status %d, want 4xx", got)
 		}
 		if n := a.sns.visits.Load(); n != 0 {
 			t.Errorf("the SubscribeURL of a foreign topic was visited %d times", n)

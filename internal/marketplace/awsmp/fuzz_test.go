@@ -181,3 +181,29 @@ func TestGenuineSamplesAreAccepted(t *testing.T) {
 		}
 	}
 }
+
+// Origins refuse what is not an AWS account or region, and take AWS's
+// values when left empty.
+func TestOrigins(t *testing.T) {
+	for _, o := range []Origins{{TopicAccounts: []string{"28725035586"}}, {SellerAccounts: []string{"x"}}, {Regions: []string{"us_east_1"}}} {
+		if o.Validate() == nil {
+			t.Errorf("%+v is valid", o)
+		}
+	}
+	if err := (Origins{SellerAccounts: []string{"111122223333"}, Regions: []string{"eu-west-1"}}).Validate(); err != nil {
+		t.Error(err)
+	}
+	for arn, ok := range map[string]bool{
+		"arn:aws:sns:us-east-1:287250355862:aws-mp-subscription-notification-abc": true,
+		"arn:aws:sns:us-east-1:287250355862:aws-mp-entitlement-notification-abc":  true,
+		"arn:aws:sns:us-west-2:287250355862:aws-mp-subscription-notification-abc": false,
+		"arn:aws:sns:us-east-1:287250355863:aws-mp-subscription-notification-abc": false,
+		"arn:aws:sns:us-east-1:287250355862:aws-mp-subscription-notification-":    false,
+		"arn:aws:sns:us-east-1:287250355862:my-topic":                             false,
+		"aws-mp-subscription-notification-abc":                                    false,
+	} {
+		if _, err := (Origins{}).Topic(arn); (err == nil) != ok {
+			t.Errorf("Topic(%q) = %v, want accepted: %v", arn, err, ok)
+		}
+	}
+}

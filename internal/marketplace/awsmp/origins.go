@@ -95,11 +95,13 @@ func ParseTopic(arn string) (Topic, error) {
 	}
 	t := Topic{Region: parts[3], Account: parts[4]}
 	name := parts[5]
-	var ok bool
-	if t.ProductCode, ok = strings.CutPrefix(name, subscriptionTopicPrefix); !ok {
-		t.ProductCode, t.Entitlement = strings.CutPrefix(name, entitlementTopicPrefix)
+	code, ok := strings.CutPrefix(name, subscriptionTopicPrefix)
+	if !ok {
+		code, ok = strings.CutPrefix(name, entitlementTopicPrefix)
+		t.Entitlement = true
 	}
-	if t.ProductCode == "" {
+	t.ProductCode = code
+	if !ok || code == "" {
 		return Topic{}, fmt.Errorf("%w: TopicArn %q is not an AWS Marketplace topic of a product", ErrBadSNSMessage, arn)
 	}
 	return t, nil
