@@ -81,12 +81,15 @@ func (m *Market) GetEntitlements(sellerAccountID string, in EntitlementsInput) (
 		}
 	}
 	all := m.liveEntitlements(p)
+	// A token past the end, forged or from a list that shrank, is an empty
+	// last page; clamping first keeps offset+MaxResults from overflowing.
+	offset = min(offset, len(all))
 	if in.EmptyPage && offset < len(all) {
 		return EntitlementsOutput{Entitlements: []Entitlement{}, NextToken: nextToken(offset, p.Code)}, nil
 	}
 	end := min(offset+in.MaxResults, len(all))
 	out := EntitlementsOutput{Entitlements: []Entitlement{}}
-	for _, e := range all[min(offset, len(all)):end] {
+	for _, e := range all[offset:end] {
 		if matches(e, in.Filter) {
 			out.Entitlements = append(out.Entitlements, e)
 		}
