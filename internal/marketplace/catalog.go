@@ -137,6 +137,11 @@ func LoadCatalog(path string) (*Catalog, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", path, err)
 	}
+	// An empty file, {} or null is a mistake, not a catalog that sells
+	// nothing: serving without --catalog is how to sell nothing.
+	if len(f.Products) == 0 {
+		return nil, fmt.Errorf("catalog %s: no products: list each AWS Marketplace product you sell (docs/aws-setup.md)", path)
+	}
 	return NewCatalog(f.Products, f.Meters...)
 }
 
