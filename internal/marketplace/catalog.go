@@ -128,6 +128,11 @@ func LoadCatalog(path string) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
+	return parseCatalog(path, b)
+}
+
+// parseCatalog reads a catalog file's content; path is for messages.
+func parseCatalog(path string, b []byte) (*Catalog, error) {
 	var f struct {
 		Meters   []Meter   `json:"meters"`
 		Products []Product `json:"products"`
