@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -141,6 +142,12 @@ func parseCatalog(path string, b []byte) (*Catalog, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", path, err)
+	}
+	// Decode stops after the first value: whatever follows (a second
+	// catalog pasted below, a stray edit) would be ignored without a word.
+	end := dec.InputOffset()
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("catalog %s: something follows the catalog's closing brace at byte %d", path, end)
 	}
 	// An empty file, {} or null is a mistake, not a catalog that sells
 	// nothing: serving without --catalog is how to sell nothing.
