@@ -8,6 +8,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // OfferType is how a product is sold.
@@ -105,7 +107,15 @@ func NewCatalog(products []Product, meters ...Meter) (*Catalog, error) {
 			errs = append(errs, fmt.Errorf("products[%d]: at least one dimension is required", i))
 		}
 		dims := map[string]bool{}
-		for _, d := range p.Dimensions {
+		for j, d := range p.Dimensions {
+			// AWS takes 1 to 255 characters; the name is stored with each
+			// metering record, and PostgreSQL text cannot hold NUL.
+			if n := utf8.RuneCountInString(d.Name); n < 1 || n > 255 || strings.ContainsFunc(d.Name, unicode.IsControl) {
+				errs = append(errs, fmt.Errorf("products[%d]: dimensions[%d]: name %q: 1 to 255 characters, no control characters", i, j, d.Name))
+			}
+			if dims[d.Name] {
+				errs = append(errs, fmt.Errorf("products[%d]: dimension %q appears twice", i, d.Name))
+			}
 			dims[d.Name] = true
 		}
 		if p.MeteredDimension != "" && !dims[p.MeteredDimension] {

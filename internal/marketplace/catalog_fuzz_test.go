@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
 )
 
 // FuzzLoadCatalog fuzzes the --catalog file (#11). Properties: no panic;
@@ -98,7 +99,7 @@ func checkCatalog(c *Catalog, data []byte) error {
 		for _, d := range p.Dimensions {
 			// BatchMeterUsage takes 1 to 255 characters; metering records
 			// store the name, and PostgreSQL text cannot hold NUL.
-			if len(d.Name) == 0 || len(d.Name) > 255 || strings.ContainsFunc(d.Name, unicode.IsControl) {
+			if n := utf8.RuneCountInString(d.Name); n == 0 || n > 255 || strings.ContainsFunc(d.Name, unicode.IsControl) {
 				fail("product %q: dimension %q is not an AWS dimension name", p.Code, d.Name)
 			}
 			if dims[d.Name] {
