@@ -124,6 +124,11 @@ func NewCatalog(products []Product, meters ...Meter) (*Catalog, error) {
 		if p.CommittedDimension != "" && !dims[p.CommittedDimension] {
 			errs = append(errs, fmt.Errorf("products[%d]: committed_dimension %q is not one of its dimensions", i, p.CommittedDimension))
 		}
+		// Pay-as-you-go earns only through its metered dimension: without
+		// one it would never be metered. Committed credits are a contract's.
+		if p.OfferType == OfferPAYG && (p.MeteredDimension == "" || p.CommittedDimension != "") {
+			errs = append(errs, fmt.Errorf("products[%d]: payg takes a metered_dimension and no committed_dimension", i))
+		}
 		c.products[p.Code] = p
 		c.order = append(c.order, p.Code)
 	}
