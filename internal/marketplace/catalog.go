@@ -124,10 +124,15 @@ func NewCatalog(products []Product, meters ...Meter) (*Catalog, error) {
 		if p.CommittedDimension != "" && !dims[p.CommittedDimension] {
 			errs = append(errs, fmt.Errorf("products[%d]: committed_dimension %q is not one of its dimensions", i, p.CommittedDimension))
 		}
+		switch {
 		// Pay-as-you-go earns only through its metered dimension: without
 		// one it would never be metered. Committed credits are a contract's.
-		if p.OfferType == OfferPAYG && (p.MeteredDimension == "" || p.CommittedDimension != "") {
+		case p.OfferType == OfferPAYG && (p.MeteredDimension == "" || p.CommittedDimension != ""):
 			errs = append(errs, fmt.Errorf("products[%d]: payg takes a metered_dimension and no committed_dimension", i))
+		// Committed credits are an entitlement, usage is metered: AWS
+		// refuses usage on a contract dimension.
+		case p.OfferType == OfferContract && p.CommittedDimension != "" && p.CommittedDimension == p.MeteredDimension:
+			errs = append(errs, fmt.Errorf("products[%d]: committed_dimension and metered_dimension are both %q", i, p.MeteredDimension))
 		}
 		c.products[p.Code] = p
 		c.order = append(c.order, p.Code)
