@@ -100,7 +100,7 @@ func FuzzFulfillment(f *testing.F) {
 				t.Fatalf("refused with %d but claim cookie %v, rows %+v → %+v", rec.Code, claimed, before, after)
 			}
 		default:
-			t.Fatalf("status %d for Content-Type %q, body %q:\n%s", rec.Code, contentType, body, rec.Body)
+			t.Fatalf("status %d for Content-Type %q, body of %d bytes %.200q:\n%.2000s", rec.Code, contentType, len(body), body, rec.Body)
 		}
 	})
 }
