@@ -18,6 +18,10 @@ type FulfillInput struct {
 	OfferType string // x-amzn-marketplace-offer-type: "free-trial" or empty
 }
 
+// maxTokenBytes bounds a registration token: AWS's are opaque and far
+// shorter, and AWS's APIs refuse a request body over 1 MB.
+const maxTokenBytes = 64 << 10
+
 // ProductError is ErrProductNotConfigured with the code that was not found,
 // for the page to show.
 type ProductError struct{ Code string }
@@ -32,7 +36,9 @@ func (e *ProductError) Unwrap() error { return ErrProductNotConfigured }
 // same subscription (R5, R6).
 func (s *Service) Fulfill(ctx context.Context, in FulfillInput) (claim string, p Purchase, err error) {
 	token := strings.TrimSpace(in.Token)
-	if token == "" {
+	// A forged token of a megabyte would become a call to AWS that its API
+	// refuses as too large, which the buyer would be told is an outage.
+	if token == "" || len(token) > maxTokenBytes {
 		return "", Purchase{}, ErrTokenInvalid
 	}
 	res, err := s.cfg.Resolver.ResolveCustomer(ctx, token)
