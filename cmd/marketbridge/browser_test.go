@@ -272,7 +272,7 @@ func openMail(t *testing.T, b *browsertest.Browser, base, to, subject string) {
 	expectPage(t, b, b.Visit(base+"/dev/mailbox"), http.StatusOK, "Dev mailbox")
 	href := browsertest.Eval[string](b, fmt.Sprintf(`(() => {
   for (const row of document.querySelectorAll("main tbody tr")) {
-    if (row.cells.length === 3 && row.cells[1].textContent.includes(%q) && row.cells[2].textContent.includes(%q)) {
+    if (row.cells.length === 3 && row.cells[1].innerText.includes(%q) && row.cells[2].innerText.includes(%q)) {
       return row.cells[2].querySelector("a").getAttribute("href");
     }
   }
@@ -292,9 +292,9 @@ func openMail(t *testing.T, b *browsertest.Browser, base, to, subject string) {
 func memberRole(b *browsertest.Browser, email string) string {
 	return browsertest.Eval[string](b, fmt.Sprintf(`(() => {
   for (const row of document.querySelectorAll("main table:first-of-type tbody tr")) {
-    if (row.cells[1].textContent.trim() === %q) {
+    if (row.cells[1].innerText.trim() === %q) {
       const box = row.querySelector("select");
-      return box ? box.value : row.cells[2].textContent.trim().toLowerCase();
+      return box ? box.value : row.cells[2].innerText.trim().toLowerCase();
     }
   }
   return "";

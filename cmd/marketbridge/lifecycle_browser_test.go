@@ -130,29 +130,29 @@ func TestBrowser_ContractUpgradeAndRenewalShowOnBillingPage_R22(t *testing.T) {
 	expectBilling(t, b, "1234-5678-9012", "Committed-spend contract", "")
 	billing := orgPage(d.seller, orgID, "billing")
 	linkedSince := billingRows(b)["Linked since"]
-	if got := contractRow(t, b, "committed_credits"); got[0] != "10000" {
-		t.Fatalf("before the upgrade the contract commits %q credits, want 10000", got[0])
+	if got := contractRow(t, b, committedCredits); got[0] != "10,000 committed credits ($10,000.00)" {
+		t.Fatalf("before the upgrade the contract commits %q, want 10,000 committed credits ($10,000.00)", got[0])
 	}
 
 	// An upgrade: more committed credits for the same term.
 	d.control(t, http.MethodPost, "/agreements/"+agreementID+"/upgrade",
 		map[string]any{"entitlements": map[string]int64{"committed_credits": 15000}}, nil)
-	reloadUntil(t, b, billing, "15000 committed credits", func() bool {
-		return b.Has("main h2 + table") && contractRow(t, b, "committed_credits")[0] == "15000"
+	reloadUntil(t, b, billing, "15,000 committed credits", func() bool {
+		return contractRow(t, b, committedCredits)[0] == "15,000 committed credits ($15,000.00)"
 	})
-	expectDateAbout(t, "the upgraded contract's term end", contractRow(t, b, "committed_credits")[1], accepted.AddDate(1, 0, 0))
+	expectTermEnd(t, "the upgraded contract's term end", contractRow(t, b, committedCredits)[1], accepted.AddDate(1, 0, 0))
 
 	// A renewal: the same credits for another 12 months.
 	d.control(t, http.MethodPost, "/agreements/"+agreementID+"/renew", map[string]any{}, nil)
 	reloadUntil(t, b, billing, "the renewed term", func() bool {
-		end, err := time.Parse("2006-01-02 15:04 UTC", contractRow(t, b, "committed_credits")[1])
+		end, err := time.Parse(termEndLayout, contractRow(t, b, committedCredits)[1])
 		return err == nil && end.After(accepted.AddDate(1, 6, 0))
 	})
-	row := contractRow(t, b, "committed_credits")
-	if row[0] != "15000" {
-		t.Errorf("after the renewal the contract commits %q credits, want the upgraded 15000", row[0])
+	row := contractRow(t, b, committedCredits)
+	if row[0] != "15,000 committed credits ($15,000.00)" {
+		t.Errorf("after the renewal the contract commits %q, want the upgraded 15,000 committed credits ($15,000.00)", row[0])
 	}
-	expectDateAbout(t, "the renewed contract's term end", row[1], accepted.AddDate(2, 0, 0))
+	expectTermEnd(t, "the renewed contract's term end", row[1], accepted.AddDate(2, 0, 0))
 
 	// Neither needed a new link: same organization, same link, still active;
 	// by now AWS's notifications have named the private offer.
@@ -198,22 +198,39 @@ func waitForMail(t *testing.T, b *browsertest.Browser, seller, to, subject strin
 	t.Helper()
 	reloadUntil(t, b, seller+"/dev/mailbox", fmt.Sprintf("a mail to %s about %q", to, subject), func() bool {
 		return browsertest.Eval[bool](b, fmt.Sprintf(`[...document.querySelectorAll("main tbody tr")]
-  .some(r => r.cells.length === 3 && r.cells[1].textContent.includes(%q) && r.cells[2].textContent.includes(%q))`, to, subject))
+  .some(r => r.cells.length === 3 && r.cells[1].innerText.includes(%q) && r.cells[2].innerText.includes(%q))`, to, subject))
 	})
 	openMail(t, b, seller, to, subject)
 }
 
-// contractRow is the committed quantity and the term's end in the billing
-// page's contract table for the dimension; empty strings when there is no
-// such row.
+// committedCredits is how the demo catalog describes the contract's
+// committed dimension, and so how the billing page names it.
+const committedCredits = "Committed credits, $1 each, prepaid for the contract term"
+
+// termEndLayout is how the billing page writes the end of a contract's term.
+const termEndLayout = "2 Jan 2006"
+
+// contractRow is the committed amount and the term's end in the billing
+// page's contract table for the dimension, as a person sees them; empty
+// strings when there is no such row.
 func contractRow(t *testing.T, b *browsertest.Browser, dimension string) [2]string {
 	t.Helper()
-	cells := browsertest.Eval[[]string](b, fmt.Sprintf(`[...document.querySelectorAll("main h2 + table tbody tr")]
-  .filter(r => r.cells[0].textContent.trim() === %q)
-  .flatMap(r => [...r.cells].slice(1).map(c => c.textContent.trim()))`, dimension))
+	cells := browsertest.Eval[[]string](b, fmt.Sprintf(`[...document.querySelectorAll("main h2 + .scroll table tbody tr")]
+  .filter(r => r.cells[0].innerText.trim() === %q)
+  .flatMap(r => [...r.cells].slice(1).map(c => c.innerText.trim()))`, dimension))
 	var row [2]string
 	copy(row[:], cells)
 	return row
+}
+
+// expectTermEnd checks that text is a contract term's end within a day of
+// want.
+func expectTermEnd(t *testing.T, what, text string, want time.Time) {
+	t.Helper()
+	got, err := time.Parse(termEndLayout, text)
+	if err != nil || got.Before(want.AddDate(0, 0, -1)) || got.After(want.AddDate(0, 0, 1)) {
+		t.Errorf("%s is %q, want about %s", what, text, want.Format(termEndLayout))
+	}
 }
 
 // expectDateAbout checks that text holds a date as the pages print it within

@@ -243,7 +243,8 @@ var demoProducts = []marketplace.Product{
 		MeteredDimension: "credits", Dimensions: []marketplace.Dimension{{Name: "credits"}}},
 	{Code: market.DemoContractCode, Name: "Example Cloud - Committed Contract", OfferType: marketplace.OfferContract,
 		CommittedDimension: "committed_credits", MeteredDimension: "additional_usage",
-		Dimensions: []marketplace.Dimension{{Name: "committed_credits"}, {Name: "additional_usage"}}},
+		Dimensions: []marketplace.Dimension{{Name: "committed_credits", Description: "Committed credits, $1 each, prepaid for the contract term"},
+			{Name: "additional_usage"}}},
 }
 
 // startEmulator runs an in-memory AWS Marketplace emulator whose demo

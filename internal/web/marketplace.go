@@ -127,6 +127,7 @@ func (s *Server) toPurchase(w http.ResponseWriter, r *http.Request, u *currentUs
 
 type linkView struct {
 	Purchase  marketplace.Purchase
+	Contract  []contractTerm
 	Choices   []marketplace.Choice
 	Choice    string // "new" or an organization id
 	LinkedOrg *org.Org
@@ -135,7 +136,7 @@ type linkView struct {
 }
 
 func (s *Server) linkView(r *http.Request, u *currentUser, p marketplace.Purchase) (linkView, error) {
-	v := linkView{Purchase: p, Choice: "new", Suggested: u.User.Name + "'s organization"}
+	v := linkView{Purchase: p, Contract: contractTerms(s.cfg.Market.Catalog(), p.Subscription), Choice: "new", Suggested: u.User.Name + "'s organization"}
 	if b, found, err := s.cfg.Accounts.Business(r.Context(), u.User.ID); err == nil && found {
 		v.Suggested = b.CompanyName
 	}
@@ -230,6 +231,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request, u *currentUs
 
 type billingView struct {
 	Billing        marketplace.Billing
+	Contract       []contractTerm
 	BillingConsole string
 	Usage          metering.Summary
 	Chart          chart
@@ -242,8 +244,11 @@ func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request, u *curren
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "billing", view{Title: "Billing · " + o.Name, Org: &o,
-		Data: billingView{Billing: b, BillingConsole: "https://console.aws.amazon.com/billing/home#/bills", Usage: sum, Chart: barChart(sum.Days)}})
+	v := billingView{Billing: b, BillingConsole: "https://console.aws.amazon.com/billing/home#/bills", Usage: sum, Chart: barChart(sum.Days)}
+	if b.Subscription != nil {
+		v.Contract = contractTerms(s.cfg.Market.Catalog(), *b.Subscription)
+	}
+	s.render(w, r, http.StatusOK, "billing", view{Title: "Billing · " + o.Name, Org: &o, Data: v})
 	return nil
 }
 

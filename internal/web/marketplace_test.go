@@ -178,11 +178,25 @@ func TestFlowB_PrivateOffer_ContractOnBillingPage(t *testing.T) {
 		b := a.signUp("contract@example.com")
 		b.fulfill(a.setUpToken(a.acceptDemoOffer()))
 		link := b.get("/marketplace/aws/setup").location
+		// The contract reads as a person would say it, with its unit and in
+		// dollars, not as AWS's dimension key and a bare number (#11).
+		ends := a.emu.Market().Now().AddDate(1, 0, 0).UTC()
+		page := b.get(link).body
+		if want := "Contract: 10,000 committed credits ($10,000.00) until "; !strings.Contains(page, want) ||
+			!strings.Contains(page, want+ends.Format("2 Jan 2006")) && !strings.Contains(page, want+ends.AddDate(0, 0, -1).Format("2 Jan 2006")) {
+			t.Errorf("the link page does not say %q and the term's end (about %s):\n%s", want, ends.Format(time.DateOnly), page)
+		}
 		r := b.post(link+"/link", url.Values{"org": {"new"}, "name": {"Contract Co"}})
 		r = b.get(r.location)
-		for _, want := range []string{"Committed-spend contract", "committed_credits", "10000", formatted(a.demo.Buyer.ID)} {
+		for _, want := range []string{"Committed-spend contract", "Committed credits, $1 each, prepaid for the contract term",
+			"<td>10,000 committed credits ($10,000.00)</td>", formatted(a.demo.Buyer.ID)} {
 			if !strings.Contains(r.body, want) {
 				t.Errorf("billing page lacks %q", want)
+			}
+		}
+		for _, raw := range []string{"committed_credits", "10000"} {
+			if strings.Contains(r.body, raw) || strings.Contains(page, raw) {
+				t.Errorf("the link or billing page shows the raw %q", raw)
 			}
 		}
 	})
