@@ -73,6 +73,17 @@ func (s *Server) handleFulfillment(w http.ResponseWriter, r *http.Request) error
 	return seeOther(w, r, "/marketplace/aws/setup")
 }
 
+// handleFulfillmentNotPosted answers a person who opens the fulfillment URL
+// (a bookmark, a reload, a link pasted from the address bar): only AWS
+// Marketplace's form post carries a token, so they get the page a missing
+// token gets, which leads back to "Set up your account", not a bare 405.
+func (s *Server) handleFulfillmentNotPosted(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Allow", http.MethodPost)
+	v := marketplaceErrorView{Heading: "This set-up link is not valid", Message: fault.Message(marketplace.ErrTokenInvalid), ConsoleURL: s.cfg.BuyerConsoleURL}
+	s.render(w, r, http.StatusMethodNotAllowed, "marketplace_error", view{Title: v.Heading, Data: v})
+	return nil
+}
+
 func purchaseURL(id int64) string { return fmt.Sprintf("/marketplace/purchases/%d", id) }
 
 type setupView struct {

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -228,6 +229,26 @@ func TestFulfillment_R5_ErrorPages(t *testing.T) {
 					t.Fatalf("= %d, want %d with %q and the way back:\n%s", r.status, tt.status, tt.heading, r.body)
 				}
 			})
+		}
+		// Opening the fulfillment URL in the browser (a bookmark, a reload)
+		// gets the missing token's page too, not a bare 405 (#11).
+		for _, method := range []string{http.MethodGet, http.MethodPut} {
+			req, _ := http.NewRequest(method, a.srv.URL+"/marketplace/aws/fulfillment", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost ||
+				!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+				!strings.Contains(string(body), "This set-up link is not valid") || !strings.Contains(string(body), "Set up your account") {
+				t.Errorf("%s of the fulfillment URL = %d (Allow %q, %s), want 405 with the way back:\n%s", method, resp.StatusCode,
+					resp.Header.Get("Allow"), resp.Header.Get("Content-Type"), body)
+			}
 		}
 		if _, err := a.emu.Market().AddFault(context.Background(), market.FaultInput{Kind: market.FaultInternalError, Operation: "ResolveCustomer", Count: 10}); err != nil {
 			t.Fatal(err)

@@ -59,6 +59,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	// AWS Marketplace: the fulfillment URL, then the linking pages.
 	s.handle(mux, "POST "+fulfillmentPath, s.page(s.handleFulfillment))
+	s.handle(mux, fulfillmentPath, s.page(s.handleFulfillmentNotPosted))
 	s.handle(mux, "GET /marketplace/aws/setup", s.page(s.handleSetup))
 	s.handle(mux, "POST /marketplace/aws/sns", http.HandlerFunc(s.handleSNS))
 	s.handle(mux, "POST /marketplace/aws/events", http.HandlerFunc(s.handleEvents))
