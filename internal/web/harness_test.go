@@ -222,11 +222,18 @@ var orgPathRE = regexp.MustCompile(`^/orgs/(\d+)/$`)
 func (b *browser) createOrg(name string) string {
 	b.a.t.Helper()
 	r := b.post("/orgs", url.Values{"name": {name}})
-	if r.status != http.StatusSeeOther || !orgPathRE.MatchString(r.location) {
+	path := pathOf(r.location)
+	if r.status != http.StatusSeeOther || !orgPathRE.MatchString(path) {
 		b.a.t.Fatalf("create org: %d → %q", r.status, r.location)
 	}
-	return r.location
+	return path
 }
+
+var outcomeRE = regexp.MustCompile(`[?&]outcome=[0-9a-f]{16}$`)
+
+// pathOf is a redirect's address without the id of the outcome it carries
+// to the next page (?outcome=, which seeOther appends; see setFlash).
+func pathOf(location string) string { return outcomeRE.ReplaceAllString(location, "") }
 
 func mustURL(s string) *url.URL {
 	u, err := url.Parse(s)

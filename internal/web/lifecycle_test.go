@@ -57,7 +57,7 @@ func TestLifecycle_SNS_CancelledSubscriptionGoesToGrace(t *testing.T) {
 		b := a.signUp("life@example.com")
 		b.fulfill(a.setUpToken(agreement))
 		link := b.get("/marketplace/aws/setup").location
-		billing := b.post(link+"/link", url.Values{"org": {"new"}, "name": {"Life"}}).location
+		billing := pathOf(b.post(link+"/link", url.Values{"org": {"new"}, "name": {"Life"}}).location)
 		orgPath := strings.TrimSuffix(billing, "billing")
 		a.eventually("subscribe-success applied", func() bool { return a.notificationStatus("subscribe-success") == "applied" })
 
@@ -128,7 +128,7 @@ func TestLifecycle_EventBridge_KeyRequiredAndDeprovisionEndsLink(t *testing.T) {
 		b := a.signUp("eb@example.com")
 		b.fulfill(a.setUpToken(agreement))
 		link := b.get("/marketplace/aws/setup").location
-		billing := b.post(link+"/link", url.Values{"org": {"new"}, "name": {"EB"}}).location
+		billing := pathOf(b.post(link+"/link", url.Values{"org": {"new"}, "name": {"EB"}}).location)
 		var license string
 		if err := db.Read().QueryRow(`SELECT license_arn FROM subscriptions`).Scan(&license); err != nil {
 			t.Fatal(err)
@@ -190,7 +190,7 @@ func TestAPI_BillingNeedsTheOrganizationsKey(t *testing.T) {
 		b := a.signUp("api@example.com")
 		b.fulfill(a.setUpToken(agreement))
 		link := b.get("/marketplace/aws/setup").location
-		orgPath := strings.TrimSuffix(b.post(link+"/link", url.Values{"org": {"new"}, "name": {"API"}}).location, "billing")
+		orgPath := strings.TrimSuffix(pathOf(b.post(link+"/link", url.Values{"org": {"new"}, "name": {"API"}}).location), "billing")
 		key := b.createKey(orgPath)
 		other := a.signUp("other@example.com").createOrg("Other")
 		get := func(path, key string) (int, string) {
@@ -258,7 +258,7 @@ func TestOperatorView_OnlyOperatorsAndRetry(t *testing.T) {
 		if r := user.post(fmt.Sprintf("/operator/notifications/%d/retry", id), nil); r.status != http.StatusNotFound {
 			t.Fatalf("retry by a non-operator = %d, want 404", r.status)
 		}
-		if r := ops.post(fmt.Sprintf("/operator/notifications/%d/retry", id), nil); r.location != "/operator" {
+		if r := ops.post(fmt.Sprintf("/operator/notifications/%d/retry", id), nil); pathOf(r.location) != "/operator" {
 			t.Fatalf("retry = %d → %q", r.status, r.location)
 		}
 	})

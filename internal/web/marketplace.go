@@ -227,7 +227,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request, u *currentUs
 	}
 	switch {
 	case res.Already:
-		s.setFlash(w, fmt.Sprintf("%s was already billed through this AWS subscription. Nothing changed.", res.Org.Name))
+		s.setFlash(w, alreadyLinked(res.Org, in, u.orgs))
 	case res.Moved:
 		s.setFlash(w, fmt.Sprintf("The AWS subscription now bills %s instead.", res.Org.Name))
 	default:
@@ -238,6 +238,26 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request, u *currentUs
 		return err
 	}
 	return seeOther(w, r, orgURL(res.Org.ID, "billing"))
+}
+
+// alreadyLinked tells a second confirmation of a purchase (a double click,
+// the tab that lost a race) what stands, and that what it chose was not
+// done: it lands on the winner's billing page, not the one it asked for (R6).
+func alreadyLinked(billed org.Org, in marketplace.LinkInput, mine []org.Org) string {
+	msg := billed.Name + " was already billed through this AWS subscription"
+	switch {
+	case in.OrgID == 0:
+		msg += ", so no new organization was created"
+	case in.OrgID != billed.ID:
+		chosen := "the organization you chose"
+		for _, o := range mine {
+			if o.ID == in.OrgID {
+				chosen = o.Name + ", the organization you chose,"
+			}
+		}
+		msg += ", so " + chosen + " was not linked"
+	}
+	return msg + ". Nothing changed."
 }
 
 type billingView struct {

@@ -2,11 +2,15 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,7 +97,7 @@ func TestFlowA_NewUser_R4_PurchaseSurvivesSignUp(t *testing.T) {
 			t.Fatalf("register = %d", r.status)
 		}
 		r = b.get(a.mailLink("buyer@example.com", "/verify-email"))
-		if r.location != "/login?next="+url.QueryEscape(next)+"&email=buyer%40example.com" {
+		if pathOf(r.location) != "/login?next="+url.QueryEscape(next)+"&email=buyer%40example.com" {
 			t.Fatalf("verification → %q, want log-in returning to the set-up", r.location)
 		}
 		r = b.post("/login", url.Values{"email": {"buyer@example.com"}, "password": {password}, "next": {next}})
@@ -102,7 +106,7 @@ func TestFlowA_NewUser_R4_PurchaseSurvivesSignUp(t *testing.T) {
 		}
 		r = b.post("/onboarding/company", url.Values{"company_name": {"Buyer KK"}, "country": {"JP"}, "address": {"Tokyo"}, "next": {next}})
 		r = b.post("/onboarding/profile", url.Values{"job_role": {"data"}, "company_size": {"1-10"}, "use_case": {"analytics"}, "next": {next}})
-		if r.location != next {
+		if pathOf(r.location) != next {
 			t.Fatalf("onboarding → %q, want back to the set-up", r.location)
 		}
 		r = b.get(next)
@@ -118,7 +122,7 @@ func TestFlowA_NewUser_R4_PurchaseSurvivesSignUp(t *testing.T) {
 			t.Error("the new organization's name is not suggested from the business information")
 		}
 		r = b.post(linkPage+"/link", url.Values{"org": {"new"}, "name": {"Buyer KK"}})
-		if r.status != http.StatusSeeOther || !strings.HasSuffix(r.location, "/billing") {
+		if r.status != http.StatusSeeOther || !strings.HasSuffix(pathOf(r.location), "/billing") {
 			t.Fatalf("link = %d → %q", r.status, r.location)
 		}
 		r = b.get(r.location)
@@ -160,7 +164,7 @@ func TestFlowA_ExistingUser_LinksExistingOrganization(t *testing.T) {
 		}
 		orgID := strings.Trim(strings.TrimPrefix(orgPath, "/orgs/"), "/")
 		r = b.post(link+"/link", url.Values{"org": {orgID}})
-		if r.location != orgPath+"billing" {
+		if pathOf(r.location) != orgPath+"billing" {
 			t.Fatalf("link existing = %d → %q, want %sbilling", r.status, r.location, orgPath)
 		}
 		// Running set-up again shows where it is linked (R7).
@@ -315,7 +319,7 @@ func (a *app) linkNewOrg(email, agreement, orgName string) (*browser, string) {
 	if r.status != http.StatusSeeOther {
 		a.t.Fatalf("link %s: %d %s", orgName, r.status, r.body)
 	}
-	return b, r.location
+	return b, pathOf(r.location)
 }
 
 // acceptDemoOffer accepts the demo buyer's private offer, as "Accept" on the
@@ -344,4 +348,103 @@ func (b *browser) createKey(orgPath string) string {
 		b.a.t.Fatalf("create key: %d, no key on the page", r.status)
 	}
 	return r.body[i : i+strings.IndexAny(r.body[i:], "<\n ")]
+}
+
+// Two tabs of one browser confirm the same purchase at once, each with its
+// own choice: each lands on the billing page with its own outcome, the
+// loser told that what it chose was not done. The outcomes travel with each
+// tab's redirect, not in one cookie the other tab overwrites or takes
+// (R6, #11).
+func TestLink_R6_EachTabOfARaceIsToldItsOwnOutcome(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		b := a.signUp("tabs@example.com")
+		ids, names := map[string]string{}, map[string]string{}
+		for _, name := range []string{"Alpha", "Beta", "Gamma"} {
+			id := orgPathRE.FindStringSubmatch(b.createOrg(name))[1]
+			ids[name], names[id] = id, name
+		}
+		for i, tc := range []struct {
+			name   string
+			choice [2]url.Values
+		}{
+			{"two organizations", [2]url.Values{{"org": {ids["Alpha"]}}, {"org": {ids["Beta"]}}}},
+			{"an organization and a new one", [2]url.Values{{"org": {ids["Gamma"]}}, {"org": {"new"}, "name": {"Delta"}}}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, agreement := a.subscribe(market.DemoPAYGCode)
+				b.fulfill(a.setUpToken(agreement))
+				link := b.get("/marketplace/aws/setup").location
+				if link == "" {
+					t.Fatal("set-up did not lead to the link page")
+				}
+				// Both confirmations leave before either redirect is followed.
+				var redirects [2]string
+				var errs [2]error
+				var wg sync.WaitGroup
+				for tab := range 2 {
+					wg.Go(func() {
+						req, _ := http.NewRequest(http.MethodPost, a.srv.URL+link+"/link", strings.NewReader(tc.choice[tab].Encode()))
+						req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+						req.Header.Set("Sec-Fetch-Site", "same-origin")
+						req.Header.Set("Origin", a.srv.URL)
+						resp, err := b.client.Do(req)
+						if err != nil {
+							errs[tab] = err
+							return
+						}
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusSeeOther {
+							errs[tab] = fmt.Errorf("confirmation answered %d, want 303", resp.StatusCode)
+						}
+						redirects[tab] = resp.Header.Get("Location")
+					})
+				}
+				wg.Wait()
+				if err := errors.Join(errs[:]...); err != nil {
+					t.Fatal(err)
+				}
+				var flashes [2]string
+				for tab := range 2 {
+					flashes[tab] = flashOf(b.get(redirects[tab]).body)
+				}
+				winner := 0
+				if strings.HasSuffix(flashes[1], "is now billed through AWS Marketplace.") {
+					winner = 1
+				}
+				loser := 1 - winner
+				chosen := func(tab int) string {
+					if c := tc.choice[tab]; c.Get("org") == "new" {
+						return c.Get("name")
+					}
+					return names[tc.choice[tab].Get("org")]
+				}
+				if want := chosen(winner) + " is now billed through AWS Marketplace."; flashes[winner] != want {
+					t.Errorf("case %d: the winning tab says %q, want %q", i, flashes[winner], want)
+				}
+				want := chosen(winner) + " was already billed through this AWS subscription, so " + chosen(loser) +
+					", the organization you chose, was not linked. Nothing changed."
+				if tc.choice[loser].Get("org") == "new" {
+					want = chosen(winner) + " was already billed through this AWS subscription, so no new organization was created. Nothing changed."
+				}
+				if flashes[loser] != want {
+					t.Errorf("case %d: the losing tab says %q, want %q", i, flashes[loser], want)
+				}
+				if redirects[loser] == redirects[winner] {
+					t.Errorf("both tabs were sent to %s: one address, so one outcome for both", redirects[0])
+				}
+			})
+		}
+	})
+}
+
+var flashRE = regexp.MustCompile(`<div class="alert ok" role="status">([^<]*)</div>`)
+
+// flashOf is the outcome a page shows at its top, unescaped.
+func flashOf(page string) string {
+	m := flashRE.FindStringSubmatch(page)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1])
 }

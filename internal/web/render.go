@@ -2,7 +2,9 @@ package web
 
 import (
 	"bytes"
+	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -209,7 +211,8 @@ type errorView struct {
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) page(h handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := &pageWriter{ResponseWriter: rw, secure: s.secureCookie}
 		if err := s.loadUser(w, r, &r); err != nil {
 			s.fail(w, r, err)
 			return
@@ -220,28 +223,101 @@ func (s *Server) page(h handlerFunc) http.Handler {
 	})
 }
 
+// pageWriter is the http.ResponseWriter every page handler gets: it holds
+// the outcome the handler leaves for the page it redirects to (setFlash),
+// until seeOther sends it on its way.
+type pageWriter struct {
+	http.ResponseWriter
+	secure bool
+	flash  string
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *pageWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // seeOther redirects after a successful POST, so that reloading the next
-// page does not repeat the action.
+// page does not repeat the action. An outcome the handler left with
+// setFlash goes with this redirect and no other (see outcomeParam).
 func seeOther(w http.ResponseWriter, r *http.Request, to string) error {
+	if pw, ok := w.(*pageWriter); ok {
+		to = pw.carryOutcome(r, to)
+	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }
 
-const flashCookie = "mb_flash"
+// An outcome ("Invitation sent", "X is now billed through AWS Marketplace")
+// travels to the page it belongs to as a cookie of its own, mb_flash_<id>,
+// whose random id rides in that page's address (?outcome=<id>). One cookie
+// shared by every tab was overwritten or taken by another tab of the same
+// browser (R6: two tabs confirming one purchase, #11). The id alone shows
+// nothing: only the browser that holds the cookie sees the message, once.
+const (
+	outcomeParam  = "outcome"
+	outcomeCookie = "mb_flash_"
+	outcomeMaxAge = 60 // seconds: the redirect follows at once
+)
 
-// setFlash leaves a one-line message for the next page, as a short-lived
-// cookie, so that it survives the redirect after a POST.
+var outcomeIDRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// setFlash leaves a one-line message for the page the handler redirects to
+// next with seeOther.
 func (s *Server) setFlash(w http.ResponseWriter, msg string) {
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(msg), Path: "/", MaxAge: 60,
-		HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
+	if pw, ok := w.(*pageWriter); ok {
+		pw.flash = msg
+		return
+	}
+	// Every handler that redirects runs inside page; reaching here is a bug.
+	s.logger.Error("outcome dropped: not a page handler", "message", msg)
 }
 
+// carryOutcome returns to with the id of the outcome this request leaves,
+// whose cookie it sets; or, when a page passes the browser on without
+// showing its outcome (a log-in, "/" choosing the organization), with the id
+// it came with.
+func (w *pageWriter) carryOutcome(r *http.Request, to string) string {
+	id := ""
+	if w.flash != "" {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return to // no message rather than a shared one
+		}
+		id = hex.EncodeToString(b[:])
+		http.SetCookie(w, &http.Cookie{Name: outcomeCookie + id, Value: url.QueryEscape(w.flash), Path: "/", MaxAge: outcomeMaxAge,
+			HttpOnly: true, Secure: w.secure, SameSite: http.SameSiteLaxMode})
+		w.flash = ""
+	} else if in := r.URL.Query().Get(outcomeParam); outcomeIDRE.MatchString(in) {
+		if _, err := r.Cookie(outcomeCookie + in); err == nil {
+			id = in
+		}
+	}
+	if id == "" {
+		return to
+	}
+	u, err := url.Parse(to)
+	if err != nil {
+		return to
+	}
+	// Appended, so that the rest of the address reads as it did.
+	if u.RawQuery != "" {
+		u.RawQuery += "&"
+	}
+	u.RawQuery += outcomeParam + "=" + id
+	return u.String()
+}
+
+// takeFlash is the outcome left for this page: the message of the cookie
+// named by the address's outcome id, which it spends.
 func (s *Server) takeFlash(w http.ResponseWriter, r *http.Request) string {
-	c, err := r.Cookie(flashCookie)
+	id := r.URL.Query().Get(outcomeParam)
+	if !outcomeIDRE.MatchString(id) {
+		return ""
+	}
+	c, err := r.Cookie(outcomeCookie + id)
 	if err != nil {
 		return ""
 	}
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: outcomeCookie + id, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
 	msg, err := url.QueryUnescape(c.Value)
 	if err != nil {
 		return ""
