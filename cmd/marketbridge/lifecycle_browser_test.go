@@ -67,7 +67,7 @@ func TestBrowser_CancelOnAWSMovesBillingToPendingThenGrace_R17_R18_R19(t *testin
 	expectText(t, b, "main .alert.error", "The AWS Marketplace subscription is being cancelled",
 		"Usage up to now is reported to AWS by")
 	expectText(t, b, "main .panel .badge + .badge", "Cancellation pending")
-	if got := billingRows(b)["Status"]; got != "unsubscribe-pending" {
+	if got := billingRows(b)["status"]; got != "unsubscribe-pending" {
 		t.Errorf("billing page: Status is %q, want unsubscribe-pending", got)
 	}
 	// The deadline is the emulator's final-metering hour after the cancel,
@@ -129,7 +129,7 @@ func TestBrowser_ContractUpgradeAndRenewalShowOnBillingPage_R22(t *testing.T) {
 	orgID := confirmLink(t, b, barbara.company)
 	expectBilling(t, b, "1234-5678-9012", "Committed-spend contract", "")
 	billing := orgPage(d.seller, orgID, "billing")
-	linkedSince := billingRows(b)["Linked since"]
+	linkedSince := billingRows(b)["linked since"]
 	if got := contractRow(t, b, committedCredits); got[0] != "10,000 committed credits ($10,000.00)" {
 		t.Fatalf("before the upgrade the contract commits %q, want 10,000 committed credits ($10,000.00)", got[0])
 	}
@@ -157,7 +157,7 @@ func TestBrowser_ContractUpgradeAndRenewalShowOnBillingPage_R22(t *testing.T) {
 	// Neither needed a new link: same organization, same link, still active;
 	// by now AWS's notifications have named the private offer.
 	expectBilling(t, b, "1234-5678-9012", "Committed-spend contract", offerID)
-	if got := billingRows(b)["Linked since"]; got != linkedSince {
+	if got := billingRows(b)["linked since"]; got != linkedSince {
 		t.Errorf("billing page: Linked since is %q after the upgrade and renewal, want the original %q", got, linkedSince)
 	}
 }

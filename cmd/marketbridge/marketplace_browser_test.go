@@ -372,8 +372,8 @@ func confirmLink(t *testing.T, b *browsertest.Browser, orgName string) int64 {
 func expectBilling(t *testing.T, b *browsertest.Browser, account, offerType, privateOffer string) {
 	t.Helper()
 	expectText(t, b, "main .panel .badge", "Billed through AWS Marketplace")
-	want := map[string]string{"Marketplace": "AWS Marketplace", "AWS account": account, "Offer type": offerType,
-		"Private offer": privateOffer, "Status": "active"}
+	want := map[string]string{"marketplace": "AWS Marketplace", "aws account": account, "offer type": offerType,
+		"private offer": privateOffer, "status": "active"}
 	got := billingRows(b)
 	for row, w := range want {
 		if w != "" && got[row] != w {
@@ -382,11 +382,12 @@ func expectBilling(t *testing.T, b *browsertest.Browser, account, offerType, pri
 	}
 }
 
-// billingRows are the rows of the billing page's marketplace panel, by
-// their heading.
+// billingRows are the rows of the billing page's marketplace panel as a
+// person sees them, by their heading in lower case (the page shows headings
+// in capitals).
 func billingRows(b *browsertest.Browser) map[string]string {
 	return browsertest.Eval[map[string]string](b, `Object.fromEntries([...document.querySelectorAll("main .panel table tr")]
-  .map(r => [r.querySelector("th").innerText.trim(), r.querySelector("td").innerText.trim()]))`)
+  .map(r => [r.querySelector("th").innerText.trim().toLowerCase(), r.querySelector("td").innerText.trim()]))`)
 }
 
 // expectText checks that the first element matching css contains each of
