@@ -33,8 +33,11 @@ const (
 	// StepTimeout bounds one step: a navigation, a click and the page it
 	// loads, a query that waits for an element.
 	StepTimeout = 30 * time.Second
-	// Budget bounds everything one browser does in a test.
-	Budget = 90 * time.Second
+	// Budget bounds everything one browser does in a test. A hang ends at
+	// StepTimeout; this only stops a test that goes on and on, so it leaves
+	// room for a machine busy with other suites, where a 90 s budget ended
+	// walks of a dozen pages that were slow, not stuck.
+	Budget = 5 * time.Minute
 )
 
 // Browser is one person's headless Chromium with a single tab. Its methods
@@ -134,6 +137,18 @@ func chromiumPath(t testing.TB) string {
 	t.Skip(msg)
 	return ""
 }
+
+// SetViewport lays pages out at width × height CSS pixels from now on, as a
+// window or a phone of that size would (reflow checks: 320 px is WCAG 2.1's
+// narrowest). The browser starts at 1280 × 900.
+func (b *Browser) SetViewport(width, height int) {
+	b.t.Helper()
+	run(b, fmt.Sprintf("set the viewport to %d×%d", width, height), chromedp.EmulateViewport(int64(width), int64(height)))
+}
+
+// ExtendBudget gives a test that walks through many pages more time than
+// Budget in all.
+func (b *Browser) ExtendBudget(d time.Duration) { b.deadline = b.deadline.Add(d) }
 
 // Context is the tab's context, for chromedp actions the methods do not
 // cover. It has no deadline: bound each use yourself.
