@@ -44,12 +44,14 @@ func TestDemo_UsageReachesBillingPageThenLedgerWhenItsHourCloses_R10_R11(t *test
 		} `json:"agreement"`
 	}
 	d.control(t, http.MethodPost, "/agreements", map[string]any{"account_id": market.DemoBuyerAccountID, "product_code": market.DemoPAYGCode}, &sub)
+	c := newConsole(t, d.seller)
+	c.signUp("katherine@example.com")
+	// The token lasts 4 hours of the demo's clock, 4 s at this speed: mint it
+	// only now, so that a slow sign-up cannot outlast it.
 	var reg struct {
 		Token string `json:"token"`
 	}
 	d.control(t, http.MethodPost, "/agreements/"+sub.Agreement.ID+"/registration-token", nil, &reg)
-	c := newConsole(t, d.seller)
-	c.signUp("katherine@example.com")
 	c.expect(c.post("/marketplace/aws/fulfillment", url.Values{"x-amzn-marketplace-token": {reg.Token}}), http.StatusSeeOther, "/marketplace/aws/setup")
 	purchase := c.expect(c.get("/marketplace/aws/setup"), http.StatusSeeOther, "/marketplace/purchases/")
 	billing := withoutOutcome(c.expect(c.post(purchase+"/link", url.Values{"org": {"new"}, "name": {"Johnson Orbits"}}), http.StatusSeeOther, "/orgs/"))
