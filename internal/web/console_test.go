@@ -81,6 +81,7 @@ func TestOrgPages_NonMember404_WrongRole403(t *testing.T) {
 		outsider := a.signUp("outsider@example.com")
 		outsider.createOrg("Elsewhere")
 
+		adminID := a.userID("admin@example.com")
 		pages := []struct {
 			method, path string
 			devStatus    int
@@ -90,7 +91,8 @@ func TestOrgPages_NonMember404_WrongRole403(t *testing.T) {
 			{"GET", path + "api-keys", http.StatusForbidden},
 			{"GET", path + "audit", http.StatusForbidden},
 			{"POST", path + "members/invite", http.StatusForbidden},
-			{"POST", path + "members/1/role", http.StatusForbidden},
+			{"POST", path + "members/" + itoa(adminID) + "/role", http.StatusForbidden},
+			{"POST", path + "members/" + itoa(adminID) + "/remove", http.StatusForbidden},
 			{"POST", path + "api-keys", http.StatusForbidden},
 			{"POST", path + "api-keys/1/revoke", http.StatusForbidden},
 			{"POST", path + "invitations/1/revoke", http.StatusForbidden},
@@ -109,6 +111,11 @@ func TestOrgPages_NonMember404_WrongRole403(t *testing.T) {
 			if r := call(dev); r.status != p.devStatus {
 				t.Errorf("%s %s by a developer = %d, want %d", p.method, p.path, r.status, p.devStatus)
 			}
+		}
+		// The refusals changed nothing: both are members with their roles.
+		memberOrg := strings.Trim(strings.TrimPrefix(path, "/orgs/"), "/")
+		if ra, rd := a.role(memberOrg, adminID), a.role(memberOrg, a.userID("dev@example.com")); ra != "admin" || rd != "developer" {
+			t.Errorf("after the refused requests the admin is %q and the developer %q, want admin and developer", ra, rd)
 		}
 		// Malformed and absent organization ids are simply not found.
 		for _, p := range []string{"/orgs/abc/", "/orgs/999999/", "/orgs/-1/members"} {
