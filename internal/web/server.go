@@ -63,9 +63,10 @@ type Config struct {
 	// EventOrigins are the regions and seller accounts EventBridge events
 	// may name; zero takes AWS's region and any account.
 	EventOrigins awsmp.Origins
-	// TrustProxy takes the client address from X-Forwarded-For, for rate
-	// limits behind a reverse proxy. Leave it off when clients connect
-	// directly, or they could forge their address.
+	// TrustProxy takes the client address from the last X-Forwarded-For
+	// entry, the one the reverse proxy in front adds, for rate limits. Leave
+	// it off when clients connect directly, or they could forge their
+	// address.
 	TrustProxy bool
 	// BuyerConsoleURL is where error pages send buyers to find their
 	// subscriptions: AWS's console, or the emulator's pages in the demo.
