@@ -413,12 +413,37 @@ func (in *Ingester) reply(ctx context.Context, round []*submission, err error) {
 		for _, sub := range round {
 			n += len(sub.items)
 		}
-		in.logger.ErrorContext(ctx, "commit usage events", "requests", len(round), "events", n, "err", err)
-		err = fault.Wrap(fault.KindUnavailable, err, "The usage events could not be stored; send them again.")
+		err = classify(err)
+		level := slog.LevelError
+		if fault.KindOf(err) == fault.KindUnavailable {
+			level = slog.LevelWarn
+		}
+		in.logger.Log(ctx, level, "commit usage events", "requests", len(round), "events", n, "err", err)
 	}
 	for _, sub := range round {
 		sub.done <- err
 	}
+}
+
+// classify gives a failed commit the kind its caller needs (#11): a
+// failure that passes (the database busy, a deadline, shutdown) asks for
+// the events again; one that the same events would meet again (the
+// database refusing a value) says so, and that sending them again will not
+// help; anything else is ours to fix.
+func classify(err error) error {
+	var fe *fault.Error
+	switch {
+	case errors.As(err, &fe):
+		return err
+	case store.IsPermanent(err):
+		return fault.Wrap(fault.KindInvalid, err, "The usage events cannot be stored: the database refuses a value or total they carry. "+
+			"Sending them again will not help; ask the vendor to look at their logs.")
+	case errors.Is(err, context.Canceled): // the writer stopping
+		return fault.Wrap(fault.KindUnavailable, err, ErrStopped.Message)
+	case store.IsTransient(err):
+		return fault.Wrap(fault.KindUnavailable, err, "The usage events could not be stored just now; send them again.")
+	}
+	return fault.Wrap(fault.KindInternal, err, "The usage events could not be stored.")
 }
 
 // boundAttempts is how many times a round is tried while its events keep
