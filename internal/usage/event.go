@@ -183,6 +183,10 @@ func checkText(name, v string, max int, required bool) error {
 		return fmt.Errorf("%s: is longer than %d bytes", name, max)
 	case !utf8.ValidString(v):
 		return fmt.Errorf("%s: is not valid UTF-8", name)
+	case strings.IndexByte(v, 0) >= 0:
+		// PostgreSQL's text cannot hold it: such an event could never be
+		// stored there.
+		return fmt.Errorf("%s: must not contain the NUL character", name)
 	}
 	return nil
 }
