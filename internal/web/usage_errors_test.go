@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -140,4 +141,28 @@ func TestUsageAPI_11_PermanentFailuresAre4xxPassingOnes503(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestWithTimeout_11_Answers503WithRetryAfter: a request that overruns the
+// server's bound, as an ingest waiting on a slow database may, is answered
+// 503 with Retry-After: a timeout passes.
+func TestWithTimeout_11_Answers503WithRetryAfter(t *testing.T) {
+	s := &Server{cfg: Config{RequestTimeout: 20 * time.Millisecond}}
+	h := s.withTimeout(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-r.Context().Done()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	for _, c := range []struct {
+		path       string
+		status     int
+		retryAfter string
+	}{{"/slow", http.StatusServiceUnavailable, retryAfterSeconds}, {"/fast", http.StatusNoContent, ""}} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, c.path, nil))
+		if rec.Code != c.status || rec.Header().Get("Retry-After") != c.retryAfter {
+			t.Errorf("%s: %d with Retry-After %q; want %d with %q", c.path, rec.Code, rec.Header().Get("Retry-After"), c.status, c.retryAfter)
+		}
+	}
 }
