@@ -107,10 +107,11 @@ func marketplaceDeps(ctx context.Context, o marketOptions, logger *slog.Logger) 
 	return catalog, awsmp.New(cfg, awsmp.Endpoints{}), nil
 }
 
-// catalogMeters lets usage ingestion check meter names against the catalog.
+// catalogMeters lets usage ingestion check meter names against the
+// catalog, and an hour's usage against its money bound.
 type catalogMeters struct{ c *marketplace.Catalog }
 
 func (m catalogMeters) Meter(name string) (usage.Meter, bool) {
-	_, ok := m.c.Meter(name)
-	return usage.Meter{Name: name}, ok
+	meter, ok := m.c.Meter(name)
+	return usage.Meter{Name: name, PriceMicros: meter.PriceMicros}, ok
 }

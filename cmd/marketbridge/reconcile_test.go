@@ -80,6 +80,8 @@ func newReconcileFixture(t *testing.T, url string, month time.Time) *reconcileFi
 	// 1,000 vCPU-hours at the demo catalog's $0.22: 22,000 cents.
 	f.exec(`INSERT INTO usage_hourly (org_id, meter, subject, hour, quantity, events, updated_at) VALUES ($1, 'compute', '', $2, $3, 1, $2)`,
 		[]any{f.org, store.Now(month.Add(5 * time.Hour)), int64(1000 * 1_000_000)})
+	f.exec(`INSERT INTO usage_meter_hourly (org_id, hour, meter, quantity) VALUES ($1, $2, 'compute', $3)`,
+		[]any{f.org, store.Now(month.Add(5 * time.Hour)), int64(1000 * 1_000_000)})
 	return f
 }
 

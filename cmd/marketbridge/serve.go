@@ -206,8 +206,13 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for name, pool := range db.Pools() {
+		reg.MustRegister(collectors.NewDBStatsCollector(pool, name))
+	}
 	maker, err := metering.NewMaker(metering.MakerConfig{DB: db, Subscriptions: market, Usage: usage.NewTotals(db), Prices: catalog,
-		Logger: logger.With("component", "metering"), Now: now, ZeroRecords: o.metering.zero})
+		Logger: logger.With("component", "metering"), Now: now, ZeroRecords: o.metering.zero, Registry: reg})
 	if err != nil {
 		return err
 	}
@@ -226,11 +231,6 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		logger.Warn("no --smtp-url: mail is kept in the database and not sent; set --smtp-url to send it")
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for name, pool := range db.Pools() {
-		reg.MustRegister(collectors.NewDBStatsCollector(pool, name))
-	}
 	srv, err := web.New(web.Config{
 		Logger:            logger,
 		DB:                db,

@@ -10,8 +10,11 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/store"
+	"github.com/marketbridge/marketbridge/internal/usage"
 )
 
 // Subscriptions lists what to meter, and takes the use of committed
@@ -23,7 +26,11 @@ type Subscriptions interface {
 
 // Usage totals usage per meter (package usage).
 type Usage interface {
-	ByMeter(ctx context.Context, orgID int64, from, to time.Time) (map[string]int64, error)
+	// ByMeter totals, in micro-units, the hours in [from, to) but those in
+	// skip; a total it cannot rate fails with usage.ErrBadTotals.
+	ByMeter(ctx context.Context, orgID int64, from, to time.Time, skip []time.Time) (map[string]*big.Int, error)
+	// BadHours finds the hours of [from, to) that make ByMeter fail so.
+	BadHours(ctx context.Context, orgID int64, from, to time.Time) ([]usage.BadHour, error)
 }
 
 // Prices are the meters' prices (the catalog).
@@ -49,13 +56,16 @@ type MakerConfig struct {
 	// ZeroRecords sends a record for hours without usage too, as AWS
 	// recommends, so that AWS sees the seller metering every hour.
 	ZeroRecords bool
+	// Registry, when set, gets the Maker's metrics.
+	Registry prometheus.Registerer
 }
 
 // Maker turns usage into metering records, one per subscription and closed
 // hour (R10).
 type Maker struct {
-	cfg MakerConfig
-	db  *store.DB
+	cfg        MakerConfig
+	db         *store.DB
+	failedHour prometheus.Counter
 }
 
 // NewMaker returns a Maker.
@@ -63,7 +73,16 @@ func NewMaker(cfg MakerConfig) (*Maker, error) {
 	if cfg.DB == nil || cfg.Subscriptions == nil || cfg.Usage == nil || cfg.Prices == nil || cfg.Logger == nil || cfg.Now == nil {
 		return nil, errors.New("metering: Maker needs DB, Subscriptions, Usage, Prices, Logger and Now")
 	}
-	return &Maker{cfg: cfg, db: cfg.DB}, nil
+	m := &Maker{cfg: cfg, db: cfg.DB, failedHour: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "marketbridge_metering_failed_hours_total",
+		Help: "Subscription-hours whose usage could not be rated: left out of metering and listed in the operator view.",
+	})}
+	if cfg.Registry != nil {
+		if err := cfg.Registry.Register(m.failedHour); err != nil {
+			return nil, fmt.Errorf("register metering metrics: %w", err)
+		}
+	}
+	return m, nil
 }
 
 // MakeRecords makes the records of every closed hour not yet recorded, for
@@ -110,9 +129,19 @@ func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.T
 	if latest.Valid {
 		next = latest.Time.UTC().Add(time.Hour)
 	}
+	skip, err := failedHours(ctx, m.db, sub.SubscriptionID)
+	if err != nil {
+		return 0, err
+	}
 	made := 0
 	for hour := next; hour.Before(last); hour = hour.Add(time.Hour) {
-		ok, err := m.makeOne(ctx, sub, spans, hour)
+		ok, err := m.makeOne(ctx, sub, spans, hour, skip)
+		if errors.Is(err, usage.ErrBadTotals) {
+			// Some hour's usage cannot be rated. Set it aside, so that
+			// this hour, the later ones and the other subscriptions are
+			// metered without it, and an operator sees it (#11).
+			ok, skip, err = m.makeWithout(ctx, sub, spans, hour, skip, err)
+		}
 		if err != nil {
 			return made, err
 		}
@@ -127,7 +156,7 @@ func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.T
 	// alerts against the old term's credits, not the new term's (R13,
 	// R22). Hours count as metered without a record too: within the
 	// credits nothing is due, and with ZeroRecords off no record is made.
-	if err := m.alertCredits(ctx, sub, spans, next, last); err != nil {
+	if err := m.alertCredits(ctx, sub, spans, next, last, skip); err != nil {
 		return made, err
 	}
 	return made, nil
@@ -135,7 +164,7 @@ func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.T
 
 // alertCredits records the use of the credits of each term with credits
 // that the hours [from, to) belong to, for its alerts.
-func (m *Maker) alertCredits(ctx context.Context, sub marketplace.Metered, spans []span, from, to time.Time) error {
+func (m *Maker) alertCredits(ctx context.Context, sub marketplace.Metered, spans []span, from, to time.Time, skip []time.Time) error {
 	if !from.Before(to) {
 		return nil // no hour metered: nothing new to tell
 	}
@@ -148,7 +177,7 @@ func (m *Maker) alertCredits(ctx context.Context, sub marketplace.Metered, spans
 	if len(metered) == 0 {
 		return nil
 	}
-	rated, err := rateBySpan(ctx, m.cfg.Usage, m.Rate, sub.OrgID, spans, to)
+	rated, err := rateBySpan(ctx, m.cfg.Usage, m.Rate, sub.OrgID, spans, to, skip)
 	if err != nil {
 		return err
 	}
@@ -189,8 +218,8 @@ func lastHour(sub marketplace.Metered, spans []span, now time.Time) time.Time {
 // cumulative total and reach a later record (R11), across a term's end
 // too; usage that arrives late for an hour already recorded does too; so
 // does a carried record.
-func (m *Maker) makeOne(ctx context.Context, sub marketplace.Metered, spans []span, hour time.Time) (bool, error) {
-	due, err := m.dueCents(ctx, sub.OrgID, spans, hour.Add(time.Hour))
+func (m *Maker) makeOne(ctx context.Context, sub marketplace.Metered, spans []span, hour time.Time, skip []time.Time) (bool, error) {
+	due, err := m.dueCents(ctx, sub.OrgID, spans, hour.Add(time.Hour), skip)
 	if err != nil {
 		return false, err
 	}
@@ -235,8 +264,8 @@ func (m *Maker) makeOne(ctx context.Context, sub marketplace.Metered, spans []sp
 // contract, what goes beyond each term's committed credits (R12, R13,
 // R14). The overage of the terms is summed before it is rounded down to
 // the cent, so that a term's fraction of a cent goes with the next term's.
-func (m *Maker) dueCents(ctx context.Context, orgID int64, spans []span, to time.Time) (int64, error) {
-	rated, err := rateBySpan(ctx, m.cfg.Usage, m.Rate, orgID, spans, to)
+func (m *Maker) dueCents(ctx context.Context, orgID int64, spans []span, to time.Time, skip []time.Time) (int64, error) {
+	rated, err := rateBySpan(ctx, m.cfg.Usage, m.Rate, orgID, spans, to, skip)
 	if err != nil {
 		return 0, err
 	}
@@ -246,7 +275,14 @@ func (m *Maker) dueCents(ctx context.Context, orgID int64, spans []span, to time
 			over.Add(over, r)
 		}
 	}
-	return over.Quo(over, big.NewInt(microsPerCent)).Int64(), nil
+	over.Quo(over, big.NewInt(microsPerCent))
+	if !over.IsInt64() {
+		// Within the bounds of package usage it is at most about 2 × 10^15
+		// cents; only totals beyond them, or prices raised a thousandfold
+		// since, get here. Never wrap.
+		return 0, fmt.Errorf("usage of organization %d up to %s rates to %s cents, beyond int64: %w", orgID, to.Format(time.RFC3339), over, usage.ErrBadTotals)
+	}
+	return over.Int64(), nil
 }
 
 // span is the hours of one term: the usage of the hours that start in
@@ -270,7 +306,9 @@ func termSpans(linkedAt time.Time, terms []marketplace.Term) []span {
 	var out []span
 	prev := first
 	for _, t := range terms {
-		sp := span{from: first, credits: t.Credits * microsPerCredit, term: t}
+		// Credits beyond what micro-dollars in int64 hold are as good as
+		// unlimited (9.2 trillion credits); keep them from wrapping.
+		sp := span{from: first, credits: min(t.Credits, math.MaxInt64/microsPerCredit) * microsPerCredit, term: t}
 		if !t.Start.IsZero() {
 			sp.from = ceilHour(t.Start)
 		}
@@ -317,18 +355,19 @@ func spanAt(spans []span, hour time.Time) int {
 // spans' edges, so that each meter's fraction of a micro-dollar is dropped
 // once over the whole, as for a single term, never at a term's end (R11).
 // Usage between two spans is in neither.
-func rateBySpan(ctx context.Context, usage Usage, rate func(map[string]int64) *big.Int, orgID int64, spans []span, to time.Time) ([]*big.Int, error) {
+func rateBySpan(ctx context.Context, totals Usage, rate func(map[string]*big.Int) *big.Int, orgID int64, spans []span, to time.Time,
+	skip []time.Time) ([]*big.Int, error) {
 	origin := spans[0].from
 	upTo := map[int64]*big.Int{origin.Unix(): new(big.Int)}
 	rated := func(t time.Time) (*big.Int, error) {
 		if v, ok := upTo[t.Unix()]; ok {
 			return v, nil
 		}
-		totals, err := usage.ByMeter(ctx, orgID, origin, t)
+		byMeter, err := totals.ByMeter(ctx, orgID, origin, t, skip)
 		if err != nil {
 			return nil, err
 		}
-		upTo[t.Unix()] = rate(totals)
+		upTo[t.Unix()] = rate(byMeter)
 		return upTo[t.Unix()], nil
 	}
 	out := make([]*big.Int, len(spans))
@@ -358,7 +397,7 @@ func rateBySpan(ctx context.Context, usage Usage, rate func(map[string]int64) *b
 // exactly: big integers, because micro-units times micro-dollars overflow
 // 64 bits for large customers; the fraction below a micro-dollar of each
 // meter is dropped, and stays in the next cumulative total.
-func (m *Maker) Rate(totals map[string]int64) *big.Int {
+func (m *Maker) Rate(totals map[string]*big.Int) *big.Int {
 	return rateTotals(m.cfg.Prices, totals, func(meter string) {
 		m.cfg.Logger.Warn("usage of a meter not in the catalog is not rated", "meter", meter)
 	})
@@ -366,7 +405,7 @@ func (m *Maker) Rate(totals map[string]int64) *big.Int {
 
 // rateTotals is Rate with the prices given; unknown, when not nil, hears
 // of each meter without a price.
-func rateTotals(prices Prices, totals map[string]int64, unknown func(meter string)) *big.Int {
+func rateTotals(prices Prices, totals map[string]*big.Int, unknown func(meter string)) *big.Int {
 	sum := new(big.Int)
 	for meter, q := range totals {
 		p, ok := prices.Meter(meter)
@@ -376,8 +415,8 @@ func rateTotals(prices Prices, totals map[string]int64, unknown func(meter strin
 			}
 			continue
 		}
-		v := new(big.Int).Mul(big.NewInt(q), big.NewInt(p.PriceMicros))
-		sum.Add(sum, v.Quo(v, big.NewInt(1_000_000)))
+		v := new(big.Int).Mul(q, big.NewInt(p.PriceMicros))
+		sum.Add(sum, v.Quo(v, big.NewInt(usage.QuantityScale)))
 	}
 	return sum
 }

@@ -66,13 +66,18 @@ func (m *Maker) Reconcile(ctx context.Context, month time.Time) ([]Reconciliatio
 			due = end
 		}
 		if from.Before(due) {
+			// Without the hours metering set aside, as it rates.
+			skip, err := failedHours(ctx, m.db, sub.SubscriptionID)
+			if err != nil {
+				return nil, err
+			}
 			var before int64
 			if from.After(origin) {
-				if before, err = m.dueCents(ctx, sub.OrgID, spans, from); err != nil {
+				if before, err = m.dueCents(ctx, sub.OrgID, spans, from, skip); err != nil {
 					return nil, err
 				}
 			}
-			upTo, err := m.dueCents(ctx, sub.OrgID, spans, due)
+			upTo, err := m.dueCents(ctx, sub.OrgID, spans, due, skip)
 			if err != nil {
 				return nil, err
 			}

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/marketbridge/marketbridge/internal/marketplace"
@@ -45,12 +47,14 @@ type Summary struct {
 	Records         []RecordView
 }
 
-// UsedPercent is the share of committed credits used, 0-100.
+// UsedPercent is the share of committed credits used, 0-100. In big
+// integers: used × 100 leaves int64 beyond 92 billion credits.
 func (s Summary) UsedPercent() int64 {
-	if s.CommittedMicros == 0 {
+	if s.CommittedMicros <= 0 {
 		return 0
 	}
-	return min(100, s.UsedMicros*100/s.CommittedMicros)
+	p := new(big.Int).Mul(big.NewInt(max(s.UsedMicros, 0)), big.NewInt(100))
+	return min(100, p.Quo(p, big.NewInt(s.CommittedMicros)).Int64())
 }
 
 // RemainingMicros is what is left of the committed credits this term.
@@ -111,7 +115,17 @@ func (r *Reporter) Summarize(ctx context.Context, in SummaryInput) (Summary, err
 	if monthStart.Before(from) {
 		from = monthStart
 	}
-	rows, err := r.db.Read().QueryContext(ctx, `SELECT hour, meter, quantity FROM usage_hourly WHERE org_id = $1 AND hour >= $2`, orgID, store.Now(from))
+	// Hours metering set aside are left out here too, so that the page
+	// shows what is billed.
+	var skip []time.Time
+	var err error
+	if subscriptionID != 0 {
+		if skip, err = failedHours(ctx, r.db, subscriptionID); err != nil {
+			return Summary{}, err
+		}
+	}
+	rows, err := r.db.Read().QueryContext(ctx, `SELECT hour, meter, quantity FROM usage_meter_hourly WHERE org_id = $1 AND hour >= $2`,
+		orgID, store.Now(from))
 	if err != nil {
 		return Summary{}, fmt.Errorf("read usage of organization %d: %w", orgID, err)
 	}
@@ -119,32 +133,51 @@ func (r *Reporter) Summarize(ctx context.Context, in SummaryInput) (Summary, err
 		day   time.Time
 		meter string
 	}
-	perDay := map[dayMeter]int64{}
+	// Per day in big integers: a day is 24 hours of up to
+	// usage.MaxHourQuantity each, more than int64 holds.
+	perDay := map[dayMeter]*big.Int{}
 	for rows.Next() {
 		var hour time.Time
 		var meter string
-		var q int64
-		if err := rows.Scan(&hour, &meter, &q); err != nil {
+		var v any
+		if err := rows.Scan(&hour, &meter, &v); err != nil {
 			rows.Close()
 			return Summary{}, err
 		}
-		perDay[dayMeter{hour.UTC().Truncate(24 * time.Hour), meter}] += q
+		q, ok := v.(int64)
+		if !ok || q < 0 || q > int64(usage.MaxHourQuantity) || slices.ContainsFunc(skip, hour.Equal) {
+			continue // beyond the bounds: metering sets such an hour aside
+		}
+		k := dayMeter{hour.UTC().Truncate(24 * time.Hour), meter}
+		if perDay[k] == nil {
+			perDay[k] = new(big.Int)
+		}
+		perDay[k].Add(perDay[k], big.NewInt(q))
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return Summary{}, err
 	}
 	var s Summary
-	byDay := map[time.Time]int64{}
+	byDay := map[time.Time]*big.Int{}
+	month := new(big.Int)
 	for k, q := range perDay {
-		micros := r.rate(k.meter, q)
-		byDay[k.day] += micros
+		micros := rateTotals(r.prices, map[string]*big.Int{k.meter: q}, nil)
+		if byDay[k.day] == nil {
+			byDay[k.day] = new(big.Int)
+		}
+		byDay[k.day].Add(byDay[k.day], micros)
 		if !k.day.Before(monthStart) {
-			s.MonthMicros += micros
+			month.Add(month, micros)
 		}
 	}
+	s.MonthMicros = clampMicros(month)
 	for d := first; !d.After(today); d = d.AddDate(0, 0, 1) {
-		s.Days = append(s.Days, Day{Date: d, Micros: byDay[d]})
+		var micros int64
+		if v := byDay[d]; v != nil {
+			micros = clampMicros(v)
+		}
+		s.Days = append(s.Days, Day{Date: d, Micros: micros})
 	}
 	if subscriptionID != 0 {
 		if err := r.records(ctx, subscriptionID, monthStart, &s); err != nil {
@@ -152,7 +185,7 @@ func (r *Reporter) Summarize(ctx context.Context, in SummaryInput) (Summary, err
 		}
 	}
 	if in.CommittedDimension != "" {
-		if err := r.credits(ctx, in, now, &s); err != nil {
+		if err := r.credits(ctx, in, now, skip, &s); err != nil {
 			return Summary{}, err
 		}
 	}
@@ -166,7 +199,7 @@ func (r *Reporter) Summarize(ctx context.Context, in SummaryInput) (Summary, err
 // after an early renewal included, is not drawn from these credits (R13,
 // R22), and usage older than the chart's 30 days still is. Usage of the
 // hour under way counts at once; metering draws it when the hour closes.
-func (r *Reporter) credits(ctx context.Context, in SummaryInput, now time.Time, s *Summary) error {
+func (r *Reporter) credits(ctx context.Context, in SummaryInput, now time.Time, skip []time.Time, s *Summary) error {
 	terms, err := marketplace.ContractTerms(ctx, r.db, in.SubscriptionID, in.CommittedDimension)
 	if err != nil || len(terms) == 0 {
 		return err
@@ -186,8 +219,8 @@ func (r *Reporter) credits(ctx context.Context, in SummaryInput, now time.Time, 
 	if !sp.term.End.IsZero() {
 		s.TermEnd = sp.term.End.UTC()
 	}
-	rated, err := rateBySpan(ctx, r.usage, func(totals map[string]int64) *big.Int { return rateTotals(r.prices, totals, nil) },
-		in.OrgID, spans, hour.Add(time.Hour))
+	rated, err := rateBySpan(ctx, r.usage, func(totals map[string]*big.Int) *big.Int { return rateTotals(r.prices, totals, nil) },
+		in.OrgID, spans, hour.Add(time.Hour), skip)
 	if err != nil {
 		return err
 	}
@@ -195,7 +228,7 @@ func (r *Reporter) credits(ctx context.Context, in SummaryInput, now time.Time, 
 	if rated[i].Cmp(big.NewInt(sp.credits)) < 0 {
 		s.UsedMicros = rated[i].Int64()
 	}
-	return r.runOut(ctx, in.OrgID, sp.from, now, s)
+	return r.runOut(ctx, in.OrgID, sp.from, now, skip, s)
 }
 
 // runOut projects the day the committed credits run out at the recent
@@ -203,7 +236,7 @@ func (r *Reporter) credits(ctx context.Context, in SummaryInput, now time.Time, 
 // the term so far when it is younger, but over no less than a day, so that
 // one busy hour just after a link does not make the forecast. Credits that
 // last until the term ends do not run out: RunOut stays zero.
-func (r *Reporter) runOut(ctx context.Context, orgID int64, termFrom, now time.Time, s *Summary) error {
+func (r *Reporter) runOut(ctx context.Context, orgID int64, termFrom, now time.Time, skip []time.Time, s *Summary) error {
 	left := s.RemainingMicros()
 	if left <= 0 || (!s.TermEnd.IsZero() && !now.Before(s.TermEnd)) {
 		return nil
@@ -216,7 +249,7 @@ func (r *Reporter) runOut(ctx context.Context, orgID int64, termFrom, now time.T
 	if day := hour.Add(-24 * time.Hour); from.After(day) {
 		from = day
 	}
-	recent, err := r.rated(ctx, orgID, from, hour)
+	recent, err := r.rated(ctx, orgID, from, hour, skip)
 	if err != nil || recent <= 0 {
 		return err
 	}
@@ -238,26 +271,26 @@ func (r *Reporter) runOut(ctx context.Context, orgID int64, termFrom, now time.T
 // rated is the organization's usage over the hours starting in [from, to),
 // rated in micro-dollars as metering rates it: per meter over the whole
 // span, each meter's fraction of a micro-dollar dropped once.
-func (r *Reporter) rated(ctx context.Context, orgID int64, from, to time.Time) (int64, error) {
-	totals, err := r.usage.ByMeter(ctx, orgID, from, to)
+func (r *Reporter) rated(ctx context.Context, orgID int64, from, to time.Time, skip []time.Time) (int64, error) {
+	totals, err := r.usage.ByMeter(ctx, orgID, from, to, skip)
 	if err != nil {
 		return 0, err
 	}
-	var sum int64
-	for meter, q := range totals {
-		sum += r.rate(meter, q)
-	}
-	return sum, nil
+	return clampMicros(rateTotals(r.prices, totals, nil)), nil
 }
 
-// rate prices one meter's quantity in micro-dollars, for display.
-func (r *Reporter) rate(meter string, q int64) int64 {
-	p, ok := r.prices.Meter(meter)
-	if !ok {
-		return 0
+// clampMicros is v in int64. Within the bounds of package usage a month of
+// usage rates to at most 1.5 × 10^16 micro-dollars, far inside; only
+// totals stored beyond them, or prices raised a hundredfold since, could
+// reach the limit, where the amount stops rather than wraps.
+func clampMicros(v *big.Int) int64 {
+	if !v.IsInt64() {
+		if v.Sign() < 0 {
+			return math.MinInt64
+		}
+		return math.MaxInt64
 	}
-	v := new(big.Int).Mul(big.NewInt(q), big.NewInt(p.PriceMicros))
-	return v.Quo(v, big.NewInt(1_000_000)).Int64()
+	return v.Int64()
 }
 
 func (r *Reporter) records(ctx context.Context, subscriptionID int64, monthStart time.Time, s *Summary) error {

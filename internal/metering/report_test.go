@@ -317,11 +317,16 @@ func linkedSubscription(t *testing.T, db *store.DB, n int, contract bool, term c
 	return orgID, subID
 }
 
-// useAt records usage in the hourly totals, as ingestion keeps them.
+// useAt records usage in the hourly totals, as ingestion keeps them: per
+// subject, and per meter (which rating reads).
 func useAt(t *testing.T, db *store.DB, orgID int64, at time.Time, units int64) {
 	t.Helper()
 	if _, err := db.Write().Exec(`INSERT INTO usage_hourly (org_id, meter, subject, hour, quantity, events, updated_at)
 		VALUES ($1, 'compute', '', $2, $3, 1, $2)`, orgID, store.Now(at.Truncate(time.Hour)), units*1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Write().Exec(`INSERT INTO usage_meter_hourly (org_id, hour, meter, quantity) VALUES ($1, $2, 'compute', $3)`,
+		orgID, store.Now(at.Truncate(time.Hour)), units*1_000_000); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -152,6 +152,10 @@ func (c checker) check(orgID int64, in Input) (Event, error) {
 		errs = append(errs, fmt.Errorf("time: is more than %s in the past: too late to bill", c.maxAge))
 	} else if t.After(c.now.Add(c.maxFuture)) {
 		errs = append(errs, fmt.Errorf("time: is more than %s in the future: check the sender's clock", c.maxFuture))
+	} else if t.Before(keyEpoch) || !t.Before(lastUsageHour) {
+		// Only a server clock far off lets such a time through the window;
+		// the bounds' arithmetic counts on it (limits.go).
+		errs = append(errs, fmt.Errorf("time: usage can be stored from %s until %s only", keyEpoch.Format(time.DateOnly), lastUsageHour.Format(time.DateOnly)))
 	} else {
 		ev.Time = t
 	}
@@ -179,6 +183,10 @@ func checkText(name, v string, max int, required bool) error {
 		return fmt.Errorf("%s: is longer than %d bytes", name, max)
 	case !utf8.ValidString(v):
 		return fmt.Errorf("%s: is not valid UTF-8", name)
+	case strings.IndexByte(v, 0) >= 0:
+		// PostgreSQL's text cannot hold it: such an event could never be
+		// stored there.
+		return fmt.Errorf("%s: must not contain the NUL character", name)
 	}
 	return nil
 }

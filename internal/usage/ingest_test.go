@@ -307,40 +307,6 @@ func TestConfig_ValidateReportsEveryProblem(t *testing.T) {
 	}
 }
 
-// TestIngest_HourlyOverflowFailsOnlyItsRequest: a total that would leave
-// int64 is refused (never turned into a float), and the organization's
-// stored usage stays exact.
-func TestIngest_HourlyOverflowFailsOnlyItsRequest(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ing := startIngester(t, db, nil)
-		ctx := context.Background()
-		huge := map[string]any{"data": map[string]any{"quantity": json.Number("1000000000")}}
-		var failed error
-		sent := 0
-		for b := 0; b < 10 && failed == nil; b++ {
-			events := make([]map[string]any, 1000)
-			for i := range events {
-				events[i] = ev(fmt.Sprintf("h-%d-%d", b, i), huge)
-			}
-			if _, err := ing.Ingest(ctx, 1, batch(t, events...)); err != nil {
-				failed = err
-			} else {
-				sent += 1000
-			}
-		}
-		if failed == nil {
-			t.Fatal("10,000 events of 1e9 in one hour were accepted; the total overflows int64")
-		}
-		got := storedTotals(t, db, 1)
-		if got.Events != int64(sent) || got.HourlyQuantity != got.Quantity || got.Quantity != int64(sent)*int64(usage.MaxQuantity) {
-			t.Errorf("after the refused batch: %+v, want %d exact events", got, sent)
-		}
-		if res, err := ing.Ingest(ctx, 2, batch(t, ev("other", nil))); err != nil || res.Accepted != 1 {
-			t.Errorf("another organization: %+v, %v", res, err)
-		}
-	})
-}
-
 // TestPruneKeys_DropsOnlyExpiredHours: keys of hours wholly older than
 // MaxAge go; younger ones, and every event row, stay.
 func TestPruneKeys_DropsOnlyExpiredHours(t *testing.T) {

@@ -1,11 +1,13 @@
 package usage
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/marketbridge/marketbridge/internal/fault"
@@ -15,6 +17,9 @@ import (
 // Meter is a meter of the catalog, as ingest needs it.
 type Meter struct {
 	Name string
+	// PriceMicros is the price of one unit in micro-dollars, for the bound
+	// on an hour's money (MaxHourMicros); zero for a meter not billed.
+	PriceMicros int64
 }
 
 // Meters says which meters exist; the catalog provides it.
@@ -140,7 +145,20 @@ type Rejection struct {
 	Index   int    // position in the request, from 0
 	ID      string // the event's id, as sent (may be empty)
 	Message string // every problem, "attribute: problem", joined by "; "
+	Kind    RejectionKind
 }
+
+// RejectionKind says why an event was not stored.
+type RejectionKind int
+
+const (
+	// RejectionInvalid: the event itself is malformed or out of its limits.
+	RejectionInvalid RejectionKind = iota
+	// RejectionOverBound: a valid event that would take a stored total past
+	// a bound (MaxHourQuantity, MaxHourMicros). Sending it again will not
+	// help: the hour's totals only grow.
+	RejectionOverBound
+)
 
 // ErrBatchTooLarge answers a request of more than MaxBatch events.
 var ErrBatchTooLarge = fault.New(fault.KindInvalid, "A batch holds at most %d events: split it.", MaxBatch)
@@ -174,7 +192,7 @@ func (in *Ingester) Ingest(ctx context.Context, orgID int64, inputs []Input) (Re
 			continue
 		}
 		seen[k] = struct{}{}
-		sub.items = append(sub.items, item{ev: ev, key: k})
+		sub.items = append(sub.items, item{ev: ev, key: k, home: k, index: i, id: idOf(raw)})
 	}
 	if len(sub.items) == 0 {
 		return res, nil
@@ -182,12 +200,20 @@ func (in *Ingester) Ingest(ctx context.Context, orgID int64, inputs []Input) (Re
 	if err := in.submit(ctx, sub); err != nil {
 		return Result{}, err
 	}
+	over := false
 	for _, it := range sub.items {
-		if it.dup {
+		switch {
+		case it.refused != "":
+			res.Rejected = append(res.Rejected, Rejection{Index: it.index, ID: it.id, Message: it.refused, Kind: RejectionOverBound})
+			over = true
+		case it.dup:
 			res.Duplicates++
-		} else {
+		default:
 			res.Accepted++
 		}
+	}
+	if over {
+		slices.SortFunc(res.Rejected, func(a, b Rejection) int { return cmp.Compare(a.Index, b.Index) })
 	}
 	return res, nil
 }
@@ -228,9 +254,15 @@ type submission struct {
 }
 
 type item struct {
-	ev  Event
-	key key
-	dup bool // set by the writer: stored before
+	ev    Event
+	key   key    // the slot deduplication probes; moves on past collisions
+	home  key    // where probing starts, again on every attempt
+	index int    // in the request
+	id    string // as the rejection list shows it
+	dup   bool   // set by the writer: stored before
+	// refused is set by the writer when the event would take a total past
+	// a bound (applyBounds): why, for the rejection list.
+	refused string
 }
 
 // submit hands sub to the writer and waits for its commit.
@@ -381,26 +413,82 @@ func (in *Ingester) reply(ctx context.Context, round []*submission, err error) {
 		for _, sub := range round {
 			n += len(sub.items)
 		}
-		in.logger.ErrorContext(ctx, "commit usage events", "requests", len(round), "events", n, "err", err)
-		err = fault.Wrap(fault.KindUnavailable, err, "The usage events could not be stored; send them again.")
+		err = classify(err)
+		level := slog.LevelError
+		if fault.KindOf(err) == fault.KindUnavailable {
+			level = slog.LevelWarn
+		}
+		in.logger.Log(ctx, level, "commit usage events", "requests", len(round), "events", n, "err", err)
 	}
 	for _, sub := range round {
 		sub.done <- err
 	}
 }
 
+// classify gives a failed commit the kind its caller needs (#11): a
+// failure that passes (the database busy, a deadline, shutdown) asks for
+// the events again; one that the same events would meet again (the
+// database refusing a value) says so, and that sending them again will not
+// help; anything else is ours to fix.
+func classify(err error) error {
+	var fe *fault.Error
+	switch {
+	case errors.As(err, &fe):
+		return err
+	case store.IsPermanent(err):
+		return fault.Wrap(fault.KindInvalid, err, "The usage events cannot be stored: the database refuses a value or total they carry. "+
+			"Sending them again will not help; ask the vendor to look at their logs.")
+	case errors.Is(err, context.Canceled): // the writer stopping
+		return fault.Wrap(fault.KindUnavailable, err, ErrStopped.Message)
+	case store.IsTransient(err):
+		return fault.Wrap(fault.KindUnavailable, err, "The usage events could not be stored just now; send them again.")
+	}
+	return fault.Wrap(fault.KindInternal, err, "The usage events could not be stored.")
+}
+
+// boundAttempts is how many times a round is tried while its events keep
+// meeting bounds: the second try is without the refused events, and meets
+// more only if another process filled an hour meanwhile (PostgreSQL).
+const boundAttempts = 4
+
 // commit stores one round in one transaction. Items are marked dup when
-// their event was stored before, by this round or any earlier one.
+// their event was stored before, by this round or any earlier one, and
+// refused when it would take a total past a bound; refused events store
+// nothing, their deduplication keys included: the round is rolled back and
+// tried again without them, since which events are new is only known once
+// their keys are claimed.
 func (in *Ingester) commit(ctx context.Context, round []*submission) error {
+	for _, sub := range round {
+		for i := range sub.items {
+			sub.items[i].refused = ""
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		refused, err := in.commitOnce(ctx, round)
+		if err != nil || refused == 0 {
+			return err
+		}
+		if attempt == boundAttempts {
+			return fault.New(fault.KindUnavailable, "Usage hours near their bounds are busy; send the events again.")
+		}
+	}
+}
+
+// commitOnce tries the round's events not yet refused in one transaction,
+// and rolls it back if it refuses more.
+func (in *Ingester) commitOnce(ctx context.Context, round []*submission) (refused int, err error) {
 	items := make([]*item, 0, 1024)
 	for _, sub := range round {
 		for i := range sub.items {
-			sub.items[i].dup = false
-			items = append(items, &sub.items[i])
+			it := &sub.items[i]
+			it.dup, it.key = false, it.home
+			if it.refused == "" {
+				items = append(items, it)
+			}
 		}
 	}
 	now := store.Now(in.cfg.Now())
-	err := in.db.InTx(ctx, func(tx *sql.Tx) error {
+	err = in.db.InTx(ctx, func(tx *sql.Tx) error {
 		var fresh []*item
 		var err error
 		if in.front != nil {
@@ -411,11 +499,21 @@ func (in *Ingester) commit(ctx context.Context, round []*submission) error {
 		if err != nil {
 			return err
 		}
+		var adds []meterHour
+		if refused, adds, err = in.applyBounds(ctx, tx, fresh); err != nil {
+			return err
+		}
+		if refused > 0 {
+			return errRefused
+		}
 		if err := in.sql.insertEvents(ctx, tx, fresh, now); err != nil {
 			return fmt.Errorf("insert usage events: %w", err)
 		}
 		if err := in.sql.addHourly(ctx, tx, hourlyTotals(fresh), now); err != nil {
 			return fmt.Errorf("add hourly usage: %w", err)
+		}
+		if err := in.sql.addMeterHourly(ctx, tx, adds); err != nil {
+			return fmt.Errorf("add hourly usage per meter: %w", err)
 		}
 		return nil
 	})
@@ -426,8 +524,14 @@ func (in *Ingester) commit(ctx context.Context, round []*submission) error {
 			in.front.committed()
 		}
 	}
-	return err
+	if errors.Is(err, errRefused) {
+		err = nil
+	}
+	return refused, err
 }
+
+// errRefused rolls back a transaction whose round had events refused.
+var errRefused = errors.New("events refused by a bound")
 
 // compactPending is ready when SQLite's runs hold keys to move to usage_keys.
 func (in *Ingester) compactPending() <-chan struct{} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,13 @@ import (
 type dialectSQL interface {
 	insertEvents(ctx context.Context, tx *sql.Tx, items []*item, now time.Time) error
 	addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error
+	// lockHours makes concurrent writers take turns on the hours (keys
+	// sorted), so that the bounds hold across processes.
+	lockHours(ctx context.Context, tx *sql.Tx, keys []orgHour) error
+	// hourTotals reads usage_meter_hourly's rows of the hours, as meterHour
+	// values whose add is the stored total.
+	hourTotals(ctx context.Context, tx *sql.Tx, keys []orgHour, hours map[orgHour]*hourState) ([]meterHour, error)
+	addMeterHourly(ctx context.Context, tx *sql.Tx, rows []meterHour) error
 }
 
 func sqlFor(d store.Dialect, stmts stmtCache) dialectSQL {
@@ -35,6 +43,7 @@ const (
 	keyRows   = 1000
 	eventRows = 500
 	hourRows  = 100
+	meterRows = 100
 )
 
 // valuesSQL writes with multi-row INSERT ... VALUES statements.
@@ -276,6 +285,73 @@ func (v valuesSQL) addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now
 		func(lo, hi int, buf []any) []any {
 			for _, h := range rows[lo:hi] {
 				buf = append(buf, h.orgID, h.meter, h.subject, h.hour, int64(h.quantity), h.events, now)
+			}
+			return buf
+		}, nil)
+}
+
+// selectHourTotals is SQLite's read of one hour's totals, one statement per
+// hour: a round touches few.
+const selectHourTotals = `SELECT meter, quantity FROM usage_meter_hourly WHERE org_id = ? AND hour = ?`
+
+// lockHours needs nothing on SQLite: the writer's IMMEDIATE transaction
+// already excludes every other writer, in any process.
+func (valuesSQL) lockHours(context.Context, *sql.Tx, []orgHour) error { return nil }
+
+func (v valuesSQL) hourTotals(ctx context.Context, tx *sql.Tx, keys []orgHour, hours map[orgHour]*hourState) ([]meterHour, error) {
+	st := v.stmts.in(ctx, tx, selectHourTotals)
+	if st == nil {
+		var err error
+		if st, err = tx.PrepareContext(ctx, selectHourTotals); err != nil {
+			return nil, err
+		}
+	}
+	defer st.Close()
+	var out []meterHour
+	for _, k := range keys {
+		hour := hours[k].hour
+		rows, err := st.QueryContext(ctx, k.org, hour)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			mh := meterHour{orgID: k.org, hour: hour}
+			var q any
+			if err := rows.Scan(&mh.meter, &q); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			mh.add = storedQuantity(q)
+			out = append(out, mh)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// storedQuantity reads a stored total. Anything but an integer within int64
+// (a row written by hand, say) reads as past every bound, so that ingest
+// adds nothing to it rather than failing every round.
+func storedQuantity(v any) Quantity {
+	if q, ok := v.(int64); ok && q >= 0 {
+		return Quantity(q)
+	}
+	return Quantity(math.MaxInt64)
+}
+
+// addMeterHourlyText is SQLite's statement for rows of usage_meter_hourly.
+func addMeterHourlyText(rows int) string {
+	return multiValues("INSERT INTO usage_meter_hourly (org_id, hour, meter, quantity) VALUES ", rows, 4,
+		` ON CONFLICT (org_id, hour, meter) DO UPDATE SET quantity = usage_meter_hourly.quantity + excluded.quantity`)
+}
+
+func (v valuesSQL) addMeterHourly(ctx context.Context, tx *sql.Tx, rows []meterHour) error {
+	return v.stmts.chunked(ctx, tx, len(rows), meterRows, addMeterHourlyText,
+		func(lo, hi int, buf []any) []any {
+			for _, r := range rows[lo:hi] {
+				buf = append(buf, r.orgID, r.hour, r.meter, int64(r.add))
 			}
 			return buf
 		}, nil)

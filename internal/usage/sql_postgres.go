@@ -6,6 +6,55 @@ import (
 	"time"
 )
 
+// lockHours takes a transaction-scoped advisory lock per hour, in one order
+// (hourLockKeys), so that two processes never both find room under a bound
+// and both fill it. The locks are taken in the array's order.
+func (postgresSQL) lockHours(ctx context.Context, tx *sql.Tx, keys []orgHour) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int[]) AS k`, int32(hourLockClass), hourLockKeys(keys))
+	return err
+}
+
+func (postgresSQL) hourTotals(ctx context.Context, tx *sql.Tx, keys []orgHour, hours map[orgHour]*hourState) ([]meterHour, error) {
+	orgs, hs := make([]int64, len(keys)), make([]time.Time, len(keys))
+	for i, k := range keys {
+		orgs[i], hs[i] = k.org, hours[k].hour
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT t.org_id, t.hour, t.meter, t.quantity FROM usage_meter_hourly t
+		JOIN unnest($1::bigint[], $2::timestamptz[]) AS k (o, h) ON t.org_id = k.o AND t.hour = k.h`, orgs, hs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []meterHour
+	for rows.Next() {
+		var mh meterHour
+		var q any
+		if err := rows.Scan(&mh.orgID, &mh.hour, &mh.meter, &q); err != nil {
+			return nil, err
+		}
+		mh.hour = mh.hour.UTC()
+		mh.add = storedQuantity(q)
+		out = append(out, mh)
+	}
+	return out, rows.Err()
+}
+
+func (postgresSQL) addMeterHourly(ctx context.Context, tx *sql.Tx, rows []meterHour) error {
+	n := len(rows)
+	orgs, qty := make([]int64, n), make([]int64, n)
+	hours, meters := make([]time.Time, n), make([]string, n)
+	for i, r := range rows {
+		orgs[i], hours[i], meters[i], qty[i] = r.orgID, r.hour, r.meter, int64(r.add)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO usage_meter_hourly (org_id, hour, meter, quantity)
+		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::bigint[])
+		ON CONFLICT (org_id, hour, meter) DO UPDATE SET quantity = usage_meter_hourly.quantity + excluded.quantity`, orgs, hours, meters, qty)
+	return err
+}
+
 // postgresSQL passes each column as one array parameter and unnests it on
 // the server: one statement per table per round, whatever its size, and no
 // statement text that grows with the batch.

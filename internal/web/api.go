@@ -51,10 +51,19 @@ func (s *Server) api(h func(w http.ResponseWriter, r *http.Request, orgID int64)
 	})
 }
 
+// retryAfterSeconds is what a 503 of the API asks clients to wait: the
+// conditions that answer 503 (a busy database, a shutdown, a deadline) pass
+// within seconds, and a restarted process answers within a few.
+const retryAfterSeconds = "2"
+
 func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
-	if status == http.StatusInternalServerError {
+	switch status {
+	case http.StatusInternalServerError:
 		s.logger.ErrorContext(r.Context(), "API request failed", "path", r.URL.Path, "err", err)
+	case http.StatusServiceUnavailable:
+		// Only conditions that pass answer 503 (#11): say when to try again.
+		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
 	writeJSON(w, status, apiError{Error: fault.Message(err)})
 }

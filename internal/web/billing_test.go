@@ -33,6 +33,10 @@ func (a *app) useCompute(orgID string, at time.Time, units int64) {
 		VALUES ($1, 'compute', '', $2, $3, 1, $2)`, id, store.Now(at.Truncate(time.Hour)), units*1_000_000); err != nil {
 		a.t.Fatal(err)
 	}
+	if _, err := a.db.Write().Exec(`INSERT INTO usage_meter_hourly (org_id, hour, meter, quantity) VALUES ($1, $2, 'compute', $3)`,
+		id, store.Now(at.Truncate(time.Hour)), units*1_000_000); err != nil {
+		a.t.Fatal(err)
+	}
 }
 
 type creditsAnswer struct {

@@ -278,8 +278,8 @@ func (a *app) startEmulator(base string) {
 type catalogMeters struct{ c *marketplace.Catalog }
 
 func (m catalogMeters) Meter(name string) (usage.Meter, bool) {
-	_, ok := m.c.Meter(name)
-	return usage.Meter{Name: name}, ok
+	meter, ok := m.c.Meter(name)
+	return usage.Meter{Name: name, PriceMicros: meter.PriceMicros}, ok
 }
 
 // startIngester runs usage ingestion's writer until the test ends.

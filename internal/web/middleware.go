@@ -102,10 +102,28 @@ func (s *Server) instrument(route string, next http.Handler) http.Handler {
 	})
 }
 
-// withTimeout bounds every request; a handler that overruns is answered 503.
+// withTimeout bounds every request; a handler that overruns is answered 503,
+// with Retry-After, as every 503 is: only conditions that pass answer it
+// (#11).
 func (s *Server) withTimeout(next http.Handler) http.Handler {
-	return http.TimeoutHandler(next, s.cfg.RequestTimeout, "the request took too long; please try again\n")
+	h := http.TimeoutHandler(next, s.cfg.RequestTimeout, "the request took too long; please try again\n")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(retryAfterOn503{w}, r)
+	})
 }
+
+// retryAfterOn503 adds Retry-After to a 503 that lacks one.
+type retryAfterOn503 struct{ http.ResponseWriter }
+
+func (w retryAfterOn503) WriteHeader(code int) {
+	if code == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w retryAfterOn503) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type requestIDKey struct{}
 

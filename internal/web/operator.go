@@ -23,9 +23,11 @@ func (s *Server) operator(h func(w http.ResponseWriter, r *http.Request, u *curr
 
 type operatorView struct {
 	Reconciliation []metering.Reconciliation
-	Purchases      []marketplace.PurchaseSummary
-	Subscriptions  []marketplace.Subscription
-	Notifications  []marketplace.StoredNotification
+	// Failures are usage hours metering could not rate and left out (#11).
+	Failures      []metering.Failure
+	Purchases     []marketplace.PurchaseSummary
+	Subscriptions []marketplace.Subscription
+	Notifications []marketplace.StoredNotification
 }
 
 func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request, u *currentUser) error {
@@ -38,6 +40,9 @@ func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request, u *curre
 		return err
 	}
 	if v.Notifications, err = s.cfg.Market.Notifications(r.Context(), 200); err != nil {
+		return err
+	}
+	if v.Failures, err = s.cfg.Reports.Failures(r.Context(), 100); err != nil {
 		return err
 	}
 	if s.cfg.Reconciler != nil {

@@ -25,8 +25,10 @@ const (
 
 // usageResultJSON is the body of every answer to POST /api/v1/events that
 // got as far as looking at events: 200 when nothing was rejected, 207 when
-// a batch had rejected events (the others are stored), 400 when the one
-// event of a single-event request was rejected.
+// a batch had rejected events (the others are stored), and when the one
+// event of a single-event request was rejected, that rejection's status:
+// 400 for an event that is malformed, 422 for a valid one that would take
+// a stored total past a bound (usage.MaxHourQuantity, MaxHourMicros).
 type usageResultJSON struct {
 	Accepted   int             `json:"accepted"`
 	Duplicates int             `json:"duplicates"`
@@ -35,9 +37,18 @@ type usageResultJSON struct {
 }
 
 type rejectionJSON struct {
-	Index int    `json:"index"`
-	ID    string `json:"id"`
-	Error string `json:"error"`
+	Index  int    `json:"index"`
+	ID     string `json:"id"`
+	Error  string `json:"error"`
+	Status int    `json:"status"` // 400 malformed, 422 past a bound: sending it again will not help either way
+}
+
+// rejectionStatus is the HTTP status of one rejected event.
+func rejectionStatus(k usage.RejectionKind) int {
+	if k == usage.RejectionOverBound {
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusBadRequest
 }
 
 // usageEvents is POST /api/v1/events: CloudEvents from the vendor's
@@ -98,14 +109,14 @@ func (s *Server) usageEvents(ing *usage.Ingester) http.Handler {
 		}
 		out := usageResultJSON{Accepted: res.Accepted, Duplicates: res.Duplicates, Rejected: make([]rejectionJSON, len(res.Rejected))}
 		for i, rj := range res.Rejected {
-			out.Rejected[i] = rejectionJSON{Index: rj.Index, ID: rj.ID, Error: rj.Message}
+			out.Rejected[i] = rejectionJSON{Index: rj.Index, ID: rj.ID, Error: rj.Message, Status: rejectionStatus(rj.Kind)}
 		}
 		status := http.StatusOK
 		switch {
 		case len(res.Rejected) > 0 && batch:
 			status = http.StatusMultiStatus
 		case len(res.Rejected) > 0:
-			status, out.Error = http.StatusBadRequest, res.Rejected[0].Message
+			status, out.Error = out.Rejected[0].Status, res.Rejected[0].Message
 		}
 		writeJSON(w, status, out)
 	})
