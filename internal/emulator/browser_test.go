@@ -187,4 +187,40 @@ func TestBrowser_BuyerSubscribesAndSetsUpAccount(t *testing.T) {
 			t.Fatalf("refusal = %q", msg)
 		}
 	})
+
+	// Cancelling stops the product: as on AWS, one click only asks (#11).
+	t.Run("cancel asks to confirm, and keeping changes nothing", func(t *testing.T) {
+		payg := e.m.Agreements(demo.Buyer.ID, demo.PAYG.Code)[0]
+		status := func() string { return must(e.m.Agreement(payg.ID)).Status }
+		cancelLink := chromedp.CSS(`main a[href="/buyer/agreements/` + payg.ID + `/cancel"]`)
+		confirmPage := chromedp.Search(`//h1[text()="Cancel subscription"]`)
+		steps(t,
+			chromedp.Navigate(e.url+"/buyer/"),
+			chromedp.SetValue(chromedp.CSS(`#account_id`), demo.Buyer.ID),
+			chromedp.Click(button("Switch")),
+			chromedp.WaitReady(chromedp.Search(`//option[@selected and @value="`+demo.Buyer.ID+`"]`)),
+			chromedp.Navigate(e.url+"/buyer/subscriptions"),
+			chromedp.Click(cancelLink),
+			chromedp.WaitVisible(confirmPage),
+		)
+		if got := status(); got != market.StatusActive {
+			t.Fatalf("after one click on Cancel subscription the subscription is %s, want still active until confirmed", got)
+		}
+		steps(t,
+			chromedp.Click(link("Keep subscription")),
+			chromedp.WaitVisible(chromedp.Search(`//h1[text()="Manage subscriptions"]`)),
+		)
+		if got := status(); got != market.StatusActive {
+			t.Fatalf("after Keep subscription the subscription is %s, want active", got)
+		}
+		steps(t,
+			chromedp.Click(cancelLink),
+			chromedp.WaitVisible(confirmPage),
+			chromedp.Click(button("Yes, cancel subscription")),
+			chromedp.WaitVisible(chromedp.Search(`//*[@role="status"][contains(., "Your subscription was cancelled")]`)),
+		)
+		if got := status(); got != market.StatusUnsubscribePending {
+			t.Fatalf("after confirming, the subscription is %s, want %s", got, market.StatusUnsubscribePending)
+		}
+	})
 }

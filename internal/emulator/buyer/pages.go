@@ -190,9 +190,28 @@ func (p *Pages) setUpAccount(w http.ResponseWriter, r *http.Request) {
 	p.render(w, r, http.StatusOK, "setup", "Set up your account", reg)
 }
 
+// cancelForm asks the buyer to confirm, as AWS's console does before it
+// cancels: cancelling stops the product and cannot be undone.
+func (p *Pages) cancelForm(w http.ResponseWriter, r *http.Request) {
+	a, prod, ok := p.ownAgreement(w, r)
+	if !ok {
+		return
+	}
+	if a.Status != market.StatusActive {
+		p.fail(w, r, &market.Error{Kind: market.KindConflict, Message: "This subscription is " + a.Status + ", so there is nothing to cancel."})
+		return
+	}
+	p.render(w, r, http.StatusOK, "cancel", "Cancel subscription: "+prod.Title, map[string]any{"Agreement": a, "Product": prod})
+}
+
 func (p *Pages) cancel(w http.ResponseWriter, r *http.Request) {
 	a, _, ok := p.ownAgreement(w, r)
 	if !ok {
+		return
+	}
+	// Only the confirmation page's button cancels.
+	if r.PostFormValue("confirm") != "cancel" {
+		redirect(w, r, "/buyer/agreements/"+a.ID+"/cancel")
 		return
 	}
 	if _, err := p.m.Cancel(r.Context(), a.ID); err != nil {

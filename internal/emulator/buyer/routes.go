@@ -27,6 +27,7 @@ func New(m *market.Market, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /buyer/subscriptions", p.subscriptions)
 	mux.HandleFunc("GET /buyer/agreements/{id}", p.agreement)
 	mux.HandleFunc("POST /buyer/agreements/{id}/setup", p.setUpAccount)
+	mux.HandleFunc("GET /buyer/agreements/{id}/cancel", p.cancelForm)
 	mux.HandleFunc("POST /buyer/agreements/{id}/cancel", p.cancel)
 	mux.HandleFunc("GET /buyer/offers", p.inbox)
 	mux.HandleFunc("GET /buyer/offers/{id}", p.offer)
