@@ -223,4 +223,36 @@ func TestBrowser_BuyerSubscribesAndSetsUpAccount(t *testing.T) {
 			t.Fatalf("after confirming, the subscription is %s, want %s", got, market.StatusUnsubscribePending)
 		}
 	})
+
+	// Walking the flows a second time needs an account without the first
+	// walk's subscriptions (#11).
+	t.Run("a new demo buyer starts with no subscription and an offer of its own", func(t *testing.T) {
+		steps(t,
+			chromedp.Navigate(e.url+"/buyer/products/"+demo.Contract.Code+"/purchase"),
+			chromedp.WaitVisible(chromedp.Search(`//h2[text()="You already have a subscription"]`)),
+			chromedp.Click(button("Start as a new demo buyer")),
+			chromedp.WaitVisible(chromedp.Search(`//*[@role="status"][contains(., "Demo Buyer 2")]`)),
+		)
+		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
+		defer cancel()
+		acting, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#account_id`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := e.m.Account(acting)
+		if err != nil || acting == demo.Buyer.ID || a.Name != "Demo Buyer 2" || len(e.m.Agreements(acting, "")) != 0 {
+			t.Fatalf("acting as %q (%+v, %v), want a new account named Demo Buyer 2 without subscriptions", acting, a, err)
+		}
+		steps(t,
+			chromedp.Navigate(e.url+"/buyer/products/"+demo.PAYG.Code+"/purchase"),
+			chromedp.WaitVisible(button("Subscribe")),
+			chromedp.Navigate(e.url+"/buyer/offers"),
+			chromedp.Click(link("Review offer")),
+			chromedp.Click(button("Accept contract")),
+			chromedp.WaitVisible(button("Set up your account")),
+		)
+		if got := e.m.Agreements(acting, demo.Contract.Code); len(got) != 1 {
+			t.Fatalf("the new buyer's contracts: %+v, want the one it accepted", got)
+		}
+	})
 }

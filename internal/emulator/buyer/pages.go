@@ -41,12 +41,35 @@ func (p *Pages) switchAccount(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: accountCookie, Value: id, Path: "/buyer/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	next := r.PostFormValue("next")
-	if !strings.HasPrefix(next, "/buyer/") {
-		next = "/buyer/"
+	actAs(w, id)
+	redirect(w, r, nextPage(r))
+}
+
+// newBuyer starts as a new demo buyer: a new AWS account that holds no
+// subscription yet, for walking the flows again.
+func (p *Pages) newBuyer(w http.ResponseWriter, r *http.Request) {
+	a, err := p.m.NewDemoBuyer(r.Context())
+	if err != nil {
+		p.fail(w, r, err)
+		return
 	}
-	redirect(w, r, next)
+	actAs(w, a.ID)
+	notice := "You are now " + a.Name + ", AWS account " + a.ID + ": no subscriptions yet, and a private offer of its own in Private offers."
+	redirect(w, r, "/buyer/?notice="+url.QueryEscape(notice))
+}
+
+// actAs makes the browser act as the account from now on.
+func actAs(w http.ResponseWriter, id string) {
+	http.SetCookie(w, &http.Cookie{Name: accountCookie, Value: id, Path: "/buyer/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// nextPage is where a form asked to go afterwards, when it is a buyer page.
+func nextPage(r *http.Request) string {
+	next := r.PostFormValue("next")
+	if !strings.HasPrefix(next, "/buyer/") || strings.HasPrefix(next, "//") {
+		return "/buyer/"
+	}
+	return next
 }
 
 func (p *Pages) home(w http.ResponseWriter, r *http.Request) {

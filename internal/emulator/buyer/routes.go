@@ -20,6 +20,7 @@ func New(m *market.Market, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /buyer/{$}", p.home)
 	mux.HandleFunc("POST /buyer/account", p.switchAccount)
+	mux.HandleFunc("POST /buyer/accounts/new", p.newBuyer)
 	mux.HandleFunc("GET /buyer/search", p.search)
 	mux.HandleFunc("GET /buyer/products/{code}", p.product)
 	mux.HandleFunc("GET /buyer/products/{code}/purchase", p.purchaseOptions)
