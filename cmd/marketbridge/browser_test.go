@@ -125,7 +125,7 @@ func TestBrowser_InvitationRolesAndNonMembers(t *testing.T) {
 	if role := memberRole(admin, dev.email); role != "developer" {
 		t.Errorf("the admin sees %s with role %q on the Members page, want developer", dev.email, role)
 	}
-	if admin.Has("main h2 + table") && strings.Contains(admin.Text("main h2 + table"), dev.email) {
+	if admin.Has(`main [aria-label="Pending invitations"]`) && strings.Contains(admin.Text(`main [aria-label="Pending invitations"]`), dev.email) {
 		t.Errorf("%s is still listed as a pending invitation after accepting", dev.email)
 	}
 
@@ -291,7 +291,7 @@ func openMail(t *testing.T, b *browsertest.Browser, base, to, subject string) {
 // the address is not a member.
 func memberRole(b *browsertest.Browser, email string) string {
 	return browsertest.Eval[string](b, fmt.Sprintf(`(() => {
-  for (const row of document.querySelectorAll("main table:first-of-type tbody tr")) {
+  for (const row of document.querySelectorAll('main [aria-label="Members"] tbody tr')) {
     if (row.cells[1].innerText.trim() === %q) {
       const box = row.querySelector("select");
       return box ? box.value : row.cells[2].innerText.trim().toLowerCase();

@@ -51,8 +51,10 @@ func TestBrowser_CancelOnAWSMovesBillingToPendingThenGrace_R17_R18_R19(t *testin
 	expectBilling(t, b, "1234-5678-9012", "Pay as you go", "—")
 	billing := orgPage(d.seller, orgID, "billing")
 
-	// The buyer cancels where AWS buyers do: Manage subscriptions.
+	// The buyer cancels where AWS buyers do: Manage subscriptions, and
+	// confirms.
 	expectPage(t, b, b.Visit(d.emulator+"/buyer/subscriptions"), http.StatusOK, "Manage subscriptions")
+	expectPage(t, b, b.Click(fmt.Sprintf(`main a[href="/buyer/agreements/%s/cancel"]`, agreementID)), http.StatusOK, "Cancel subscription")
 	cancelled := time.Now().UTC()
 	expectPage(t, b, b.Click(fmt.Sprintf(`main form[action="/buyer/agreements/%s/cancel"] button[type=submit]`, agreementID)),
 		http.StatusOK, "Manage subscriptions")

@@ -332,9 +332,12 @@ func barChart(days []metering.Day) chart {
 	}
 	w := c.Width / len(days)
 	for i, d := range days {
+		// A bar's height is a share of the highest day, worked out in
+		// floating point: micro-dollars times pixels can pass int64. A day
+		// that nets out below zero (a refund-like correction) draws none.
 		h := 0
-		if c.Max > 0 {
-			h = int(d.Micros * int64(c.Height-10) / c.Max)
+		if c.Max > 0 && d.Micros > 0 {
+			h = int(float64(d.Micros) / float64(c.Max) * float64(c.Height-10))
 		}
 		c.Bars = append(c.Bars, bar{X: i * w, Y: c.Height - h, W: max(w-2, 1), H: h,
 			Label: d.Date.Format("Jan 2") + ": " + money.Micros(d.Micros).String()})

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"html/template"
 	"math"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/metering"
 )
 
 // Every amount a page can show is written as AWS writes it, with thousands
@@ -32,6 +36,38 @@ func TestTemplates_MoneyForEveryValue(t *testing.T) {
 		}
 		if buf.String() != tc.want {
 			t.Errorf("%s of %d = %q, want %q", tc.tmpl, tc.in, buf.String(), tc.want)
+		}
+	}
+}
+
+// The usage chart draws every day it can be given: bars never taller than
+// the chart nor below zero, whatever the amounts (#11, item 3).
+func TestBarChart_EveryValue(t *testing.T) {
+	day := func(micros int64) metering.Day {
+		return metering.Day{Date: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Micros: micros}
+	}
+	for _, tc := range []struct {
+		name  string
+		days  []metering.Day
+		wantH []int
+	}{
+		{"none", nil, nil},
+		{"zero", []metering.Day{day(0)}, []int{0}},
+		{"half of the highest", []metering.Day{day(500_000), day(1_000_000)}, []int{55, 110}},
+		{"a refund-like day", []metering.Day{day(-5_000_000), day(1_000_000)}, []int{0, 110}},
+		{"only below zero", []metering.Day{day(-1), day(math.MinInt64)}, []int{0, 0}},
+		{"the largest amounts", []metering.Day{day(math.MaxInt64), day(math.MaxInt64 / 2), day(math.MinInt64)}, []int{110, 55, 0}},
+	} {
+		c := barChart(tc.days)
+		var got []int
+		for _, b := range c.Bars {
+			if b.Y+b.H != c.Height {
+				t.Errorf("%s: a bar from %d of height %d does not stand on the axis", tc.name, b.Y, b.H)
+			}
+			got = append(got, b.H)
+		}
+		if !slices.Equal(got, tc.wantH) {
+			t.Errorf("%s: bar heights %v, want %v", tc.name, got, tc.wantH)
 		}
 	}
 }

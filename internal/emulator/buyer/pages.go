@@ -41,12 +41,35 @@ func (p *Pages) switchAccount(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: accountCookie, Value: id, Path: "/buyer/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	next := r.PostFormValue("next")
-	if !strings.HasPrefix(next, "/buyer/") {
-		next = "/buyer/"
+	actAs(w, id)
+	redirect(w, r, nextPage(r))
+}
+
+// newBuyer starts as a new demo buyer: a new AWS account that holds no
+// subscription yet, for walking the flows again.
+func (p *Pages) newBuyer(w http.ResponseWriter, r *http.Request) {
+	a, err := p.m.NewDemoBuyer(r.Context())
+	if err != nil {
+		p.fail(w, r, err)
+		return
 	}
-	redirect(w, r, next)
+	actAs(w, a.ID)
+	notice := "You are now " + a.Name + ", AWS account " + a.ID + ": no subscriptions yet, and a private offer of its own in Private offers."
+	redirect(w, r, "/buyer/?notice="+url.QueryEscape(notice))
+}
+
+// actAs makes the browser act as the account from now on.
+func actAs(w http.ResponseWriter, id string) {
+	http.SetCookie(w, &http.Cookie{Name: accountCookie, Value: id, Path: "/buyer/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// nextPage is where a form asked to go afterwards, when it is a buyer page.
+func nextPage(r *http.Request) string {
+	next := r.PostFormValue("next")
+	if !strings.HasPrefix(next, "/buyer/") || strings.HasPrefix(next, "//") {
+		return "/buyer/"
+	}
+	return next
 }
 
 func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
@@ -190,9 +213,28 @@ func (p *Pages) setUpAccount(w http.ResponseWriter, r *http.Request) {
 	p.render(w, r, http.StatusOK, "setup", "Set up your account", reg)
 }
 
+// cancelForm asks the buyer to confirm, as AWS's console does before it
+// cancels: cancelling stops the product and cannot be undone.
+func (p *Pages) cancelForm(w http.ResponseWriter, r *http.Request) {
+	a, prod, ok := p.ownAgreement(w, r)
+	if !ok {
+		return
+	}
+	if a.Status != market.StatusActive {
+		p.fail(w, r, &market.Error{Kind: market.KindConflict, Message: "This subscription is " + a.Status + ", so there is nothing to cancel."})
+		return
+	}
+	p.render(w, r, http.StatusOK, "cancel", "Cancel subscription: "+prod.Title, map[string]any{"Agreement": a, "Product": prod})
+}
+
 func (p *Pages) cancel(w http.ResponseWriter, r *http.Request) {
 	a, _, ok := p.ownAgreement(w, r)
 	if !ok {
+		return
+	}
+	// Only the confirmation page's button cancels.
+	if r.PostFormValue("confirm") != "cancel" {
+		redirect(w, r, "/buyer/agreements/"+a.ID+"/cancel")
 		return
 	}
 	if _, err := p.m.Cancel(r.Context(), a.ID); err != nil {

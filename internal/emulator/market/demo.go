@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 )
 
 // Demo catalog identifiers, fixed so that a seller's configuration can name them.
@@ -82,13 +83,7 @@ func (m *Market) SeedDemo(ctx context.Context, in DemoInput) (DemoCatalog, error
 		}
 	}
 	if out.PrivateOffer.ID == "" {
-		if out.PrivateOffer, err = m.CreateOffer(ctx, OfferInput{
-			ProductCode: DemoContractCode, Name: "Example Cloud committed spend - 12 months",
-			BuyerAccountIDs: []string{DemoBuyerAccountID, DemoReadOnlyAccountID}, DurationMonths: 12,
-			Terms: []OfferTerm{{Dimension: "committed_credits", Quantity: 10_000, PriceMicros: 1_000_000},
-				{Dimension: "additional_usage", PriceMicros: 10_000}},
-			Note: "As discussed, here is your committed-spend contract: 10,000 credits for 12 months, overage at list price.",
-		}); err != nil {
+		if out.PrivateOffer, err = m.CreateOffer(ctx, demoOffer(DemoBuyerAccountID, DemoReadOnlyAccountID)); err != nil {
 			return out, err
 		}
 	}
@@ -103,6 +98,44 @@ func (m *Market) SeedDemo(ctx context.Context, in DemoInput) (DemoCatalog, error
 		}
 	}
 	return out, nil
+}
+
+var demoBuyerName = regexp.MustCompile(`^Demo Buyer \d+$`)
+
+// demoOffer is the demo's private offer of committed credits to buyers.
+func demoOffer(buyers ...string) OfferInput {
+	return OfferInput{
+		ProductCode: DemoContractCode, Name: "Example Cloud committed spend - 12 months",
+		BuyerAccountIDs: buyers, DurationMonths: 12,
+		Terms: []OfferTerm{{Dimension: "committed_credits", Quantity: 10_000, PriceMicros: 1_000_000},
+			{Dimension: "additional_usage", PriceMicros: 10_000}},
+		Note: "As discussed, here is your committed-spend contract: 10,000 credits for 12 months, overage at list price.",
+	}
+}
+
+// NewDemoBuyer makes another buyer account with full access, as a second
+// person walking the demo would have: a new AWS account id, no
+// subscriptions, and (when the demo is seeded) its own copy of the demo's
+// private offer. An account holds one subscription to a product, so walking
+// the flows again needs a new account, not a reset of the old one.
+func (m *Market) NewDemoBuyer(ctx context.Context) (Account, error) {
+	n := 2 // the seeded one is "Demo Buyer"
+	for _, a := range m.Accounts() {
+		if demoBuyerName.MatchString(a.Name) {
+			n++
+		}
+	}
+	a, err := m.CreateAccount(ctx, AccountInput{Name: fmt.Sprintf("Demo Buyer %d", n), Email: fmt.Sprintf("buyer%d@example.com", n),
+		Permissions: []string{"AWSMarketplaceFullAccess"}})
+	if err != nil {
+		return a, fmt.Errorf("new demo buyer: %w", err)
+	}
+	if _, err := m.Product(DemoContractCode); err == nil {
+		if _, err := m.CreateOffer(ctx, demoOffer(a.ID)); err != nil {
+			return a, fmt.Errorf("new demo buyer %s: private offer: %w", a.ID, err)
+		}
+	}
+	return a, nil
 }
 
 func (m *Market) ensureProduct(ctx context.Context, in ProductInput) (Product, error) {
