@@ -98,7 +98,7 @@ func newApp(t testing.TB, db *store.DB, opts ...appOption) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.srv.Config.Handler = h
+	a.srv.Config.Handler = checkedAgainstOpenAPI(t, h)
 	a.srv.Start()
 	t.Cleanup(a.srv.Close)
 	return a

@@ -65,6 +65,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "POST /marketplace/aws/events", http.HandlerFunc(s.handleEvents))
 
 	// The JSON API, authenticated with an organization API key.
+	s.handle(mux, "GET /api/v1/openapi.json", handleOpenAPI())
 	s.handle(mux, "POST /api/v1/events", s.usageEvents(s.cfg.Usage))
 	s.handle(mux, "GET /api/v1/organizations/{org}/billing", s.api(s.handleAPIBilling))
 	s.handle(mux, "GET /marketplace/purchases/{id}", s.member(s.handleLinkForm))

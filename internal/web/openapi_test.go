@@ -1,0 +1,201 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/marketbridge/marketbridge/internal/store"
+	"github.com/marketbridge/marketbridge/internal/store/storetest"
+)
+
+// apiSpec is the OpenAPI document of /api/v1, loaded and validated once
+// per test binary.
+type apiSpec struct {
+	doc    *openapi3.T
+	router routers.Router
+}
+
+var loadAPISpec = sync.OnceValues(func() (*apiSpec, error) {
+	raw, err := os.ReadFile("openapi.json")
+	if err != nil {
+		return nil, err
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, err
+	}
+	// The document's server is "/", relative to wherever marketbridge
+	// runs; the router matches paths alone without it.
+	doc.Servers = nil
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		return nil, err
+	}
+	return &apiSpec{doc: doc, router: router}, nil
+})
+
+func mustAPISpec(t testing.TB) *apiSpec {
+	t.Helper()
+	spec, err := loadAPISpec()
+	if err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	return spec
+}
+
+// checkResponse reports how a response of the API differs from the
+// document: an undocumented route, method or status, or a body that its
+// schema refuses.
+func (s *apiSpec) checkResponse(r *http.Request, status int, header http.Header, body []byte) error {
+	req := r.Clone(context.Background())
+	req.URL.Scheme, req.URL.Host = "http", r.Host
+	route, params, err := s.router.FindRoute(req)
+	if err != nil {
+		return err
+	}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+	return openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: status, Header: header, Body: io.NopCloser(bytes.NewReader(body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true},
+	})
+}
+
+// checkedAgainstOpenAPI serves h, and fails t for every /api/v1 response
+// the document does not describe. Every test of package web goes through
+// it (newApp), so that whatever the suite sees of the API, the document
+// says. A fuzz target's *testing.F may not fail from inside the fuzz
+// function, so fuzzing checks nothing here; its seed corpus runs as tests.
+func checkedAgainstOpenAPI(t testing.TB, h http.Handler) http.Handler {
+	tt, ok := t.(*testing.T)
+	if !ok {
+		return h
+	}
+	spec := mustAPISpec(t)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/api/v1/") || r.URL.Path == "/api/v1/openapi.json" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if err := spec.checkResponse(r, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+			tt.Errorf("%s %s answered %d, which openapi.json does not describe: %v\nbody: %.500s", r.Method, r.URL.Path, rec.Code, err, rec.Body.Bytes())
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	})
+}
+
+var apiRouteRE = regexp.MustCompile(`"(GET|POST|PUT|PATCH|DELETE) (/api/v1/[^"]*)"`)
+
+// Every /api/v1 route of routes.go is in the document, with its method,
+// and the document has no path the server does not serve (#12).
+func TestOpenAPI_DescribesEveryRoute(t *testing.T) {
+	spec := mustAPISpec(t)
+	src, err := os.ReadFile("routes.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := map[string]bool{}
+	for _, m := range apiRouteRE.FindAllStringSubmatch(string(src), -1) {
+		method, path := m[1], strings.TrimSuffix(m[2], "{$}")
+		if path == "/api/v1/openapi.json" {
+			continue
+		}
+		served[method+" "+path] = true
+		item := spec.doc.Paths.Find(path)
+		if item == nil || item.GetOperation(method) == nil {
+			t.Errorf("routes.go serves %s %s; openapi.json does not describe it", method, path)
+		}
+	}
+	if len(served) == 0 {
+		t.Fatal("found no /api/v1 route in routes.go")
+	}
+	for path, item := range spec.doc.Paths.Map() {
+		for method := range item.Operations() {
+			if !served[method+" "+path] {
+				t.Errorf("openapi.json describes %s %s; routes.go does not serve it", method, path)
+			}
+		}
+	}
+}
+
+// The document is served as it is in the repository, to anyone, and is
+// valid OpenAPI 3.1 with every webhook's payload described.
+func TestOpenAPI_Served(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		resp, err := http.Get(a.srv.URL + "/api/v1/openapi.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		want, _ := os.ReadFile("openapi.json")
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, want) || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("GET /api/v1/openapi.json = %d %q, %d bytes; want the repository's document", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+		}
+		var doc struct {
+			OpenAPI string `json:"openapi"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.1") {
+			t.Fatalf("openapi = %q (%v), want 3.1", doc.OpenAPI, err)
+		}
+	})
+}
+
+// The check itself fails for what the document does not say, so that a
+// passing suite means something.
+func TestOpenAPI_CheckRefusesWhatIsNotDescribed(t *testing.T) {
+	spec := mustAPISpec(t)
+	get := func(path string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.Host = "127.0.0.1:8080"
+		return r
+	}
+	jsonHeader := http.Header{"Content-Type": {"application/json"}}
+	for _, tc := range []struct {
+		name   string
+		r      *http.Request
+		status int
+		body   string
+		ok     bool
+	}{
+		{"a documented answer", get("/api/v1/organizations/7/billing"), 200, `{"organization_id": 7, "state": "none"}`, true},
+		{"a state the document does not list", get("/api/v1/organizations/7/billing"), 200, `{"organization_id": 7, "state": "on-fire"}`, false},
+		{"a required field missing", get("/api/v1/organizations/7/billing"), 200, `{"state": "none"}`, false},
+		{"an undocumented status", get("/api/v1/organizations/7/billing"), 418, `{"error": "teapot"}`, false},
+		{"an undocumented path", get("/api/v1/organizations/7/secrets"), 200, `{}`, false},
+		{"an undocumented method", httptest.NewRequest(http.MethodDelete, "/api/v1/organizations/7/billing", nil), 200, `{}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := spec.checkResponse(tc.r, tc.status, jsonHeader, []byte(tc.body))
+			if (err == nil) != tc.ok {
+				t.Errorf("check = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
+
