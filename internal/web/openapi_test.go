@@ -197,5 +197,3 @@ func TestOpenAPI_CheckRefusesWhatIsNotDescribed(t *testing.T) {
 		})
 	}
 }
-
-
