@@ -365,7 +365,7 @@ func (s *seller) makerWith(mkt *marketplace.Service, zeroRecords bool) *metering
 // credits is 0 for those of before migration 0015.
 func (s *seller) creditAlerts(termStart map[int]sql.NullTime) []creditAlert {
 	s.t.Helper()
-	rows, err := s.db.Read().Query(`SELECT term_start, credits, threshold FROM credit_alerts ORDER BY sent_at, credits, threshold`)
+	rows, err := s.db.Read().Query(`SELECT term_start, credits, threshold FROM credit_alerts WHERE threshold < 100 ORDER BY sent_at, credits, threshold`)
 	if err != nil {
 		s.t.Fatal(err)
 	}
