@@ -272,6 +272,22 @@ func TestEvents_DuplicateAndReorderedNotificationsRecordOnce(t *testing.T) {
 	})
 }
 
+// A subscription AWS could not complete (subscribe-fail) after it was
+// linked leaves its organization unbilled: organization.unlinked (failed),
+// then none.
+func TestEvents_SubscribeFailUnlinks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.withEvents(nil)
+		p, orgID := w.linkedPAYG("fail@example.com")
+		w.apply(note(p, "fail-1", marketplace.ActionSubscribeFail, w.Now()))
+		got := w.wantEvents(orgID, "organization.linked", "subscription.updated:active", "organization.unlinked:failed", "subscription.updated:none")
+		if d := got[2].data; d.BillingState != "none" || d.Subscription == nil || d.Subscription.Status != "failed" {
+			t.Errorf("unlinked = %+v %+v", d, d.Subscription)
+		}
+	})
+}
+
 // Moving a subscription to another organization (R8) tells the one it
 // leaves (organization.unlinked, moved; then none) and the one it bills
 // now (organization.linked, moved; then active).
