@@ -31,18 +31,21 @@ func (s *Service) recordEvent(ctx context.Context, tx *sql.Tx, orgID int64, typ 
 	return err
 }
 
-// lockForEvents locks the organization's row and returns the billing state
-// its last subscription.updated told ("none" when none did).
-func (s *Service) lockForEvents(ctx context.Context, tx *sql.Tx, orgID int64) (string, error) {
-	var told sql.NullString
-	err := tx.QueryRowContext(ctx, `SELECT billing_state_told FROM organizations WHERE id = $1`+s.db.Dialect().ForUpdate(), orgID).Scan(&told)
+// eventState locks the organization's row, then reads its billing state
+// now and the one its last subscription.updated told ("none" when none
+// did).
+func (s *Service) eventState(ctx context.Context, tx *sql.Tx, orgID int64) (b Billing, told string, err error) {
+	var last sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT billing_state_told FROM organizations WHERE id = $1`+s.db.Dialect().ForUpdate(), orgID).Scan(&last)
 	if err != nil {
-		return "", fmt.Errorf("lock organization %d for its events: %w", orgID, err)
+		return b, "", fmt.Errorf("lock organization %d for its events: %w", orgID, err)
 	}
-	if !told.Valid || told.String == "" {
-		return BillingNone, nil
+	told = last.String
+	if told == "" {
+		told = BillingNone
 	}
-	return told.String, nil
+	b, err = s.billingOf(ctx, tx, orgID)
+	return b, told, err
 }
 
 // eventLink is the link of the subscription whose change the events are
@@ -128,11 +131,7 @@ func (s *Service) tellLinked(ctx context.Context, tx *sql.Tx, orgID int64, moved
 	if s.cfg.Events == nil {
 		return nil
 	}
-	told, err := s.lockForEvents(ctx, tx, orgID)
-	if err != nil {
-		return err
-	}
-	b, err := s.billingOf(ctx, tx, orgID)
+	b, told, err := s.eventState(ctx, tx, orgID)
 	if err != nil {
 		return err
 	}
@@ -153,11 +152,7 @@ func (s *Service) tellMovedAway(ctx context.Context, tx *sql.Tx, orgID, subID in
 	if s.cfg.Events == nil {
 		return nil
 	}
-	told, err := s.lockForEvents(ctx, tx, orgID)
-	if err != nil {
-		return err
-	}
-	b, err := s.billingOf(ctx, tx, orgID)
+	b, told, err := s.eventState(ctx, tx, orgID)
 	if err != nil {
 		return err
 	}
@@ -186,11 +181,7 @@ func (s *Service) tellChange(ctx context.Context, tx *sql.Tx, link *Link, subID 
 	if link == nil {
 		return nil
 	}
-	told, err := s.lockForEvents(ctx, tx, link.OrgID)
-	if err != nil {
-		return err
-	}
-	b, err := s.billingOf(ctx, tx, link.OrgID)
+	b, told, err := s.eventState(ctx, tx, link.OrgID)
 	if err != nil {
 		return err
 	}
@@ -359,11 +350,7 @@ func (s *Service) TellElapsed(ctx context.Context) (int, error) {
 	for _, orgID := range orgs {
 		recorded := false
 		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-			last, err := s.lockForEvents(ctx, tx, orgID)
-			if err != nil {
-				return err
-			}
-			b, err := s.billingOf(ctx, tx, orgID)
+			b, last, err := s.eventState(ctx, tx, orgID)
 			if err != nil {
 				return err
 			}
