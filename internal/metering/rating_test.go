@@ -19,6 +19,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/store/storetest"
 	"github.com/marketbridge/marketbridge/internal/usage"
+	"github.com/marketbridge/marketbridge/internal/webhook"
 )
 
 var testMeters = []marketplace.Meter{
@@ -85,7 +86,7 @@ func newSellerWith(t *testing.T, db *store.DB, subscribe func(s *seller) int64) 
 		t.Fatal(err)
 	}
 	mkt, err := marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Resolver: b.client, Orgs: orgs, Mailer: outbox,
-		Logger: logger, Now: b.Now, BaseURL: "https://seller.example.com"})
+		Logger: logger, Now: b.Now, BaseURL: "https://seller.example.com", Events: webhook.NewRecorder(time.Now)})
 	if err != nil {
 		t.Fatal(err)
 	}
