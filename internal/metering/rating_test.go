@@ -295,14 +295,16 @@ func TestMetering_R12_R14_R15_ContractDrawdownThenOverage(t *testing.T) {
 		}
 		var alerts int
 		scan(t, db.Read().QueryRow(`SELECT COUNT(*) FROM credit_alerts`), &alerts)
-		if alerts != 3 {
-			t.Fatalf("%d credit alerts, want 50%%, 75%% and 90%% once each", alerts)
+		// 50, 75 and 90% are mailed (R15); 100%, the credits used up, is
+		// only told to the vendor's product (issue 12).
+		if alerts != 4 {
+			t.Fatalf("%d credit alerts, want 50%%, 75%%, 90%% and 100%% once each", alerts)
 		}
 		s.shift(ctx, time.Hour)
 		s.meterAndSend()
 		scan(t, db.Read().QueryRow(`SELECT COUNT(*) FROM credit_alerts`), &alerts)
-		if alerts != 3 {
-			t.Fatalf("%d credit alerts after another hour, want still 3", alerts)
+		if alerts != 4 {
+			t.Fatalf("%d credit alerts after another hour, want still 4", alerts)
 		}
 	})
 }
