@@ -237,6 +237,33 @@ func TestEvents_R19_LifecycleLinkCancelGraceSuspendRelink(t *testing.T) {
 	})
 }
 
+// The notifications loop runs the periodic pass: a grace that ends while
+// serve runs is told as suspended without anything else happening (R19).
+func TestEvents_R19_NotificationsLoopTellsSuspension(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.withEvents(nil)
+		p, orgID := w.linkedPAYG("loop@example.com")
+		w.apply(note(p, "loop-success", marketplace.ActionUnsubscribeSuccess, w.Now()))
+		w.set(w.Now().Add(marketplace.GracePeriod))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); w.svc.RunNotifications(ctx, 5*time.Millisecond) }()
+		defer func() { cancel(); <-done }()
+		deadline := time.Now().Add(10 * time.Second)
+		for w.count(`SELECT COUNT(*) FROM webhook_events WHERE org_id = $1 AND data LIKE '%"suspended"%'`, orgID) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the loop did not record the suspension")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		w.wantEvents(orgID, "organization.linked", "subscription.updated:active", "subscription.updated:cancelled",
+			"organization.unlinked:cancelled", "subscription.updated:grace", "subscription.updated:suspended")
+	})
+}
+
 // Events are told from the state last told: a cancelling subscription made
 // active again by a newer message is reinstated; a message that changes
 // nothing (a duplicate, a stale one, subscribe-success of an active
@@ -485,6 +512,26 @@ func TestEvents_R14_R22_ContractUpgradeAndExpiry(t *testing.T) {
 			"entitlement.updated", "subscription.updated:contract-expired")
 		if d := got[3].data; len(d.Entitlements) != 0 || d.Credits != nil || d.BillingState != "contract-expired" {
 			t.Errorf("entitlement.updated of the expiry = %+v", d)
+		}
+	})
+}
+
+// "Set up your account" again after an upgrade reads the new entitlements:
+// told as entitlement.updated too; again with nothing new, nothing.
+func TestEvents_R22_SetUpAgainTellsNewEntitlements(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.withEvents(nil)
+		ctx := context.Background()
+		agreement, _, linked := w.linkedContract("again@example.com", "Again")
+		if _, err := w.emu.Market().Upgrade(ctx, agreement.ID, map[string]int64{"committed_credits": 12_000}); err != nil {
+			t.Fatal(err)
+		}
+		w.fulfill(agreement.ID)
+		w.fulfill(agreement.ID)
+		got := w.wantEvents(linked.Org.ID, "organization.linked", "subscription.updated:active", "entitlement.updated")
+		if c := got[2].data.Credits; c == nil || c.TotalMicros != 12_000_000_000 {
+			t.Errorf("credits = %+v, want 12000 credits", c)
 		}
 	})
 }
