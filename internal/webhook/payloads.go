@@ -49,7 +49,8 @@ type Subscription struct {
 // subscription now bills the organization, linked by one of its admins, or
 // moved to it from another organization (R8), which then gets
 // organization.unlinked. A subscription.updated with the state it brings
-// (active or reinstated) follows at once, with the next sequence number.
+// (active; reinstated; contract-expired for a contract already over)
+// follows at once, with the next sequence number.
 type OrganizationLinked struct {
 	Subscription Subscription `json:"subscription"`
 	LinkedAt     time.Time    `json:"linked_at"`
@@ -132,9 +133,16 @@ const (
 
 // SubscriptionUpdated is the data of subscription.updated, recorded each
 // time the organization's billing state changes from the one its last
-// subscription.updated told (and on every completed cancellation, as
-// cancelled). A subscription.updated is never recorded twice in a row with
-// the same state, except cancelled's sequence cancelled, grace.
+// subscription.updated told, and on every completed cancellation (state
+// cancelled, then grace). Two in a row never tell the same state.
+//
+// The life of a subscription is told as, in increasing sequence:
+// organization.linked, subscription.updated active (reinstated if the
+// organization was in grace or suspended), subscription.updated cancelling
+// (unsubscribe-pending), subscription.updated cancelled,
+// organization.unlinked (reason cancelled), subscription.updated grace (the
+// last three recorded together by unsubscribe-success), and, 14 days later
+// with nothing linked, subscription.updated suspended.
 type SubscriptionUpdated struct {
 	// State is what changed, see State; BillingState is the organization's
 	// billing state after it (for cancelled and grace: grace).

@@ -7,6 +7,8 @@
 -- then finds the state already told. NULL until the first such event, and
 -- read as "none". The values are package marketplace's billing states (none,
 -- active, cancellation-pending, grace, suspended, contract-expired).
+-- Organizations already suspended, or whose contract already expired, when
+-- this migration runs were never told so: the first pass tells them, once.
 ALTER TABLE organizations ADD COLUMN billing_state_told TEXT;
 
 -- The periodic pass looks for cancelled links whose grace is over.
