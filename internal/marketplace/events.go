@@ -288,7 +288,7 @@ func (s *Service) tellCredits(ctx context.Context, tx *sql.Tx, in CreditUse, thr
 	if err != nil || link == nil {
 		return err
 	}
-	b, err := s.billingOf(ctx, tx, link.OrgID)
+	b, _, err := s.eventState(ctx, tx, link.OrgID)
 	if err != nil {
 		return err
 	}
