@@ -465,6 +465,69 @@ func TestEvents_R19_SuspensionRecordedOnceByManyProcesses(t *testing.T) {
 	})
 }
 
+// An admin linking an organization whose grace just ended, while the
+// periodic pass runs, is told in an order that makes sense: suspended
+// (if the pass came first), then linked and reinstated; never suspended
+// after reinstated, as the pass reads the state under the organization's
+// lock (R19).
+func TestEvents_R19_LinkRacingTheSuspensionPass(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.withEvents(nil)
+		ctx := context.Background()
+		t0 := w.Now()
+		type grace struct {
+			org, user int64
+			purchase  marketplace.Purchase
+		}
+		var orgs []grace
+		for i := range 6 {
+			email := fmt.Sprintf("race%d@example.com", i)
+			p, orgID := w.linkedPAYG(email)
+			w.apply(note(p, "race-end-"+email, marketplace.ActionUnsubscribeSuccess, t0))
+			var user int64
+			if err := db.Read().QueryRow(`SELECT id FROM users WHERE email = $1`, email).Scan(&user); err != nil {
+				t.Fatal(err)
+			}
+			orgs = append(orgs, grace{org: orgID, user: user})
+		}
+		w.set(t0.Add(marketplace.GracePeriod))
+		for i, g := range orgs {
+			_, again := w.buyer(market.DemoPAYGCode)
+			orgs[i].purchase = w.claimed(again, g.user)
+		}
+		var wg sync.WaitGroup
+		for _, g := range orgs {
+			wg.Go(func() {
+				if _, err := w.svc.Link(ctx, marketplace.LinkInput{PurchaseID: g.purchase.ID, UserID: g.user, OrgID: g.org}); err != nil {
+					t.Error(err)
+				}
+			})
+			svc, err := marketplace.New(w.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Go(func() {
+				if _, err := svc.TellElapsed(ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		w.tellElapsed(0)
+		before := []string{"organization.linked", "subscription.updated:active", "subscription.updated:cancelled",
+			"organization.unlinked:cancelled", "subscription.updated:grace"}
+		for _, g := range orgs {
+			got := names(w.events(g.org))
+			passFirst := append(slices.Clone(before), "subscription.updated:suspended", "organization.linked", "subscription.updated:reinstated")
+			linkFirst := append(slices.Clone(before), "organization.linked", "subscription.updated:reinstated")
+			if !slices.Equal(got, passFirst) && !slices.Equal(got, linkFirst) {
+				t.Errorf("events of organization %d: %v", g.org, got)
+			}
+		}
+	})
+}
+
 // A contract's changes of entitlements are told as entitlement.updated with
 // the terms and committed credits after them: an upgrade (R22), then the
 // expiry, which AWS tells as entitlement-updated with nothing listed
