@@ -27,6 +27,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/usage"
 	"github.com/marketbridge/marketbridge/internal/web"
+	"github.com/marketbridge/marketbridge/internal/webhook"
 )
 
 // serveOptions are the seller service's settings, shared by serve and demo.
@@ -197,8 +198,10 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	// What must agree with AWS Marketplace reads its clock from here on;
 	// accounts, organizations and mail above keep real time.
 	now := o.clock.Now
+	// Webhook events are stamped with real time, whatever the marketplace's
+	// clock: receivers refuse timestamps minutes off their own (issue 12).
 	market, err := marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Resolver: aws, Orgs: orgs, Mailer: outbox,
-		Logger: logger, Now: now, BaseURL: baseURL})
+		Logger: logger, Now: now, BaseURL: baseURL, Events: webhook.NewRecorder(time.Now)})
 	if err != nil {
 		return err
 	}

@@ -12,9 +12,16 @@ import (
 	"github.com/marketbridge/marketbridge/internal/store"
 )
 
-// CreditAlertThresholds are the shares of committed credits whose crossing
-// is mailed to the organization's admins and billing members (R15).
-var creditAlertThresholds = []int64{50, 75, 90}
+// creditAlertThresholds are the shares of committed credits whose crossing
+// is mailed to the organization's admins and billing members (R15), and
+// told to the vendor's product as credits.threshold (issue 12), which is
+// also told of creditsUsedUp.
+var creditAlertThresholds = []int64{50, 75, 90, creditsUsedUp}
+
+// creditsUsedUp is the threshold of committed credits used up: recorded in
+// credit_alerts and told to the vendor's product, never mailed (R15 mails
+// at 50, 75 and 90%; the billing page shows the overage, R14).
+const creditsUsedUp = 100
 
 // CreditUse is how much of one contract term's committed credits usage has
 // drawn.
@@ -27,8 +34,9 @@ type CreditUse struct {
 }
 
 // RecordCreditUse mails the linked organization's admins when the usage of
-// a term reaches 50%, 75% or 90% of the term's committed credits, once per
-// term and threshold: a renewal's term alerts again as its fresh credits
+// a term reaches 50%, 75% or 90% of the term's committed credits, and
+// records credits.threshold events for these and 100%, once per term and
+// threshold: a renewal's term alerts again as its fresh credits
 // are used, and an old term's last hours alert against its own credits
 // (R13, R15, R22). The unique index of credit_alerts makes the mail go
 // once even when two processes notice at the same time.
@@ -72,6 +80,12 @@ func (s *Service) RecordCreditUse(ctx context.Context, in CreditUse) error {
 			if n, _ := res.RowsAffected(); n == 0 {
 				continue // another process sent it
 			}
+			if err := s.tellCredits(ctx, tx, in, th); err != nil {
+				return err
+			}
+			if th == creditsUsedUp {
+				continue
+			}
 			told = th * in.Term.Credits
 			if err := s.mailCreditAlert(ctx, tx, in, th); err != nil {
 				return err
@@ -84,7 +98,9 @@ func (s *Service) RecordCreditUse(ctx context.Context, in CreditUse) error {
 // creditsToldUsed is the most a term's alerts have told the admins is used,
 // in hundredths of a credit (percent times whole credits). The alerts of
 // before migration 0015 did not keep their commitment: they count against
-// the term's commitment now.
+// the term's commitment now. Credits used up (100%) were not mailed, so
+// they do not count: an upgrade after them mails its thresholds as it
+// would after 90%.
 func (s *Service) creditsToldUsed(ctx context.Context, tx *sql.Tx, subID int64, t Term) (int64, error) {
 	where, args := `term_start IS NULL`, []any{subID, t.Credits}
 	if !t.Start.IsZero() {
@@ -92,7 +108,7 @@ func (s *Service) creditsToldUsed(ctx context.Context, tx *sql.Tx, subID int64, 
 	}
 	var told sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT MAX(threshold * COALESCE(credits, $2)) FROM credit_alerts
-		WHERE subscription_id = $1 AND `+where, args...).Scan(&told)
+		WHERE subscription_id = $1 AND threshold < 100 AND `+where, args...).Scan(&told)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read credit alerts of subscription %d: %w", subID, err)
 	}

@@ -80,16 +80,22 @@ type Billing struct {
 // BillingOf returns the organization's billing state; the caller has
 // checked the viewer may see it.
 func (s *Service) BillingOf(ctx context.Context, orgID int64) (Billing, error) {
+	return s.billingOf(ctx, s.db.Read(), orgID)
+}
+
+// billingOf is BillingOf read through q: a transaction reads the state its
+// own changes leave, for the events it records.
+func (s *Service) billingOf(ctx context.Context, q queryer, orgID int64) (Billing, error) {
 	b := Billing{OrgID: orgID, State: BillingNone}
 	var subID int64
-	row := s.db.Read().QueryRowContext(ctx, `SELECT subscription_id FROM billing_links WHERE org_id = $1 AND ended_at IS NULL`, orgID)
+	row := q.QueryRowContext(ctx, `SELECT subscription_id FROM billing_links WHERE org_id = $1 AND ended_at IS NULL`, orgID)
 	switch err := row.Scan(&subID); {
 	case errors.Is(err, sql.ErrNoRows):
-		return s.afterCancellation(ctx, b)
+		return s.afterCancellation(ctx, q, b)
 	case err != nil:
 		return b, fmt.Errorf("read billing of organization %d: %w", orgID, err)
 	}
-	sub, err := s.subscription(ctx, s.db.Read(), subID)
+	sub, err := s.subscription(ctx, q, subID)
 	if err != nil {
 		return b, err
 	}
@@ -118,10 +124,10 @@ func contractOver(ents []Entitlement, now time.Time) bool {
 
 // afterCancellation finds a link that a cancellation ended, for the grace
 // period and suspension; links moved away by an admin do not count.
-func (s *Service) afterCancellation(ctx context.Context, b Billing) (Billing, error) {
+func (s *Service) afterCancellation(ctx context.Context, q queryer, b Billing) (Billing, error) {
 	var subID int64
 	var ended time.Time
-	err := s.db.Read().QueryRowContext(ctx, `SELECT subscription_id, ended_at FROM billing_links WHERE org_id = $1 AND end_reason = $2
+	err := q.QueryRowContext(ctx, `SELECT subscription_id, ended_at FROM billing_links WHERE org_id = $1 AND end_reason = $2
 		ORDER BY ended_at DESC LIMIT 1`, b.OrgID, StatusCancelled).Scan(&subID, &ended)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, nil
@@ -129,7 +135,7 @@ func (s *Service) afterCancellation(ctx context.Context, b Billing) (Billing, er
 	if err != nil {
 		return b, fmt.Errorf("read ended billing of organization %d: %w", b.OrgID, err)
 	}
-	sub, err := s.subscription(ctx, s.db.Read(), subID)
+	sub, err := s.subscription(ctx, q, subID)
 	if err != nil {
 		return b, err
 	}

@@ -14,4 +14,13 @@
 //
 // The marketplace itself is reached through the Resolver interface, which
 // package awsmp implements with the AWS SDK.
+//
+// Every change of an organization's billing records, in its own
+// transaction, the webhook events the vendor's product learns it by
+// (issue 12), through the EventRecorder interface (package webhook): see
+// events.go for when each is recorded and webhook/payloads.go for what it
+// says. A cancellation completes as subscription.updated cancelled,
+// organization.unlinked, subscription.updated grace; the suspension at the
+// end of the grace (R19) and a contract's expiry by time (R14) are recorded
+// by TellElapsed, which RunNotifications runs.
 package marketplace

@@ -66,7 +66,16 @@ func (s *Service) Fulfill(ctx context.Context, in FulfillInput) (claim string, p
 			return err
 		}
 		if product.OfferType == OfferContract {
-			if err := s.replaceEntitlements(ctx, tx, subID, ents); err != nil {
+			// A set-up again of a linked contract may bring new terms.
+			link, err := s.eventLink(ctx, tx, subID)
+			if err != nil {
+				return err
+			}
+			changed, err := s.replaceEntitlementsTold(ctx, tx, link, subID, ents)
+			if err != nil {
+				return err
+			}
+			if err := s.tellChange(ctx, tx, link, subID, "", changed); err != nil {
 				return err
 			}
 		}

@@ -32,6 +32,7 @@ type world struct {
 	svc    *marketplace.Service
 	orgs   *org.Service
 	outbox *mail.Outbox
+	cfg    marketplace.Config // svc's, for a second process on the same database
 	mu     sync.Mutex
 	now    time.Time
 }
@@ -83,8 +84,9 @@ func newWorld(t *testing.T, db *store.DB, products ...marketplace.Product) *worl
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.svc, err = marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Resolver: resolver, Orgs: w.orgs, Mailer: w.outbox,
-		Logger: logger, Now: w.Now, BaseURL: "https://seller.example.com"})
+	w.cfg = marketplace.Config{DB: db, Catalog: catalog, Resolver: resolver, Orgs: w.orgs, Mailer: w.outbox,
+		Logger: logger, Now: w.Now, BaseURL: "https://seller.example.com"}
+	w.svc, err = marketplace.New(w.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,6 +163,9 @@ func (s *Service) link(ctx context.Context, tx *sql.Tx, p Purchase, in LinkInput
 			fmt.Sprintf("AWS account %s moved to organization %q", FormatAccountID(p.Subscription.Customer.AWSAccountID), target.Name)); err != nil {
 			return res, err
 		}
+		if err := s.tellMovedAway(ctx, tx, current.OrgID, p.Subscription.ID); err != nil {
+			return res, err
+		}
 		res.Moved = true
 	}
 	if billed, err := s.activeLink(ctx, tx, `org_id = $1`, target.ID); err != nil {
@@ -183,6 +186,9 @@ func (s *Service) link(ctx context.Context, tx *sql.Tx, p Purchase, in LinkInput
 		return res, err
 	}
 	if err := s.completePurchase(ctx, tx, p.ID); err != nil {
+		return res, err
+	}
+	if err := s.tellLinked(ctx, tx, target.ID, res.Moved); err != nil {
 		return res, err
 	}
 	return res, s.mailAdmins(ctx, tx, target, sub)

@@ -95,6 +95,9 @@ type Config struct {
 	Now         func() time.Time
 	BaseURL     string
 	Marketplace string // "aws"
+	// Events, when set, records the webhook events of every change of
+	// billing in the change's transaction (issue 12); nil records none.
+	Events EventRecorder
 }
 
 // Validate reports every missing dependency.

@@ -322,10 +322,17 @@ func (s *Service) effect(ctx context.Context, tx *sql.Tx, subID int64, n Notific
 			return fmt.Errorf("record offer of subscription %d: %w", subID, err)
 		}
 	}
+	// The organization the subscription bills before the change is the one
+	// told of it (issue 12).
+	link, err := s.eventLink(ctx, tx, subID)
+	if err != nil {
+		return err
+	}
 	var status string
 	var set []any
+	entsChanged := false
 	if s.refreshesEntitlements(n) {
-		if err := s.replaceEntitlements(ctx, tx, subID, ents); err != nil {
+		if entsChanged, err = s.replaceEntitlementsTold(ctx, tx, link, subID, ents); err != nil {
 			return err
 		}
 	}
@@ -348,7 +355,8 @@ func (s *Service) effect(ctx context.Context, tx *sql.Tx, subID int64, n Notific
 	case ActionUnsubscribeSuccess:
 		status = StatusCancelled
 	default:
-		return nil // recorded, nothing to do
+		// Recorded; nothing else to do.
+		return s.tellChange(ctx, tx, link, subID, "", entsChanged)
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = $1, status_at = $2, updated_at = $3,
 			final_metering_by = CASE WHEN $1 = 'unsubscribe-pending' THEN $4 ELSE final_metering_by END,
@@ -358,15 +366,18 @@ func (s *Service) effect(ctx context.Context, tx *sql.Tx, subID int64, n Notific
 		return fmt.Errorf("update subscription %d to %s: %w", subID, status, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return nil // a newer event already set the status
+		// A newer event already set the status.
+		return s.tellChange(ctx, tx, link, subID, "", entsChanged)
 	}
 	if err := s.tellBilling(ctx, tx, subID, status); err != nil {
 		return err
 	}
 	if status == StatusCancelled || status == StatusFailed {
-		return s.endLink(ctx, tx, subID, status)
+		if err := s.endLink(ctx, tx, subID, status); err != nil {
+			return err
+		}
 	}
-	return nil
+	return s.tellChange(ctx, tx, link, subID, status, entsChanged)
 }
 
 // transitionNotes are what an organization's admins are told when its
@@ -439,7 +450,8 @@ func (s *Service) endLink(ctx context.Context, tx *sql.Tx, subID int64, reason s
 
 // RunNotifications applies stored notifications every interval until ctx
 // ends: those that failed (AWS unavailable for GetEntitlements) and those
-// waiting for their purchase.
+// waiting for their purchase. Each time it also records the billing states
+// that time brings about (TellElapsed), on the marketplace's clock.
 func (s *Service) RunNotifications(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -450,6 +462,9 @@ func (s *Service) RunNotifications(ctx context.Context, every time.Duration) {
 		case <-t.C:
 			if _, err := s.ApplyPending(ctx, 100); err != nil && ctx.Err() == nil {
 				s.cfg.Logger.Warn("apply notifications", "err", err)
+			}
+			if _, err := s.TellElapsed(ctx); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("record elapsed billing states", "err", err)
 			}
 		}
 	}

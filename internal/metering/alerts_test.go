@@ -19,6 +19,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/store/storetest"
 	"github.com/marketbridge/marketbridge/internal/usage"
+	"github.com/marketbridge/marketbridge/internal/webhook"
 )
 
 // creditAlert is one alert of committed credits: the term it is for (0 the
@@ -165,14 +166,15 @@ func TestCreditAlerts_R13_R15_R22_EachTermAlertsOnItsOwnCredits(t *testing.T) {
 }
 
 // Two processes metering one PostgreSQL (or SQLite) database at the same
-// time mail each threshold of a term once (R15).
+// time mail each threshold of a term once (R15), and tell the vendor's
+// product of each once, the credits used up (100%) too (issue 12).
 func TestCreditAlerts_R15_TwoProcessesMailEachThresholdOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s, c := newContractSeller(t, db, 100, 48*time.Hour)
 		first := c.first
 		other := s.makerWith(s.otherProcess(), true)
-		units := map[int]int64{1: 250, 2: 100, 3: 100} // $55, $77, $99
+		units := map[int]int64{1: 250, 2: 100, 3: 100, 5: 100} // $55, $77, $99, $121
 		for hour := 1; hour <= 6; hour++ {
 			s.setClock(ctx, first.Add(time.Duration(hour)*time.Hour+20*time.Minute))
 			if u := units[hour]; u > 0 {
@@ -203,7 +205,37 @@ func TestCreditAlerts_R15_TwoProcessesMailEachThresholdOnce(t *testing.T) {
 		if mails := s.outbox(); len(mails) != 3 {
 			t.Fatalf("%d mails, want 3 (50%%, 75%%, 90%%)", len(mails))
 		}
+		if got, want := s.thresholdEvents(), []int{50, 75, 90, 100}; !slices.Equal(got, want) {
+			t.Fatalf("credits.threshold events %v, want %v", got, want)
+		}
 	})
+}
+
+// thresholdEvents lists the thresholds of the credits.threshold webhook
+// events of the seller's organization, in sequence order.
+func (s *seller) thresholdEvents() []int {
+	s.t.Helper()
+	rows, err := s.db.Read().Query(`SELECT data FROM webhook_events WHERE org_id = $1 AND type = 'credits.threshold' ORDER BY seq`, s.orgID)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			s.t.Fatal(err)
+		}
+		var d struct{ Threshold int }
+		if err := json.Unmarshal([]byte(data), &d); err != nil {
+			s.t.Fatal(err)
+		}
+		out = append(out, d.Threshold)
+	}
+	if err := rows.Err(); err != nil {
+		s.t.Fatal(err)
+	}
+	return out
 }
 
 // Migration 0015 keeps the alerts sent per subscription as the alerts of
@@ -342,7 +374,7 @@ func (s *seller) otherProcess() *marketplace.Service {
 		s.t.Fatal(err)
 	}
 	mkt, err := marketplace.New(marketplace.Config{DB: s.db, Catalog: s.catalog, Resolver: s.client, Orgs: orgs, Mailer: outbox,
-		Logger: logger, Now: s.Now, BaseURL: "https://seller.example.com"})
+		Logger: logger, Now: s.Now, BaseURL: "https://seller.example.com", Events: webhook.NewRecorder(time.Now)})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -365,7 +397,7 @@ func (s *seller) makerWith(mkt *marketplace.Service, zeroRecords bool) *metering
 // credits is 0 for those of before migration 0015.
 func (s *seller) creditAlerts(termStart map[int]sql.NullTime) []creditAlert {
 	s.t.Helper()
-	rows, err := s.db.Read().Query(`SELECT term_start, credits, threshold FROM credit_alerts ORDER BY sent_at, credits, threshold`)
+	rows, err := s.db.Read().Query(`SELECT term_start, credits, threshold FROM credit_alerts WHERE threshold < 100 ORDER BY sent_at, credits, threshold`)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/store/storetest"
 	"github.com/marketbridge/marketbridge/internal/usage"
+	"github.com/marketbridge/marketbridge/internal/webhook"
 )
 
 var testMeters = []marketplace.Meter{
@@ -85,7 +86,7 @@ func newSellerWith(t *testing.T, db *store.DB, subscribe func(s *seller) int64) 
 		t.Fatal(err)
 	}
 	mkt, err := marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Resolver: b.client, Orgs: orgs, Mailer: outbox,
-		Logger: logger, Now: b.Now, BaseURL: "https://seller.example.com"})
+		Logger: logger, Now: b.Now, BaseURL: "https://seller.example.com", Events: webhook.NewRecorder(time.Now)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,14 +295,16 @@ func TestMetering_R12_R14_R15_ContractDrawdownThenOverage(t *testing.T) {
 		}
 		var alerts int
 		scan(t, db.Read().QueryRow(`SELECT COUNT(*) FROM credit_alerts`), &alerts)
-		if alerts != 3 {
-			t.Fatalf("%d credit alerts, want 50%%, 75%% and 90%% once each", alerts)
+		// 50, 75 and 90% are mailed (R15); 100%, the credits used up, is
+		// only told to the vendor's product (issue 12).
+		if alerts != 4 {
+			t.Fatalf("%d credit alerts, want 50%%, 75%%, 90%% and 100%% once each", alerts)
 		}
 		s.shift(ctx, time.Hour)
 		s.meterAndSend()
 		scan(t, db.Read().QueryRow(`SELECT COUNT(*) FROM credit_alerts`), &alerts)
-		if alerts != 3 {
-			t.Fatalf("%d credit alerts after another hour, want still 3", alerts)
+		if alerts != 4 {
+			t.Fatalf("%d credit alerts after another hour, want still 4", alerts)
 		}
 	})
 }

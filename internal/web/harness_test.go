@@ -31,6 +31,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/usage"
 	"github.com/marketbridge/marketbridge/internal/web"
+	"github.com/marketbridge/marketbridge/internal/webhook"
 )
 
 // app is the console served by httptest, on a real database.
@@ -75,7 +76,7 @@ func newApp(t testing.TB, db *store.DB, opts ...appOption) *app {
 	}
 	sdk := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
 	a.market, err = marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Orgs: a.orgs, Mailer: a.outbox, Logger: logger, Now: a.Now,
-		BaseURL: base, Resolver: awsmp.New(sdk, awsmp.Endpoints{Metering: a.emuURL, Entitlement: a.emuURL})})
+		BaseURL: base, Resolver: awsmp.New(sdk, awsmp.Endpoints{Metering: a.emuURL, Entitlement: a.emuURL}), Events: webhook.NewRecorder(time.Now)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,13 @@ package web_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +85,41 @@ func TestLifecycle_SNS_CancelledSubscriptionGoesToGrace(t *testing.T) {
 		if !strings.Contains(b.get(orgPath+"audit").body, "billing.unlink") {
 			t.Error("the audit log does not record the unlink")
 		}
+		// The vendor's product is told each step, in order (issue 12).
+		want := []string{"organization.linked", "subscription.updated active", "subscription.updated cancelling",
+			"subscription.updated cancelled", "organization.unlinked", "subscription.updated grace"}
+		if got := a.webhookEvents(); !slices.Equal(got, want) {
+			t.Errorf("webhook events:\n got %v\nwant %v", got, want)
+		}
 	})
+}
+
+// webhookEvents lists the recorded webhook events in the order of their
+// organizations and sequence numbers: each type, and the state of
+// subscription.updated.
+func (a *app) webhookEvents() []string {
+	a.t.Helper()
+	rows, err := a.db.Read().Query(`SELECT type, data FROM webhook_events ORDER BY org_id, seq`)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var typ, data string
+		if err := rows.Scan(&typ, &data); err != nil {
+			a.t.Fatal(err)
+		}
+		var d struct{ State string }
+		if err := json.Unmarshal([]byte(data), &d); err != nil {
+			a.t.Fatal(err)
+		}
+		out = append(out, strings.TrimSpace(typ+" "+d.State))
+	}
+	if err := rows.Err(); err != nil {
+		a.t.Fatal(err)
+	}
+	return out
 }
 
 // A notification about a customer whose set-up has not arrived yet is
