@@ -100,6 +100,9 @@ func newApp(t testing.TB, db *store.DB, opts ...appOption) *app {
 		t.Fatal(err)
 	}
 	a.srv.Config.Handler = checkedAgainstOpenAPI(t, h)
+	if tt, ok := t.(*testing.T); ok {
+		t.Cleanup(func() { checkEventsAgainstOpenAPI(tt, db) })
+	}
 	a.srv.Start()
 	t.Cleanup(a.srv.Close)
 	return a

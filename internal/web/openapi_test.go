@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -107,6 +109,52 @@ func checkedAgainstOpenAPI(t testing.TB, h http.Handler) http.Handler {
 	})
 }
 
+// checkEvent reports how the body of a webhook event differs from the
+// document's webhooks section.
+func (s *apiSpec) checkEvent(typ string, timestamp time.Time, data []byte) error {
+	hook := s.doc.Webhooks[typ]
+	if hook == nil || hook.Post == nil || hook.Post.RequestBody == nil {
+		return fmt.Errorf("no webhook %q", typ)
+	}
+	media := hook.Post.RequestBody.Value.Content.Get("application/json")
+	if media == nil || media.Schema == nil {
+		return fmt.Errorf("webhook %q has no JSON body", typ)
+	}
+	var body map[string]any
+	raw, _ := json.Marshal(map[string]any{"type": typ, "timestamp": timestamp.Format(time.RFC3339Nano), "data": json.RawMessage(data)})
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return err
+	}
+	return s.doc.ValidateSchemaJSON(media.Schema.Value, body)
+}
+
+// checkEventsAgainstOpenAPI fails t for every webhook event recorded in db
+// that the document does not describe. newApp runs it when a test ends, so
+// that every event the suite's changes record is checked.
+func checkEventsAgainstOpenAPI(t *testing.T, db *store.DB) {
+	spec := mustAPISpec(t)
+	rows, err := db.Read().Query(`SELECT type, data, occurred_at FROM webhook_events ORDER BY id`)
+	if err != nil {
+		t.Errorf("read webhook events: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ, data string
+		var at time.Time
+		if err := rows.Scan(&typ, &data, &at); err != nil {
+			t.Errorf("read webhook events: %v", err)
+			return
+		}
+		if err := spec.checkEvent(typ, at, []byte(data)); err != nil {
+			t.Errorf("webhook event %s, which openapi.json does not describe: %v\ndata: %.500s", typ, err, data)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Errorf("read webhook events: %v", err)
+	}
+}
+
 var apiRouteRE = regexp.MustCompile(`"(GET|POST|PUT|PATCH|DELETE) (/api/v1/[^"]*)"`)
 
 // Every /api/v1 route of routes.go is in the document, with its method,
@@ -191,6 +239,25 @@ func TestOpenAPI_CheckRefusesWhatIsNotDescribed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := spec.checkResponse(tc.r, tc.status, jsonHeader, []byte(tc.body))
+			if (err == nil) != tc.ok {
+				t.Errorf("check = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+	at := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	org := `"organization": {"id": 7, "external_id": "t-7"}, "sequence": 3`
+	sub := `"subscription": {"marketplace": "aws", "product_code": "p", "customer_account_id": "123456789012", "offer_type": "payg", "free_trial": false, "status": "active"}`
+	for _, tc := range []struct {
+		name, typ, data string
+		ok              bool
+	}{
+		{"a documented event", "subscription.updated", `{` + org + `, "state": "grace", "billing_state": "grace", ` + sub + `, "grace_until": "2026-12-16T09:00:00Z"}`, true},
+		{"a state the document does not list", "subscription.updated", `{` + org + `, "state": "on-fire", "billing_state": "grace", ` + sub + `}`, false},
+		{"no sequence", "subscription.updated", `{"organization": {"id": 7, "external_id": ""}, "state": "grace", "billing_state": "grace", ` + sub + `}`, false},
+		{"an undocumented type", "organization.deleted", `{` + org + `}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := spec.checkEvent(tc.typ, at, []byte(tc.data))
 			if (err == nil) != tc.ok {
 				t.Errorf("check = %v, want ok=%v", err, tc.ok)
 			}
