@@ -112,22 +112,21 @@ func (q UsageQuery) Validate() error {
 	if q.OrgID <= 0 {
 		errs = append(errs, fault.Field("organization", "Name an organization."))
 	}
-	var g time.Duration
+	// Whatever the granularity, periods start on the hour: an unknown
+	// one is checked as hours, so that every error comes back at once.
+	g := GranularityHour
 	switch q.Granularity {
 	case GranularityHour, GranularityDay:
-		g = q.Granularity.length()
+		g = q.Granularity
 	default:
 		errs = append(errs, fault.Field("granularity", `Use "hour" or "day".`))
 	}
-	if g != 0 {
-		for _, f := range []struct {
-			name string
-			t    time.Time
-		}{{"from", q.From}, {"to", q.To}} {
-			if !f.t.IsZero() && !f.t.UTC().Truncate(g).Equal(f.t) {
-				errs = append(errs, fault.Field(f.name, fmt.Sprintf("Must start a UTC %s (%s).", q.Granularity,
-					f.t.UTC().Truncate(g).Format(time.RFC3339))))
-			}
+	for _, f := range []struct {
+		name string
+		t    time.Time
+	}{{"from", q.From}, {"to", q.To}} {
+		if start := f.t.UTC().Truncate(g.length()); !f.t.IsZero() && !start.Equal(f.t) {
+			errs = append(errs, fault.Field(f.name, fmt.Sprintf("Must start a UTC %s (such as %s).", g, start.Format(time.RFC3339))))
 		}
 	}
 	switch {

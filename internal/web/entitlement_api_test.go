@@ -172,3 +172,101 @@ func TestEntitlement_R19_BillableThroughTheLifecycle(t *testing.T) {
 		}
 	})
 }
+
+type usageReportAnswer struct {
+	Granularity string `json:"granularity"`
+	Periods     []struct {
+		Start  time.Time `json:"start"`
+		End    time.Time `json:"end"`
+		Meters []struct {
+			Meter    string `json:"meter"`
+			Quantity string `json:"quantity"`
+			Rated    int64  `json:"rated_micros"`
+			Billed   int64  `json:"billed_micros"`
+			Unbilled int64  `json:"unbilled_micros"`
+			Parts    []struct {
+				Reason   string `json:"reason"`
+				Quantity string `json:"quantity"`
+				Micros   int64  `json:"micros"`
+			} `json:"unbilled"`
+		} `json:"meters"`
+	} `json:"periods"`
+	Totals struct {
+		Rated    int64 `json:"rated_micros"`
+		Billed   int64 `json:"billed_micros"`
+		Unbilled int64 `json:"unbilled_micros"`
+	} `json:"totals"`
+	Error  string            `json:"error"`
+	Fields map[string]string `json:"fields"`
+}
+
+func (a *app) usageReport(orgID, key, query string) (int, usageReportAnswer) {
+	a.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, a.srv.URL+"/api/v1/organizations/"+orgID+"/usage?"+query, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out usageReportAnswer
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &out); err != nil {
+			a.t.Fatalf("usage report body %s: %v", body, err)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// The usage report splits rated usage into what AWS bills and what it
+// does not: before the link nothing bills it; from the link's hour AWS
+// does (R12, R20, R23). Bad queries get every field's error at once.
+func TestUsageReport_R20_BilledFromTheLinkUnbilledBefore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		_, agreement := a.subscribe(market.DemoPAYGCode)
+		b, billing := a.linkNewOrg("usage@example.com", agreement, "Usage")
+		orgID := orgIDOf(billing)
+		key := b.createKey("/orgs/" + orgID + "/")
+		linkHour := a.Now().Truncate(time.Hour)
+		a.useCompute(orgID, linkHour.Add(-2*time.Hour), 10) // $2.20, before the link (the organization existed)
+		a.useCompute(orgID, linkHour, 5)                    // $1.10, the link's hour: billed
+		a.advance(2 * time.Hour)
+
+		from, to := linkHour.Add(-3*time.Hour).Format(time.RFC3339), linkHour.Add(2*time.Hour).Format(time.RFC3339)
+		status, got := a.usageReport(orgID, key, "from="+from+"&to="+to+"&granularity=hour")
+		if status != http.StatusOK || len(got.Periods) != 2 {
+			t.Fatalf("hourly report: %d %+v", status, got)
+		}
+		before, linked := got.Periods[0].Meters[0], got.Periods[1].Meters[0]
+		if before.Quantity != "10" || before.Rated != 2_200_000 || before.Billed != 0 || before.Unbilled != 2_200_000 ||
+			len(before.Parts) != 1 || before.Parts[0].Reason != "no_link" || before.Parts[0].Micros != 2_200_000 {
+			t.Errorf("the hour before the link: %+v", before)
+		}
+		if linked.Rated != 1_100_000 || linked.Billed != 1_100_000 || linked.Unbilled != 0 || len(linked.Parts) != 0 {
+			t.Errorf("the link's hour: %+v", linked)
+		}
+		if got.Totals.Rated != 3_300_000 || got.Totals.Billed != 1_100_000 || got.Totals.Unbilled != 2_200_000 {
+			t.Errorf("totals: %+v", got.Totals)
+		}
+		day := linkHour.Truncate(24 * time.Hour)
+		status, got = a.usageReport(orgID, key, "from="+day.Format(time.RFC3339)+"&to="+day.Add(24*time.Hour).Format(time.RFC3339)+"&granularity=day")
+		if status != http.StatusOK || len(got.Periods) != 1 || got.Periods[0].Meters[0].Quantity != "15" ||
+			got.Periods[0].Meters[0].Unbilled != 2_200_000 || got.Periods[0].Meters[0].Billed != 1_100_000 {
+			t.Errorf("daily report: %d %+v", status, got)
+		}
+
+		status, got = a.usageReport(orgID, key, "from=2026-11-23T09:30:00Z&to=soon&granularity=minute")
+		if status != http.StatusBadRequest || got.Fields["from"] == "" || got.Fields["to"] == "" || got.Fields["granularity"] == "" {
+			t.Errorf("bad query: %d %+v, want 400 naming from, to and granularity", status, got)
+		}
+		if status, _ := a.usageReport(orgID, "mbk_wrong", "from="+from+"&to="+to); status != http.StatusUnauthorized {
+			t.Errorf("a wrong key: %d, want 401", status)
+		}
+		other := a.signUp("other@example.com").createOrg("Other")
+		if status, _ := a.usageReport(orgIDOf(other), key, "from="+from+"&to="+to); status != http.StatusNotFound {
+			t.Errorf("another organization's usage: %d, want 404", status)
+		}
+	})
+}
