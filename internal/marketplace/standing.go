@@ -88,8 +88,8 @@ func (s *Service) StandingOf(ctx context.Context, orgID int64) (Standing, error)
 	row := s.db.Read().QueryRowContext(ctx, `SELECT l.ended_at, u.term_start, u.credits, u.used_micros, `+subscriptionColumns+`
 		FROM billing_links l JOIN subscriptions s ON s.id = l.subscription_id JOIN organizations o ON o.id = l.org_id
 		LEFT JOIN credit_use u ON u.subscription_id = s.id
-		WHERE l.org_id = $1 AND (l.ended_at IS NULL OR l.end_reason = $2)
-		ORDER BY CASE WHEN l.ended_at IS NULL THEN 0 ELSE 1 END, l.ended_at DESC LIMIT 1`, orgID, StatusCancelled)
+		WHERE l.org_id = $1 AND (l.ended_at IS NULL OR l.end_reason = '`+StatusCancelled+`')
+		ORDER BY CASE WHEN l.ended_at IS NULL THEN 0 ELSE 1 END, l.ended_at DESC LIMIT 1`, orgID)
 	sub, err := s.scanSubscription(prefixedRow{row: row, pre: []any{&ended, &useStart, &useCredits, &used}})
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
