@@ -432,3 +432,62 @@ func partsOf(parts []metering.UnbilledPart) map[metering.Reason]string {
 	}
 	return out
 }
+
+// A contract's hours after its last term, and a moved subscription's hours
+// after the move in the organization it left, are billed by no
+// marketplace; the organization it moved to is billed from the move's hour
+// (R8, R14).
+func TestCoverage_R8_R14_ContractEndAndMove(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		start := time.Date(2026, 11, 23, 9, 10, 0, 0, time.UTC)
+		w := newWorld(t, db, start, nil)
+		contract, left, joined := w.newOrg("Contract"), w.newOrg("Left"), w.newOrg("Joined")
+		sub := w.link(contract)
+		if _, err := db.Write().Exec(`UPDATE subscriptions SET product_code = $1, offer_type = 'contract' WHERE id = $2`, contractProduct.Code, sub); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Write().Exec(`INSERT INTO entitlements (subscription_id, dimension, value_kind, integer_value, expires_at, updated_at)
+			VALUES ($1, 'committed_credits', 'integer', 100, $2, $3)`, sub, store.Now(start.Add(150*time.Minute)), store.Now(start)); err != nil {
+			t.Fatal(err)
+		}
+		moved := w.link(left)
+		at := func(h int) time.Time { return time.Date(2026, 11, 23, h, 30, 0, 0, time.UTC) }
+		for h := 9; h <= 13; h++ {
+			for _, o := range []int64{contract, left, joined} {
+				w.use(o, "compute", at(h), 1_000_000)
+			}
+		}
+		// At 11:30 an admin moves the subscription to Joined.
+		if _, err := db.Write().Exec(`UPDATE billing_links SET ended_at = $1, end_reason = 'moved' WHERE subscription_id = $2`, store.Now(at(11)), moved); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Write().Exec(`INSERT INTO billing_links (subscription_id, org_id, linked_by, linked_at) VALUES ($1, $2, $3, $4)`,
+			moved, joined, w.user, store.Now(at(11))); err != nil {
+			t.Fatal(err)
+		}
+		w.advance(5 * time.Hour)
+		for _, tc := range []struct {
+			org  int64
+			want []metering.Reason // hours 09 to 13; "" is billed
+		}{
+			{contract, []metering.Reason{"", "", "", metering.ReasonContractExpired, metering.ReasonContractExpired}}, // the term ends at 11:40: its hour is in it
+			{left, []metering.Reason{"", "", metering.ReasonNoLink, metering.ReasonNoLink, metering.ReasonNoLink}},
+			{joined, []metering.Reason{metering.ReasonNoLink, metering.ReasonNoLink, "", "", ""}},
+		} {
+			periods := w.report(tc.org, at(9).Truncate(time.Hour), at(14).Truncate(time.Hour), metering.GranularityHour)
+			if len(periods) != len(tc.want) {
+				t.Fatalf("organization %d: %d periods, want %d", tc.org, len(periods), len(tc.want))
+			}
+			for i, p := range periods {
+				m := p.Meters[0]
+				var got metering.Reason
+				if len(m.Unbilled) > 0 {
+					got = m.Unbilled[0].Reason
+				}
+				if got != tc.want[i] {
+					t.Errorf("organization %d, %s: unbilled for %q, want %q", tc.org, p.Start, got, tc.want[i])
+				}
+			}
+		}
+	})
+}
