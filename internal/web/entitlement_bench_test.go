@@ -40,7 +40,9 @@ func BenchmarkEntitlement(b *testing.B) {
 					name, inm string
 					want      int
 				}{{name + "-200", "", http.StatusOK}, {name + "-304", etag, http.StatusNotModified}} {
-					b.Run(tc.name, func(b *testing.B) { benchEntitlement(b, a.srv.URL+"/api/v1/organizations/"+id+"/entitlement", key, tc.inm, tc.want) })
+					b.Run(tc.name, func(b *testing.B) {
+						benchEntitlement(b, a.srv.URL+"/api/v1/organizations/"+id+"/entitlement", key, tc.inm, tc.want)
+					})
 				}
 			}
 			// For comparison: the billing endpoint, which rates the term's
