@@ -374,7 +374,15 @@ func (c *Coverage) RecordUnbilled(ctx context.Context) (int, error) {
 	if err := errors.Join(errs...); err != nil {
 		return made, err // the next round tries these hours again
 	}
-	return made, c.setThrough(ctx, closed)
+	if err := c.setThrough(ctx, closed); err != nil {
+		return made, err
+	}
+	// No round looks before this one's first hour again: its markers can
+	// go, a day later, for a process whose clock lags.
+	if _, err := c.cfg.DB.Write().ExecContext(ctx, `DELETE FROM usage_unbilled_hours WHERE hour < $1`, store.Now(from.Add(-24*time.Hour))); err != nil {
+		return made, fmt.Errorf("prune usage.unbilled markers: %w", err)
+	}
+	return made, nil
 }
 
 func (c *Coverage) through(ctx context.Context) (time.Time, error) {

@@ -212,6 +212,16 @@ func TestUnbilled_OnceAcrossProcessesAndRestarts(t *testing.T) {
 					t.Errorf("organization %d, hour %s: %d events", k[0], time.Unix(k[1], 0).UTC(), n)
 				}
 			}
+			// Markers of hours no round looks at again are pruned.
+			for range 2 {
+				w.advance(30 * time.Hour)
+				w.recordUnbilled(w.coverage)
+			}
+			var marks int
+			scan(t, db.Read().QueryRow(`SELECT COUNT(*) FROM usage_unbilled_hours`), &marks)
+			if marks != 0 {
+				t.Errorf("%d markers left two days on", marks)
+			}
 		})
 	}
 }
