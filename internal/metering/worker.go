@@ -8,8 +8,9 @@ import (
 
 // Run makes records for closed hours, records the usage.unbilled events of
 // those hours when the Maker has a Coverage with Events, and sends what is
-// pending, every interval, until ctx ends. Several processes may run it on one database:
-// record creation locks each subscription and sending leases each record.
+// pending, every interval, until ctx ends. Several processes may run it on
+// one database: record creation locks each subscription, sending leases
+// each record, and each usage.unbilled event has its marker row.
 func Run(ctx context.Context, logger *slog.Logger, maker *Maker, sender *Sender, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
