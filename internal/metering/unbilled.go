@@ -89,7 +89,8 @@ const (
 	MaxReportDays  = 366
 )
 
-func (g Granularity) length() time.Duration {
+// Length is how long a period of the granularity lasts.
+func (g Granularity) Length() time.Duration {
 	if g == GranularityDay {
 		return 24 * time.Hour
 	}
@@ -125,7 +126,7 @@ func (q UsageQuery) Validate() error {
 		name string
 		t    time.Time
 	}{{"from", q.From}, {"to", q.To}} {
-		if start := f.t.UTC().Truncate(g.length()); !f.t.IsZero() && !start.Equal(f.t) {
+		if start := f.t.UTC().Truncate(g.Length()); !f.t.IsZero() && !start.Equal(f.t) {
 			errs = append(errs, fault.Field(f.name, fmt.Sprintf("Must start a UTC %s (such as %s).", g, start.Format(time.RFC3339))))
 		}
 	}
@@ -251,7 +252,7 @@ func splitUsage(hours []hourUsage, attr attribution, prices Prices, g Granularit
 			v.billed, v.reason = attr.at(h.hour)
 			seen[h.hour] = v
 		}
-		k := key{h.hour.Truncate(g.length()), h.meter}
+		k := key{h.hour.Truncate(g.Length()), h.meter}
 		s := byKey[k]
 		if s == nil {
 			s = &sums{total: new(big.Int), unbilled: map[Reason]*big.Int{}}

@@ -108,7 +108,7 @@ func (s *Server) handleAPIUsage(w http.ResponseWriter, r *http.Request, orgID in
 	}
 	out := usageReportJSON{OrganizationID: orgID, From: q.From, To: q.To, Granularity: string(q.Granularity), Periods: []usagePeriodJSON{}}
 	for _, p := range periods {
-		pj := usagePeriodJSON{Start: p.Start, End: p.Start.Add(periodLength(q.Granularity))}
+		pj := usagePeriodJSON{Start: p.Start, End: p.Start.Add(q.Granularity.Length())}
 		for _, m := range p.Meters {
 			mj := meterUsageJSON{Meter: m.Meter, Quantity: metering.FormatQuantity(m.Quantity), RatedMicros: m.RatedMicros,
 				BilledMicros: m.BilledMicros, UnbilledMicros: m.UnbilledMicros, Unbilled: []unbilledPartJSON{}}
@@ -124,13 +124,6 @@ func (s *Server) handleAPIUsage(w http.ResponseWriter, r *http.Request, orgID in
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-func periodLength(g metering.Granularity) time.Duration {
-	if g == metering.GranularityDay {
-		return 24 * time.Hour
-	}
-	return time.Hour
 }
 
 func writeFieldErrors(w http.ResponseWriter, err error) {
