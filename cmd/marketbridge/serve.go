@@ -214,8 +214,15 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	for name, pool := range db.Pools() {
 		reg.MustRegister(collectors.NewDBStatsCollector(pool, name))
 	}
+	// Events are stamped with real time, even when the marketplace's clock
+	// runs fast: receivers refuse timestamps far from their own.
+	coverage, err := metering.NewCoverage(metering.CoverageConfig{DB: db, Links: market, Prices: catalog,
+		Logger: logger.With("component", "metering"), Now: now, Events: webhook.NewRecorder(time.Now)})
+	if err != nil {
+		return err
+	}
 	maker, err := metering.NewMaker(metering.MakerConfig{DB: db, Subscriptions: market, Usage: usage.NewTotals(db), Prices: catalog,
-		Logger: logger.With("component", "metering"), Now: now, ZeroRecords: o.metering.zero, Registry: reg})
+		Logger: logger.With("component", "metering"), Now: now, ZeroRecords: o.metering.zero, Registry: reg, Unbilled: coverage})
 	if err != nil {
 		return err
 	}
@@ -245,6 +252,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		Orgs:              orgs,
 		Market:            market,
 		Reports:           metering.NewReporter(db, catalog, now),
+		Coverage:          coverage,
 		Reconciler:        maker,
 		Usage:             ingester,
 		SNS:               awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts(), Origins: o.market.origins(), Now: now}),

@@ -55,6 +55,9 @@ func (s *Service) RecordCreditUse(ctx context.Context, in CreditUse) error {
 	if committed <= 0 {
 		return nil
 	}
+	if err := s.keepCreditUse(ctx, in); err != nil {
+		return err
+	}
 	percent := in.UsedMicros * 100 / committed
 	if percent < creditAlertThresholds[0] {
 		return nil
@@ -151,4 +154,20 @@ func (s *Service) mailCreditAlert(ctx context.Context, tx *sql.Tx, in CreditUse,
 		note = fmt.Sprintf("%d%% of committed credits used (%s, term ending %s)", th, money.Dollars(in.Term.Credits), ends)
 	}
 	return s.cfg.Orgs.AuditTx(ctx, tx, link.OrgID, 0, "billing.credits", note)
+}
+
+// keepCreditUse stores how much of the term's credits is used, for the
+// entitlement endpoint (Standing): the newest term metered wins, so that a
+// round that catches up across a renewal leaves the new term's.
+func (s *Service) keepCreditUse(ctx context.Context, in CreditUse) error {
+	if _, err := s.db.Write().ExecContext(ctx, `INSERT INTO credit_use (subscription_id, term_start, credits, used_micros, updated_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (subscription_id) DO UPDATE SET term_start = excluded.term_start, credits = excluded.credits,
+			used_micros = excluded.used_micros, updated_at = excluded.updated_at
+		WHERE (excluded.term_start IS NULL AND credit_use.term_start IS NULL)
+			OR (excluded.term_start IS NOT NULL AND (credit_use.term_start IS NULL OR excluded.term_start >= credit_use.term_start))`,
+		in.SubscriptionID, termStart(in.Term), in.Term.Credits, in.UsedMicros, s.now()); err != nil {
+		return fmt.Errorf("keep credit use of subscription %d: %w", in.SubscriptionID, err)
+	}
+	return nil
 }

@@ -43,6 +43,9 @@ type Entitlement struct {
 	Integer   int64
 	Text      string
 	ExpiresAt time.Time // zero when AWS gave none
+	// TermStart is where the current term of committed credits started:
+	// zero for the first term, which runs from the link (terms.go).
+	TermStart time.Time
 }
 
 // Resolver is what this package needs of the marketplace (package awsmp

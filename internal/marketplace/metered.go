@@ -18,6 +18,11 @@ type Metered struct {
 	LinkedAt        time.Time
 	FinalMeteringBy time.Time // zero unless the subscription is being cancelled
 	CancelledAt     time.Time // set once cancelled: its last hours are still metered
+	// EndedAt and EndReason are the link's end (a cancellation, a move to
+	// another organization, a failure); zero while it stands. Only
+	// LinkHistory gives ended links other than cancelled ones.
+	EndedAt   time.Time
+	EndReason string
 	// Terms are a contract's terms of committed credits, oldest first, from
 	// the committed dimension's entitlements: usage within a term is drawn
 	// from its credits first (R12, R13). None for pay-as-you-go.
@@ -29,22 +34,43 @@ type Metered struct {
 // cancelled within the final-metering window, whose last hours are still
 // due (R18) even though their link has ended.
 func (s *Service) MeteredSubscriptions(ctx context.Context) ([]Metered, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT s.id, l.org_id, s.product_code, s.customer_aws_account_id, s.customer_identifier,
-			s.license_arn, s.status, l.linked_at, s.final_metering_by, s.cancelled_at
-		FROM subscriptions s JOIN billing_links l ON l.subscription_id = s.id
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+meteredColumns+meteredFrom+`
 		WHERE (l.ended_at IS NULL AND s.status IN ('active', 'unsubscribe-pending'))
 			OR (l.end_reason = 'cancelled' AND s.status = 'cancelled' AND s.cancelled_at > $1)
 		ORDER BY s.id`, s.now().Add(-FinalMeteringWindow))
 	if err != nil {
 		return nil, fmt.Errorf("list metered subscriptions: %w", err)
 	}
+	return s.scanMetered(ctx, rows)
+}
+
+// LinkHistory lists every billing link the organization has had, oldest
+// first, ended ones included, as metering needs them to tell which of the
+// organization's hours a marketplace bills (package metering, coverage).
+// Links of products without a metered dimension are left out, as
+// MeteredSubscriptions leaves them out: nothing meters them.
+func (s *Service) LinkHistory(ctx context.Context, orgID int64) ([]Metered, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+meteredColumns+meteredFrom+`
+		WHERE l.org_id = $1 ORDER BY l.linked_at, l.id`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list billing links of organization %d: %w", orgID, err)
+	}
+	return s.scanMetered(ctx, rows)
+}
+
+const meteredColumns = `s.id, l.org_id, s.product_code, s.customer_aws_account_id, s.customer_identifier,
+	s.license_arn, s.status, l.linked_at, s.final_metering_by, s.cancelled_at, l.ended_at, l.end_reason`
+
+const meteredFrom = ` FROM subscriptions s JOIN billing_links l ON l.subscription_id = s.id`
+
+func (s *Service) scanMetered(ctx context.Context, rows *sql.Rows) ([]Metered, error) {
 	var out []Metered
 	for rows.Next() {
 		var m Metered
 		var code string
-		var final, cancelled sql.NullTime
+		var final, cancelled, ended sql.NullTime
 		if err := rows.Scan(&m.SubscriptionID, &m.OrgID, &code, &m.Customer.AWSAccountID, &m.Customer.Identifier,
-			&m.Customer.LicenseArn, &m.Status, &m.LinkedAt, &final, &cancelled); err != nil {
+			&m.Customer.LicenseArn, &m.Status, &m.LinkedAt, &final, &cancelled, &ended, &m.EndReason); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -52,7 +78,7 @@ func (s *Service) MeteredSubscriptions(ctx context.Context) ([]Metered, error) {
 		if !ok || p.MeteredDimension == "" {
 			continue // nothing to meter it on: the catalog says so at start
 		}
-		m.Product, m.FinalMeteringBy, m.CancelledAt = p, final.Time, cancelled.Time
+		m.Product, m.FinalMeteringBy, m.CancelledAt, m.EndedAt = p, final.Time, cancelled.Time, ended.Time
 		out = append(out, m)
 	}
 	rows.Close()

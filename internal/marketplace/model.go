@@ -116,7 +116,7 @@ func (s *Service) subscription(ctx context.Context, q queryer, id int64) (Subscr
 }
 
 func (s *Service) entitlements(ctx context.Context, q queryer, subID int64) ([]Entitlement, error) {
-	rows, err := q.QueryContext(ctx, `SELECT dimension, value_kind, integer_value, text_value, expires_at FROM entitlements
+	rows, err := q.QueryContext(ctx, `SELECT dimension, value_kind, integer_value, text_value, expires_at, term_start FROM entitlements
 		WHERE subscription_id = $1 ORDER BY dimension`, subID)
 	if err != nil {
 		return nil, fmt.Errorf("read entitlements of subscription %d: %w", subID, err)
@@ -126,11 +126,11 @@ func (s *Service) entitlements(ctx context.Context, q queryer, subID int64) ([]E
 	for rows.Next() {
 		var e Entitlement
 		var integer sql.NullInt64
-		var expires sql.NullTime
-		if err := rows.Scan(&e.Dimension, &e.Kind, &integer, &e.Text, &expires); err != nil {
+		var expires, start sql.NullTime
+		if err := rows.Scan(&e.Dimension, &e.Kind, &integer, &e.Text, &expires, &start); err != nil {
 			return nil, err
 		}
-		e.Integer, e.ExpiresAt = integer.Int64, expires.Time
+		e.Integer, e.ExpiresAt, e.TermStart = integer.Int64, expires.Time, start.Time
 		out = append(out, e)
 	}
 	return out, rows.Err()

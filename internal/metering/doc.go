@@ -10,4 +10,9 @@
 // MeteringRecordId. A record that can no longer be sent inside AWS's
 // timestamp window is carried: its quantity moves into the next hour's
 // record, never dropped (R11).
+//
+// Which hours of an organization a marketplace bills is said in one place,
+// coverage (coverage.go): the records metering makes, the usage report that
+// splits rated usage into what a marketplace bills and what it does not
+// (R12, R20, R23), and the usage.unbilled events (unbilled.go) all follow it.
 package metering

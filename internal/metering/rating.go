@@ -58,6 +58,9 @@ type MakerConfig struct {
 	ZeroRecords bool
 	// Registry, when set, gets the Maker's metrics.
 	Registry prometheus.Registerer
+	// Unbilled, when set, records usage.unbilled events after each round
+	// of records (Run); nil records none.
+	Unbilled *Coverage
 }
 
 // Maker turns usage into metering records, one per subscription and closed
@@ -107,8 +110,7 @@ func (m *Maker) MakeRecords(ctx context.Context) (int, error) {
 }
 
 func (m *Maker) makeFor(ctx context.Context, sub marketplace.Metered, now time.Time) (int, error) {
-	spans := termSpans(sub.LinkedAt, sub.Terms)
-	last := lastHour(sub, spans, now)
+	spans, last := coverage(sub, now)
 	var stopped int
 	if err := m.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM metering_records WHERE subscription_id = $1 AND status = 'not-subscribed'`,
 		sub.SubscriptionID).Scan(&stopped); err != nil {
@@ -198,7 +200,10 @@ func (m *Maker) alertCredits(ctx context.Context, sub marketplace.Metered, spans
 // hours; for a subscription being cancelled its current hour too, final,
 // and for one cancelled before the worker saw it pending, the hours up to
 // and including the cancellation's (R18); for a contract, no hour after
-// its last term (R14).
+// its last term (R14). A link that moved to another organization, or whose
+// subscription failed, ends with the hour before its end's: the next link
+// starts at that hour (termSpans), and MeteredSubscriptions no longer
+// lists it.
 func lastHour(sub marketplace.Metered, spans []span, now time.Time) time.Time {
 	last := now.UTC().Truncate(time.Hour)
 	switch sub.Status {
@@ -206,6 +211,11 @@ func lastHour(sub marketplace.Metered, spans []span, now time.Time) time.Time {
 		last = last.Add(time.Hour)
 	case marketplace.StatusCancelled:
 		last = sub.CancelledAt.UTC().Truncate(time.Hour).Add(time.Hour)
+	}
+	if !sub.EndedAt.IsZero() && sub.EndReason != marketplace.StatusCancelled {
+		if end := sub.EndedAt.UTC().Truncate(time.Hour); end.Before(last) {
+			last = end
+		}
 	}
 	if end := spans[len(spans)-1].to; !end.IsZero() && end.Before(last) {
 		last = end

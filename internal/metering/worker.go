@@ -6,9 +6,11 @@ import (
 	"time"
 )
 
-// Run makes records for closed hours and sends what is pending, every
-// interval, until ctx ends. Several processes may run it on one database:
-// record creation locks each subscription and sending leases each record.
+// Run makes records for closed hours, records the usage.unbilled events of
+// those hours when the Maker has a Coverage with Events, and sends what is
+// pending, every interval, until ctx ends. Several processes may run it on
+// one database: record creation locks each subscription, sending leases
+// each record, and each usage.unbilled event has its marker row.
 func Run(ctx context.Context, logger *slog.Logger, maker *Maker, sender *Sender, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -17,6 +19,11 @@ func Run(ctx context.Context, logger *slog.Logger, maker *Maker, sender *Sender,
 			logger.Warn("make metering records", "err", err)
 		} else if n > 0 {
 			logger.Info("metering records made", "records", n)
+		}
+		if n, err := maker.cfg.Unbilled.RecordUnbilled(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("record usage.unbilled events", "err", err)
+		} else if n > 0 {
+			logger.Info("usage.unbilled events recorded", "events", n)
 		}
 		if n, err := sender.SendPending(ctx); err != nil && ctx.Err() == nil {
 			logger.Warn("send metering records", "err", err)

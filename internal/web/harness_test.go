@@ -86,7 +86,11 @@ func newApp(t testing.TB, db *store.DB, opts ...appOption) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := web.Config{Logger: logger, DB: db, Registry: prometheus.NewRegistry(), RequestTimeout: 10 * time.Second,
+	coverage, err := metering.NewCoverage(metering.CoverageConfig{DB: db, Links: a.market, Prices: catalog, Logger: logger, Now: a.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := web.Config{Logger: logger, DB: db, Coverage: coverage, Registry: prometheus.NewRegistry(), RequestTimeout: 10 * time.Second,
 		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Market: a.market, Mailbox: a.outbox, Reports: metering.NewReporter(db, catalog, a.Now), Reconciler: maker,
 		Usage: a.startIngester(db, catalog, logger),
 		SNS: awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: []string{strings.TrimPrefix(a.emuURL, "http://"), a.sns.host},

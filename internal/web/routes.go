@@ -68,6 +68,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "GET /api/v1/openapi.json", handleOpenAPI())
 	s.handle(mux, "POST /api/v1/events", s.usageEvents(s.cfg.Usage))
 	s.handle(mux, "GET /api/v1/organizations/{org}/billing", s.api(s.handleAPIBilling))
+	s.handle(mux, "GET /api/v1/organizations/{org}/entitlement", s.api(s.handleAPIEntitlement))
+	if s.cfg.Coverage != nil {
+		s.handle(mux, "GET /api/v1/organizations/{org}/usage", s.api(s.handleAPIUsage))
+	}
 	s.handle(mux, "GET /marketplace/purchases/{id}", s.member(s.handleLinkForm))
 	s.handle(mux, "POST /marketplace/purchases/{id}/link", s.member(s.handleLink))
 	s.handle(mux, "GET /orgs/{org}/billing", s.inOrg(billingRoles, s.handleBilling))

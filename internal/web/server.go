@@ -52,6 +52,9 @@ type Config struct {
 	Orgs             *org.Service
 	Market           *marketplace.Service
 	Reports          *metering.Reporter
+	// Coverage splits usage into what a marketplace bills and what it does
+	// not, for GET /api/v1/organizations/{org}/usage; nil leaves it out.
+	Coverage *metering.Coverage
 	// Reconciler compares rated usage with metering for the operator view.
 	Reconciler Reconciler
 	Usage      *usage.Ingester
