@@ -231,7 +231,7 @@ func (s *Service) auditAs(ctx context.Context, tx *sql.Tx, orgID, actor int64, a
 
 // AuditEntry is one line of an organization's audit log.
 type AuditEntry struct {
-	ID         int64
+	ID int64
 	// ActorEmail is the acting user's address, or the name of the service
 	// token that acted; empty when the user was removed, or the system acted.
 	ActorEmail string
