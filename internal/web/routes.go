@@ -67,6 +67,18 @@ func (s *Server) routes(mux *http.ServeMux) {
 	// The JSON API, authenticated with an organization API key.
 	s.handle(mux, "POST /api/v1/events", s.usageEvents(s.cfg.Usage))
 	s.handle(mux, "GET /api/v1/organizations/{org}/billing", s.api(s.handleAPIBilling))
+
+	// The vendor API (#12): service tokens reach every organization (read:
+	// GET; write: the rest); an organization's API key reads its own.
+	s.handle(mux, "POST /api/v1/organizations", s.vendor(s.handleAPICreateOrg))
+	s.handle(mux, "GET /api/v1/organizations", s.vendor(s.handleAPIOrgs))
+	s.handle(mux, "GET /api/v1/organizations/{org}", s.api(s.handleAPIOrg))
+	s.handle(mux, "GET /api/v1/organizations/{org}/members", s.api(s.handleAPIMembers))
+	s.handle(mux, "POST /api/v1/organizations/{org}/members", s.api(s.handleAPIAddMember))
+	s.handle(mux, "PATCH /api/v1/organizations/{org}/members/{member}", s.api(s.handleAPIChangeMember))
+	s.handle(mux, "DELETE /api/v1/organizations/{org}/members/{member}", s.api(s.handleAPIRemoveMember))
+	s.handle(mux, "PUT /api/v1/organizations/{org}/external_id", s.api(s.handleAPISetExternalID))
+	s.handle(mux, "DELETE /api/v1/organizations/{org}/external_id", s.api(s.handleAPIClearExternalID))
 	s.handle(mux, "GET /marketplace/purchases/{id}", s.member(s.handleLinkForm))
 	s.handle(mux, "POST /marketplace/purchases/{id}/link", s.member(s.handleLink))
 	s.handle(mux, "GET /orgs/{org}/billing", s.inOrg(billingRoles, s.handleBilling))
