@@ -175,6 +175,8 @@ func TestRun_FailsWithOneClearError(t *testing.T) {
 		{"data folder under a file", []string{"serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(file, "data")}, nil, "data folder"},
 		{"port in use", []string{"serve", "--addr", busy.Addr().String(), "--data", t.TempDir()}, nil, "cannot listen on " + busy.Addr().String() + ": bind: address already in use"},
 		{"bad address", []string{"serve", "--addr", "nowhere"}, nil, `--addr: "nowhere" is not host:port`},
+		{"bad product URL", []string{"serve", "--addr", "127.0.0.1:0", "--product-url", "https://app.example.com/{tenant}"}, nil, "--product-url"},
+		{"product URL not http", []string{"serve", "--addr", "127.0.0.1:0", "--product-url", "javascript:alert({org_id})"}, nil, "--product-url"},
 		{"bad metrics address", []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", "nowhere"}, nil, `--metrics-addr: "nowhere" is not host:port`},
 		{"metrics port in use", []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", busy.Addr().String(), "--data", t.TempDir()}, nil, "--metrics-addr: cannot listen on " + busy.Addr().String()},
 	}
