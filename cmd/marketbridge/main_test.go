@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -211,7 +212,8 @@ func TestCommands_EveryFlagHasAnEnvironmentVariable(t *testing.T) {
 		c.Flags.VisitAll(func(f *flagT) {
 			fresh := findCommand(t, c.Name)
 			value := sampleValue(f.DefValue)
-			err := fresh.Parse(nil, func(k string) string {
+			args := slices.Repeat([]string{"1"}, len(fresh.Args)) // positional arguments, such as token revoke's ID
+			err := fresh.Parse(args, func(k string) string {
 				if k == config.EnvName(f.Name) {
 					return value
 				}
