@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -309,6 +310,56 @@ func TestVendorAPI_CursorPaginationEachOnce(t *testing.T) {
 			if r := a.call("GET", "/api/v1/organizations?"+q, write, ""); r.status != http.StatusBadRequest {
 				t.Errorf("?%s = %d, want 400", q, r.status)
 			}
+		}
+	})
+}
+
+var newTokenRE = regexp.MustCompile(`id="new-token">\s*(mbt_[A-Za-z0-9_-]+)`)
+
+// Operators create service tokens in the operator view, see each once,
+// and revoke them; nobody else sees the page (#12).
+func TestOperatorView_ServiceTokens(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		ops := a.signUp("ops@example.com")
+		if r := a.signUp("someone@example.com").get("/operator/tokens"); r.status != http.StatusNotFound {
+			t.Fatalf("tokens page for a non-operator = %d, want 404", r.status)
+		}
+		if r := ops.post("/operator/tokens", url.Values{"name": {""}, "scope": {"root"}}); r.status != http.StatusUnprocessableEntity ||
+			!strings.Contains(r.body, `id="e-scope"`) || !strings.Contains(r.body, `id="e-name"`) {
+			t.Fatalf("bad form = %d, want 422 with both errors", r.status)
+		}
+		r := ops.post("/operator/tokens", url.Values{"name": {"product back end"}, "scope": {"read"}})
+		if r.status != http.StatusSeeOther {
+			t.Fatalf("create = %d %s", r.status, r.body)
+		}
+		page := ops.get(r.location)
+		m := newTokenRE.FindStringSubmatch(page.body)
+		if m == nil {
+			t.Fatalf("the page after creating a token does not show it: %s", page.body)
+		}
+		if again := ops.get(r.location); newTokenRE.MatchString(again.body) || !strings.Contains(again.body, `id="token-not-shown"`) {
+			t.Errorf("a reload shows the token again")
+		}
+		if r := a.call("GET", "/api/v1/organizations", m[1], ""); r.status != http.StatusOK {
+			t.Fatalf("the new token on the API = %d %s", r.status, r.body)
+		}
+		if r := a.call("POST", "/api/v1/organizations", m[1], `{"external_id":"x","name":"X","admin_email":"ops@example.com"}`); r.status != http.StatusForbidden {
+			t.Errorf("the read token creating = %d, want 403", r.status)
+		}
+		var createdBy int64
+		var id int64
+		if err := db.Read().QueryRow(`SELECT id, created_by FROM service_tokens`).Scan(&id, &createdBy); err != nil || createdBy == 0 {
+			t.Fatalf("created_by = %d, %v; want the operator", createdBy, err)
+		}
+		if r := ops.post("/operator/tokens/"+itoa(id)+"/revoke", nil); r.status != http.StatusSeeOther {
+			t.Fatalf("revoke = %d", r.status)
+		}
+		if r := a.call("GET", "/api/v1/organizations", m[1], ""); r.status != http.StatusUnauthorized {
+			t.Errorf("the revoked token = %d, want 401", r.status)
+		}
+		if list := ops.get("/operator/tokens"); !strings.Contains(list.body, "Revoked") || strings.Contains(list.body, m[1]) {
+			t.Errorf("the list after revocation lacks the revocation or shows the token")
 		}
 	})
 }
