@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/marketbridge/marketbridge/internal/fault"
 	mailbox "github.com/marketbridge/marketbridge/internal/mail"
@@ -153,10 +155,21 @@ type CreateInput struct{ Name string }
 
 // Validate reports every field error.
 func (in CreateInput) Validate() error {
-	if n := len(strings.TrimSpace(in.Name)); n == 0 || n > 100 {
-		return fault.Validation(fault.Field("name", "Enter a name of at most 100 characters."))
+	if !validName(in.Name, 100) {
+		return fault.Validation(fault.Field("name", "Enter a name of at most 100 characters, without control characters."))
 	}
 	return nil
+}
+
+// validName says whether a name of an organization, key or token is 1 to
+// max bytes once trimmed, of valid UTF-8 without control characters, which
+// PostgreSQL refuses (NUL) or no page can show.
+func validName(name string, max int) bool {
+	name = strings.TrimSpace(name)
+	if len(name) == 0 || len(name) > max || !utf8.ValidString(name) {
+		return false
+	}
+	return !strings.ContainsFunc(name, unicode.IsControl)
 }
 
 // Create makes an organization with actor as its admin.

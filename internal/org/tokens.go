@@ -64,8 +64,8 @@ type CreateTokenInput struct {
 // Validate reports every field error.
 func (in CreateTokenInput) Validate() error {
 	var errs []error
-	if n := len(strings.TrimSpace(in.Name)); n == 0 || n > 100 {
-		errs = append(errs, fault.Field("name", "Name the token (at most 100 characters), e.g. after the system that uses it."))
+	if !validName(in.Name, 100) {
+		errs = append(errs, fault.Field("name", "Name the token (at most 100 characters, no control characters), e.g. after the system that uses it."))
 	}
 	if !in.Scope.Valid() {
 		errs = append(errs, fault.Field("scope", `Choose the scope "read" or "write" (write includes read).`))

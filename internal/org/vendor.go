@@ -152,7 +152,7 @@ func (in CreateTenantInput) Validate() error {
 		errs = append(errs, ExternalIDError())
 	}
 	if err := (CreateInput{Name: in.Name}).Validate(); err != nil {
-		errs = append(errs, fault.Field("name", "Enter a name of at most 100 characters."))
+		errs = append(errs, fault.Field("name", "Enter a name of at most 100 characters, without control characters."))
 	}
 	if !validMemberEmail(in.AdminEmail) {
 		errs = append(errs, fault.Field("admin_email", "Enter an e-mail address such as name@example.com."))

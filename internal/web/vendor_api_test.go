@@ -21,6 +21,13 @@ import (
 // empty) and body as JSON (none when empty).
 func (a *app) call(method, path, cred, body string) response {
 	a.t.Helper()
+	return a.callT(a.t, method, path, cred, body)
+}
+
+// callT is call for a test other than the app's own (a fuzz target's
+// input).
+func (a *app) callT(t testing.TB, method, path, cred, body string) response {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -34,7 +41,7 @@ func (a *app) call(method, path, cred, body string) response {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		a.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
@@ -63,7 +70,7 @@ type apiOrg struct {
 	} `json:"admin"`
 }
 
-func decode[T any](t *testing.T, r response) T {
+func decode[T any](t testing.TB, r response) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
@@ -101,6 +108,7 @@ func TestVendorAPI_EveryEndpoint(t *testing.T) {
 			{"other name", "POST", "/api/v1/organizations", `{"external_id":"t-1","name":"Acme 2","admin_email":"alice@example.com"}`, 409, []string{"external_id"}},
 			{"every field wrong", "POST", "/api/v1/organizations", `{"external_id":"a b","name":"","admin_email":"x"}`, 400,
 				[]string{`"external_id":"Use 1 to 128`, `"name":`, `"admin_email":`}},
+			{"NUL in the name", "POST", "/api/v1/organizations", `{"external_id":"t-5","name":"a\u0000b","admin_email":"alice@example.com"}`, 400, []string{`"name":`}},
 			{"not JSON", "POST", "/api/v1/organizations", `{"external_id":`, 400, []string{`"body":`}},
 			{"unknown field", "POST", "/api/v1/organizations", `{"external_id":"t-3","name":"N","admin_email":"a@example.com","plan":"gold"}`, 400, []string{`plan`}},
 			{"wrong type", "POST", "/api/v1/organizations", `{"external_id":3}`, 400, []string{`external_id must be a string`}},
