@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -120,7 +121,7 @@ func jsonProblem(err error) string {
 	case errors.As(err, &syntax):
 		return fmt.Sprintf("invalid JSON at byte %d", syntax.Offset)
 	case errors.As(err, &typ):
-		return fmt.Sprintf("%s must be a %s", cmpOr(typ.Field, "the body"), typ.Type.Kind())
+		return fmt.Sprintf("%s must be a %s", cmp.Or(typ.Field, "the body"), typ.Type.Kind())
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return "the body is empty or cut short"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -129,14 +130,7 @@ func jsonProblem(err error) string {
 	return err.Error()
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-// DecodeCreateOrg reads the body of POST /api/v1/organizations.
+// decodeCreateOrg reads the body of POST /api/v1/organizations.
 func decodeCreateOrg(r io.Reader) (org.CreateTenantInput, error) {
 	var req createOrgRequest
 	if err := decodeBody(r, &req); err != nil {
@@ -344,6 +338,11 @@ func (s *Server) listOrgs(r *http.Request, q listQuery, page *[]orgJSON) (next s
 // handleAPIOrg reads one organization.
 func (s *Server) handleAPIOrg(w http.ResponseWriter, r *http.Request, orgID int64) error {
 	t, err := s.cfg.Orgs.Tenant(r.Context(), orgID)
+	return s.writeOrg(w, r, t, err)
+}
+
+// writeOrg answers the organization an operation returned, or its error.
+func (s *Server) writeOrg(w http.ResponseWriter, r *http.Request, t org.Tenant, err error) error {
 	if err != nil {
 		return err
 	}
@@ -439,13 +438,5 @@ func (s *Server) handleAPIClearExternalID(w http.ResponseWriter, r *http.Request
 
 func (s *Server) setExternalID(w http.ResponseWriter, r *http.Request, orgID int64, externalID string) error {
 	t, err := s.cfg.Orgs.SetExternalID(r.Context(), *callerOf(r).token, orgID, externalID)
-	if err != nil {
-		return err
-	}
-	o, err := s.orgOut(r, t)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, o)
-	return nil
+	return s.writeOrg(w, r, t, err)
 }
