@@ -277,8 +277,12 @@ func (s *Service) grant(ctx context.Context, tx *sql.Tx, tok Token, orgID int64,
 	case err == nil && member.Valid:
 		return Grant{}, ErrAlreadyMember
 	case err == nil:
-		if _, err := tx.ExecContext(ctx, `INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)`,
-			orgID, g.UserID, role, s.now()); err != nil {
+		_, err := tx.ExecContext(ctx, `INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)`,
+			orgID, g.UserID, role, s.now())
+		if store.IsUniqueViolation(err) {
+			return Grant{}, ErrAlreadyMember // a concurrent request added them
+		}
+		if err != nil {
 			return Grant{}, fmt.Errorf("add member to organization %d: %w", orgID, err)
 		}
 		return g, s.auditAs(ctx, tx, orgID, 0, tok.Actor(), "member.add", fmt.Sprintf("%s as %s", email, role))
@@ -297,12 +301,25 @@ func (s *Service) grant(ctx context.Context, tx *sql.Tx, tok Token, orgID int64,
 	return g, s.auditAs(ctx, tx, orgID, 0, tok.Actor(), "member.invite", fmt.Sprintf("%s as %s", email, role))
 }
 
-// lockTenant reads the organization in tx, locking its row on PostgreSQL
-// against a concurrent change of its external_id.
+// readTenant reads the organization's name and external_id in tx.
+func (s *Service) readTenant(ctx context.Context, tx *sql.Tx, orgID int64) (Tenant, error) {
+	return s.scanTenantRow(tx.QueryRowContext(ctx, `SELECT id, name, COALESCE(external_id, '') FROM organizations WHERE id = $1`, orgID), orgID)
+}
+
+// lockTenant is readTenant that also locks the organization's row against
+// a concurrent change of its external_id. It locks by a no-op update rather
+// than SELECT … FOR UPDATE: PostgreSQL's FOR UPDATE would also block the
+// key-share locks that inserting any row referencing the organization takes
+// (an audit entry), and so could deadlock with a member change that holds
+// the memberships' locks.
 func (s *Service) lockTenant(ctx context.Context, tx *sql.Tx, orgID int64) (Tenant, error) {
+	return s.scanTenantRow(tx.QueryRowContext(ctx, `UPDATE organizations SET external_id = external_id WHERE id = $1
+		RETURNING id, name, COALESCE(external_id, '')`, orgID), orgID)
+}
+
+func (s *Service) scanTenantRow(row *sql.Row, orgID int64) (Tenant, error) {
 	var t Tenant
-	err := tx.QueryRowContext(ctx, `SELECT id, name, COALESCE(external_id, '') FROM organizations WHERE id = $1`+s.db.Dialect().ForUpdate(), orgID).
-		Scan(&t.ID, &t.Name, &t.ExternalID)
+	err := row.Scan(&t.ID, &t.Name, &t.ExternalID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Tenant{}, ErrNotFound
 	}
@@ -383,7 +400,7 @@ func (s *Service) AddTenantMember(ctx context.Context, tok Token, orgID int64, i
 	}
 	var g Grant
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		t, err := s.lockTenant(ctx, tx, orgID)
+		t, err := s.readTenant(ctx, tx, orgID)
 		if err != nil {
 			return err
 		}
@@ -426,7 +443,7 @@ func (s *Service) ChangeTenantRole(ctx context.Context, tok Token, orgID int64, 
 	}
 	var m Member
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.lockTenant(ctx, tx, orgID); err != nil {
+		if _, err := s.readTenant(ctx, tx, orgID); err != nil {
 			return err
 		}
 		_, admins, err := s.lockMembership(ctx, tx, orgID)
@@ -457,7 +474,7 @@ func (s *Service) ChangeTenantRole(ctx context.Context, tok Token, orgID int64, 
 // admin cannot be removed.
 func (s *Service) RemoveTenantMember(ctx context.Context, tok Token, orgID int64, ref MemberRef) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.lockTenant(ctx, tx, orgID); err != nil {
+		if _, err := s.readTenant(ctx, tx, orgID); err != nil {
 			return err
 		}
 		_, admins, err := s.lockMembership(ctx, tx, orgID)

@@ -286,3 +286,49 @@ func TestTenantMembers_AddChangeRemoveKeepsAnAdmin(t *testing.T) {
 }
 
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }
+
+// Two admins demoted at once, one through the vendor API and one by the
+// other admin, leave exactly one admin, and neither request fails for
+// anything but the last-admin rule (no deadlock on PostgreSQL).
+func TestTenantMembers_ConcurrentDemotionsKeepOneAdmin(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		tok, _ := f.token(t, org.ScopeWrite)
+		for round := range 5 {
+			a := f.user(t, "a"+itoa(int64(round))+"@example.com")
+			b := f.user(t, "b"+itoa(int64(round))+"@example.com")
+			ten, _, _, err := f.svc.CreateTenant(ctx, tok, org.CreateTenantInput{ExternalID: "r" + itoa(int64(round)), Name: "R", AdminEmail: "a" + itoa(int64(round)) + "@example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.AddTenantMember(ctx, tok, ten.ID, org.InviteInput{Email: "b" + itoa(int64(round)) + "@example.com", Role: org.RoleAdmin}); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, 3)
+			wg.Go(func() { _, errs[0] = f.svc.ChangeTenantRole(ctx, tok, ten.ID, org.MemberRef(itoa(a)), org.RoleDeveloper) })
+			wg.Go(func() { errs[1] = f.svc.ChangeRole(ctx, a, ten.ID, b, org.RoleDeveloper) })
+			wg.Go(func() { _, errs[2] = f.svc.SetExternalID(ctx, tok, ten.ID, "s"+itoa(int64(round))) })
+			wg.Wait()
+			for _, err := range errs {
+				if err != nil && !errors.Is(err, org.ErrLastAdmin) && !errors.Is(err, org.ErrForbidden) {
+					t.Fatalf("round %d: %v", round, errs)
+				}
+			}
+			members, _, err := f.svc.TenantMembers(ctx, ten.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			admins := 0
+			for _, m := range members {
+				if m.Role == org.RoleAdmin {
+					admins++
+				}
+			}
+			if admins != 1 {
+				t.Fatalf("round %d: %d admins (errors %v), want 1", round, admins, errs)
+			}
+		}
+	})
+}
