@@ -307,7 +307,9 @@ func TestTenantMembers_ConcurrentDemotionsKeepOneAdmin(t *testing.T) {
 			}
 			var wg sync.WaitGroup
 			errs := make([]error, 3)
-			wg.Go(func() { _, errs[0] = f.svc.ChangeTenantRole(ctx, tok, ten.ID, org.MemberRef(itoa(a)), org.RoleDeveloper) })
+			wg.Go(func() {
+				_, errs[0] = f.svc.ChangeTenantRole(ctx, tok, ten.ID, org.MemberRef(itoa(a)), org.RoleDeveloper)
+			})
 			wg.Go(func() { errs[1] = f.svc.ChangeRole(ctx, a, ten.ID, b, org.RoleDeveloper) })
 			wg.Go(func() { _, errs[2] = f.svc.SetExternalID(ctx, tok, ten.ID, "s"+itoa(int64(round))) })
 			wg.Wait()
