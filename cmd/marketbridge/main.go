@@ -43,7 +43,8 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{newServeCommand(), newMigrateCommand(), newDemoCommand(), newEmulatorCommand(), newReconcileCommand()}
+	return []*command{newServeCommand(), newMigrateCommand(), newDemoCommand(), newEmulatorCommand(), newReconcileCommand(),
+		newTokenCreateCommand(), newTokenListCommand(), newTokenRevokeCommand()}
 }
 
 // run is main without the process: it parses args and runs one command
@@ -59,10 +60,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	for _, c := range cmds {
-		if c.Name != args[0] {
+		// A command's name is one word ("serve") or two ("token create").
+		words := strings.Fields(c.Name)
+		if len(args) < len(words) || strings.Join(args[:len(words)], " ") != c.Name {
 			continue
 		}
-		if err := c.Parse(args[1:], getenv, stdout); err != nil {
+		if err := c.Parse(args[len(words):], getenv, stdout); err != nil {
 			if errors.Is(err, config.ErrHelp) {
 				return nil
 			}

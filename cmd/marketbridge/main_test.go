@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +176,8 @@ func TestRun_FailsWithOneClearError(t *testing.T) {
 		{"data folder under a file", []string{"serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(file, "data")}, nil, "data folder"},
 		{"port in use", []string{"serve", "--addr", busy.Addr().String(), "--data", t.TempDir()}, nil, "cannot listen on " + busy.Addr().String() + ": bind: address already in use"},
 		{"bad address", []string{"serve", "--addr", "nowhere"}, nil, `--addr: "nowhere" is not host:port`},
+		{"bad product URL", []string{"serve", "--addr", "127.0.0.1:0", "--product-url", "https://app.example.com/{tenant}"}, nil, "--product-url"},
+		{"product URL not http", []string{"serve", "--addr", "127.0.0.1:0", "--product-url", "javascript:alert({org_id})"}, nil, "--product-url"},
 		{"bad metrics address", []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", "nowhere"}, nil, `--metrics-addr: "nowhere" is not host:port`},
 		{"metrics port in use", []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", busy.Addr().String(), "--data", t.TempDir()}, nil, "--metrics-addr: cannot listen on " + busy.Addr().String()},
 	}
@@ -209,7 +212,8 @@ func TestCommands_EveryFlagHasAnEnvironmentVariable(t *testing.T) {
 		c.Flags.VisitAll(func(f *flagT) {
 			fresh := findCommand(t, c.Name)
 			value := sampleValue(f.DefValue)
-			err := fresh.Parse(nil, func(k string) string {
+			args := slices.Repeat([]string{"1"}, len(fresh.Args)) // positional arguments, such as token revoke's ID
+			err := fresh.Parse(args, func(k string) string {
 				if k == config.EnvName(f.Name) {
 					return value
 				}

@@ -50,6 +50,10 @@ type serveOptions struct {
 	// clock is the marketplace's time; serve leaves it at real time, the
 	// demo sets it (see marketClock).
 	clock marketClock
+	// productURL and productName make "Open <product>" on a linked
+	// organization's pages (#12).
+	productURL  string
+	productName string
 }
 
 // bind declares the flags; devMailbox is --dev-mailbox's default.
@@ -70,6 +74,8 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.DurationVar(&o.metering.interval, "metering-interval", time.Minute, "how often closed hours are metered and pending records sent")
 	c.Flags.Float64Var(&o.metering.rate, "metering-rate", 10, "BatchMeterUsage calls per second this process makes (AWS allows 10 per seller account)")
 	c.Flags.BoolVar(&o.metering.zero, "meter-zero-hours", true, "send a zero record for hours without usage, as AWS recommends")
+	c.Flags.StringVar(&o.productURL, "product-url", "", "the vendor's product at an organization's tenant, for \"Open <product>\" once it is linked: an http(s) URL with {external_id} or {org_id}, e.g. https://app.example.com/tenants/{external_id}; empty offers no button")
+	c.Flags.StringVar(&o.productName, "product-name", "", "the product's name in \"Open <product>\" (default: the subscription's product name from the catalog)")
 	c.Flags.StringVar(&o.market.catalogPath, "catalog", "", "the products sold through AWS Marketplace, a JSON file (see docs/aws-setup.md)")
 	o.log.Bind(c.Flags)
 }
@@ -99,8 +105,12 @@ func (o *serveOptions) validate() error {
 	if err := o.market.origins().Validate(); err != nil {
 		originsErr = fmt.Errorf("--aws-account-id, --aws-notification-region: %w", err)
 	}
+	var productErr error
+	if _, err := web.ParseProductURL(o.productURL); err != nil {
+		productErr = fmt.Errorf("--product-url: %w", err)
+	}
 	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr, mailboxErr, meterErr,
-		metricsErr, originsErr)
+		metricsErr, originsErr, productErr)
 }
 
 func newServeCommand() *command {
@@ -241,6 +251,10 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		logger.Warn("no --smtp-url: mail is kept in the database and not sent; set --smtp-url to send it")
 	}
 
+	productURL, err := web.ParseProductURL(o.productURL)
+	if err != nil {
+		return err
+	}
 	srv, err := web.New(web.Config{
 		Logger:            logger,
 		DB:                db,
@@ -263,6 +277,8 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		BuyerConsoleURL:   o.market.buyerConsoleURL,
 		Operators:         splitList(o.operators),
 		Mailbox:           mailbox,
+		ProductURL:        productURL,
+		ProductName:       strings.TrimSpace(o.productName),
 	})
 	if err != nil {
 		return err

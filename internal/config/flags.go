@@ -23,6 +23,10 @@ type Command struct {
 	Summary string // one line, shown in the command list
 	Detail  string // a paragraph, shown by --help
 	Flags   *flag.FlagSet
+	// Args names the positional arguments the command takes, in order
+	// (e.g. "ID"); each is required. Parse sets Values to what was given.
+	Args   []string
+	Values []string
 }
 
 // NewCommand returns a command with an empty flag set that reports errors
@@ -41,15 +45,28 @@ var ErrHelp = flag.ErrHelp
 // its environment variable, looked up with getenv. Usage goes to out on
 // --help and on errors.
 func (c *Command) Parse(args []string, getenv func(string) string, out io.Writer) error {
-	if err := c.Flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			c.Usage(out)
-			return ErrHelp
+	// Flags may come before and after the positional arguments: the flag
+	// package stops at the first non-flag, so parse again after each.
+	c.Values = nil
+	for rest := args; ; {
+		if err := c.Flags.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				c.Usage(out)
+				return ErrHelp
+			}
+			return fmt.Errorf("%s: %w (see 'marketbridge %s --help')", c.Name, err, c.Name)
 		}
-		return fmt.Errorf("%s: %w (see 'marketbridge %s --help')", c.Name, err, c.Name)
+		if c.Flags.NArg() == 0 {
+			break
+		}
+		if len(c.Values) == len(c.Args) {
+			return fmt.Errorf("%s: unexpected argument %q (see 'marketbridge %s --help')", c.Name, c.Flags.Arg(0), c.Name)
+		}
+		c.Values = append(c.Values, c.Flags.Arg(0))
+		rest = c.Flags.Args()[1:]
 	}
-	if c.Flags.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected argument %q (see 'marketbridge %s --help')", c.Name, c.Flags.Arg(0), c.Name)
+	if len(c.Values) < len(c.Args) {
+		return fmt.Errorf("%s: missing %s (see 'marketbridge %s --help')", c.Name, c.Args[len(c.Values)], c.Name)
 	}
 	given := map[string]bool{}
 	c.Flags.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -73,7 +90,7 @@ func (c *Command) Parse(args []string, getenv func(string) string, out io.Writer
 // Usage writes what the command does and a table of its flags with their
 // environment variables and defaults.
 func (c *Command) Usage(out io.Writer) {
-	fmt.Fprintf(out, "Usage: marketbridge %s [flags]\n\n%s\n", c.Name, c.Summary)
+	fmt.Fprintf(out, "Usage: marketbridge %s [flags]%s\n\n%s\n", c.Name, strings.TrimRight(" "+strings.Join(c.Args, " "), " "), c.Summary)
 	if c.Detail != "" {
 		fmt.Fprintf(out, "\n%s\n", c.Detail)
 	}

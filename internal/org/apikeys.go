@@ -31,7 +31,7 @@ type CreateKeyInput struct{ Name string }
 
 // Validate reports every field error.
 func (in CreateKeyInput) Validate() error {
-	if n := len(strings.TrimSpace(in.Name)); n == 0 || n > 100 {
+	if !validName(in.Name, 100) {
 		return fault.Validation(fault.Field("name", "Name the key (at most 100 characters), e.g. after the system that uses it."))
 	}
 	return nil

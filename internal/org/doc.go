@@ -8,4 +8,12 @@
 // a member without the role is refused (ErrForbidden). The last admin can
 // neither leave, be removed nor be demoted, so an organization always has
 // someone who can manage it.
+//
+// The vendor's back end acts through service tokens (tokens.go), made by
+// the vendor's operators and scoped read or write, on any organization
+// (vendor.go): it ties an organization to a tenant of its product by
+// external_id, creates organizations with a first admin, and manages
+// members by e-mail, under the same last-admin rule, with the token named
+// in the audit log. An organization it creates for an address without an
+// account has no member until that address accepts its admin invitation.
 package org

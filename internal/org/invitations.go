@@ -73,24 +73,34 @@ func (s *Service) Invite(ctx context.Context, actor, orgID int64, in InviteInput
 		if err := tx.QueryRowContext(ctx, `SELECT name FROM users WHERE id = $1`, actor).Scan(&inviter); err != nil {
 			return fmt.Errorf("invite: read inviter: %w", err)
 		}
-		tok := secret.Token()
-		now := s.now()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO invitations (org_id, email, role, token_hash, invited_by, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, orgID, in.Email, in.Role, secret.Hash(tok), actor, now, now.Add(InvitationTTL)); err != nil {
-			return fmt.Errorf("invite: %w", err)
-		}
-		link := s.cfg.BaseURL + "/invitations/accept?" + url.Values{"token": {tok}}.Encode()
-		msg := mailbox.Message{
-			To:      []string{in.Email},
-			Subject: fmt.Sprintf("%s invited you to %s", inviter, o.Name),
-			Text: fmt.Sprintf("%s invited you to join the organization %q as %s.\n\nTo accept, open this link and log in or register "+
-				"with this e-mail address (%s):\n\n%s\n\nThe invitation expires in 7 days.\n", inviter, o.Name, in.Role.Label(), in.Email, link),
-		}
-		if _, err := s.cfg.Mailer.Enqueue(ctx, tx, msg); err != nil {
+		if _, err := s.sendInvitation(ctx, tx, o.ID, o.Name, actor, inviter, in); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, orgID, actor, "member.invite", fmt.Sprintf("%s as %s", in.Email, in.Role))
 	})
+}
+
+// sendInvitation records an invitation from invitedBy, whose name the mail
+// gives as inviter, and queues its mail, in tx.
+func (s *Service) sendInvitation(ctx context.Context, tx *sql.Tx, orgID int64, orgName string, invitedBy int64, inviter string, in InviteInput) (Invitation, error) {
+	tok := secret.Token()
+	now := s.now()
+	inv := Invitation{Email: in.Email, Role: in.Role, ExpiresAt: now.Add(InvitationTTL)}
+	if err := tx.QueryRowContext(ctx, `INSERT INTO invitations (org_id, email, role, token_hash, invited_by, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, orgID, in.Email, in.Role, secret.Hash(tok), invitedBy, now, inv.ExpiresAt).Scan(&inv.ID); err != nil {
+		return Invitation{}, fmt.Errorf("invite: %w", err)
+	}
+	link := s.cfg.BaseURL + "/invitations/accept?" + url.Values{"token": {tok}}.Encode()
+	msg := mailbox.Message{
+		To:      []string{in.Email},
+		Subject: fmt.Sprintf("%s invited you to %s", inviter, orgName),
+		Text: fmt.Sprintf("%s invited you to join the organization %q as %s.\n\nTo accept, open this link and log in or register "+
+			"with this e-mail address (%s):\n\n%s\n\nThe invitation expires in 7 days.\n", inviter, orgName, in.Role.Label(), in.Email, link),
+	}
+	if _, err := s.cfg.Mailer.Enqueue(ctx, tx, msg); err != nil {
+		return Invitation{}, err
+	}
+	return inv, nil
 }
 
 // PendingInvitations lists invitations not yet accepted, revoked or expired.
@@ -98,6 +108,10 @@ func (s *Service) PendingInvitations(ctx context.Context, actor, orgID int64) ([
 	if _, err := s.Authorize(ctx, actor, orgID); err != nil {
 		return nil, err
 	}
+	return s.pendingInvitations(ctx, orgID)
+}
+
+func (s *Service) pendingInvitations(ctx context.Context, orgID int64) ([]Invitation, error) {
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT id, email, role, expires_at FROM invitations
 		WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2 ORDER BY id`, orgID, s.now())
 	if err != nil {

@@ -24,6 +24,10 @@ func (s *Service) Members(ctx context.Context, actor, orgID int64) ([]Member, er
 	if _, err := s.Authorize(ctx, actor, orgID); err != nil {
 		return nil, err
 	}
+	return s.members(ctx, orgID)
+}
+
+func (s *Service) members(ctx context.Context, orgID int64) ([]Member, error) {
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT u.id, u.email, u.name, m.role, m.created_at FROM memberships m
 		JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY u.email`, orgID)
 	if err != nil {

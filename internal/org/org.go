@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/marketbridge/marketbridge/internal/fault"
 	mailbox "github.com/marketbridge/marketbridge/internal/mail"
@@ -100,6 +102,9 @@ type Org struct {
 	Name      string
 	Role      Role // the viewing member's role
 	CreatedAt time.Time
+	// ExternalID is the vendor's id of the tenant the organization bills
+	// for, set through the vendor API; empty when not set.
+	ExternalID string
 }
 
 // Authorization outcomes.
@@ -121,9 +126,9 @@ type querier interface {
 
 func (s *Service) authorize(ctx context.Context, q querier, actor, orgID int64, roles ...Role) (Org, error) {
 	var o Org
-	err := q.QueryRowContext(ctx, `SELECT o.id, o.name, m.role, o.created_at FROM organizations o
+	err := q.QueryRowContext(ctx, `SELECT o.id, o.name, m.role, o.created_at, COALESCE(o.external_id, '') FROM organizations o
 		JOIN memberships m ON m.org_id = o.id AND m.user_id = $1 WHERE o.id = $2`, actor, orgID).
-		Scan(&o.ID, &o.Name, &o.Role, &o.CreatedAt)
+		Scan(&o.ID, &o.Name, &o.Role, &o.CreatedAt, &o.ExternalID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Org{}, ErrNotFound
 	}
@@ -150,10 +155,21 @@ type CreateInput struct{ Name string }
 
 // Validate reports every field error.
 func (in CreateInput) Validate() error {
-	if n := len(strings.TrimSpace(in.Name)); n == 0 || n > 100 {
-		return fault.Validation(fault.Field("name", "Enter a name of at most 100 characters."))
+	if !validName(in.Name, 100) {
+		return fault.Validation(fault.Field("name", "Enter a name of at most 100 characters, without control characters."))
 	}
 	return nil
+}
+
+// validName says whether a name of an organization, key or token is 1 to
+// max bytes once trimmed, of valid UTF-8 without control characters, which
+// PostgreSQL refuses (NUL) or no page can show.
+func validName(name string, max int) bool {
+	name = strings.TrimSpace(name)
+	if len(name) == 0 || len(name) > max || !utf8.ValidString(name) {
+		return false
+	}
+	return !strings.ContainsFunc(name, unicode.IsControl)
 }
 
 // Create makes an organization with actor as its admin.
@@ -191,7 +207,7 @@ func (s *Service) CreateTx(ctx context.Context, tx *sql.Tx, actor int64, name st
 
 // ListForUser returns the organizations user belongs to, by name.
 func (s *Service) ListForUser(ctx context.Context, user int64) ([]Org, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT o.id, o.name, m.role, o.created_at FROM organizations o
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT o.id, o.name, m.role, o.created_at, COALESCE(o.external_id, '') FROM organizations o
 		JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1 ORDER BY o.name, o.id`, user)
 	if err != nil {
 		return nil, fmt.Errorf("list organizations of user %d: %w", user, err)
@@ -200,7 +216,7 @@ func (s *Service) ListForUser(ctx context.Context, user int64) ([]Org, error) {
 	var out []Org
 	for rows.Next() {
 		var o Org
-		if err := rows.Scan(&o.ID, &o.Name, &o.Role, &o.CreatedAt); err != nil {
+		if err := rows.Scan(&o.ID, &o.Name, &o.Role, &o.CreatedAt, &o.ExternalID); err != nil {
 			return nil, fmt.Errorf("list organizations of user %d: %w", user, err)
 		}
 		out = append(out, o)
@@ -212,8 +228,14 @@ func (s *Service) ListForUser(ctx context.Context, user int64) ([]Org, error) {
 // record exists exactly when the change does.
 func (s *Service) audit(ctx context.Context, tx *sql.Tx, orgID, actor int64, action, detail string) error {
 	// Actor 0 is the system (a marketplace notification), stored as NULL.
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (org_id, actor_user_id, action, detail, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		orgID, sql.NullInt64{Int64: actor, Valid: actor != 0}, action, detail, s.now())
+	return s.auditAs(ctx, tx, orgID, actor, "", action, detail)
+}
+
+// auditAs is audit with an actor that is not a user, such as a service
+// token, named by actorName (actor 0).
+func (s *Service) auditAs(ctx context.Context, tx *sql.Tx, orgID, actor int64, actorName, action, detail string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (org_id, actor_user_id, actor_name, action, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		orgID, sql.NullInt64{Int64: actor, Valid: actor != 0}, sql.NullString{String: actorName, Valid: actorName != ""}, action, detail, s.now())
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
@@ -222,8 +244,10 @@ func (s *Service) audit(ctx context.Context, tx *sql.Tx, orgID, actor int64, act
 
 // AuditEntry is one line of an organization's audit log.
 type AuditEntry struct {
-	ID         int64
-	ActorEmail string // empty when the actor was removed, or the system acted
+	ID int64
+	// ActorEmail is the acting user's address, or the name of the service
+	// token that acted; empty when the user was removed, or the system acted.
+	ActorEmail string
 	Action     string
 	Detail     string
 	At         time.Time
@@ -234,7 +258,7 @@ func (s *Service) AuditLog(ctx context.Context, actor, orgID int64, limit int) (
 	if _, err := s.Authorize(ctx, actor, orgID, RoleAdmin); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT a.id, COALESCE(u.email, ''), a.action, a.detail, a.created_at
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT a.id, COALESCE(u.email, a.actor_name, ''), a.action, a.detail, a.created_at
 		FROM audit_log a LEFT JOIN users u ON u.id = a.actor_user_id WHERE a.org_id = $1 ORDER BY a.id DESC LIMIT $2`, orgID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read audit log of organization %d: %w", orgID, err)

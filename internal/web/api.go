@@ -1,8 +1,12 @@
 package web
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +19,9 @@ import (
 // apiError is the JSON body of every API error.
 type apiError struct {
 	Error string `json:"error"`
+	// Fields has every invalid field's message, by the field's JSON name,
+	// when the request was refused for its fields (400).
+	Fields map[string]string `json:"fields,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -24,28 +31,126 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// api wraps a JSON API handler: the bearer API key names the one
-// organization the request may touch; any other organization id is not
-// found, as if it did not exist. Cookies are never accepted here, which is
-// what keeps the API out of reach of cross-site requests.
+// apiCaller is who an API request authenticated as: a service token of the
+// vendor's back end, or one organization's API key.
+type apiCaller struct {
+	token  *org.Token // nil for an API key
+	keyOrg int64      // the API key's organization
+}
+
+type callerKey struct{}
+
+// callerOf is the caller s.api or s.vendor authenticated.
+func callerOf(r *http.Request) apiCaller {
+	c, _ := r.Context().Value(callerKey{}).(apiCaller)
+	return c
+}
+
+// API authorization outcomes beyond a bad credential.
+var (
+	errReadOnlyToken = fault.New(fault.KindForbidden, `This service token has the scope "read"; this request needs a token with the scope "write".`)
+	errKeyReadsOnly  = fault.New(fault.KindForbidden, "An organization's API key only reads its own organization; changes need a service token with the scope \"write\".")
+	errKeyOneOrg     = fault.New(fault.KindForbidden, "An organization's API key reaches only its own organization; listing, finding and creating organizations need a service token.")
+)
+
+// neededScope is what a request needs of a service token: reads are GET
+// (and HEAD); everything else writes.
+func neededScope(r *http.Request) org.Scope {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return org.ScopeRead
+	}
+	return org.ScopeWrite
+}
+
+// authenticateAPI reads the bearer credential: a service token (mbt_) or
+// an organization's API key (mbk_). A service token must have the scope the
+// method needs.
+func (s *Server) authenticateAPI(r *http.Request) (apiCaller, error) {
+	cred, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return apiCaller{}, org.ErrBadKey
+	}
+	cred = strings.TrimSpace(cred)
+	if org.IsServiceToken(cred) {
+		tok, err := s.cfg.Orgs.AuthenticateToken(r.Context(), cred)
+		if err != nil {
+			return apiCaller{}, err
+		}
+		if !tok.Scope.Allows(neededScope(r)) {
+			return apiCaller{}, errReadOnlyToken
+		}
+		return apiCaller{token: &tok}, nil
+	}
+	orgID, err := s.cfg.Orgs.AuthenticateKey(r.Context(), cred)
+	if err != nil {
+		return apiCaller{}, err
+	}
+	return apiCaller{keyOrg: orgID}, nil
+}
+
+// apiRefuse answers a request whose credential did not authenticate or
+// authorize.
+func (s *Server) apiRefuse(w http.ResponseWriter, r *http.Request, err error) {
+	if fault.KindOf(err) == fault.KindUnauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="marketbridge"`)
+	}
+	s.apiFail(w, r, err)
+}
+
+// api wraps a JSON API handler of one organization, /api/v1/organizations/
+// {org}/…. An organization's API key reaches that organization only, and
+// only to read: any other organization id is not found, as if it did not
+// exist. A service token reaches any organization that exists, to read
+// with the scope "read" (GET) and to change with "write". Cookies are never
+// accepted here, which is what keeps the API out of reach of cross-site
+// requests.
 func (s *Server) api(h func(w http.ResponseWriter, r *http.Request, orgID int64) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="marketbridge"`)
-			writeJSON(w, http.StatusUnauthorized, apiError{Error: org.ErrBadKey.Message})
-			return
-		}
-		orgID, err := s.cfg.Orgs.AuthenticateKey(r.Context(), strings.TrimSpace(key))
+		c, err := s.authenticateAPI(r)
 		if err != nil {
-			s.apiFail(w, r, err)
+			s.apiRefuse(w, r, err)
 			return
 		}
-		if id, err := strconv.ParseInt(r.PathValue("org"), 10, 64); err != nil || id != orgID {
+		orgID, perr := strconv.ParseInt(r.PathValue("org"), 10, 64)
+		switch {
+		case c.token == nil && (perr != nil || orgID != c.keyOrg):
 			s.apiFail(w, r, org.ErrNotFound)
 			return
+		case c.token == nil && neededScope(r) != org.ScopeRead:
+			s.apiRefuse(w, r, errKeyReadsOnly)
+			return
+		case c.token != nil && (perr != nil || orgID <= 0):
+			s.apiFail(w, r, org.ErrNotFound)
+			return
+		case c.token != nil:
+			ok, err := s.cfg.Orgs.Exists(r.Context(), orgID)
+			if err != nil || !ok {
+				s.apiFail(w, r, cmp.Or(err, error(org.ErrNotFound)))
+				return
+			}
 		}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
 		if err := h(w, r, orgID); err != nil {
+			s.apiFail(w, r, err)
+		}
+	})
+}
+
+// vendor wraps a JSON API handler that spans organizations (list, find,
+// create): only a service token reaches it, with the scope the method
+// needs; an organization's API key is refused.
+func (s *Server) vendor(h func(w http.ResponseWriter, r *http.Request, tok org.Token) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.authenticateAPI(r)
+		if err == nil && c.token == nil {
+			err = errKeyOneOrg
+		}
+		if err != nil {
+			s.apiRefuse(w, r, err)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
+		if err := h(w, r, *c.token); err != nil {
 			s.apiFail(w, r, err)
 		}
 	})
@@ -58,6 +163,11 @@ const retryAfterSeconds = "2"
 
 func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
+	fields := fault.Fields(err)
+	if len(fields) > 0 {
+		// Every field error at once, by the name of the JSON field.
+		status = http.StatusBadRequest
+	}
 	switch status {
 	case http.StatusInternalServerError:
 		s.logger.ErrorContext(r.Context(), "API request failed", "path", r.URL.Path, "err", err)
@@ -65,7 +175,17 @@ func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 		// Only conditions that pass answer 503 (#11): say when to try again.
 		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
-	writeJSON(w, status, apiError{Error: fault.Message(err)})
+	body := apiError{Error: fault.Message(err)}
+	if len(fields) > 0 {
+		body.Fields = fields
+		names := slices.Sorted(maps.Keys(fields))
+		msgs := make([]string, len(names))
+		for i, f := range names {
+			msgs[i] = f + ": " + fields[f]
+		}
+		body.Error = strings.Join(msgs, "; ")
+	}
+	writeJSON(w, status, body)
 }
 
 type billingJSON struct {

@@ -142,6 +142,8 @@ type linkView struct {
 	Choices   []marketplace.Choice
 	Choice    string // "new" or an organization id
 	LinkedOrg *org.Org
+	// Product is "Open <product>" for the linked organization.
+	Product   *productLink
 	CanMove   bool
 	Suggested string
 }
@@ -161,6 +163,7 @@ func (s *Server) linkView(r *http.Request, u *currentUser, p marketplace.Purchas
 			if o.ID == l.OrgID {
 				v.LinkedOrg = &o
 				v.CanMove = o.Role == org.RoleAdmin
+				v.Product = s.productLink(o.ID, o.ExternalID, p.Subscription.ProductName)
 			}
 		}
 	}
@@ -266,6 +269,8 @@ type billingView struct {
 	BillingConsole string
 	Usage          metering.Summary
 	Chart          chart
+	// Product is "Open <product>" once the organization is linked.
+	Product *productLink
 }
 
 // handleBilling is the organization's billing page (R9, R16): how it is
@@ -278,6 +283,7 @@ func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request, u *curren
 	v := billingView{Billing: b, BillingConsole: "https://console.aws.amazon.com/billing/home#/bills", Usage: sum, Chart: barChart(sum.Days)}
 	if b.Subscription != nil {
 		v.Contract = contractTerms(s.cfg.Market.Catalog(), *b.Subscription)
+		v.Product = s.productLink(o.ID, o.ExternalID, b.Subscription.ProductName)
 	}
 	s.render(w, r, http.StatusOK, "billing", view{Title: "Billing · " + o.Name, Org: &o, Data: v})
 	return nil

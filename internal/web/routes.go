@@ -64,7 +64,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "POST /marketplace/aws/sns", http.HandlerFunc(s.handleSNS))
 	s.handle(mux, "POST /marketplace/aws/events", http.HandlerFunc(s.handleEvents))
 
-	// The JSON API, authenticated with an organization API key.
+	// The JSON API, authenticated with an organization's API key (its own
+	// organization) or a service token (any, by scope): see api.go.
 	s.handle(mux, "GET /api/v1/openapi.json", handleOpenAPI())
 	s.handle(mux, "POST /api/v1/events", s.usageEvents(s.cfg.Usage))
 	s.handle(mux, "GET /api/v1/organizations/{org}/billing", s.api(s.handleAPIBilling))
@@ -72,6 +73,18 @@ func (s *Server) routes(mux *http.ServeMux) {
 	if s.cfg.Coverage != nil {
 		s.handle(mux, "GET /api/v1/organizations/{org}/usage", s.api(s.handleAPIUsage))
 	}
+
+	// The vendor API (#12): service tokens reach every organization (read:
+	// GET; write: the rest); an organization's API key reads its own.
+	s.handle(mux, "POST /api/v1/organizations", s.vendor(s.handleAPICreateOrg))
+	s.handle(mux, "GET /api/v1/organizations", s.vendor(s.handleAPIOrgs))
+	s.handle(mux, "GET /api/v1/organizations/{org}", s.api(s.handleAPIOrg))
+	s.handle(mux, "GET /api/v1/organizations/{org}/members", s.api(s.handleAPIMembers))
+	s.handle(mux, "POST /api/v1/organizations/{org}/members", s.api(s.handleAPIAddMember))
+	s.handle(mux, "PATCH /api/v1/organizations/{org}/members/{member}", s.api(s.handleAPIChangeMember))
+	s.handle(mux, "DELETE /api/v1/organizations/{org}/members/{member}", s.api(s.handleAPIRemoveMember))
+	s.handle(mux, "PUT /api/v1/organizations/{org}/external_id", s.api(s.handleAPISetExternalID))
+	s.handle(mux, "DELETE /api/v1/organizations/{org}/external_id", s.api(s.handleAPIClearExternalID))
 	s.handle(mux, "GET /marketplace/purchases/{id}", s.member(s.handleLinkForm))
 	s.handle(mux, "POST /marketplace/purchases/{id}/link", s.member(s.handleLink))
 	s.handle(mux, "GET /orgs/{org}/billing", s.inOrg(billingRoles, s.handleBilling))
@@ -79,6 +92,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	// The vendor's operator view.
 	s.handle(mux, "GET /operator", s.operator(s.handleOperator))
 	s.handle(mux, "POST /operator/notifications/{id}/retry", s.operator(s.handleRetryNotification))
+	s.handle(mux, "GET /operator/tokens", s.operator(s.handleTokens))
+	s.handle(mux, "POST /operator/tokens", s.operator(s.handleCreateToken))
+	s.handle(mux, "POST /operator/tokens/{id}/revoke", s.operator(s.handleRevokeToken))
 
 	// The demo's inbox.
 	if s.cfg.Mailbox != nil {

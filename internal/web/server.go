@@ -77,6 +77,12 @@ type Config struct {
 	// Operators are the e-mail addresses of the vendor's staff who may see
 	// the operator view: every purchase, subscription and notification.
 	Operators []string
+	// ProductURL is where "Open <product>" leads from a linked
+	// organization's billing page and link confirmation; zero offers none.
+	ProductURL ProductURL
+	// ProductName labels that button; empty takes the subscription's
+	// product name from the catalog.
+	ProductName string
 	// Mailbox, when set, is shown at /dev/mailbox: the demo's stand-in for
 	// an inbox. Leave it nil when real mail goes out.
 	Mailbox Mailbox
