@@ -23,6 +23,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
 	"github.com/marketbridge/marketbridge/internal/metering"
+	"github.com/marketbridge/marketbridge/internal/oidc"
 	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/usage"
@@ -35,6 +36,7 @@ type serveOptions struct {
 	http       config.HTTP
 	log        config.Log
 	mail       config.Mail
+	oidc       config.OIDC
 	baseURL    string
 	trustProxy bool
 	operators  string
@@ -61,6 +63,7 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.BoolVar(&o.trustProxy, "trust-proxy-headers", false, "take client addresses from X-Forwarded-For (only behind a reverse proxy that sets it)")
 	c.Flags.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this host:port only, not beside the console (e.g. an address on a private network); empty serves it at the console's /metrics")
 	o.mail.Bind(c.Flags)
+	o.oidc.Bind(c.Flags)
 	c.Flags.StringVar(&o.market.snsCertHost, "sns-cert-host", "", "a host:port besides AWS's whose SNS signing certificates are trusted (an emulator); empty trusts AWS only")
 	c.Flags.StringVar(&o.market.eventBridgeKey, "eventbridge-api-key", "", "the secret an EventBridge API destination sends to /marketplace/aws/events; empty disables that endpoint")
 	c.Flags.StringVar(&o.market.eventBridgeHeader, "eventbridge-header", "x-api-key", "the header that carries --eventbridge-api-key")
@@ -98,7 +101,7 @@ func (o *serveOptions) validate() error {
 	if err := o.market.origins().Validate(); err != nil {
 		originsErr = fmt.Errorf("--aws-account-id, --aws-notification-region: %w", err)
 	}
-	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr, mailboxErr, meterErr,
+	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), o.oidc.Validate(), baseErr, mailboxErr, meterErr,
 		metricsErr, originsErr)
 }
 
@@ -231,6 +234,17 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		logger.Warn("no --smtp-url: mail is kept in the database and not sent; set --smtp-url to send it")
 	}
 
+	var signIn web.SignInProvider // stays a nil interface without --oidc-issuer
+	if o.oidc.Enabled() {
+		rp, err := oidc.New(oidc.Config{Issuer: o.oidc.Issuer, ClientID: o.oidc.ClientID, ClientSecret: o.oidc.ClientSecret,
+			Scopes: oidc.SplitScopes(o.oidc.Scopes), RedirectURL: strings.TrimRight(baseURL, "/") + oidc.CallbackPath, Now: time.Now})
+		if err != nil {
+			return err
+		}
+		signIn = rp
+		logger.Info("sign-in through the vendor's OpenID provider", "issuer", o.oidc.Issuer, "local_accounts", o.oidc.LocalAccounts)
+	}
+
 	srv, err := web.New(web.Config{
 		Logger:            logger,
 		DB:                db,
@@ -252,6 +266,9 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		BuyerConsoleURL:   o.market.buyerConsoleURL,
 		Operators:         splitList(o.operators),
 		Mailbox:           mailbox,
+		OIDC:              signIn,
+		OIDCName:          o.oidc.Name,
+		LocalAccountsOff:  !o.oidc.LocalAccounts,
 	})
 	if err != nil {
 		return err

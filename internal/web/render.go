@@ -51,9 +51,10 @@ var funcs = template.FuncMap{
 	"options": func(f form, name, label string, opts []account.Option) selectView {
 		return selectView{Form: f, Name: name, Label: label, Options: opts}
 	},
-	"linkify": linkify,
-	"dollars": func(micros int64) string { return money.Micros(micros).String() },
-	"cents":   func(c int64) string { return money.Cents(c).String() },
+	"linkify":    linkify,
+	"signInWith": func(v signInView, next string) signInLinks { return signInLinks{signInView: v, Next: next} },
+	"dollars":    func(micros int64) string { return money.Micros(micros).String() },
+	"cents":      func(c int64) string { return money.Cents(c).String() },
 }
 
 // selectView is one labelled select box, for the "select" template.
@@ -131,6 +132,7 @@ type view struct {
 	Data       any
 	DevMailbox bool
 	Path       string
+	SignIn     signInView
 }
 
 // render writes a page with status. Rendering into a buffer first means a
@@ -147,6 +149,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		v.Orgs = u.orgs
 	}
 	v.DevMailbox = s.cfg.Mailbox != nil
+	v.SignIn = signInView{Local: !s.cfg.LocalAccountsOff}
+	if s.cfg.OIDC != nil {
+		v.SignIn.Provider = s.cfg.OIDCName
+	}
 	v.Path = r.URL.Path
 	if v.Flash == "" {
 		v.Flash = s.takeFlash(w, r)

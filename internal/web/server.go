@@ -77,6 +77,13 @@ type Config struct {
 	// Mailbox, when set, is shown at /dev/mailbox: the demo's stand-in for
 	// an inbox. Leave it nil when real mail goes out.
 	Mailbox Mailbox
+	// OIDC, when set, signs people in through the vendor's OpenID Connect
+	// provider, named OIDCName on the log-in button (#12).
+	OIDC     SignInProvider
+	OIDCName string
+	// LocalAccountsOff turns registration, password log-in and reset off,
+	// leaving sign-in through OIDC only.
+	LocalAccountsOff bool
 }
 
 // Validate reports every missing dependency at once.
@@ -115,6 +122,9 @@ func (c Config) Validate() error {
 	if c.SNS == nil {
 		errs = append(errs, errors.New("web: SNS is required"))
 	}
+	if c.LocalAccountsOff && c.OIDC == nil {
+		errs = append(errs, errors.New("web: LocalAccountsOff needs OIDC, or nobody can log in"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -137,6 +147,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.OIDCName == "" {
+		cfg.OIDCName = "single sign-on"
 	}
 	if cfg.BuyerConsoleURL == "" {
 		cfg.BuyerConsoleURL = "https://console.aws.amazon.com/marketplace/home#/subscriptions"
