@@ -357,7 +357,6 @@ func TestOIDC_LogoutEndsProviderSession(t *testing.T) {
 	})
 }
 
-
 // problemOf is what a sign-in problem page says.
 func problemOf(body string) string {
 	_, rest, ok := strings.Cut(body, `<p class="problem">`)

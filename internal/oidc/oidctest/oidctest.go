@@ -158,7 +158,9 @@ func (s *store) TerminateSession(ctx context.Context, userID, clientID string) e
 
 type loopbackClient struct{ op.Client }
 
-func (loopbackClient) RedirectURIGlobs() []string { return []string{"http://127.0.0.1:*/login/oidc/callback"} }
+func (loopbackClient) RedirectURIGlobs() []string {
+	return []string{"http://127.0.0.1:*/login/oidc/callback"}
+}
 func (loopbackClient) PostLogoutRedirectURIGlobs() []string {
 	return []string{"http://127.0.0.1:*/login"}
 }
@@ -212,4 +214,3 @@ func renderLogin(w http.ResponseWriter, id, msg string) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
 }
-
