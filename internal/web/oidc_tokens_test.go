@@ -35,7 +35,7 @@ type tokenForger struct {
 
 const forgerClient = "marketbridge-forged"
 
-func startForger(t *testing.T) *tokenForger {
+func startForger(t testing.TB) *tokenForger {
 	t.Helper()
 	f := &tokenForger{}
 	var err error
