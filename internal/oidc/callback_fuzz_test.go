@@ -80,4 +80,3 @@ func TestSplitScopes_AlwaysAsksForOpenID(t *testing.T) {
 		}
 	}
 }
-
