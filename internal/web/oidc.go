@@ -20,6 +20,7 @@ type SignInProvider interface {
 	AuthURL(ctx context.Context, st oidc.Start) (string, error)
 	Exchange(ctx context.Context, code, verifier string, nonceOK func(nonce string) bool) (oidc.Identity, error)
 	LogoutURL(ctx context.Context, idToken, postLogout string) (string, bool)
+	Issuer() string
 }
 
 // oidcStateCookie binds a sign-in to the browser that started it: the

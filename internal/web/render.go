@@ -360,12 +360,23 @@ func (s *Server) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
 
 // withSecurityHeaders sets the headers every page should carry.
 func (s *Server) withSecurityHeaders(next http.Handler) http.Handler {
+	// Forms may lead to https sites (AWS's pages). Log-out and linking are
+	// forms that redirect to the sign-in provider, which browsers check
+	// against form-action too: a plain-http provider (on loopback, as in
+	// tests) is named.
+	formAction := "'self' https:"
+	if s.cfg.OIDC != nil {
+		if u, err := url.Parse(s.cfg.OIDC.Issuer()); err == nil && u.Scheme == "http" {
+			formAction += " http://" + u.Host
+		}
+	}
+	csp := "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action " + formAction + "; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self' https:; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", csp)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/marketbridge/marketbridge/internal/browsertest"
+	"github.com/marketbridge/marketbridge/internal/emulator/market"
+	"github.com/marketbridge/marketbridge/internal/oidc/oidctest"
+)
+
+// Flow A with sign-in through the vendor's OpenID provider (#12): the demo
+// buyer subscribes, sets up an account, chooses "Log in with Example
+// Identity" on the set-up page, logs in at the provider as a first-time
+// user, fills the business information, and links a new organization; the
+// purchase survived the trip through the provider (R4). Logging out ends
+// the provider's session too and comes back to the log-in page.
+func TestBrowser_MarketplaceFlowA_OIDCFirstSignInOnboardsAndLinks_R4(t *testing.T) {
+	t.Parallel()
+	b := browsertest.New(t, "buyer")
+	noor := oidctest.User{Subject: "idp-noor", Username: "noor", Password: "correct horse", Email: "noor@example.com",
+		EmailVerified: true, GivenName: "Noor", FamilyName: "Haddad"}
+	d := startOIDCDemo(t, []oidctest.User{noor})
+
+	expectPage(t, b, b.Visit(d.emulator+"/buyer/"), http.StatusOK, "Discover products")
+	actAs(t, b, market.DemoBuyerAccountID)
+	subscribePAYG(t, b)
+	expectPage(t, b, setUpAccount(t, b, d.demoURLs), http.StatusOK, "Welcome from AWS Marketplace")
+	expectText(t, b, "main .panel", paygTitle, "1234-5678-9012", "Log in with "+idpName, "Register")
+
+	expectPage(t, b, b.Click(`main a[href^="/login/oidc?"]`), http.StatusOK, "Sign in to Example Identity")
+	expectPage(t, b, logInAtProvider(t, b, noor), http.StatusOK, "Tell us about your business")
+	expectText(t, b, "header .who", "Noor Haddad", noor.Email)
+	expectPage(t, b, onboard(t, b, person{company: "Haddad Robotics"}), http.StatusOK, linkHeading)
+	expectText(t, b, "main .panel", paygTitle, "1234-5678-9012")
+	if got := b.Value("#f-name"); got != "Haddad Robotics" {
+		t.Errorf("the new organization's name is %q, want the company from onboarding", got)
+	}
+	confirmLink(t, b, "Haddad Robotics")
+	expectBilling(t, b, "1234-5678-9012", "Pay as you go", "—")
+
+	expectPage(t, b, b.Click(`header form[action="/logout"] button[type=submit]`), http.StatusOK, "Log in")
+	if b.URL().Path != "/login" || d.idp.Logouts() != 1 {
+		t.Errorf("after logging out the browser is on %s and the provider ended %d sessions; want /login and 1", b.URL(), d.idp.Logouts())
+	}
+}
