@@ -23,11 +23,13 @@ type SignInProvider interface {
 	Issuer() string
 }
 
-// oidcStateCookie binds a sign-in to the browser that started it: the
-// callback's state must be the one this browser was given, so that a
-// callback URL planted in another browser (log-in CSRF) does nothing. Lax,
-// because the provider's redirect back is a cross-site top-level GET.
-const oidcStateCookie = "mb_oidc_state"
+// oidcStateCookie names the cookie that binds a sign-in to the browser
+// that started it: the callback's state must be one this browser was
+// given, so that a callback URL planted in another browser (log-in CSRF)
+// does nothing. One cookie per sign-in, named after its state, so that two
+// tabs signing in at once do not overwrite each other's. Lax, because the
+// provider's redirect back is a cross-site top-level GET.
+func oidcStateCookie(state string) string { return "mb_oidc_" + secret.Hash(state)[:16] }
 
 // handleOIDCStart sends the browser to the provider to log in.
 func (s *Server) handleOIDCStart(w http.ResponseWriter, r *http.Request) error {
@@ -57,7 +59,7 @@ func (s *Server) redirectToProvider(w http.ResponseWriter, r *http.Request, p ac
 	if err := s.cfg.Accounts.SaveSignIn(r.Context(), p); err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: oidcStateCookie, Value: st.State, Path: oidc.CallbackPath, MaxAge: int(account.SignInTTL.Seconds()),
+	http.SetCookie(w, &http.Cookie{Name: oidcStateCookie(st.State), Value: st.State, Path: oidc.CallbackPath, MaxAge: int(account.SignInTTL.Seconds()),
 		HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
@@ -81,11 +83,11 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return s.oidcProblem(w, r, "This sign-in did not work", err, "", "")
 	}
-	c, cerr := r.Cookie(oidcStateCookie)
+	c, cerr := r.Cookie(oidcStateCookie(cb.State))
 	if cerr != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(cb.State)) != 1 {
 		return s.oidcProblem(w, r, "This sign-in did not work", errWrongBrowser, "", "")
 	}
-	http.SetCookie(w, &http.Cookie{Name: oidcStateCookie, Path: oidc.CallbackPath, MaxAge: -1, HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: oidcStateCookie(cb.State), Path: oidc.CallbackPath, MaxAge: -1, HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
 	pending, err := s.cfg.Accounts.TakeSignIn(r.Context(), cb.State)
 	if err != nil {
 		return s.oidcProblem(w, r, "This sign-in did not work", err, "", "")

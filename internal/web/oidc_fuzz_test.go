@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/marketbridge/marketbridge/internal/oidc"
+	"github.com/marketbridge/marketbridge/internal/secret"
 	"github.com/marketbridge/marketbridge/internal/store/storetest"
 )
 
@@ -34,7 +35,9 @@ func FuzzOIDCCallback(f *testing.F) {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		req.URL.Path, req.URL.RawQuery = oidc.CallbackPath, query
 		if cookie != "" {
-			req.Header.Set("Cookie", "mb_oidc_state="+cookie)
+			// Under the name a browser given the query's state holds it.
+			state := req.URL.Query().Get("state")
+			req.Header.Set("Cookie", "mb_oidc_"+secret.Hash(state)[:16]+"="+cookie)
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

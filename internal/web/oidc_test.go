@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/marketbridge/marketbridge/internal/account"
 	"github.com/marketbridge/marketbridge/internal/oidc"
@@ -251,14 +252,14 @@ func TestOIDC_ReplayedStateAndOtherBrowserRefused(t *testing.T) {
 		p.AutoLogin(mia.Username)
 		b := a.browser()
 		callback := b.throughProvider(b.get("/login/oidc"))
-		state := ""
+		var state *http.Cookie
 		for _, c := range b.client.Jar.Cookies(mustURL(a.srv.URL + oidc.CallbackPath)) {
-			if c.Name == "mb_oidc_state" {
-				state = c.Value
+			if strings.HasPrefix(c.Name, "mb_oidc_") {
+				state = c
 			}
 		}
-		if state == "" {
-			t.Fatal("no state cookie for the callback")
+		if state == nil || mustURL(callback).Query().Get("state") != state.Value {
+			t.Fatalf("the browser holds state cookie %v for callback %s", state, callback)
 		}
 		// The callback URL planted in another browser does nothing.
 		if r := a.browser().get(callback); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "started in another browser") {
@@ -268,7 +269,7 @@ func TestOIDC_ReplayedStateAndOtherBrowserRefused(t *testing.T) {
 			t.Fatalf("callback: %d %.300s", r.status, r.body)
 		}
 		replay := a.browser()
-		replay.client.Jar.SetCookies(mustURL(a.srv.URL+oidc.CallbackPath), []*http.Cookie{{Name: "mb_oidc_state", Value: state, Path: oidc.CallbackPath}})
+		replay.client.Jar.SetCookies(mustURL(a.srv.URL+oidc.CallbackPath), []*http.Cookie{{Name: state.Name, Value: state.Value, Path: oidc.CallbackPath}})
 		r := replay.get(callback)
 		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "expired or was already used") || replay.cookie("mb_session") != "" {
 			t.Fatalf("replayed callback: %d, session %q %s", r.status, replay.cookie("mb_session"), problemOf(r.body))
@@ -365,4 +366,29 @@ func problemOf(body string) string {
 	}
 	msg, _, _ := strings.Cut(rest, "</p>")
 	return msg
+}
+
+// A sign-in not finished within ten minutes is refused, and the log-in
+// and register pages offer both ways in when both are on.
+func TestOIDC_SignInExpiresAndPagesOfferBoth(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a, p := oidcApp(t, db)
+		p.AddUser(mia)
+		p.AutoLogin(mia.Username)
+		b := a.browser()
+		callback := b.throughProvider(b.get("/login/oidc"))
+		a.mu.Lock()
+		a.now = a.now.Add(account.SignInTTL + time.Second)
+		a.mu.Unlock()
+		if r := b.get(callback); r.status != http.StatusUnprocessableEntity || !strings.Contains(problemOf(r.body), "expired") {
+			t.Errorf("callback after %v: %d %s", account.SignInTTL, r.status, problemOf(r.body))
+		}
+		for _, page := range []string{"/login?next=%2Forgs%2Fnew", "/register?next=%2Forgs%2Fnew"} {
+			body := a.browser().get(page).body
+			if !strings.Contains(body, `href="/login/oidc?next=%2Forgs%2Fnew"`) || !strings.Contains(body, "with Example Identity") ||
+				!strings.Contains(body, `name="password"`) {
+				t.Errorf("%s does not offer both the provider and a password:\n%.3000s", page, body)
+			}
+		}
+	})
 }

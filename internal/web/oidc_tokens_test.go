@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -30,6 +31,7 @@ type tokenForger struct {
 	unknown   *rsa.PrivateKey // signs forgeries under the published key's id
 	mu        sync.Mutex
 	nonce     string // of the last authorization request
+	deny      string // when set, the error the authorization endpoint answers with
 	mint      func(f *tokenForger, nonce string) string
 }
 
@@ -59,7 +61,12 @@ func startForger(t testing.TB) *tokenForger {
 		q := r.URL.Query()
 		f.mu.Lock()
 		f.nonce = q.Get("nonce")
+		deny := f.deny
 		f.mu.Unlock()
+		if deny != "" {
+			http.Redirect(w, r, q.Get("redirect_uri")+"?"+url.Values{"error": {deny}, "state": {q.Get("state")}}.Encode(), http.StatusFound)
+			return
+		}
 		http.Redirect(w, r, q.Get("redirect_uri")+"?"+url.Values{"code": {"the-code"}, "state": {q.Get("state")}}.Encode(), http.StatusFound)
 	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
@@ -159,6 +166,53 @@ func TestOIDC_CallbackRefusesBadIDTokens(t *testing.T) {
 		}
 		if n := a.count(`SELECT COUNT(*) FROM users`); n != 1 {
 			t.Errorf("%d users, want only the good token's", n)
+		}
+	})
+}
+
+// How the callback reads the provider's word on the address: a string
+// "true" (Cognito, older Entra ID) is verified; false, absent or anything
+// else is not, and a first sign-in with it is refused. A refusal at the
+// provider (the person cancelled) says so and logs nobody in.
+func TestOIDC_EmailVerifiedClaimAndProviderRefusal(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := startForger(t)
+		a := newApp(t, db, withOIDC(t, f.srv.URL, forgerClient, "secret"))
+		for i, tc := range []struct {
+			verified any // nil: absent
+			status   int
+		}{
+			{nil, http.StatusForbidden},
+			{false, http.StatusForbidden},
+			{"false", http.StatusForbidden},
+			{"yes", http.StatusForbidden},
+			{"true", http.StatusSeeOther},
+			{true, http.StatusSeeOther},
+		} {
+			f.mu.Lock()
+			f.mint = func(f *tokenForger, n string) string {
+				c := f.claims(n)
+				c["sub"], c["email"] = fmt.Sprintf("sub-%d", i), fmt.Sprintf("p%d@example.com", i)
+				delete(c, "email_verified")
+				if tc.verified != nil {
+					c["email_verified"] = tc.verified
+				}
+				return f.sign(f.published, c)
+			}
+			f.mu.Unlock()
+			b := a.browser()
+			if r := b.oidcSignIn(""); r.status != tc.status {
+				t.Errorf("email_verified %#v: %d %s, want %d", tc.verified, r.status, problemOf(r.body), tc.status)
+			}
+		}
+		f.mu.Lock()
+		f.deny = "access_denied"
+		f.mu.Unlock()
+		b := a.browser()
+		r := b.oidcSignIn("/orgs/new")
+		if r.status != http.StatusUnauthorized || !strings.Contains(problemOf(r.body), "cancelled or refused") ||
+			!strings.Contains(r.body, `href="/login?next=%2Forgs%2Fnew"`) || b.cookie("mb_session") != "" {
+			t.Errorf("refused at the provider: %d %s", r.status, problemOf(r.body))
 		}
 	})
 }
