@@ -392,3 +392,39 @@ func TestOIDC_SignInExpiresAndPagesOfferBoth(t *testing.T) {
 		}
 	})
 }
+
+// The purchase survives the trip through the provider (R4): Flow B for a
+// user who signs in through the provider, already onboarded, with a private
+// offer accepted on AWS: the sign-in leads to the set-up waiting in this
+// browser, then to linking.
+func TestOIDC_FlowB_R4_PurchaseSurvivesSignIn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a, p := oidcApp(t, db)
+		p.AddUser(mia)
+		p.AutoLogin(mia.Username)
+		first := a.browser()
+		first.oidcSignIn("")
+		first.post("/onboarding/company", url.Values{"company_name": {"Wong Ltd"}, "country": {"JP"}, "address": {"Tokyo"}})
+		first.post("/onboarding/profile", url.Values{"job_role": {"data"}, "company_size": {"1-10"}, "use_case": {"analytics"}})
+
+		b := a.browser()
+		if r := b.fulfill(a.setUpToken(a.acceptDemoOffer())); r.location != "/marketplace/aws/setup" {
+			t.Fatalf("fulfillment → %q", r.location)
+		}
+		setup := b.get("/marketplace/aws/setup")
+		if !strings.Contains(setup.body, `href="/login/oidc?next=%2Fmarketplace%2Faws%2Fsetup"`) {
+			t.Fatalf("the set-up page does not offer the provider:\n%.3000s", setup.body)
+		}
+		r := b.get(b.throughProvider(b.get("/login/oidc?next=%2Fmarketplace%2Faws%2Fsetup")))
+		if r.status != http.StatusSeeOther || pathOf(r.location) != "/marketplace/aws/setup" {
+			t.Fatalf("sign-in from the set-up page → %d %q", r.status, r.location)
+		}
+		link := b.get("/marketplace/aws/setup").location
+		if !strings.HasPrefix(link, "/marketplace/purchases/") {
+			t.Fatalf("set-up after sign-in → %q, want the linking page", link)
+		}
+		if r := b.post(link+"/link", url.Values{"org": {"new"}, "name": {"Wong Ltd"}}); !strings.HasSuffix(pathOf(r.location), "/billing") {
+			t.Fatalf("link → %d %q", r.status, r.location)
+		}
+	})
+}
