@@ -122,6 +122,11 @@ var (
 	// ErrIdentityEmailTaken: an account with a password holds the address.
 	ErrIdentityEmailTaken = fault.New(fault.KindConflict,
 		"An account with this e-mail address already exists. Log in with its password, then link this sign-in from your account page.")
+	// ErrIdentityEmailTakenNoPassword: an account without a password,
+	// which signs in through another identity (another issuer, or a
+	// subject the provider has since changed), holds the address.
+	ErrIdentityEmailTakenNoPassword = fault.New(fault.KindConflict,
+		"An account with this e-mail address already exists, and signs in through another identity. Ask the vendor's support to move it to this one.")
 	// ErrIdentityTaken: linking an identity that another user signs in with.
 	ErrIdentityTaken = fault.New(fault.KindConflict, "This sign-in is already linked to another account.")
 	// ErrIdentityLinkedElsewhere: the user already has another identity at
@@ -159,6 +164,13 @@ func (s *Service) signInWithIdentity(ctx context.Context, id Identity, retried b
 		err = tx.QueryRowContext(ctx, `INSERT INTO users (email, name, password_hash, email_verified_at, created_at) VALUES ($1, $2, '', $3, $3)
 			ON CONFLICT (email) DO NOTHING RETURNING id`, id.Email, name, now).Scan(&userID)
 		if errors.Is(err, sql.ErrNoRows) {
+			var hasPassword bool
+			if err := tx.QueryRowContext(ctx, `SELECT password_hash <> '' FROM users WHERE email = $1`, id.Email).Scan(&hasPassword); err != nil {
+				return fmt.Errorf("sign in: read the user with address: %w", err)
+			}
+			if !hasPassword {
+				return ErrIdentityEmailTakenNoPassword
+			}
 			return ErrIdentityEmailTaken
 		}
 		if err != nil {

@@ -112,6 +112,8 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) erro
 	switch {
 	case errors.Is(err, account.ErrIdentityEmailTaken):
 		return s.oidcProblem(w, r, "You already have an account", err, pending.Next, account.NormalizeEmail(id.Email))
+	case errors.Is(err, account.ErrIdentityEmailTakenNoPassword):
+		return s.oidcProblem(w, r, "You already have an account", err, pending.Next, "")
 	case errors.Is(err, account.ErrIdentityEmailUnverified):
 		return s.oidcProblem(w, r, "Your e-mail address is not confirmed", err, pending.Next, "")
 	case err != nil:
