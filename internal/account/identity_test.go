@@ -76,7 +76,7 @@ func TestSignInWithIdentity_Rules(t *testing.T) {
 	})
 }
 
-// A user without a password (password_hash '') is refused like a wrong
+// A user without a password (password_hash ”) is refused like a wrong
 // password, not with an internal error, and gets no reset link.
 func TestLogIn_UserWithoutPasswordIsRefused(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
