@@ -50,6 +50,9 @@ func (s *Server) handleOIDCLink(w http.ResponseWriter, r *http.Request, u *curre
 }
 
 func (s *Server) redirectToProvider(w http.ResponseWriter, r *http.Request, p account.PendingSignIn) error {
+	if !s.signIns.Allow(s.clientAddr(r)) {
+		return fault.New(fault.KindRateLimited, "Too many sign-in attempts from your address. Wait a minute, then try again.")
+	}
 	st := oidc.NewStart(secret.Token)
 	to, err := s.cfg.OIDC.AuthURL(r.Context(), st)
 	if err != nil {

@@ -428,3 +428,26 @@ func TestOIDC_FlowB_R4_PurchaseSurvivesSignIn(t *testing.T) {
 		}
 	})
 }
+
+// Each sign-in started keeps a row until it ends, without a log-in, so one
+// address may start only so many.
+func TestOIDC_StartIsRateLimited(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a, _ := oidcApp(t, db)
+		b := a.browser()
+		refused := 0
+		for range 40 {
+			if r := b.get("/login/oidc"); r.status == http.StatusTooManyRequests {
+				refused++
+			} else if r.status != http.StatusSeeOther {
+				t.Fatalf("start: %d", r.status)
+			}
+		}
+		if refused == 0 || refused > 15 {
+			t.Errorf("%d of 40 quick starts refused, want some but not most", refused)
+		}
+		if n := a.count(`SELECT COUNT(*) FROM oidc_sign_ins`); n != 40-refused {
+			t.Errorf("%d pending sign-ins kept, want %d", n, 40-refused)
+		}
+	})
+}

@@ -138,6 +138,9 @@ type Server struct {
 	// fulfillments limits set-ups per client address: each costs a call to
 	// AWS against the seller's quota, and the route needs no log-in.
 	fulfillments *ratelimit.Limiter
+	// signIns limits sign-ins started per client address: each keeps a
+	// row until it is finished or expires, and needs no log-in.
+	signIns *ratelimit.Limiter
 	// freshKeys holds new API keys' secrets for the page after the redirect.
 	freshKeys *freshKeys
 	handler   http.Handler
@@ -164,6 +167,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, metrics: m, pages: pages,
 		secureCookie: strings.HasPrefix(cfg.BaseURL, "https://"), fulfillments: ratelimit.New(20, 3*time.Second, time.Now),
+		signIns:   ratelimit.New(30, 2*time.Second, time.Now),
 		freshKeys: newFreshKeys(time.Now)}
 	mux := http.NewServeMux()
 	s.routes(mux)
