@@ -39,8 +39,18 @@ func TestBrowser_MarketplaceFlowA_OIDCFirstSignInOnboardsAndLinks_R4(t *testing.
 	confirmLink(t, b, "Haddad Robotics")
 	expectBilling(t, b, "1234-5678-9012", "Pay as you go", "—")
 
+	// The account page says how Noor logs in; it and the sign-in pages
+	// reflow at 320 px with enough contrast (WCAG 2.1, 1.4.10 and 1.4.3).
+	b.SetViewport(320, 640)
+	visitAndCheck(t, b, "account", d.seller+"/account", http.StatusOK)
+	expectText(t, b, "main", "noor@example.com", "none: you log in through "+idpName, d.idp.Issuer)
+
 	expectPage(t, b, b.Click(`header form[action="/logout"] button[type=submit]`), http.StatusOK, "Log in")
 	if b.URL().Path != "/login" || d.idp.Logouts() != 1 {
 		t.Errorf("after logging out the browser is on %s and the provider ended %d sessions; want /login and 1", b.URL(), d.idp.Logouts())
 	}
+	checkPage(t, b, "log in, with the provider's button")
+	expectText(t, b, "main", "Log in with "+idpName)
+	visitAndCheck(t, b, "a sign-in that did not work", d.seller+"/login/oidc/callback?state=old&code=c", http.StatusUnprocessableEntity)
+	visitAndCheck(t, b, "register, with the provider's button", d.seller+"/register", http.StatusOK)
 }
