@@ -54,3 +54,43 @@ func TestBrowser_MarketplaceFlowA_OIDCFirstSignInOnboardsAndLinks_R4(t *testing.
 	visitAndCheck(t, b, "a sign-in that did not work", d.seller+"/login/oidc/callback?state=old&code=c", http.StatusUnprocessableEntity)
 	visitAndCheck(t, b, "register, with the provider's button", d.seller+"/register", http.StatusOK)
 }
+
+// Someone with a password account tries the provider's sign-in with the
+// same, verified address: marketbridge does not attach it silently, but
+// says to log in with the password and link from the account page (#12).
+// They do; from then on the provider's sign-in opens the same account.
+func TestBrowser_OIDCSameAddressAsPasswordAccountLinksFromAccountPage(t *testing.T) {
+	t.Parallel()
+	b := browsertest.New(t, "owner")
+	ines := person{name: "Ines Duarte", email: "ines@example.com", password: "tiles of lisbon in blue", company: "Duarte Tiles"}
+	atIdP := oidctest.User{Subject: "idp-ines", Username: "ines", Password: "azulejo", Email: ines.email, EmailVerified: true,
+		GivenName: "Ines", FamilyName: "Duarte"}
+	d := startOIDCDemo(t, []oidctest.User{atIdP})
+	signUp(t, b, d.seller, ines)
+	orgID := createOrg(t, b, ines.company)
+	expectPage(t, b, b.Click(`header form[action="/logout"] button[type=submit]`), http.StatusOK, "Log in")
+
+	expectPage(t, b, b.Click(`main a[href^="/login/oidc"]`), http.StatusOK, "Sign in to Example Identity")
+	expectPage(t, b, logInAtProvider(t, b, atIdP), http.StatusConflict, "You already have an account")
+	expectText(t, b, "main .panel", "Log in with its password", "Link your "+idpName+" sign-in")
+	expectPage(t, b, b.Click(`main a[href^="/login?"]`), http.StatusOK, "Log in")
+	if got := b.Value("#f-email"); got != ines.email {
+		t.Errorf("the log-in form has %q, want the address filled in", got)
+	}
+	expectPage(t, b, login(t, b, ines), http.StatusOK, ines.company)
+
+	expectPage(t, b, b.Click(`header a.who`), http.StatusOK, "Your account")
+	expectPage(t, b, b.Click(`main form[action="/account/oidc/link"] button[type=submit]`), http.StatusOK, "Sign in to Example Identity")
+	expectPage(t, b, logInAtProvider(t, b, atIdP), http.StatusOK, "Your account")
+	expectFlash(t, b, "sign-in is linked")
+	expectText(t, b, "main", "Linked to "+ines.email)
+
+	// A password session logs out here only; then the provider's sign-in
+	// opens Ines's account.
+	expectPage(t, b, b.Click(`header form[action="/logout"] button[type=submit]`), http.StatusOK, "Log in")
+	expectPage(t, b, b.Click(`main a[href^="/login/oidc"]`), http.StatusOK, "Sign in to Example Identity")
+	expectPage(t, b, logInAtProvider(t, b, atIdP), http.StatusOK, ines.company)
+	if want := orgPage(d.seller, orgID, ""); b.URL().String() != want {
+		t.Errorf("after signing in through the provider the browser is on %s, want %s", b.URL(), want)
+	}
+}
