@@ -71,6 +71,11 @@ func (s *Server) redirectToProvider(w http.ResponseWriter, r *http.Request, p ac
 // errWrongBrowser is a callback whose state this browser was not given.
 var errWrongBrowser = fault.New(fault.KindInvalid, "This sign-in was started in another browser or has expired. Please start again.")
 
+// errPasswordAccountStranded: a password account holds the address, and
+// password log-in is off.
+var errPasswordAccountStranded = fault.New(fault.KindConflict,
+	"An account with this e-mail address already exists here, with a password, and log-in with a password is turned off. Ask the vendor's support to link it to this sign-in.")
+
 type oidcProblemView struct {
 	Heading    string
 	Message    string
@@ -113,6 +118,10 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) erro
 	}
 	u, err := s.cfg.Accounts.SignInWithIdentity(r.Context(), ident)
 	switch {
+	case errors.Is(err, account.ErrIdentityEmailTaken) && s.cfg.LocalAccountsOff:
+		// The account's password no longer opens it, so its owner cannot
+		// link from it: the vendor's staff must.
+		return s.oidcProblem(w, r, "You already have an account", errPasswordAccountStranded, pending.Next, "")
 	case errors.Is(err, account.ErrIdentityEmailTaken):
 		return s.oidcProblem(w, r, "You already have an account", err, pending.Next, account.NormalizeEmail(id.Email))
 	case errors.Is(err, account.ErrIdentityEmailTakenNoPassword):

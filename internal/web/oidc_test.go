@@ -282,7 +282,7 @@ func TestOIDC_ReplayedStateAndOtherBrowserRefused(t *testing.T) {
 // found, and the log-in page offers the provider only.
 func TestOIDC_LocalAccountsOff(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		a, _ := oidcApp(t, db, localAccountsOff)
+		a, p := oidcApp(t, db, localAccountsOff)
 		b := a.browser()
 		login := b.get("/login?next=%2Forgs%2Fnew")
 		if login.status != http.StatusOK || !strings.Contains(login.body, `href="/login/oidc?next=%2Forgs%2Fnew"`) ||
@@ -301,6 +301,19 @@ func TestOIDC_LocalAccountsOff(t *testing.T) {
 		}
 		if n := a.count(`SELECT COUNT(*) FROM users`); n != 0 {
 			t.Errorf("%d users created with local accounts off", n)
+		}
+		// An account made with a password before they were turned off is
+		// not attached by its address either, and the page does not offer
+		// a password log-in that is gone.
+		if _, err := a.db.Write().ExecContext(context.Background(), `INSERT INTO users (email, name, password_hash, email_verified_at, created_at)
+			VALUES ('old@example.com', 'Old', 'x', $1, $1)`, a.Now()); err != nil {
+			t.Fatal(err)
+		}
+		p.AddUser(oidctest.User{Subject: "sub-old", Username: "old", Password: "pw", Email: "old@example.com", EmailVerified: true})
+		p.AutoLogin("old")
+		r := b.oidcSignIn("")
+		if r.status != http.StatusConflict || !strings.Contains(problemOf(r.body), "Ask the vendor&#39;s support") || strings.Contains(r.body, "Log in with your password") {
+			t.Errorf("sign-in with a password account's address, local accounts off: %d %s", r.status, problemOf(r.body))
 		}
 	})
 }
