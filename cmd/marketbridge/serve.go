@@ -23,6 +23,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/marketplace/awsmp"
 	"github.com/marketbridge/marketbridge/internal/metering"
+	"github.com/marketbridge/marketbridge/internal/oidc"
 	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/usage"
@@ -36,6 +37,7 @@ type serveOptions struct {
 	http       config.HTTP
 	log        config.Log
 	mail       config.Mail
+	oidc       config.OIDC
 	baseURL    string
 	trustProxy bool
 	operators  string
@@ -66,6 +68,7 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.BoolVar(&o.trustProxy, "trust-proxy-headers", false, "take client addresses from X-Forwarded-For (only behind a reverse proxy that sets it)")
 	c.Flags.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this host:port only, not beside the console (e.g. an address on a private network); empty serves it at the console's /metrics")
 	o.mail.Bind(c.Flags)
+	o.oidc.Bind(c.Flags)
 	c.Flags.StringVar(&o.market.snsCertHost, "sns-cert-host", "", "a host:port besides AWS's whose SNS signing certificates are trusted (an emulator); empty trusts AWS only")
 	c.Flags.StringVar(&o.market.eventBridgeKey, "eventbridge-api-key", "", "the secret an EventBridge API destination sends to /marketplace/aws/events; empty disables that endpoint")
 	c.Flags.StringVar(&o.market.eventBridgeHeader, "eventbridge-header", "x-api-key", "the header that carries --eventbridge-api-key")
@@ -109,7 +112,7 @@ func (o *serveOptions) validate() error {
 	if _, err := web.ParseProductURL(o.productURL); err != nil {
 		productErr = fmt.Errorf("--product-url: %w", err)
 	}
-	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr, mailboxErr, meterErr,
+	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), o.oidc.Validate(), baseErr, mailboxErr, meterErr,
 		metricsErr, originsErr, productErr)
 }
 
@@ -255,6 +258,17 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	if err != nil {
 		return err
 	}
+	var signIn web.SignInProvider // stays a nil interface without --oidc-issuer
+	if o.oidc.Enabled() {
+		rp, err := oidc.New(oidc.Config{Issuer: o.oidc.Issuer, ClientID: o.oidc.ClientID, ClientSecret: o.oidc.ClientSecret,
+			Scopes: oidc.SplitScopes(o.oidc.Scopes), RedirectURL: strings.TrimRight(baseURL, "/") + oidc.CallbackPath, Now: time.Now})
+		if err != nil {
+			return err
+		}
+		signIn = rp
+		logger.Info("sign-in through the vendor's OpenID provider", "issuer", o.oidc.Issuer, "local_accounts", o.oidc.LocalAccounts)
+	}
+
 	srv, err := web.New(web.Config{
 		Logger:            logger,
 		DB:                db,
@@ -279,6 +293,9 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		Mailbox:           mailbox,
 		ProductURL:        productURL,
 		ProductName:       strings.TrimSpace(o.productName),
+		OIDC:              signIn,
+		OIDCName:          o.oidc.Name,
+		LocalAccountsOff:  !o.oidc.LocalAccounts,
 	})
 	if err != nil {
 		return err

@@ -11,4 +11,11 @@
 // never changes an existing account; only the mailbox, through a link, can
 // choose the password of an account whose address two people signed up
 // with (#11).
+//
+// People may also sign in through the vendor's OpenID Connect provider
+// (identity.go, #12): an identity is (issuer, subject), a first sign-in with
+// an address the provider verified creates a user without a password, and
+// an identity joins an existing account only when its owner links it while
+// logged in. Telling such a person that their address has an account here
+// reveals nothing: the provider vouched that the mailbox is theirs.
 package account

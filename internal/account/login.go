@@ -71,6 +71,12 @@ func (s *Service) checkCredentials(ctx context.Context, email, password string) 
 	if err != nil {
 		return User{}, fmt.Errorf("log in: %w", err)
 	}
+	if hash == "" {
+		// A user created by a sign-in through the vendor's provider has no
+		// password: nothing typed here opens it. Same time as a wrong one.
+		_, _ = s.verifyPassword(ctx, s.dummyHash, password)
+		return User{}, ErrBadCredentials
+	}
 	ok, err := s.verifyPassword(ctx, hash, password)
 	if err != nil {
 		return User{}, fmt.Errorf("log in user %d: %w", u.ID, err)

@@ -24,7 +24,9 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, clientAddr st
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var id int64
 		var name string
-		err := tx.QueryRowContext(ctx, `SELECT id, name FROM users WHERE email = $1`, email).Scan(&id, &name)
+		// A user without a password signs in through the vendor's
+		// provider only (#12): there is nothing to reset.
+		err := tx.QueryRowContext(ctx, `SELECT id, name FROM users WHERE email = $1 AND password_hash <> ''`, email).Scan(&id, &name)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -54,7 +56,7 @@ func (s *Service) resetTarget(ctx context.Context, token string) (User, error) {
 	var expires time.Time
 	err := s.db.Read().QueryRowContext(ctx, `SELECT u.id, u.email, u.name, u.email_verified_at IS NOT NULL, u.onboarded_at IS NOT NULL, u.created_at,
 			t.used_at, t.expires_at
-		FROM user_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.purpose = $2`, secret.Hash(token), purposeReset).
+		FROM user_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.purpose = $2 AND u.password_hash <> ''`, secret.Hash(token), purposeReset).
 		Scan(&u.ID, &u.Email, &u.Name, &u.EmailVerified, &u.Onboarded, &u.CreatedAt, &used, &expires)
 	switch {
 	case errors.Is(err, sql.ErrNoRows) || used.Valid:

@@ -25,10 +25,17 @@ var ErrNoSession = fault.New(fault.KindUnauthenticated, "Please log in.")
 // value. A log-in always gets a new token, so that a token planted before
 // log-in (session fixation) is worth nothing after it.
 func (s *Service) StartSession(ctx context.Context, userID int64) (string, error) {
+	return s.StartSessionWithIDToken(ctx, userID, "")
+}
+
+// StartSessionWithIDToken opens a session for a sign-in through an OpenID
+// provider, keeping the ID token it came with for logging out there too
+// (EndSession returns it).
+func (s *Service) StartSessionWithIDToken(ctx context.Context, userID int64, idToken string) (string, error) {
 	tok := secret.Token()
 	now := s.now()
-	_, err := s.db.Write().ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
-		secret.Hash(tok), userID, now, now.Add(SessionTTL))
+	_, err := s.db.Write().ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, created_at, expires_at, id_token) VALUES ($1, $2, $3, $4, $5)`,
+		secret.Hash(tok), userID, now, now.Add(SessionTTL), idToken)
 	if err != nil {
 		return "", fmt.Errorf("start session for user %d: %w", userID, err)
 	}
@@ -60,10 +67,19 @@ func (s *Service) SessionByToken(ctx context.Context, token string) (Session, er
 
 // EndSession logs a browser out.
 func (s *Service) EndSession(ctx context.Context, token string) error {
-	if _, err := s.db.Write().ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = $1`, secret.Hash(token)); err != nil {
-		return fmt.Errorf("end session: %w", err)
+	_, err := s.LogOut(ctx, token)
+	return err
+}
+
+// LogOut ends a session and returns the ID token it was opened with, ""
+// for a password log-in, so that the caller can end the provider's session
+// too.
+func (s *Service) LogOut(ctx context.Context, token string) (idToken string, err error) {
+	err = s.db.Write().QueryRowContext(ctx, `DELETE FROM sessions WHERE token_hash = $1 RETURNING id_token`, secret.Hash(token)).Scan(&idToken)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("end session: %w", err)
 	}
-	return nil
+	return idToken, nil
 }
 
 // SetCurrentOrg remembers which organization the session works in. The

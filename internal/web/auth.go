@@ -172,44 +172,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		s.render(w, r, statusOf(err), "login", view{Title: "Log in", Form: formFrom(r, err), Data: data})
 		return nil
 	}
-	// A new session on every log-in; the old one, if any, is ended.
-	if old := userFrom(r.Context()); old != nil {
-		if err := s.cfg.Accounts.EndSession(r.Context(), old.token); err != nil {
-			return err
-		}
-	}
-	tok, err := s.cfg.Accounts.StartSession(r.Context(), u.ID)
-	if err != nil {
-		return err
-	}
-	s.setSessionCookie(w, tok)
-	if device, err = s.cfg.Accounts.RememberDevice(r.Context(), u.ID, device); err != nil {
-		return err
-	}
-	s.setDeviceCookie(w, device)
-	if next == "" {
-		// A marketplace set-up waiting in this browser, or for this user
-		// from another browser, comes first (R4).
-		if s.waitingPurchase(r) {
-			next = "/marketplace/aws/setup"
-		} else if p, ok, err := s.cfg.Market.PendingPurchase(r.Context(), u.ID); err != nil {
-			return err
-		} else if ok {
-			next = purchaseURL(p.ID)
-		}
-	}
-	if !u.Onboarded {
-		return seeOther(w, r, onboardingURL("/onboarding/company", next))
-	}
-	if next == "" {
-		next = "/"
-	}
-	return seeOther(w, r, next)
+	return s.completeLogin(w, r, u, next, "")
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
+	idToken := ""
 	if u := userFrom(r.Context()); u != nil {
-		if err := s.cfg.Accounts.EndSession(r.Context(), u.token); err != nil {
+		var err error
+		if idToken, err = s.cfg.Accounts.LogOut(r.Context(), u.token); err != nil {
 			return err
 		}
 	}
@@ -217,6 +187,12 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	// A set-up in progress belongs to whoever brought it: the next person
 	// to log in on this browser must not inherit it.
 	s.clearPurchaseCookie(w)
+	// A session that came from the provider ends there too, which sends
+	// the browser back to the log-in page.
+	if to, ok := s.logoutTarget(r.Context(), idToken); ok {
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return nil
+	}
 	s.setFlash(w, "You are logged out.")
 	return seeOther(w, r, "/login")
 }

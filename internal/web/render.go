@@ -51,9 +51,10 @@ var funcs = template.FuncMap{
 	"options": func(f form, name, label string, opts []account.Option) selectView {
 		return selectView{Form: f, Name: name, Label: label, Options: opts}
 	},
-	"linkify": linkify,
-	"dollars": func(micros int64) string { return money.Micros(micros).String() },
-	"cents":   func(c int64) string { return money.Cents(c).String() },
+	"linkify":    linkify,
+	"signInWith": func(v signInView, next string) signInLinks { return signInLinks{signInView: v, Next: next} },
+	"dollars":    func(micros int64) string { return money.Micros(micros).String() },
+	"cents":      func(c int64) string { return money.Cents(c).String() },
 }
 
 // selectView is one labelled select box, for the "select" template.
@@ -131,6 +132,7 @@ type view struct {
 	Data       any
 	DevMailbox bool
 	Path       string
+	SignIn     signInView
 }
 
 // render writes a page with status. Rendering into a buffer first means a
@@ -147,6 +149,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		v.Orgs = u.orgs
 	}
 	v.DevMailbox = s.cfg.Mailbox != nil
+	v.SignIn = signInView{Local: !s.cfg.LocalAccountsOff}
+	if s.cfg.OIDC != nil {
+		v.SignIn.Provider = s.cfg.OIDCName
+	}
 	v.Path = r.URL.Path
 	if v.Flash == "" {
 		v.Flash = s.takeFlash(w, r)
@@ -354,12 +360,23 @@ func (s *Server) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
 
 // withSecurityHeaders sets the headers every page should carry.
 func (s *Server) withSecurityHeaders(next http.Handler) http.Handler {
+	// Forms may lead to https sites (AWS's pages). Log-out and linking are
+	// forms that redirect to the sign-in provider, which browsers check
+	// against form-action too: a plain-http provider (on loopback, as in
+	// tests) is named.
+	formAction := "'self' https:"
+	if s.cfg.OIDC != nil {
+		if u, err := url.Parse(s.cfg.OIDC.Issuer()); err == nil && u.Scheme == "http" {
+			formAction += " http://" + u.Host
+		}
+	}
+	csp := "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action " + formAction + "; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self' https:; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", csp)
 		next.ServeHTTP(w, r)
 	})
 }

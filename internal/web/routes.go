@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/marketbridge/marketbridge/internal/oidc"
 	"github.com/marketbridge/marketbridge/internal/org"
 )
 
@@ -18,21 +19,29 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	// Signing up and in: no session needed.
 	s.handle(mux, "GET /{$}", s.page(s.handleHome))
-	s.handle(mux, "GET /register", s.page(s.handleRegisterForm))
-	s.handle(mux, "POST /register", s.page(s.handleRegister))
-	s.handle(mux, "GET /register/check-inbox", s.page(s.handleCheckInbox))
-	s.handle(mux, "POST /verify-email/resend", s.page(s.handleResendVerification))
+	// Marketbridge's own accounts: off with --local-accounts=false.
+	s.handle(mux, "GET /register", s.toLogin(s.page(s.handleRegisterForm)))
+	s.handle(mux, "POST /register", s.localOnly(s.page(s.handleRegister)))
+	s.handle(mux, "GET /register/check-inbox", s.toLogin(s.page(s.handleCheckInbox)))
+	s.handle(mux, "POST /verify-email/resend", s.localOnly(s.page(s.handleResendVerification)))
 	s.handle(mux, "GET /verify-email", s.page(s.handleVerifyEmail))
 	s.handle(mux, "GET /login", s.page(s.handleLoginForm))
-	s.handle(mux, "POST /login", s.page(s.handleLogin))
+	s.handle(mux, "POST /login", s.localOnly(s.page(s.handleLogin)))
 	s.handle(mux, "POST /logout", s.page(s.handleLogout))
-	s.handle(mux, "GET /forgot-password", s.page(s.handleForgotForm))
-	s.handle(mux, "POST /forgot-password", s.page(s.handleForgot))
-	s.handle(mux, "GET /reset-password", s.page(s.handleResetForm))
-	s.handle(mux, "POST /reset-password", s.page(s.handleReset))
+	s.handle(mux, "GET /forgot-password", s.toLogin(s.page(s.handleForgotForm)))
+	s.handle(mux, "POST /forgot-password", s.localOnly(s.page(s.handleForgot)))
+	s.handle(mux, "GET /reset-password", s.toLogin(s.page(s.handleResetForm)))
+	s.handle(mux, "POST /reset-password", s.localOnly(s.page(s.handleReset)))
+	// Sign-in through the vendor's OpenID Connect provider, when set.
+	if s.cfg.OIDC != nil {
+		s.handle(mux, "GET /login/oidc", s.page(s.handleOIDCStart))
+		s.handle(mux, "GET "+oidc.CallbackPath, s.page(s.handleOIDCCallback))
+		s.handle(mux, "POST /account/oidc/link", s.user(s.handleOIDCLink))
+	}
 	s.handle(mux, "GET /invitations/accept", s.page(s.handleInvitation))
 
 	// Logged in, before onboarding is complete.
+	s.handle(mux, "GET /account", s.user(s.handleAccount))
 	s.handle(mux, "GET /onboarding/company", s.user(s.handleCompanyForm))
 	s.handle(mux, "POST /onboarding/company", s.user(s.handleCompany))
 	s.handle(mux, "GET /onboarding/profile", s.user(s.handleProfileForm))

@@ -86,6 +86,13 @@ type Config struct {
 	// Mailbox, when set, is shown at /dev/mailbox: the demo's stand-in for
 	// an inbox. Leave it nil when real mail goes out.
 	Mailbox Mailbox
+	// OIDC, when set, signs people in through the vendor's OpenID Connect
+	// provider, named OIDCName on the log-in button (#12).
+	OIDC     SignInProvider
+	OIDCName string
+	// LocalAccountsOff turns registration, password log-in and reset off,
+	// leaving sign-in through OIDC only.
+	LocalAccountsOff bool
 }
 
 // Validate reports every missing dependency at once.
@@ -124,6 +131,9 @@ func (c Config) Validate() error {
 	if c.SNS == nil {
 		errs = append(errs, errors.New("web: SNS is required"))
 	}
+	if c.LocalAccountsOff && c.OIDC == nil {
+		errs = append(errs, errors.New("web: LocalAccountsOff needs OIDC, or nobody can log in"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -137,6 +147,9 @@ type Server struct {
 	// fulfillments limits set-ups per client address: each costs a call to
 	// AWS against the seller's quota, and the route needs no log-in.
 	fulfillments *ratelimit.Limiter
+	// signIns limits sign-ins started per client address: each keeps a
+	// row until it is finished or expires, and needs no log-in.
+	signIns *ratelimit.Limiter
 	// freshKeys holds new API keys' secrets for the page after the redirect.
 	freshKeys *freshKeys
 	handler   http.Handler
@@ -146,6 +159,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.OIDCName == "" {
+		cfg.OIDCName = "single sign-on"
 	}
 	if cfg.BuyerConsoleURL == "" {
 		cfg.BuyerConsoleURL = "https://console.aws.amazon.com/marketplace/home#/subscriptions"
@@ -160,6 +176,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, metrics: m, pages: pages,
 		secureCookie: strings.HasPrefix(cfg.BaseURL, "https://"), fulfillments: ratelimit.New(20, 3*time.Second, time.Now),
+		signIns:   ratelimit.New(30, 2*time.Second, time.Now),
 		freshKeys: newFreshKeys(time.Now)}
 	mux := http.NewServeMux()
 	s.routes(mux)
