@@ -406,7 +406,7 @@ func (d *Deliverer) finish(ctx context.Context, j *job, o outcome) error {
 				WHERE id = $2`, o.at, j.endpoint)
 			return err
 		}
-		next := o.at.Add(d.backoff(j.step))
+		next := store.Now(o.at.Add(d.backoff(j.step)))
 		status := StatusPending
 		if !o.at.Before(j.giveUpAt) {
 			status = StatusFailed
