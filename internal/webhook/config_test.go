@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,3 +104,38 @@ func TestSignature_MatchesStandardWebhooks(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// The demo inbox verifies like a receiver and keeps the latest, newest
+// first.
+func TestInbox_VerifiesAndKeepsTheLatest(t *testing.T) {
+	now := time.Now()
+	in := NewInbox(NewSecret(), func() time.Time { return now })
+	send := func(id string, secret string, at time.Time) InboxItem {
+		body := []byte(`{"type":"organization.linked","timestamp":"x","data":{"organization":{"id":7,"external_id":"t"},"sequence":3}}`)
+		sig, err := Signature(id, at, body, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := http.Header{}
+		h.Set("webhook-id", id)
+		h.Set("webhook-timestamp", itoa(at.Unix()))
+		h.Set("webhook-signature", sig)
+		return in.Receive(h, body)
+	}
+	if it := send("msg_a", in.Secret(), now); !it.Verified() || it.Type != TypeOrganizationLinked || it.Seq != 3 || it.OrgID != 7 || it.ExternalID != "t" {
+		t.Errorf("good delivery = %+v", it)
+	}
+	if it := send("msg_b", NewSecret(), now); it.Verified() {
+		t.Error("a delivery signed with another secret verified")
+	}
+	if it := send("msg_c", in.Secret(), now.Add(-time.Hour)); it.Verified() {
+		t.Error("an hour-old delivery verified")
+	}
+	for i := range inboxSize + 5 {
+		send("msg_"+itoa(int64(i)), in.Secret(), now)
+	}
+	got := in.List()
+	if len(got) != inboxSize || got[0].ID != "msg_"+itoa(inboxSize+4) || got[0].N != inboxSize+8 || got[len(got)-1].N != 9 {
+		t.Errorf("inbox holds %d, newest %+v, oldest N %d", len(got), got[0].ID, got[len(got)-1].N)
+	}
+}
