@@ -130,7 +130,9 @@ type view struct {
 	Form       form
 	Data       any
 	DevMailbox bool
-	Path       string
+	// DevWebhooks shows the link to the demo's webhook inbox.
+	DevWebhooks bool
+	Path        string
 }
 
 // render writes a page with status. Rendering into a buffer first means a
@@ -147,6 +149,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		v.Orgs = u.orgs
 	}
 	v.DevMailbox = s.cfg.Mailbox != nil
+	v.DevWebhooks = s.cfg.WebhookInbox != nil
 	v.Path = r.URL.Path
 	if v.Flash == "" {
 		v.Flash = s.takeFlash(w, r)

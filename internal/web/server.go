@@ -20,6 +20,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/ratelimit"
 	"github.com/marketbridge/marketbridge/internal/usage"
+	"github.com/marketbridge/marketbridge/internal/webhook"
 )
 
 // Reconciler is what the operator view shows of metering.
@@ -77,6 +78,13 @@ type Config struct {
 	// Mailbox, when set, is shown at /dev/mailbox: the demo's stand-in for
 	// an inbox. Leave it nil when real mail goes out.
 	Mailbox Mailbox
+	// Webhooks, when set, are the vendor's webhook endpoints in the
+	// operator view.
+	Webhooks *webhook.Endpoints
+	// WebhookInbox, when set, receives deliveries at /dev/webhooks/inbox
+	// and shows them at /dev/webhooks: the demo's stand-in for the
+	// vendor's receiver.
+	WebhookInbox *webhook.Inbox
 }
 
 // Validate reports every missing dependency at once.
