@@ -98,7 +98,7 @@ func newEndpoints(t testing.TB, db *store.DB, clock *fakeClock) *Endpoints {
 // received is one request as the receiver saw it.
 type received struct {
 	id, timestamp, signature, contentType string
-	body                                   []byte
+	body                                  []byte
 	// verified is the Standard Webhooks library's verdict with each of the
 	// receiver's secrets, nil when it verified.
 	verified []error
