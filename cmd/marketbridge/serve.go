@@ -48,10 +48,15 @@ type serveOptions struct {
 	devMailbox bool
 	// clock is the marketplace's time; serve leaves it at real time, the
 	// demo sets it (see marketClock).
-	clock marketClock
+	clock    marketClock
+	webhooks webhookOptions
+	// devWebhooks adds an endpoint for the dev webhook inbox at
+	// /dev/webhooks: only the demo sets it.
+	devWebhooks bool
 }
 
-// bind declares the flags; devMailbox is --dev-mailbox's default.
+// bind declares the flags; devMailbox is --dev-mailbox's default, and
+// --webhooks-allow-private's (the demo's inbox is on loopback).
 func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	o.storage.Bind(c.Flags)
 	o.http.Bind(c.Flags, "127.0.0.1:8080")
@@ -70,6 +75,7 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.Float64Var(&o.metering.rate, "metering-rate", 10, "BatchMeterUsage calls per second this process makes (AWS allows 10 per seller account)")
 	c.Flags.BoolVar(&o.metering.zero, "meter-zero-hours", true, "send a zero record for hours without usage, as AWS recommends")
 	c.Flags.StringVar(&o.market.catalogPath, "catalog", "", "the products sold through AWS Marketplace, a JSON file (see docs/aws-setup.md)")
+	o.webhooks.bind(c.Flags, devMailbox)
 	o.log.Bind(c.Flags)
 }
 
@@ -99,7 +105,7 @@ func (o *serveOptions) validate() error {
 		originsErr = fmt.Errorf("--aws-account-id, --aws-notification-region: %w", err)
 	}
 	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), baseErr, mailboxErr, meterErr,
-		metricsErr, originsErr)
+		metricsErr, originsErr, o.webhooks.validate())
 }
 
 func newServeCommand() *command {
@@ -223,6 +229,10 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	if err != nil {
 		return err
 	}
+	hooks, inbox, deliverer, err := webhookDeps(ctx, o, db, s.url, baseURL, outbox, logger, reg)
+	if err != nil {
+		return err
+	}
 	var mailbox web.Mailbox
 	switch {
 	case o.devMailbox:
@@ -252,6 +262,8 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		BuyerConsoleURL:   o.market.buyerConsoleURL,
 		Operators:         splitList(o.operators),
 		Mailbox:           mailbox,
+		Webhooks:          hooks,
+		WebhookInbox:      inbox,
 	})
 	if err != nil {
 		return err
@@ -275,6 +287,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		}
 	})
 	workers.Go(func() { market.RunNotifications(workerCtx, 2*time.Second) })
+	workers.Go(func() { deliverer.Run(workerCtx, webhookInterval) })
 	workers.Go(func() {
 		metering.Run(workerCtx, logger.With("component", "metering"), maker, meterSender, o.clock.toReal(o.metering.interval))
 	})
