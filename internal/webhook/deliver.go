@@ -48,6 +48,9 @@ const (
 	DisableFailures = 10
 )
 
+// successResolution is how stale an endpoint's last success may be shown.
+const successResolution = time.Minute
+
 // responseLimit is how much of an answer each attempt keeps.
 const responseLimit = 1024
 
@@ -402,8 +405,12 @@ func (d *Deliverer) finish(ctx context.Context, j *job, o outcome) error {
 				WHERE id = $2 AND status = 'pending'`, o.at, j.delivery); err != nil {
 				return fmt.Errorf("store delivery %d: %w", j.delivery, err)
 			}
+			// The endpoint's row is shared by all its deliveries: touch it
+			// only to clear failures, or once a minute, so that concurrent
+			// successes do not queue on its lock.
 			_, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET last_success_at = $1, failing_since = NULL, consecutive_failures = 0
-				WHERE id = $2`, o.at, j.endpoint)
+				WHERE id = $2 AND (consecutive_failures > 0 OR last_success_at IS NULL OR last_success_at < $3)`,
+				o.at, j.endpoint, o.at.Add(-successResolution))
 			return err
 		}
 		next := store.Now(o.at.Add(d.backoff(j.step)))
