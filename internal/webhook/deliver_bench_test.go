@@ -60,4 +60,3 @@ func BenchmarkDeliver_LoopbackReceiver(b *testing.B) {
 		})
 	}
 }
-
