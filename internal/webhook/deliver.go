@@ -25,11 +25,11 @@ import (
 	"github.com/marketbridge/marketbridge/internal/store"
 )
 
-// Schedule is the backoff after each failed attempt in a row: the wait
+// schedule is the backoff after each failed attempt in a row: the wait
 // before the next is drawn at random between nothing and this (full
 // jitter), so that many deliveries failing together do not come back
 // together. After the last step it stays at the last.
-var Schedule = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute,
+var schedule = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute,
 	time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour}
 
 // minBackoff keeps full jitter from retrying at once.
@@ -368,7 +368,7 @@ func (d *Deliverer) send(ctx context.Context, j *job) outcome {
 
 // backoff is the wait after the step-th failure in a row, with full jitter.
 func (d *Deliverer) backoff(step int) time.Duration {
-	ceiling := Schedule[min(step, len(Schedule)-1)]
+	ceiling := schedule[min(step, len(schedule)-1)]
 	return max(time.Duration(d.cfg.Rand()*float64(ceiling)), minBackoff)
 }
 
@@ -394,6 +394,16 @@ func (d *Deliverer) finish(ctx context.Context, j *job, o outcome) error {
 		errText = "HTTP " + strconv.Itoa(o.status)
 	}
 	return d.db.InTx(ctx, func(tx *sql.Tx) error {
+		// The endpoint may have been deleted, with its deliveries, while
+		// the request was out: then there is nothing to log against.
+		var exists int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM webhook_deliveries WHERE id = $1`+d.db.Dialect().ForUpdate(), j.delivery).Scan(&exists)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("find webhook delivery %d: %w", j.delivery, err)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (delivery_id, endpoint_id, attempted_at, status_code, latency_ms, response, error)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, j.delivery, j.endpoint, o.at, o.status, o.latency.Milliseconds(), clip(o.response, responseLimit),
 			clip(o.err, 1000)); err != nil {
@@ -463,8 +473,14 @@ func (d *Deliverer) noteFailure(ctx context.Context, tx *sql.Tx, endpoint int64,
 	text := fmt.Sprintf("marketbridge stopped sending webhooks to %s.\n\n%s\n\n"+
 		"Its pending deliveries wait. Once the receiver answers again, enable the endpoint in the operator view, "+
 		"and send again what failed:\n%s/operator/webhooks/%d\n", url, reason, strings.TrimRight(d.cfg.BaseURL, "/"), endpoint)
+	// A mail that cannot be queued (an operator's address that does not
+	// parse) must not undo the disabling: the log and the operator view
+	// still say it.
 	if _, err := d.cfg.Mailer.Enqueue(ctx, tx, mail.Message{To: d.cfg.Operators, Subject: "Webhook endpoint disabled: " + clip(url, 120), Text: text}); err != nil {
-		return fmt.Errorf("tell the operators webhook endpoint %d is disabled: %w", endpoint, err)
+		if store.IsTransient(err) {
+			return fmt.Errorf("tell the operators webhook endpoint %d is disabled: %w", endpoint, err)
+		}
+		d.cfg.Logger.Error("could not mail the operators that a webhook endpoint is disabled", "endpoint", endpoint, "err", err)
 	}
 	return nil
 }

@@ -107,7 +107,7 @@ func TestDeliver_BackoffRetriesForThreeDays(t *testing.T) {
 		prev := start
 		for i := len(attempts) - 1; i >= 0; i-- {
 			gap := attempts[i].AttemptedAt.Sub(prev)
-			if gap > Schedule[len(Schedule)-1] {
+			if gap > schedule[len(schedule)-1] {
 				t.Errorf("attempt %d came %v after the one before, more than the cap", len(attempts)-i, gap)
 			}
 			prev = attempts[i].AttemptedAt
@@ -145,7 +145,7 @@ func TestBackoff_FullJitterWithinSchedule(t *testing.T) {
 		}
 	}
 	var total time.Duration
-	for _, s := range Schedule {
+	for _, s := range schedule {
 		total += s
 	}
 	if total >= RetryFor {

@@ -445,3 +445,30 @@ func TestSyncConfig_CreatesUpdatesRemoves(t *testing.T) {
 		}
 	})
 }
+
+// An endpoint deleted while its delivery is out leaves nothing behind and
+// no error: the attempt has nothing to be logged against.
+func TestDeliver_EndpointDeletedDuringAttempt(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := newFakeClock()
+		eps := newEndpoints(t, db, clock)
+		rc := newReceiver(t)
+		var ep Endpoint
+		rc.behave = func(int, *http.Request) int {
+			if err := eps.Delete(ctx, ep.ID); err != nil {
+				t.Error(err)
+			}
+			return http.StatusInternalServerError
+		}
+		ep, _ = createEndpoint(t, eps, rc.srv.URL)
+		record(t, db, NewRecorder(clock.Now), newOrg(t, db, "acme", ""), TypeOrganizationLinked, nil)
+		if n, err := newDeliverer(t, db, clock).DeliverDue(ctx); err != nil || n != 1 {
+			t.Fatalf("DeliverDue = %d, %v; want one attempt and no error", n, err)
+		}
+		var rows int
+		if err := db.Read().QueryRow(`SELECT (SELECT COUNT(*) FROM webhook_attempts) + (SELECT COUNT(*) FROM webhook_deliveries)`).Scan(&rows); err != nil || rows != 0 {
+			t.Errorf("%d rows left (%v)", rows, err)
+		}
+	})
+}
