@@ -139,3 +139,35 @@ func TestInbox_VerifiesAndKeepsTheLatest(t *testing.T) {
 		t.Errorf("inbox holds %d, newest %+v, oldest N %d", len(got), got[0].ID, got[len(got)-1].N)
 	}
 }
+
+// FuzzInboxReceive: the demo inbox reads whatever is posted to it. It never
+// panics, and accepts only what carries a signature made with its secret.
+func FuzzInboxReceive(f *testing.F) {
+	secret := NewSecret()
+	body := []byte(`{"type":"organization.linked","data":{"organization":{"id":1},"sequence":1}}`)
+	sig, _ := Signature("msg_1", time.Unix(1_800_000_000, 0), body, secret)
+	f.Add("msg_1", "1800000000", sig, body)
+	f.Add("msg_1", "1800000000", "v1,AAAA v2,BBBB", []byte(`{`))
+	f.Add("", "-1", ",", []byte(nil))
+	f.Fuzz(func(t *testing.T, id, ts, signature string, body []byte) {
+		in := NewInbox(secret, func() time.Time { return time.Unix(1_800_000_000, 0) })
+		h := http.Header{}
+		h.Set("webhook-id", id)
+		h.Set("webhook-timestamp", ts)
+		h.Set("webhook-signature", signature)
+		it := in.Receive(h, body)
+		if it.Verified() {
+			unix, err := strconv.ParseInt(ts, 10, 64)
+			if err != nil {
+				t.Fatalf("verified with timestamp %q", ts)
+			}
+			want, _ := Signature(id, time.Unix(unix, 0), body, secret)
+			if !strings.Contains(" "+signature+" ", " "+want+" ") && !strings.Contains(signature, strings.TrimPrefix(want, "v1,")) {
+				t.Fatalf("verified %q without the signature %q", signature, want)
+			}
+		}
+		if len(in.List()) != 1 {
+			t.Fatal("the inbox did not keep the delivery")
+		}
+	})
+}
