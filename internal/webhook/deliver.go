@@ -107,6 +107,10 @@ type Deliverer struct {
 	db      *store.DB
 	owner   string
 	metrics *metrics
+	// perEndpoint is how many deliveries to one endpoint this process
+	// sends at once: all workers but one, so that an endpoint that hangs
+	// until the timeout leaves a worker to the others.
+	perEndpoint int
 }
 
 // NewDeliverer returns a Deliverer.
@@ -129,7 +133,7 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return &Deliverer{cfg: cfg, db: cfg.DB, owner: hex.EncodeToString(b[:]), metrics: m}, nil
+	return &Deliverer{cfg: cfg, db: cfg.DB, owner: hex.EncodeToString(b[:]), metrics: m, perEndpoint: max(cfg.Workers-1, 1)}, nil
 }
 
 // Run delivers what is due every interval until ctx ends, and waits for
@@ -278,7 +282,9 @@ func (d *Deliverer) claim(ctx context.Context) (*job, error) {
 				e.event_id, e.type, e.data, e.occurred_at
 			FROM webhook_deliveries d JOIN webhook_endpoints p ON p.id = d.endpoint_id JOIN webhook_events e ON e.id = d.event_id
 			WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1) AND p.enabled
-			ORDER BY d.next_attempt_at, d.id LIMIT 1`+d.db.Dialect().SkipLockedOf("d"), now).
+				AND (SELECT COUNT(*) FROM webhook_deliveries x WHERE x.endpoint_id = d.endpoint_id AND x.claimed_by = $2
+					AND x.status = 'pending' AND x.lease_until IS NOT NULL AND x.lease_until >= $1) < $3
+			ORDER BY d.next_attempt_at, d.id LIMIT 1`+d.db.Dialect().SkipLockedOf("d"), now, d.owner, d.perEndpoint).
 			Scan(&c.delivery, &c.step, &c.giveUpAt, &c.endpoint, &c.url, &secret, &prev, &prevUntil, &c.eventID, &typ, &data, &occurred)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil

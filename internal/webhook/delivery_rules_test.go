@@ -482,3 +482,45 @@ func TestDeliver_EndpointDeletedDuringAttempt(t *testing.T) {
 		}
 	})
 }
+
+// An endpoint that hangs until the timeout does not hold every worker: the
+// other endpoints' deliveries go out meanwhile.
+func TestDeliver_SlowEndpointLeavesAWorkerToTheOthers(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := newFakeClock()
+		eps := newEndpoints(t, db, clock)
+		slow, fast := newReceiver(t), newReceiver(t)
+		slow.behave = func(int, *http.Request) int { return -1 } // hangs
+		createEndpoint(t, eps, slow.srv.URL, TypeSubscriptionUpdated)
+		createEndpoint(t, eps, fast.srv.URL, TypeOrganizationLinked)
+		rec := NewRecorder(clock.Now)
+		orgID := newOrg(t, db, "acme", "")
+		// The slow endpoint's deliveries come first in the queue.
+		for range 12 {
+			record(t, db, rec, orgID, TypeSubscriptionUpdated, nil)
+		}
+		for range 4 {
+			record(t, db, rec, orgID, TypeOrganizationLinked, nil)
+		}
+		d := newDeliverer(t, db, clock, func(c *DelivererConfig) { c.Workers = 2 })
+		start := time.Now()
+		done := make(chan error, 1)
+		go func() { _, err := d.DeliverDue(ctx); done <- err }()
+		for len(fast.received()) < 4 {
+			if time.Since(start) > 10*time.Second {
+				t.Fatal("the fast endpoint's deliveries did not go out")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		fastDone := time.Since(start)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// 12 hanging requests of 300 ms take 3.6 s on one worker: the fast
+		// endpoint's four were done long before.
+		if all := time.Since(start); fastDone > all/2 {
+			t.Errorf("the fast endpoint was served after %v of %v: it waited for the slow one", fastDone, all)
+		}
+	})
+}

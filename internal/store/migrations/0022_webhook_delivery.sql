@@ -59,6 +59,9 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at, id);
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id);
+-- What a process has in flight to an endpoint, so that one slow endpoint
+-- cannot hold every worker while the others wait.
+CREATE INDEX webhook_deliveries_in_flight ON webhook_deliveries (endpoint_id, claimed_by) WHERE status = 'pending' AND lease_until IS NOT NULL;
 
 -- Every attempt, for the operator view: when, the HTTP status (0 when no
 -- answer came), how long it took, and the start of the answer or the error.
