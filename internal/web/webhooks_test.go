@@ -125,6 +125,9 @@ func TestOperatorWebhooks_12_ManageEndpoints(t *testing.T) {
 		if ep, _ := eps.Get(context.Background(), id); ep.Enabled {
 			t.Error("still enabled after disable")
 		}
+		if r := ops.get("/operator"); !strings.Contains(r.body, "Webhooks are not being sent to 1 endpoint(s)") {
+			t.Error("the operator view does not warn of the disabled endpoint")
+		}
 		if r := ops.post(base+"/enable", nil); r.status != http.StatusSeeOther {
 			t.Fatalf("enable = %d", r.status)
 		}
