@@ -35,6 +35,8 @@ func newDemoCommand() *command {
 		if !o.mail.DevMailbox() {
 			o.devMailbox = false
 		}
+		// Deliver webhooks to the dev inbox too, as to the vendor's product.
+		o.devWebhooks = true
 		var speedErr error
 		if speed < 1 || speed > maxClockSpeed {
 			speedErr = fmt.Errorf("--clock-speed: %g is not between 1 (real time) and %d (an hour a second)", speed, maxClockSpeed)
@@ -98,11 +100,12 @@ func newDemoCommand() *command {
 				"                              then \"Set up your account\"; private offers are in the buyer's inbox\n"+
 				"  seller console              %s/   (register; mail arrives in the dev mailbox)\n"+
 				"  dev mailbox                 %s/dev/mailbox\n"+
+				"  dev webhook inbox           %s/dev/webhooks\n"+
 				"  health, metrics             %s/healthz, %s\n\n"+
 				"Demo buyer accounts: %s (full access, holds a private offer), %s (read-only).\n"+
 				"The marketplace's clock runs %gx real time (--clock-speed); its time is at %s/emulator/v1/clock.\n"+
 				"Data folder: %s. Press Ctrl+C to stop.\n\n",
-				emuURL, s.url, s.url, s.url, s.metricsURL, demo.Buyer.ID, demo.ReadOnlyBuyer.ID, speed, emuURL, o.storage.DataDir)
+				emuURL, s.url, s.url, s.url, s.url, s.metricsURL, demo.Buyer.ID, demo.ReadOnlyBuyer.ID, speed, emuURL, o.storage.DataDir)
 		})
 		cancel()
 		wg.Wait()

@@ -51,14 +51,19 @@ type serveOptions struct {
 	devMailbox bool
 	// clock is the marketplace's time; serve leaves it at real time, the
 	// demo sets it (see marketClock).
-	clock marketClock
+	clock    marketClock
+	webhooks webhookOptions
+	// devWebhooks adds an endpoint for the dev webhook inbox at
+	// /dev/webhooks: only the demo sets it.
+	devWebhooks bool
 	// productURL and productName make "Open <product>" on a linked
 	// organization's pages (#12).
 	productURL  string
 	productName string
 }
 
-// bind declares the flags; devMailbox is --dev-mailbox's default.
+// bind declares the flags; devMailbox is --dev-mailbox's default, and
+// --webhooks-allow-private's (the demo's inbox is on loopback).
 func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	o.storage.Bind(c.Flags)
 	o.http.Bind(c.Flags, "127.0.0.1:8080")
@@ -80,6 +85,7 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.StringVar(&o.productURL, "product-url", "", "the vendor's product at an organization's tenant, for \"Open <product>\" once it is linked: an http(s) URL with {external_id} or {org_id}, e.g. https://app.example.com/tenants/{external_id}; empty offers no button")
 	c.Flags.StringVar(&o.productName, "product-name", "", "the product's name in \"Open <product>\" (default: the subscription's product name from the catalog)")
 	c.Flags.StringVar(&o.market.catalogPath, "catalog", "", "the products sold through AWS Marketplace, a JSON file (see docs/aws-setup.md)")
+	o.webhooks.bind(c.Flags, devMailbox)
 	o.log.Bind(c.Flags)
 }
 
@@ -113,7 +119,7 @@ func (o *serveOptions) validate() error {
 		productErr = fmt.Errorf("--product-url: %w", err)
 	}
 	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), o.oidc.Validate(), baseErr, mailboxErr, meterErr,
-		metricsErr, originsErr, productErr)
+		metricsErr, originsErr, productErr, o.webhooks.validate())
 }
 
 func newServeCommand() *command {
@@ -246,6 +252,10 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	if err != nil {
 		return err
 	}
+	hooks, inbox, deliverer, err := webhookDeps(ctx, o, db, s.url, baseURL, outbox, logger, reg)
+	if err != nil {
+		return err
+	}
 	var mailbox web.Mailbox
 	switch {
 	case o.devMailbox:
@@ -296,6 +306,8 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		OIDC:              signIn,
 		OIDCName:          o.oidc.Name,
 		LocalAccountsOff:  !o.oidc.LocalAccounts,
+		Webhooks:          hooks,
+		WebhookInbox:      inbox,
 	})
 	if err != nil {
 		return err
@@ -319,6 +331,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		}
 	})
 	workers.Go(func() { market.RunNotifications(workerCtx, 2*time.Second) })
+	workers.Go(func() { deliverer.Run(workerCtx, webhookInterval) })
 	workers.Go(func() {
 		metering.Run(workerCtx, logger.With("component", "metering"), maker, meterSender, o.clock.toReal(o.metering.interval))
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/metering"
+	"github.com/marketbridge/marketbridge/internal/webhook"
 )
 
 // operator wraps a page of the vendor's operator view: only the configured
@@ -28,6 +29,9 @@ type operatorView struct {
 	Purchases     []marketplace.PurchaseSummary
 	Subscriptions []marketplace.Subscription
 	Notifications []marketplace.StoredNotification
+	// DisabledWebhooks are the webhook endpoints that are off, for a
+	// warning at the top (#12).
+	DisabledWebhooks []webhook.Endpoint
 }
 
 func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request, u *currentUser) error {
@@ -44,6 +48,17 @@ func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request, u *curre
 	}
 	if v.Failures, err = s.cfg.Reports.Failures(r.Context(), 100); err != nil {
 		return err
+	}
+	if s.cfg.Webhooks != nil {
+		eps, err := s.cfg.Webhooks.List(r.Context())
+		if err != nil {
+			return err
+		}
+		for _, e := range eps {
+			if !e.Enabled {
+				v.DisabledWebhooks = append(v.DisabledWebhooks, e)
+			}
+		}
 	}
 	if s.cfg.Reconciler != nil {
 		// The zero month is this month on the marketplace's clock, which

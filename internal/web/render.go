@@ -131,8 +131,10 @@ type view struct {
 	Form       form
 	Data       any
 	DevMailbox bool
-	Path       string
-	SignIn     signInView
+	// DevWebhooks shows the link to the demo's webhook inbox.
+	DevWebhooks bool
+	Path        string
+	SignIn      signInView
 }
 
 // render writes a page with status. Rendering into a buffer first means a
@@ -153,6 +155,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if s.cfg.OIDC != nil {
 		v.SignIn.Provider = s.cfg.OIDCName
 	}
+	v.DevWebhooks = s.cfg.WebhookInbox != nil
 	v.Path = r.URL.Path
 	if v.Flash == "" {
 		v.Flash = s.takeFlash(w, r)

@@ -104,11 +104,26 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "GET /operator/tokens", s.operator(s.handleTokens))
 	s.handle(mux, "POST /operator/tokens", s.operator(s.handleCreateToken))
 	s.handle(mux, "POST /operator/tokens/{id}/revoke", s.operator(s.handleRevokeToken))
+	if s.cfg.Webhooks != nil {
+		s.handle(mux, "GET /operator/webhooks", s.operator(s.handleOperatorWebhooks))
+		s.handle(mux, "POST /operator/webhooks", s.operator(s.handleCreateWebhook))
+		s.handle(mux, "GET /operator/webhooks/{id}", s.operator(s.handleOperatorWebhook))
+		s.handle(mux, "POST /operator/webhooks/{id}/rotate", s.operator(s.handleRotateWebhook))
+		s.handle(mux, "POST /operator/webhooks/{id}/enable", s.operator(s.handleEnableWebhook))
+		s.handle(mux, "POST /operator/webhooks/{id}/disable", s.operator(s.handleDisableWebhook))
+		s.handle(mux, "POST /operator/webhooks/{id}/delete", s.operator(s.handleDeleteWebhook))
+		s.handle(mux, "POST /operator/webhooks/{id}/deliveries/{delivery}/resend", s.operator(s.handleResendWebhook))
+	}
 
 	// The demo's inbox.
 	if s.cfg.Mailbox != nil {
 		s.handle(mux, "GET /dev/mailbox", s.page(s.handleMailbox))
 		s.handle(mux, "GET /dev/mailbox/{id}", s.page(s.handleMailboxMessage))
+	}
+	// The demo's webhook receiver, verifying signatures as the vendor's must.
+	if s.cfg.WebhookInbox != nil {
+		s.handle(mux, "GET /dev/webhooks", s.page(s.handleDevWebhooks))
+		s.handle(mux, "POST /dev/webhooks/inbox", http.HandlerFunc(s.handleDevWebhookInbox))
 	}
 }
 

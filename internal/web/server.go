@@ -20,6 +20,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/ratelimit"
 	"github.com/marketbridge/marketbridge/internal/usage"
+	"github.com/marketbridge/marketbridge/internal/webhook"
 )
 
 // Reconciler is what the operator view shows of metering.
@@ -93,6 +94,13 @@ type Config struct {
 	// LocalAccountsOff turns registration, password log-in and reset off,
 	// leaving sign-in through OIDC only.
 	LocalAccountsOff bool
+	// Webhooks, when set, are the vendor's webhook endpoints in the
+	// operator view.
+	Webhooks *webhook.Endpoints
+	// WebhookInbox, when set, receives deliveries at /dev/webhooks/inbox
+	// and shows them at /dev/webhooks: the demo's stand-in for the
+	// vendor's receiver.
+	WebhookInbox *webhook.Inbox
 }
 
 // Validate reports every missing dependency at once.
