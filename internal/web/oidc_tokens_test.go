@@ -164,7 +164,7 @@ func TestOIDC_CallbackRefusesBadIDTokens(t *testing.T) {
 				}
 			})
 		}
-		if n := a.count(`SELECT COUNT(*) FROM users`); n != 1 {
+		if n := a.people(); n != 1 {
 			t.Errorf("%d users, want only the good token's", n)
 		}
 	})
