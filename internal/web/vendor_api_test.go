@@ -371,3 +371,29 @@ func TestOperatorView_ServiceTokens(t *testing.T) {
 		}
 	})
 }
+
+// Nobody can become the vendor API's own user (migration 0024): not by
+// password, not by a reset link, which the demo's public mailbox would show
+// anyone, and not by signing up again with its address.
+func TestVendorAPIUser_NoWayIn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newApp(t, db)
+		b := a.browser()
+		if r := b.post("/forgot-password", url.Values{"email": {org.VendorAPIEmail}}); r.status != http.StatusSeeOther {
+			t.Fatalf("ask for a reset = %d", r.status)
+		}
+		if n := a.mailCount(org.VendorAPIEmail); n != 0 {
+			t.Errorf("a reset of the vendor API's user mailed %d messages, want none", n)
+		}
+		for _, password := range []string{"", "correct horse battery staple"} {
+			r := b.post("/login", url.Values{"email": {org.VendorAPIEmail}, "password": {password}})
+			if b.cookie("mb_session") != "" || r.status == http.StatusSeeOther {
+				t.Errorf("log-in as the vendor API's user with %q = %d → %q, session %q", password, r.status, r.location, b.cookie("mb_session"))
+			}
+		}
+		var hash string
+		if err := db.Read().QueryRow(`SELECT password_hash FROM users WHERE email = $1`, org.VendorAPIEmail).Scan(&hash); err != nil || hash != "" {
+			t.Errorf("the vendor API's user has password hash %q (%v), want none", hash, err)
+		}
+	})
+}

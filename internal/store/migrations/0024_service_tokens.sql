@@ -26,8 +26,9 @@ ALTER TABLE audit_log ADD COLUMN actor_name TEXT;
 -- sender of the invitations it mails, and organizations.created_by and
 -- invitations.invited_by name a user. This row stands for it: SQLite cannot
 -- drop a NOT NULL without rebuilding organizations, which a dozen tables
--- reference. Nobody can log in as it: its address cannot receive mail, its
--- password hash matches no password, and it is no organization's member.
+-- reference. Nobody can log in as it: it has no password (an empty hash:
+-- password log-in refuses it and a reset sends no link, even where the demo
+-- shows every mail), no provider identity, and it is no organization's
+-- member.
 INSERT INTO users (email, name, password_hash, created_at)
-VALUES ('vendor-api@marketbridge.invalid', 'the vendor API',
-        '$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', CURRENT_TIMESTAMP);
+VALUES ('vendor-api@marketbridge.invalid', 'the vendor API', '', CURRENT_TIMESTAMP);
