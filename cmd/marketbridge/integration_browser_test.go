@@ -9,6 +9,7 @@ package main
 // service token made by "marketbridge token create".
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -24,6 +25,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/marketbridge/marketbridge/internal/browsertest"
@@ -52,6 +57,7 @@ func TestBrowser_FlowAWithOIDCThenCancellation_WebhooksTellEveryState_R4_R18_R19
 	token := createServiceToken(t, data)
 	d := startOIDCDemo(t, []oidctest.User{noor}, "--data", data,
 		"--webhook-url", hooks.srv.URL+"/hooks/marketbridge", "--webhook-secret", hooks.secret)
+	spec := loadServedAPISpec(t, d.seller)
 
 	// Flow A: subscribe, set up the account, sign in at the provider as a
 	// first-time user, onboard, link a new organization (R4).
@@ -76,7 +82,7 @@ func TestBrowser_FlowAWithOIDCThenCancellation_WebhooksTellEveryState_R4_R18_R19
 	if i := slices.IndexFunc(linked, isState("active")); i != 1 {
 		t.Errorf("subscription.updated active is event %d of %v, want it right after organization.linked", i+1, linked)
 	}
-	expectEntitlement(t, d.seller, token, orgID, true, "active")
+	expectEntitlement(t, spec, d.seller, token, orgID, true, "active")
 
 	// The buyer cancels where AWS buyers do: Manage subscriptions.
 	expectPage(t, b, b.Visit(d.emulator+"/buyer/subscriptions"), http.StatusOK, "Manage subscriptions")
@@ -101,7 +107,7 @@ func TestBrowser_FlowAWithOIDCThenCancellation_WebhooksTellEveryState_R4_R18_R19
 	if grace.Data.GraceUntil == nil {
 		t.Fatalf("%s has no grace_until, want the end of the 14 days (R19)", grace)
 	}
-	expectEntitlement(t, d.seller, token, orgID, true, "grace")
+	expectEntitlement(t, spec, d.seller, token, orgID, true, "grace")
 
 	// Nobody links anything for 14 days of the marketplace's clock.
 	var clock struct {
@@ -113,7 +119,7 @@ func TestBrowser_FlowAWithOIDCThenCancellation_WebhooksTellEveryState_R4_R18_R19
 	all := hooks.waitFor(t, orgID, "subscription.updated suspended", func(evs []hookEvent) bool {
 		return slices.ContainsFunc(evs, isState("suspended"))
 	})
-	st := expectEntitlement(t, d.seller, token, orgID, false, "suspended")
+	st := expectEntitlement(t, spec, d.seller, token, orgID, false, "suspended")
 	if st.SuspendedAt == nil || !st.SuspendedAt.Equal(*grace.Data.GraceUntil) {
 		t.Errorf("the entitlement says suspended_at %v, want the end of grace %s", st.SuspendedAt, grace.Data.GraceUntil)
 	}
@@ -140,6 +146,13 @@ func TestBrowser_FlowAWithOIDCThenCancellation_WebhooksTellEveryState_R4_R18_R19
 	if bad := hooks.refused(); len(bad) > 0 {
 		t.Errorf("the receiver refused %d deliveries: %v", len(bad), bad)
 	}
+	// What the product received is what the served document describes.
+	for _, e := range all {
+		if err := spec.checkEvent(e); err != nil {
+			t.Errorf("the delivery of %s is not as /api/v1/openapi.json describes it: %v\nbody: %.500s", e, err, e.body)
+		}
+	}
+	t.Logf("the receiver got, in sequence: %v", all)
 }
 
 // webhookReceiver plays the vendor's product: it verifies each delivery
@@ -159,6 +172,7 @@ type webhookReceiver struct {
 // hookEvent is a delivered event, as a receiver reads it.
 type hookEvent struct {
 	ID   string `json:"-"`
+	body []byte // as delivered
 	Type string `json:"type"`
 	Data struct {
 		Organization struct {
@@ -221,7 +235,7 @@ func (rc *webhookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	e.ID = id
+	e.ID, e.body = id, body
 	rc.mu.Lock()
 	if _, seen := rc.events[id]; !seen {
 		rc.events[id] = e
@@ -328,7 +342,7 @@ type entitlement struct {
 
 // expectEntitlement reads the organization's entitlement with the service
 // token and checks whether it is billable and its state.
-func expectEntitlement(t *testing.T, seller, token string, orgID int64, billable bool, state string) entitlement {
+func expectEntitlement(t *testing.T, spec *servedAPISpec, seller, token string, orgID int64, billable bool, state string) entitlement {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, fmt.Sprintf("%s/api/v1/organizations/%d/entitlement", seller, orgID), nil)
 	if err != nil {
@@ -344,6 +358,9 @@ func expectEntitlement(t *testing.T, seller, token string, orgID int64, billable
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d %s (%v), want 200", req.URL, resp.StatusCode, body, err)
 	}
+	if err := spec.checkResponse(req, resp, body); err != nil {
+		t.Errorf("GET %s answered what /api/v1/openapi.json does not describe: %v\nbody: %.500s", req.URL, err, body)
+	}
 	var got entitlement
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatalf("GET %s: %v in %s", req.URL, err, body)
@@ -352,4 +369,68 @@ func expectEntitlement(t *testing.T, seller, token string, orgID int64, billable
 		t.Errorf("the entitlement of organization %d says %s; want billable %t, state %s", orgID, body, billable, state)
 	}
 	return got
+}
+
+// servedAPISpec is the OpenAPI document the seller serves, which the
+// vendor's developers read: what the product gets must be as it says.
+type servedAPISpec struct {
+	doc    *openapi3.T
+	router routers.Router
+}
+
+func loadServedAPISpec(t *testing.T, seller string) *servedAPISpec {
+	t.Helper()
+	resp, err := http.Get(seller + "/api/v1/openapi.json")
+	if err != nil {
+		t.Fatalf("GET /api/v1/openapi.json: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/openapi.json: %d (%v)", resp.StatusCode, err)
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(raw)
+	if err == nil {
+		err = doc.Validate(t.Context())
+	}
+	if err != nil {
+		t.Fatalf("/api/v1/openapi.json: %v", err)
+	}
+	doc.Servers = nil // "/": wherever marketbridge runs
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &servedAPISpec{doc: doc, router: router}
+}
+
+// checkResponse reports how an API response differs from the document.
+func (s *servedAPISpec) checkResponse(req *http.Request, resp *http.Response, body []byte) error {
+	route, params, err := s.router.FindRoute(req)
+	if err != nil {
+		return err
+	}
+	return openapi3filter.ValidateResponse(req.Context(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true},
+	})
+}
+
+// checkEvent reports how a delivered body differs from the document's
+// webhooks section.
+func (s *servedAPISpec) checkEvent(e hookEvent) error {
+	hook := s.doc.Webhooks[e.Type]
+	if hook == nil || hook.Post == nil || hook.Post.RequestBody == nil {
+		return fmt.Errorf("no webhook %q", e.Type)
+	}
+	media := hook.Post.RequestBody.Value.Content.Get("application/json")
+	if media == nil || media.Schema == nil {
+		return fmt.Errorf("webhook %q has no JSON body", e.Type)
+	}
+	var body any
+	if err := json.Unmarshal(e.body, &body); err != nil {
+		return err
+	}
+	return s.doc.ValidateSchemaJSON(media.Schema.Value, body)
 }
