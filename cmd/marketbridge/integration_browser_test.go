@@ -107,7 +107,9 @@ func TestBrowser_FlowAWithOIDCThenCancellation_WebhooksTellEveryState_R4_R18_R19
 	if grace.Data.GraceUntil == nil {
 		t.Fatalf("%s has no grace_until, want the end of the 14 days (R19)", grace)
 	}
-	expectEntitlement(t, spec, d.seller, token, orgID, true, "grace")
+	if st := expectEntitlement(t, spec, d.seller, token, orgID, true, "grace"); st.GraceUntil == nil || !st.GraceUntil.Equal(*grace.Data.GraceUntil) {
+		t.Errorf("the entitlement says grace_until %v, the webhook %s", st.GraceUntil, grace.Data.GraceUntil)
+	}
 
 	// Nobody links anything for 14 days of the marketplace's clock.
 	var clock struct {
