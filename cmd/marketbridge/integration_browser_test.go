@@ -43,7 +43,8 @@ import (
 // subscription.updated active; cancelling (R18); cancelled and grace once
 // the final-metering hour is over (R19); and suspended once the 14 days of
 // grace have passed on the marketplace's clock. The entitlement endpoint
-// agrees: billable while active, not billable once suspended.
+// agrees: billable while active and in grace, not once suspended, as the
+// billing page says.
 func TestBrowser_FlowAWithOIDCThenCancellation_WebhooksTellEveryState_R4_R18_R19(t *testing.T) {
 	t.Parallel()
 	hooks := startWebhookReceiver(t)
@@ -122,6 +123,9 @@ func TestBrowser_FlowAWithOIDCThenCancellation_WebhooksTellEveryState_R4_R18_R19
 		return slices.ContainsFunc(evs, isState("suspended"))
 	})
 	st := expectEntitlement(t, spec, d.seller, token, orgID, false, "suspended")
+	// The organization's admin sees the same on the billing page (R19).
+	expectPage(t, b, b.Visit(orgPage(d.seller, orgID, "billing")), http.StatusOK, "Billing")
+	expectText(t, b, "main .alert.error", "This organization is suspended", "Its data is kept")
 	if st.SuspendedAt == nil || !st.SuspendedAt.Equal(*grace.Data.GraceUntil) {
 		t.Errorf("the entitlement says suspended_at %v, want the end of grace %s", st.SuspendedAt, grace.Data.GraceUntil)
 	}
