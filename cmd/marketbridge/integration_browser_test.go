@@ -9,7 +9,6 @@ package main
 // service token made by "marketbridge token create".
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -25,15 +24,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/marketbridge/marketbridge/internal/browsertest"
 	"github.com/marketbridge/marketbridge/internal/emulator/market"
 	"github.com/marketbridge/marketbridge/internal/oidc/oidctest"
+	"github.com/marketbridge/marketbridge/internal/web/openapitest"
 )
 
 // Flow A with sign-in at the vendor's OpenID provider, then the buyer
@@ -154,7 +150,7 @@ func TestBrowser_FlowAWithOIDCThenCancellation_WebhooksTellEveryState_R4_R18_R19
 	}
 	// What the product received is what the served document describes.
 	for _, e := range all {
-		if err := spec.checkEvent(e); err != nil {
+		if err := spec.CheckWebhook(e.body); err != nil {
 			t.Errorf("the delivery of %s is not as /api/v1/openapi.json describes it: %v\nbody: %.500s", e, err, e.body)
 		}
 	}
@@ -348,7 +344,7 @@ type entitlement struct {
 
 // expectEntitlement reads the organization's entitlement with the service
 // token and checks whether it is billable and its state.
-func expectEntitlement(t *testing.T, spec *servedAPISpec, seller, token string, orgID int64, billable bool, state string) entitlement {
+func expectEntitlement(t *testing.T, spec *openapitest.Spec, seller, token string, orgID int64, billable bool, state string) entitlement {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, fmt.Sprintf("%s/api/v1/organizations/%d/entitlement", seller, orgID), nil)
 	if err != nil {
@@ -364,7 +360,7 @@ func expectEntitlement(t *testing.T, spec *servedAPISpec, seller, token string, 
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d %s (%v), want 200", req.URL, resp.StatusCode, body, err)
 	}
-	if err := spec.checkResponse(req, resp, body); err != nil {
+	if err := spec.CheckResponse(req, resp.StatusCode, resp.Header, body); err != nil {
 		t.Errorf("GET %s answered what /api/v1/openapi.json does not describe: %v\nbody: %.500s", req.URL, err, body)
 	}
 	var got entitlement
@@ -377,14 +373,9 @@ func expectEntitlement(t *testing.T, spec *servedAPISpec, seller, token string, 
 	return got
 }
 
-// servedAPISpec is the OpenAPI document the seller serves, which the
-// vendor's developers read: what the product gets must be as it says.
-type servedAPISpec struct {
-	doc    *openapi3.T
-	router routers.Router
-}
-
-func loadServedAPISpec(t *testing.T, seller string) *servedAPISpec {
+// loadServedAPISpec reads the OpenAPI document the seller serves, which
+// the vendor's developers read: what the product gets must be as it says.
+func loadServedAPISpec(t *testing.T, seller string) *openapitest.Spec {
 	t.Helper()
 	resp, err := http.Get(seller + "/api/v1/openapi.json")
 	if err != nil {
@@ -395,48 +386,9 @@ func loadServedAPISpec(t *testing.T, seller string) *servedAPISpec {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /api/v1/openapi.json: %d (%v)", resp.StatusCode, err)
 	}
-	doc, err := openapi3.NewLoader().LoadFromData(raw)
-	if err == nil {
-		err = doc.Validate(t.Context())
-	}
+	spec, err := openapitest.Load(raw)
 	if err != nil {
 		t.Fatalf("/api/v1/openapi.json: %v", err)
 	}
-	doc.Servers = nil // "/": wherever marketbridge runs
-	router, err := legacy.NewRouter(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &servedAPISpec{doc: doc, router: router}
-}
-
-// checkResponse reports how an API response differs from the document.
-func (s *servedAPISpec) checkResponse(req *http.Request, resp *http.Response, body []byte) error {
-	route, params, err := s.router.FindRoute(req)
-	if err != nil {
-		return err
-	}
-	return openapi3filter.ValidateResponse(req.Context(), &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
-		Status:                 resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
-		Options: &openapi3filter.Options{IncludeResponseStatus: true},
-	})
-}
-
-// checkEvent reports how a delivered body differs from the document's
-// webhooks section.
-func (s *servedAPISpec) checkEvent(e hookEvent) error {
-	hook := s.doc.Webhooks[e.Type]
-	if hook == nil || hook.Post == nil || hook.Post.RequestBody == nil {
-		return fmt.Errorf("no webhook %q", e.Type)
-	}
-	media := hook.Post.RequestBody.Value.Content.Get("application/json")
-	if media == nil || media.Schema == nil {
-		return fmt.Errorf("webhook %q has no JSON body", e.Type)
-	}
-	var body any
-	if err := json.Unmarshal(e.body, &body); err != nil {
-		return err
-	}
-	return s.doc.ValidateSchemaJSON(media.Schema.Value, body)
+	return spec
 }

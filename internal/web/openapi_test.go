@@ -2,9 +2,7 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,46 +13,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
-
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/store/storetest"
+	"github.com/marketbridge/marketbridge/internal/web/openapitest"
 )
 
-// apiSpec is the OpenAPI document of /api/v1, loaded and validated once
-// per test binary.
-type apiSpec struct {
-	doc    *openapi3.T
-	router routers.Router
-}
-
-var loadAPISpec = sync.OnceValues(func() (*apiSpec, error) {
+var loadAPISpec = sync.OnceValues(func() (*openapitest.Spec, error) {
 	raw, err := os.ReadFile("openapi.json")
 	if err != nil {
 		return nil, err
 	}
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(raw)
-	if err != nil {
-		return nil, err
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		return nil, err
-	}
-	// The document's server is "/", relative to wherever marketbridge
-	// runs; the router matches paths alone without it.
-	doc.Servers = nil
-	router, err := legacy.NewRouter(doc)
-	if err != nil {
-		return nil, err
-	}
-	return &apiSpec{doc: doc, router: router}, nil
+	return openapitest.Load(raw)
 })
 
-func mustAPISpec(t testing.TB) *apiSpec {
+// mustAPISpec is the repository's OpenAPI document, loaded and validated
+// once per test binary.
+func mustAPISpec(t testing.TB) *openapitest.Spec {
 	t.Helper()
 	spec, err := loadAPISpec()
 	if err != nil {
@@ -63,21 +37,10 @@ func mustAPISpec(t testing.TB) *apiSpec {
 	return spec
 }
 
-// checkResponse reports how a response of the API differs from the
-// document: an undocumented route, method or status, or a body that its
-// schema refuses.
-func (s *apiSpec) checkResponse(r *http.Request, status int, header http.Header, body []byte) error {
-	req := r.Clone(context.Background())
-	req.URL.Scheme, req.URL.Host = "http", r.Host
-	route, params, err := s.router.FindRoute(req)
-	if err != nil {
-		return err
-	}
-	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
-	return openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: in, Status: status, Header: header, Body: io.NopCloser(bytes.NewReader(body)),
-		Options: &openapi3filter.Options{IncludeResponseStatus: true},
-	})
+// eventBody is the body of a webhook event's deliveries.
+func eventBody(typ string, timestamp time.Time, data []byte) []byte {
+	b, _ := json.Marshal(map[string]any{"type": typ, "timestamp": timestamp.Format(time.RFC3339Nano), "data": json.RawMessage(data)})
+	return b
 }
 
 // checkedAgainstOpenAPI serves h, and fails t for every /api/v1 response
@@ -98,7 +61,7 @@ func checkedAgainstOpenAPI(t testing.TB, h http.Handler) http.Handler {
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
-		if err := spec.checkResponse(r, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+		if err := spec.CheckResponse(r, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
 			tt.Errorf("%s %s answered %d, which openapi.json does not describe: %v\nbody: %.500s", r.Method, r.URL.Path, rec.Code, err, rec.Body.Bytes())
 		}
 		for k, v := range rec.Header() {
@@ -107,25 +70,6 @@ func checkedAgainstOpenAPI(t testing.TB, h http.Handler) http.Handler {
 		w.WriteHeader(rec.Code)
 		w.Write(rec.Body.Bytes())
 	})
-}
-
-// checkEvent reports how the body of a webhook event differs from the
-// document's webhooks section.
-func (s *apiSpec) checkEvent(typ string, timestamp time.Time, data []byte) error {
-	hook := s.doc.Webhooks[typ]
-	if hook == nil || hook.Post == nil || hook.Post.RequestBody == nil {
-		return fmt.Errorf("no webhook %q", typ)
-	}
-	media := hook.Post.RequestBody.Value.Content.Get("application/json")
-	if media == nil || media.Schema == nil {
-		return fmt.Errorf("webhook %q has no JSON body", typ)
-	}
-	var body map[string]any
-	raw, _ := json.Marshal(map[string]any{"type": typ, "timestamp": timestamp.Format(time.RFC3339Nano), "data": json.RawMessage(data)})
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return err
-	}
-	return s.doc.ValidateSchemaJSON(media.Schema.Value, body)
 }
 
 // checkEventsAgainstOpenAPI fails t for every webhook event recorded in db
@@ -146,7 +90,7 @@ func checkEventsAgainstOpenAPI(t *testing.T, db *store.DB) {
 			t.Errorf("read webhook events: %v", err)
 			return
 		}
-		if err := spec.checkEvent(typ, at, []byte(data)); err != nil {
+		if err := spec.CheckWebhook(eventBody(typ, at, []byte(data))); err != nil {
 			t.Errorf("webhook event %s, which openapi.json does not describe: %v\ndata: %.500s", typ, err, data)
 		}
 	}
@@ -172,19 +116,16 @@ func TestOpenAPI_DescribesEveryRoute(t *testing.T) {
 			continue
 		}
 		served[method+" "+path] = true
-		item := spec.doc.Paths.Find(path)
-		if item == nil || item.GetOperation(method) == nil {
+		if !spec.HasOperation(method, path) {
 			t.Errorf("routes.go serves %s %s; openapi.json does not describe it", method, path)
 		}
 	}
 	if len(served) == 0 {
 		t.Fatal("found no /api/v1 route in routes.go")
 	}
-	for path, item := range spec.doc.Paths.Map() {
-		for method := range item.Operations() {
-			if !served[method+" "+path] {
-				t.Errorf("openapi.json describes %s %s; routes.go does not serve it", method, path)
-			}
+	for _, op := range spec.Operations() {
+		if !served[op] {
+			t.Errorf("openapi.json describes %s; routes.go does not serve it", op)
 		}
 	}
 }
@@ -238,7 +179,7 @@ func TestOpenAPI_CheckRefusesWhatIsNotDescribed(t *testing.T) {
 		{"an undocumented method", httptest.NewRequest(http.MethodDelete, "/api/v1/organizations/7/billing", nil), 200, `{}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := spec.checkResponse(tc.r, tc.status, jsonHeader, []byte(tc.body))
+			err := spec.CheckResponse(tc.r, tc.status, jsonHeader, []byte(tc.body))
 			if (err == nil) != tc.ok {
 				t.Errorf("check = %v, want ok=%v", err, tc.ok)
 			}
@@ -257,7 +198,7 @@ func TestOpenAPI_CheckRefusesWhatIsNotDescribed(t *testing.T) {
 		{"an undocumented type", "organization.deleted", `{` + org + `}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := spec.checkEvent(tc.typ, at, []byte(tc.data))
+			err := spec.CheckWebhook(eventBody(tc.typ, at, []byte(tc.data)))
 			if (err == nil) != tc.ok {
 				t.Errorf("check = %v, want ok=%v", err, tc.ok)
 			}
