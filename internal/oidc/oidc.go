@@ -157,7 +157,7 @@ func (rp *RelyingParty) discover(ctx context.Context) (*discovered, error) {
 		verifier: p.VerifierContext(pctx, &coreoidc.Config{ClientID: rp.cfg.ClientID, Now: rp.cfg.Now}),
 		oauth: oauth2.Config{ClientID: rp.cfg.ClientID, ClientSecret: rp.cfg.ClientSecret, Endpoint: p.Endpoint(),
 			RedirectURL: rp.cfg.RedirectURL, Scopes: rp.cfg.Scopes},
-		endSession: extra.EndSession,
+		endSession: providerEndSession(rp.cfg.Issuer, p.Endpoint().AuthURL, extra.EndSession),
 	}
 	rp.discovered = d
 	return d, nil
@@ -302,6 +302,25 @@ func (b *looseBool) UnmarshalJSON(data []byte) error {
 		*b = false
 	}
 	return nil
+}
+
+// providerEndSession is the discovery document's end_session_endpoint if
+// it belongs to the provider: on the issuer's host or the authorization
+// endpoint's (where browsers already go), over https or loopback http as
+// CheckIssuer asks of the issuer, without credentials. Log-out sends the
+// ID token there (id_token_hint), so any other URL is ignored: the
+// browser then logs out of marketbridge only.
+func providerEndSession(issuer, authURL, endSession string) string {
+	u, err := url.Parse(endSession)
+	if endSession == "" || err != nil || u.User != nil || CheckIssuer(u.Scheme+"://"+u.Host) != nil {
+		return ""
+	}
+	for _, own := range []string{issuer, authURL} {
+		if o, err := url.Parse(own); err == nil && o.Scheme == u.Scheme && strings.EqualFold(o.Host, u.Host) {
+			return endSession
+		}
+	}
+	return ""
 }
 
 // LogoutURL is where to send a browser to end its session at the provider
