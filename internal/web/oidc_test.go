@@ -11,6 +11,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/account"
 	"github.com/marketbridge/marketbridge/internal/oidc"
 	"github.com/marketbridge/marketbridge/internal/oidc/oidctest"
+	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/store/storetest"
 	"github.com/marketbridge/marketbridge/internal/web"
@@ -141,7 +142,7 @@ func TestOIDC_FirstSignInCreatesUser_SecondFindsItBySubject(t *testing.T) {
 		if r.status != http.StatusSeeOther || b2.cookie("mb_session") == "" {
 			t.Fatalf("second sign-in: %d → %q", r.status, r.location)
 		}
-		if n := a.count(`SELECT COUNT(*) FROM users`); n != 1 {
+		if n := a.count(`SELECT COUNT(*) FROM users WHERE email <> $1`, org.VendorAPIEmail); n != 1 {
 			t.Errorf("%d users after the second sign-in, want the same one", n)
 		}
 		if got := b2.get("/account"); !strings.Contains(got.body, mia.Email) || !strings.Contains(got.body, renamed.Email) {
@@ -302,7 +303,7 @@ func TestOIDC_LocalAccountsOff(t *testing.T) {
 				t.Errorf("POST %s: %d, want 404", path, r.status)
 			}
 		}
-		if n := a.count(`SELECT COUNT(*) FROM users`); n != 0 {
+		if n := a.count(`SELECT COUNT(*) FROM users WHERE email <> $1`, org.VendorAPIEmail); n != 0 {
 			t.Errorf("%d users created with local accounts off", n)
 		}
 		// An account made with a password before they were turned off is

@@ -15,6 +15,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/marketbridge/marketbridge/internal/org"
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/store/storetest"
 )
@@ -164,7 +165,7 @@ func TestOIDC_CallbackRefusesBadIDTokens(t *testing.T) {
 				}
 			})
 		}
-		if n := a.count(`SELECT COUNT(*) FROM users`); n != 1 {
+		if n := a.count(`SELECT COUNT(*) FROM users WHERE email <> $1`, org.VendorAPIEmail); n != 1 {
 			t.Errorf("%d users, want only the good token's", n)
 		}
 	})
