@@ -226,6 +226,12 @@ func (rp *RelyingParty) Exchange(ctx context.Context, code, verifier string, non
 	if err := idt.Claims(&c); err != nil {
 		return Identity{}, rejected("read id token claims: %w", err)
 	}
+	// A token for several audiences is for the party its azp names, and
+	// an azp names this client or the token is another's (OpenID Connect
+	// Core 3.1.3.7): go-oidc checks only that aud includes this client.
+	if (len(idt.Audience) > 1 || c.AuthorizedParty != "") && c.AuthorizedParty != rp.cfg.ClientID {
+		return Identity{}, rejected("id token for audiences %q, authorized party %q, not this client", idt.Audience, c.AuthorizedParty)
+	}
 	id := Identity{Issuer: idt.Issuer, Subject: idt.Subject, Email: c.Email, EmailVerified: bool(c.EmailVerified), Name: c.name(), IDToken: raw}
 	if id.Email == "" || id.Name == "" {
 		if err := rp.fillFromUserInfo(ctx, d, tok, &id); err != nil {
@@ -267,6 +273,7 @@ func rejected(format string, args ...any) error {
 
 // claims are the standard claims marketbridge reads.
 type claims struct {
+	AuthorizedParty   string    `json:"azp"`
 	Email             string    `json:"email"`
 	EmailVerified     looseBool `json:"email_verified"`
 	Name              string    `json:"name"`
