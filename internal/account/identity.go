@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/marketbridge/marketbridge/internal/fault"
 	"github.com/marketbridge/marketbridge/internal/secret"
@@ -107,10 +109,35 @@ type Identity struct {
 
 func (id *Identity) normalize() {
 	id.Email = NormalizeEmail(id.Email)
-	id.Name = strings.TrimSpace(id.Name)
-	if len(id.Name) > 200 {
-		id.Name = id.Name[:200]
+	if !cleanText(id.Email) {
+		id.Email = "" // no address: an identity seen before signs in, a new one is refused
 	}
+	// The name is the person's own at the provider: keep what can be
+	// shown and stored (PostgreSQL refuses NUL bytes and invalid UTF-8).
+	id.Name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, id.Name)
+	id.Name = strings.Join(strings.Fields(id.Name), " ")
+	if len(id.Name) > 200 {
+		id.Name = strings.ToValidUTF8(id.Name[:200], "")
+	}
+}
+
+// cleanText says whether s is valid UTF-8 without control characters.
+func cleanText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// ErrIdentityInvalid is an identity whose issuer or subject is no text we
+// can keep: the provider is at fault, and the person cannot sign in.
+var ErrIdentityInvalid = fault.New(fault.KindInvalid, "Your identity provider sent an identity that cannot be used here. Please contact the vendor's support.")
+
+// valid says whether the identity's issuer and subject can be kept.
+func (id Identity) valid() bool {
+	return id.Issuer != "" && id.Subject != "" && cleanText(id.Issuer) && cleanText(id.Subject) && len(id.Subject) <= 255
 }
 
 // Sign-in outcomes a person may see.
@@ -144,6 +171,9 @@ func (s *Service) signInWithIdentity(ctx context.Context, id Identity, retried b
 	id.normalize()
 	if id.Issuer == "" || id.Subject == "" {
 		return User{}, fmt.Errorf("sign in: identity without issuer or subject")
+	}
+	if !id.valid() {
+		return User{}, ErrIdentityInvalid
 	}
 	var u User
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
@@ -229,6 +259,9 @@ func (s *Service) insertIdentity(ctx context.Context, tx *sql.Tx, userID int64, 
 // this user changes nothing.
 func (s *Service) LinkIdentity(ctx context.Context, userID int64, id Identity) error {
 	id.normalize()
+	if !id.valid() {
+		return ErrIdentityInvalid
+	}
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var owner int64
 		err := tx.QueryRowContext(ctx, `SELECT user_id FROM user_identities WHERE issuer = $1 AND subject = $2`, id.Issuer, id.Subject).Scan(&owner)

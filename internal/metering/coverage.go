@@ -84,7 +84,8 @@ var endOfTime = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // at says whether a marketplace bills the hour and, if none does, why.
 // Two links may bill one hour (a relink within the hour of a cancellation):
-// it is billed, once here.
+// it is billed, once here, and once to the marketplace too, the new link's
+// record carrying what the cancelled one's did not (makeOne).
 func (a attribution) at(hour time.Time) (bool, Reason) {
 	var latest *linkCover
 	var cancelEnd time.Time

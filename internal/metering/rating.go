@@ -250,6 +250,22 @@ func (m *Maker) makeOne(ctx context.Context, sub marketplace.Metered, spans []sp
 			sub.SubscriptionID, sub.Product.MeteredDimension, store.Now(spans[0].from)).Scan(&already); err != nil {
 			return err
 		}
+		// A link made within the hour a cancelled subscription of the
+		// organization last bills (its cancellation's, R18) starts with
+		// that hour too: that subscription's record of the hour has billed
+		// the usage up to its cancellation, and this one bills the rest, not
+		// the whole hour again. Both are cents of the organization's usage.
+		// A record AWS refused billed nothing, and does not count.
+		// (Subscriptions are metered in the order of their ids, so the
+		// cancelled one's final record comes first.)
+		var before int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(r.quantity), 0) FROM metering_records r
+			WHERE r.hour = $1 AND r.status NOT IN ('carried', 'not-subscribed', 'rejected') AND r.subscription_id <> $2 AND r.subscription_id IN (
+				SELECT l.subscription_id FROM billing_links l WHERE l.org_id = $3 AND l.end_reason = $4)`,
+			store.Now(spans[0].from), sub.SubscriptionID, sub.OrgID, marketplace.StatusCancelled).Scan(&before); err != nil {
+			return err
+		}
+		already += before
 		// AWS takes an int32 quantity; more stays in the running total and
 		// goes with the next hour.
 		qty := min(max(due-already, 0), math.MaxInt32)

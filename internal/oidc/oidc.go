@@ -157,7 +157,7 @@ func (rp *RelyingParty) discover(ctx context.Context) (*discovered, error) {
 		verifier: p.VerifierContext(pctx, &coreoidc.Config{ClientID: rp.cfg.ClientID, Now: rp.cfg.Now}),
 		oauth: oauth2.Config{ClientID: rp.cfg.ClientID, ClientSecret: rp.cfg.ClientSecret, Endpoint: p.Endpoint(),
 			RedirectURL: rp.cfg.RedirectURL, Scopes: rp.cfg.Scopes},
-		endSession: extra.EndSession,
+		endSession: providerEndSession(rp.cfg.Issuer, p.Endpoint().AuthURL, extra.EndSession),
 	}
 	rp.discovered = d
 	return d, nil
@@ -226,6 +226,12 @@ func (rp *RelyingParty) Exchange(ctx context.Context, code, verifier string, non
 	if err := idt.Claims(&c); err != nil {
 		return Identity{}, rejected("read id token claims: %w", err)
 	}
+	// A token for several audiences is for the party its azp names, and
+	// an azp names this client or the token is another's (OpenID Connect
+	// Core 3.1.3.7): go-oidc checks only that aud includes this client.
+	if (len(idt.Audience) > 1 || c.AuthorizedParty != "") && c.AuthorizedParty != rp.cfg.ClientID {
+		return Identity{}, rejected("id token for audiences %q, authorized party %q, not this client", idt.Audience, c.AuthorizedParty)
+	}
 	id := Identity{Issuer: idt.Issuer, Subject: idt.Subject, Email: c.Email, EmailVerified: bool(c.EmailVerified), Name: c.name(), IDToken: raw}
 	if id.Email == "" || id.Name == "" {
 		if err := rp.fillFromUserInfo(ctx, d, tok, &id); err != nil {
@@ -267,6 +273,7 @@ func rejected(format string, args ...any) error {
 
 // claims are the standard claims marketbridge reads.
 type claims struct {
+	AuthorizedParty   string    `json:"azp"`
 	Email             string    `json:"email"`
 	EmailVerified     looseBool `json:"email_verified"`
 	Name              string    `json:"name"`
@@ -302,6 +309,25 @@ func (b *looseBool) UnmarshalJSON(data []byte) error {
 		*b = false
 	}
 	return nil
+}
+
+// providerEndSession is the discovery document's end_session_endpoint if
+// it belongs to the provider: on the issuer's host or the authorization
+// endpoint's (where browsers already go), over https or loopback http as
+// CheckIssuer asks of the issuer, without credentials. Log-out sends the
+// ID token there (id_token_hint), so any other URL is ignored: the
+// browser then logs out of marketbridge only.
+func providerEndSession(issuer, authURL, endSession string) string {
+	u, err := url.Parse(endSession)
+	if endSession == "" || err != nil || u.User != nil || CheckIssuer(u.Scheme+"://"+u.Host) != nil {
+		return ""
+	}
+	for _, own := range []string{issuer, authURL} {
+		if o, err := url.Parse(own); err == nil && o.Scheme == u.Scheme && strings.EqualFold(o.Host, u.Host) {
+			return endSession
+		}
+	}
+	return ""
 }
 
 // LogoutURL is where to send a browser to end its session at the provider

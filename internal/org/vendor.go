@@ -414,6 +414,11 @@ func (s *Service) AddTenantMember(ctx context.Context, tok Token, orgID int64, i
 // e-mail address.
 type MemberRef string
 
+// valid says whether ref could name anyone: text PostgreSQL refuses (a
+// NUL byte) or no address has (control characters, bytes that are not
+// UTF-8) names no member, rather than failing the request.
+func (ref MemberRef) valid() bool { return validName(string(ref), 320) }
+
 func (ref MemberRef) where() (string, any) {
 	if id, err := strconv.ParseInt(string(ref), 10, 64); err == nil {
 		return `u.id = $2`, id
@@ -423,6 +428,9 @@ func (ref MemberRef) where() (string, any) {
 
 // memberOf finds the member ref names in tx, ErrNoSuchMember when none.
 func (s *Service) memberOf(ctx context.Context, tx *sql.Tx, orgID int64, ref MemberRef) (Member, error) {
+	if !ref.valid() {
+		return Member{}, ErrNoSuchMember
+	}
 	where, arg := ref.where()
 	var m Member
 	err := tx.QueryRowContext(ctx, `SELECT u.id, u.email, u.name, m.role, m.created_at FROM memberships m
@@ -482,7 +490,7 @@ func (s *Service) RemoveTenantMember(ctx context.Context, tok Token, orgID int64
 			return err
 		}
 		m, err := s.memberOf(ctx, tx, orgID, ref)
-		if errors.Is(err, ErrNoSuchMember) && strings.Contains(string(ref), "@") {
+		if errors.Is(err, ErrNoSuchMember) && ref.valid() && strings.Contains(string(ref), "@") {
 			return s.withdrawInvitations(ctx, tx, tok, orgID, strings.ToLower(strings.TrimSpace(string(ref))))
 		}
 		if err != nil {

@@ -137,6 +137,28 @@ func TestOIDC_CallbackRefusesBadIDTokens(t *testing.T) {
 			delete(c, "nonce")
 			return f.sign(f.published, c)
 		}, false},
+		// Several audiences: the token is for the client its azp names
+		// (OpenID Connect Core 3.1.3.7), which must be this one.
+		{"several audiences, azp this client", func(f *tokenForger, n string) string {
+			c := f.claims(n)
+			c["aud"], c["azp"] = []string{forgerClient, "another-client"}, forgerClient
+			return f.sign(f.published, c)
+		}, true},
+		{"several audiences, no azp", func(f *tokenForger, n string) string {
+			c := f.claims(n)
+			c["aud"] = []string{"another-client", forgerClient}
+			return f.sign(f.published, c)
+		}, false},
+		{"several audiences, azp another client", func(f *tokenForger, n string) string {
+			c := f.claims(n)
+			c["aud"], c["azp"] = []string{"another-client", forgerClient}, "another-client"
+			return f.sign(f.published, c)
+		}, false},
+		{"azp another client", func(f *tokenForger, n string) string {
+			c := f.claims(n)
+			c["azp"] = "another-client"
+			return f.sign(f.published, c)
+		}, false},
 		{"wrong issuer", func(f *tokenForger, n string) string {
 			c := f.claims(n)
 			c["iss"] = "https://evil.example"

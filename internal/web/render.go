@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/marketbridge/marketbridge/internal/account"
 	"github.com/marketbridge/marketbridge/internal/fault"
@@ -339,7 +340,9 @@ func (s *Server) takeFlash(w http.ResponseWriter, r *http.Request) string {
 // tabs and newlines and read backslashes as slashes, so "/\tevil" or "/\\evil"
 // would leave the site: any control character or backslash disqualifies.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+	// Not UTF-8: no console path, and text PostgreSQL refuses to store
+	// (a sign-in keeps next in the database).
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || !utf8.ValidString(next) {
 		return ""
 	}
 	for _, c := range next {

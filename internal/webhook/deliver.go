@@ -365,7 +365,10 @@ func (d *Deliverer) send(ctx context.Context, j *job) outcome {
 	resp.Body.Close()
 	o.latency = time.Since(start)
 	o.status = resp.StatusCode
-	o.response = strings.ToValidUTF8(string(head), "\uFFFD")
+	// Text PostgreSQL stores: valid UTF-8 without NUL bytes, which a
+	// binary or compressed answer has and which would fail the attempt's
+	// record, and so the delivery's.
+	o.response = strings.ReplaceAll(strings.ToValidUTF8(string(head), "\uFFFD"), "\x00", "\uFFFD")
 	if readErr != nil && o.ok() {
 		o.err = "reading the answer: " + readErr.Error()
 	}

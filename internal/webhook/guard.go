@@ -26,8 +26,35 @@ var refusedPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("192.168.0.0/16"), // RFC 1918
 	netip.MustParsePrefix("100.64.0.0/10"),  // carrier-grade NAT (RFC 6598)
 	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
+	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking, used inside networks
+	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, and the broadcast address
 	netip.MustParsePrefix("fc00::/7"),       // unique local IPv6
-	netip.MustParsePrefix("255.255.255.255/32"),
+	netip.MustParsePrefix("fec0::/10"),      // site-local IPv6 (deprecated, still routed by some)
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215)
+	netip.MustParsePrefix("2001::/32"),      // Teredo: hides an IPv4 address behind a relay
+	netip.MustParsePrefix("::/96"),          // IPv4-compatible (deprecated): ::10.0.0.1
+}
+
+// Prefixes whose addresses carry an IPv4 address that a gateway connects
+// to in their stead: the embedded address must be allowed too, or an
+// endpoint of 64:ff9b::a9fe:a9fe would reach the metadata service through
+// a VPC's NAT64 gateway.
+var (
+	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052: the IPv4 address in the last 32 bits
+	sixToFour   = netip.MustParsePrefix("2002::/16")    // RFC 3056: the IPv4 address in bits 16 to 47
+)
+
+// embeddedIPv4 is the IPv4 address a NAT64 or 6to4 address stands for.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	b := ip.As16()
+	switch {
+	case nat64Prefix.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
 }
 
 // AllowedAddress says whether a delivery may connect to ip.
@@ -41,6 +68,9 @@ func AllowedAddress(ip netip.Addr) bool {
 		if p.Contains(ip) {
 			return false
 		}
+	}
+	if v4, ok := embeddedIPv4(ip); ok {
+		return AllowedAddress(v4)
 	}
 	return true
 }

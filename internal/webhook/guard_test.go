@@ -40,6 +40,25 @@ func TestGuard_RefusesPrivateAddresses(t *testing.T) {
 		{"255.255.255.255:80", false},
 		{"[::ffff:10.0.0.1]:80", false}, // IPv4-mapped
 		{"[::ffff:127.0.0.1]:80", false},
+		// IPv6 addresses that carry an IPv4 address a gateway or the
+		// kernel turns back into it: NAT64 (a VPC's NAT gateway reaches
+		// the VPC's private addresses), 6to4, Teredo, IPv4-compatible.
+		{"[64:ff9b::a9fe:a9fe]:80", false}, // NAT64 of 169.254.169.254
+		{"[64:ff9b::10.0.0.1]:80", false},
+		{"[64:ff9b::7f00:1]:80", false},
+		{"[64:ff9b:1::a00:1]:80", false},                     // local-use NAT64 (RFC 8215)
+		{"[2002:a00:1::1]:80", false},                        // 6to4 of 10.0.0.1
+		{"[2002:7f00:1::1]:80", false},                       // 6to4 of 127.0.0.1
+		{"[2001:0:4136:e378:8000:63bf:3fff:fdd2]:80", false}, // Teredo
+		{"[::10.0.0.1]:80", false},                           // IPv4-compatible
+		{"[::127.0.0.1]:80", false},
+		{"[fec0::1]:80", false}, // site-local
+		// IPv4 ranges no public service lives in.
+		{"192.0.0.1:80", false},         // IETF protocol assignments
+		{"198.18.0.1:80", false},        // benchmarking
+		{"240.0.0.1:80", false},         // reserved
+		{"[64:ff9b::808:808]:53", true}, // NAT64 of 8.8.8.8: public
+		{"[2002:808:808::1]:53", true},  // 6to4 of 8.8.8.8: public
 		{"93.184.215.14:443", true},
 		{"172.32.0.1:80", true},
 		{"100.128.0.1:80", true},
