@@ -119,6 +119,9 @@ func (c Config) Validate() error {
 type Service struct {
 	cfg Config
 	db  *store.DB
+	// waiting is where ApplyPending goes on looking at waiting
+	// notifications, in turn (see ApplyPending).
+	waiting waitingCursor
 }
 
 // New returns a Service.

@@ -1,11 +1,14 @@
 package marketplace
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	mailbox "github.com/marketbridge/marketbridge/internal/mail"
@@ -85,23 +88,20 @@ func (s *Service) Record(ctx context.Context, n Notification) (id int64, isNew b
 func (s *Service) ApplyPending(ctx context.Context, limit int) (int, error) {
 	// New notifications first: those waiting for a purchase that may never
 	// come must not hold them up.
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT id FROM notifications WHERE status IN ('pending', 'waiting')
-		ORDER BY CASE status WHEN 'pending' THEN 0 ELSE 1 END, sent_at, id LIMIT $1`, limit)
+	ids, err := s.listNotifications(ctx, `SELECT id FROM notifications WHERE status = 'pending' ORDER BY sent_at, id LIMIT $1`, limit)
 	if err != nil {
 		return 0, fmt.Errorf("list pending notifications: %w", err)
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
+	// Then waiting ones, in turn from where the last call stopped: taking
+	// the oldest each time, a hundred that wait for purchases that never
+	// come would keep a newer one from ever being applied once its
+	// purchase arrives.
+	if room := limit - len(ids); room > 0 {
+		waiting, err := s.nextWaiting(ctx, room)
+		if err != nil {
+			return 0, fmt.Errorf("list waiting notifications: %w", err)
 		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
+		ids = append(ids, waiting...)
 	}
 	applied := 0
 	for _, id := range ids {
@@ -115,6 +115,99 @@ func (s *Service) ApplyPending(ctx context.Context, limit int) (int, error) {
 		}
 	}
 	return applied, nil
+}
+
+// waitingCursor is the id after which ApplyPending looks at waiting
+// notifications next. Each process keeps its own: it only spreads the
+// looking, so losing it at a restart is harmless.
+type waitingCursor struct {
+	mu    sync.Mutex
+	after int64
+}
+
+// nextWaiting returns up to n waiting notifications after the cursor,
+// wrapping around to the first once past the last, and moves the cursor.
+// They are returned oldest event first, as pending ones are, so that the
+// notifications of a purchase that has just arrived apply in order.
+func (s *Service) nextWaiting(ctx context.Context, n int) ([]int64, error) {
+	s.waiting.mu.Lock()
+	defer s.waiting.mu.Unlock()
+	found, err := s.listWaiting(ctx, `id > $1`, s.waiting.after, n)
+	if err != nil {
+		return nil, err
+	}
+	next := lastID(found)
+	if len(found) < n && s.waiting.after > 0 {
+		// Past the last: go on from the first, up to where this round
+		// started.
+		more, err := s.listWaiting(ctx, `id <= $1`, s.waiting.after, n-len(found))
+		if err != nil {
+			return nil, err
+		}
+		found, next = append(found, more...), lastID(more)
+	}
+	s.waiting.after = next
+	if len(found) < n {
+		s.waiting.after = 0 // every one was seen: start from the first next time
+	}
+	slices.SortFunc(found, func(a, b waitingNotification) int {
+		if c := a.sentAt.Compare(b.sentAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	ids := make([]int64, len(found))
+	for i, w := range found {
+		ids[i] = w.id
+	}
+	return ids, nil
+}
+
+// lastID is the id of the last of ws, listed in id order; 0 for none.
+func lastID(ws []waitingNotification) int64 {
+	if len(ws) == 0 {
+		return 0
+	}
+	return ws[len(ws)-1].id
+}
+
+type waitingNotification struct {
+	id     int64
+	sentAt time.Time
+}
+
+func (s *Service) listWaiting(ctx context.Context, idCond string, id int64, n int) ([]waitingNotification, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT id, sent_at FROM notifications WHERE status = 'waiting' AND `+idCond+` ORDER BY id LIMIT $2`, id, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []waitingNotification
+	for rows.Next() {
+		var w waitingNotification
+		if err := rows.Scan(&w.id, &w.sentAt); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+func (s *Service) listNotifications(ctx context.Context, query string, args ...any) ([]int64, error) {
+	rows, err := s.db.Read().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 type storedNotification struct {

@@ -334,3 +334,54 @@ func sameTerms(a, b []marketplace.Term) bool {
 	}
 	return true
 }
+
+// Notifications that wait for purchases that never come do not keep a later
+// one waiting for good once its purchase arrives: ApplyPending looks at
+// waiting notifications in turn, not at the same oldest hundred every time.
+func TestNotifications_WaitingInTurn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		ctx := context.Background()
+		t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+		const limit, strays = 10, 25
+		for i := range strays {
+			n := marketplace.Notification{Source: "sns", MessageID: fmt.Sprintf("stray-%d", i), Action: marketplace.ActionSubscribeSuccess,
+				ProductCode: market.DemoPAYGCode, Customer: marketplace.Customer{AWSAccountID: fmt.Sprintf("9999%08d", i)},
+				SentAt: t0.Add(time.Duration(i) * time.Second), Payload: "{}"}
+			if _, _, err := w.svc.Record(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		account, agreement := w.buyer(market.DemoPAYGCode)
+		late := marketplace.Notification{Source: "sns", MessageID: "late", Action: marketplace.ActionUnsubscribePending,
+			ProductCode: market.DemoPAYGCode, Customer: marketplace.Customer{AWSAccountID: account}, SentAt: t0.Add(time.Hour), Payload: "{}"}
+		if _, _, err := w.svc.Record(ctx, late); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if _, err := w.svc.ApplyPending(ctx, limit); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := w.count(`SELECT COUNT(*) FROM notifications WHERE status = 'waiting'`); n != strays+1 {
+			t.Fatalf("%d notifications waiting, want every one (%d)", n, strays+1)
+		}
+		w.fulfill(agreement) // the purchase arrives
+		// Every waiting notification is looked at within a round of
+		// ceil((strays+1)/limit) calls, wherever the last round stopped.
+		for call := 1; ; call++ {
+			if _, err := w.svc.ApplyPending(ctx, limit); err != nil {
+				t.Fatal(err)
+			}
+			if w.count(`SELECT COUNT(*) FROM notifications WHERE message_id = 'late' AND status = 'applied'`) == 1 {
+				break
+			}
+			if call == (strays+1+limit-1)/limit {
+				t.Fatalf("the notification of the purchase that arrived is still waiting after %d calls", call)
+			}
+		}
+		if n := w.count(`SELECT COUNT(*) FROM notifications WHERE status = 'waiting'`); n != strays {
+			t.Errorf("%d notifications waiting, want the %d strays", n, strays)
+		}
+	})
+}
