@@ -271,7 +271,8 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	var signIn web.SignInProvider // stays a nil interface without --oidc-issuer
 	if o.oidc.Enabled() {
 		rp, err := oidc.New(oidc.Config{Issuer: o.oidc.Issuer, ClientID: o.oidc.ClientID, ClientSecret: o.oidc.ClientSecret,
-			Scopes: oidc.SplitScopes(o.oidc.Scopes), RedirectURL: strings.TrimRight(baseURL, "/") + oidc.CallbackPath, Now: time.Now})
+			Scopes: oidc.SplitScopes(o.oidc.Scopes), RedirectURL: strings.TrimRight(baseURL, "/") + oidc.CallbackPath, Now: time.Now,
+			TrustEmail: o.oidc.TrustEmail})
 		if err != nil {
 			return err
 		}

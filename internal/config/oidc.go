@@ -20,6 +20,9 @@ type OIDC struct {
 	// LocalAccounts keeps registration, password log-in and reset; false
 	// leaves sign-in through the provider only.
 	LocalAccounts bool
+	// TrustEmail takes the provider's addresses as verified (see
+	// oidc.Config.TrustEmail).
+	TrustEmail bool
 }
 
 // Bind declares the sign-in flags on fs.
@@ -30,6 +33,8 @@ func (o *OIDC) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.ClientSecret, "oidc-client-secret", "", "the client's secret; empty for a public client (PKCE is always used)")
 	fs.StringVar(&o.Scopes, "oidc-scopes", oidc.DefaultScopes, "the scopes asked for, space-separated (openid is always asked for)")
 	fs.StringVar(&o.Name, "oidc-name", "single sign-on", `the provider's name on the log-in button: "Log in with NAME"`)
+	fs.BoolVar(&o.TrustEmail, "oidc-trust-email", false, "take every e-mail address the provider gives as verified, for a provider that never says email_verified "+
+		"(Microsoft Entra ID) and whose addresses only the vendor's administrators assign; never for a provider where people choose their address")
 	fs.BoolVar(&o.LocalAccounts, "local-accounts", true, "offer marketbridge's own accounts (register, password log-in, reset); false leaves sign-in through --oidc-issuer only")
 }
 
@@ -49,8 +54,8 @@ func (o OIDC) Validate() error {
 		if len(oidc.SplitScopes(o.Scopes)) == 0 {
 			errs = append(errs, errors.New("--oidc-scopes: empty"))
 		}
-	} else if o.ClientID != "" || o.ClientSecret != "" {
-		errs = append(errs, errors.New("--oidc-client-id, --oidc-client-secret: set --oidc-issuer too"))
+	} else if o.ClientID != "" || o.ClientSecret != "" || o.TrustEmail {
+		errs = append(errs, errors.New("--oidc-client-id, --oidc-client-secret, --oidc-trust-email: set --oidc-issuer too"))
 	}
 	if !o.LocalAccounts && !o.Enabled() {
 		errs = append(errs, errors.New("--local-accounts=false: nobody could log in; set --oidc-issuer"))

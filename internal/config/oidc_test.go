@@ -19,6 +19,8 @@ func TestOIDC_Validate(t *testing.T) {
 		{"no client id", OIDC{Issuer: "https://idp.example.com", LocalAccounts: true}, "--oidc-client-id: required"},
 		{"client without issuer", OIDC{ClientID: "mb", LocalAccounts: true}, "set --oidc-issuer too"},
 		{"nobody could log in", OIDC{LocalAccounts: false}, "--local-accounts=false"},
+		{"trusted addresses of no provider", OIDC{TrustEmail: true, LocalAccounts: true}, "--oidc-trust-email"},
+		{"trusted addresses", OIDC{Issuer: "https://login.microsoftonline.com/tid/v2.0", ClientID: "mb", TrustEmail: true}, ""},
 	} {
 		err := tc.o.Validate()
 		switch {

@@ -19,9 +19,15 @@ import (
 
 // withOIDC signs people in through an OpenID provider at issuer.
 func withOIDC(t testing.TB, issuer, clientID, clientSecret string) appOption {
+	return withRelyingParty(t, oidc.Config{Issuer: issuer, ClientID: clientID, ClientSecret: clientSecret})
+}
+
+// withRelyingParty signs people in through the provider cfg names; its
+// scopes and redirect URL are the console's.
+func withRelyingParty(t testing.TB, cfg oidc.Config) appOption {
 	return func(c *web.Config) {
-		rp, err := oidc.New(oidc.Config{Issuer: issuer, ClientID: clientID, ClientSecret: clientSecret,
-			Scopes: oidc.SplitScopes(oidc.DefaultScopes), RedirectURL: c.BaseURL + oidc.CallbackPath})
+		cfg.Scopes, cfg.RedirectURL = oidc.SplitScopes(oidc.DefaultScopes), c.BaseURL+oidc.CallbackPath
+		rp, err := oidc.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,6 +196,36 @@ func TestOIDC_UnverifiedEmailNeverAttachesOrTakesAddress(t *testing.T) {
 		}
 		if r := owner.get("/account"); r.status != http.StatusOK {
 			t.Errorf("the owner's session ended: %d", r.status)
+		}
+	})
+}
+
+// With --oidc-trust-email (a provider such as Microsoft Entra ID, which never
+// says email_verified, whose addresses the vendor's administrators assign)
+// the provider's address makes a new user; it still never attaches to an
+// account with a password.
+func TestOIDC_TrustedEmailMakesUsersButNeverAttaches(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		p := oidctest.Start(t)
+		a := newApp(t, db, withRelyingParty(t, oidc.Config{Issuer: p.Issuer, ClientID: oidctest.ClientID, ClientSecret: oidctest.ClientSecret, TrustEmail: true}))
+		p.AddUser(oidctest.User{Subject: "sub-entra", Username: "ent", Password: "pw", Email: "ent@example.com", GivenName: "Ent", FamilyName: "Ra"})
+		p.AutoLogin("ent")
+		b := a.browser()
+		if r := b.oidcSignIn(""); r.status != http.StatusSeeOther || b.cookie("mb_session") == "" {
+			t.Fatalf("first sign-in with a trusted address: %d %.400s", r.status, r.body)
+		}
+		if u, ok := a.userByEmail("ent@example.com"); !ok || !u.EmailVerified {
+			t.Errorf("user %+v (found %v), want a verified user", u, ok)
+		}
+		a.signUp("kim@example.com")
+		p.AddUser(oidctest.User{Subject: "sub-kim", Username: "kim", Password: "pw", Email: "kim@example.com"})
+		p.AutoLogin("kim")
+		other := a.browser()
+		if r := other.oidcSignIn(""); other.cookie("mb_session") != "" || r.status == http.StatusSeeOther {
+			t.Errorf("sign-in with the address of a password account: %d → %q, session opened", r.status, r.location)
+		}
+		if n := a.count(`SELECT COUNT(*) FROM user_identities WHERE subject = 'sub-kim'`); n != 0 {
+			t.Errorf("the identity was attached to the password account")
 		}
 	})
 }
