@@ -136,14 +136,24 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	return &Deliverer{cfg: cfg, db: cfg.DB, owner: hex.EncodeToString(b[:]), metrics: m, perEndpoint: max(cfg.Workers-1, 1)}, nil
 }
 
+// pruneEvery is how often Run removes what Retention no longer keeps.
+const pruneEvery = time.Hour
+
 // Run delivers what is due every interval until ctx ends, and waits for
-// the attempts in flight.
+// the attempts in flight. About once an hour it also prunes (Prune).
 func (d *Deliverer) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		if _, err := d.DeliverDue(ctx); err != nil && ctx.Err() == nil {
 			d.cfg.Logger.Warn("deliver webhooks", "err", err)
+		}
+		if now := d.cfg.Now(); now.Sub(pruned) >= pruneEvery {
+			if _, err := d.Prune(ctx); err != nil && ctx.Err() == nil {
+				d.cfg.Logger.Warn("prune webhook events", "err", err)
+			}
+			pruned = now
 		}
 		select {
 		case <-ctx.Done():
