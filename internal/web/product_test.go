@@ -107,6 +107,12 @@ func TestOpenProduct_BillingPageAndLinkConfirmation(t *testing.T) {
 						t.Fatalf("set external_id: %d %s", r.status, r.body)
 					}
 				}
+				// The overview names the tenant, when there is one.
+				overview := b.get("/orgs/" + orgID + "/").body
+				if shown := strings.Contains(overview, "bills for the tenant"); shown != (tc.externalID != "") ||
+					(shown && !strings.Contains(overview, "<code>"+tc.externalID+"</code>")) {
+					t.Errorf("the overview names the tenant: %v, want %q", shown, tc.externalID)
+				}
 				want := strings.ReplaceAll(tc.want, "ORG", orgID)
 				for _, page := range []string{billing, linkPage} {
 					body := b.get(page).body
