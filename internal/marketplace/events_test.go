@@ -665,14 +665,3 @@ func TestEvents_R15_CreditThresholds(t *testing.T) {
 		}
 	})
 }
-
-// The billing states of the payloads are the billing page's.
-func TestEvents_BillingStatesAgree(t *testing.T) {
-	for _, pair := range [][2]string{{webhook.BillingNone, marketplace.BillingNone}, {webhook.BillingActive, marketplace.BillingActive},
-		{webhook.BillingCancellationPending, marketplace.BillingCancellationPending}, {webhook.BillingGrace, marketplace.BillingGrace},
-		{webhook.BillingSuspended, marketplace.BillingSuspended}, {webhook.BillingContractExpired, marketplace.BillingContractExpired}} {
-		if pair[0] != pair[1] {
-			t.Errorf("webhook says %q, marketplace %q", pair[0], pair[1])
-		}
-	}
-}

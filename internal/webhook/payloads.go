@@ -14,16 +14,9 @@ import "time"
 // RFC 3339 in UTC. Nothing here is a secret or personal data of the buyer
 // beyond what the organization's billing page shows its members.
 
-// Billing states, as the organization's billing page and its entitlement
-// shows them: BillingState fields take one of these values.
-const (
-	BillingNone                = "none"                 // no marketplace subscription bills it, and no cancellation left it in grace
-	BillingActive              = "active"               // a live marketplace subscription bills it
-	BillingCancellationPending = "cancellation-pending" // its subscription is being cancelled (unsubscribe-pending)
-	BillingGrace               = "grace"                // its subscription was cancelled: 14 days to link another
-	BillingSuspended           = "suspended"            // the grace ended: out of billing compliance, data kept
-	BillingContractExpired     = "contract-expired"     // every entitlement of its contract has passed its end
-)
+// BillingState fields carry the organization's billing state as its
+// billing page shows it (marketplace.BillingOf): none, active,
+// cancellation-pending, grace, suspended or contract-expired.
 
 // Subscription is the marketplace subscription an event is about, as the
 // organization's billing page shows it.
