@@ -52,6 +52,9 @@ var funcs = template.FuncMap{
 	"options": func(f form, name, label string, opts []account.Option) selectView {
 		return selectView{Form: f, Name: name, Label: label, Options: opts}
 	},
+	"freshSecret": func(noun, name, secret string) freshSecretView {
+		return freshSecretView{Noun: noun, Name: name, Secret: secret}
+	},
 	"linkify":    linkify,
 	"signInWith": func(v signInView, next string) signInLinks { return signInLinks{signInView: v, Next: next} },
 	"dollars":    func(micros int64) string { return money.Micros(micros).String() },
@@ -66,6 +69,12 @@ type selectView struct {
 }
 
 // fieldView is one labelled input with its error, for the "input" template.
+// freshSecretView is a key or token just created: its secret, shown on
+// the first view only (see freshKeys), or only its name after that.
+type freshSecretView struct {
+	Noun, Name, Secret string
+}
+
 type fieldView struct {
 	Form                            form
 	Name, Label, Type, Autocomplete string
