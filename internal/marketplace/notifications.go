@@ -454,12 +454,16 @@ func (s *Service) effect(ctx context.Context, tx *sql.Tx, subID int64, n Notific
 	res, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = $1, status_at = $2, updated_at = $3,
 			final_metering_by = CASE WHEN $1 = 'unsubscribe-pending' THEN $4 ELSE final_metering_by END,
 			cancelled_at = CASE WHEN $1 = 'cancelled' THEN $2 ELSE cancelled_at END
-		WHERE id = $5 AND (status_at IS NULL OR status_at <= $2)`, status, sentAt, s.now(), nullTime(set), subID)
+		WHERE id = $5 AND status <> $1 AND (status_at IS NULL OR status_at <= $2)`, status, sentAt, s.now(), nullTime(set), subID)
 	if err != nil {
 		return fmt.Errorf("update subscription %d to %s: %w", subID, status, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		// A newer event already set the status.
+		// A newer event already set the status, or this is a second copy
+		// of the change that set it: AWS sends each agreement change as
+		// "- Manufacturer" and "- Proposer" with different ids, and an
+		// SNS subscribe-success can repeat a License Updated. The first
+		// copy's deadline, mail and audit entry stand (#13).
 		return s.tellChange(ctx, tx, link, subID, "", entsChanged)
 	}
 	if err := s.tellBilling(ctx, tx, subID, status); err != nil {
