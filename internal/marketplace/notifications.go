@@ -284,10 +284,16 @@ func (s *Service) markFailedAttempt(ctx context.Context, id int64, cause error) 
 		msg = msg[:1000]
 	}
 	// After maxNotificationAttempts the notification is failed: the
-	// operator view shows it with its error and can run it again.
+	// operator view shows it with its error and can run it again. An
+	// ambiguous one fails at once: trying again would find the same
+	// subscriptions.
+	limit := maxNotificationAttempts
+	if errors.Is(cause, errAmbiguous) {
+		limit = 0
+	}
 	if _, err := s.db.Write().ExecContext(ctx, `UPDATE notifications SET attempts = attempts + 1, last_error = $1,
 		status = CASE WHEN attempts + 1 >= $2 THEN 'failed' ELSE status END WHERE id = $3 AND status <> 'applied'`,
-		msg, maxNotificationAttempts, id); err != nil {
+		msg, limit, id); err != nil {
 		s.cfg.Logger.Warn("record notification failure", "notification", id, "err", err)
 	}
 }
@@ -313,15 +319,29 @@ type matchedSubscription struct {
 	Customer    Customer
 }
 
+// errAmbiguous is why a notification matched several subscriptions and was
+// applied to none: an SNS message names a product and a customer, never an
+// agreement, and one account may hold several agreements of a product
+// (Concurrent Agreements, or a resubscription while the old one is still
+// ending). Guessing the newest could cancel the wrong one (#13); the
+// operator view shows the notification as failed with this reason, and the
+// EventBridge events of the same change, which name the license or the
+// agreement, settle it.
+var errAmbiguous = errors.New("the notification names no license or agreement, and several subscriptions of its product and customer could be the one")
+
 // findSubscription matches a notification to the subscription it is about,
 // which must be of the same product and the same customer (#11): a
 // subscription of the product whose customer agrees with every field the
-// notification names (account, legacy identifier, license), the one with
-// the same license first, else the newest. An agreement event names no
-// product; it selects the subscription a License event of its agreement
-// was matched to, if the customer agrees. Anything else matches nothing.
+// notification names (account, legacy identifier, license). Among several,
+// the one with the same license, else the one its agreement was recorded
+// for, else the one with its offer; what is left after that must be one
+// subscription not yet ended, or errAmbiguous: nothing is guessed (#13). An
+// agreement event names no product; it selects the subscription a License
+// event of its agreement was matched to, if the customer agrees. Anything
+// else matches nothing.
 func (s *Service) findSubscription(ctx context.Context, q queryer, n Notification) (matchedSubscription, bool, error) {
-	const cols = `SELECT s.id, s.product_code, s.customer_aws_account_id, s.customer_identifier, s.license_arn FROM subscriptions s `
+	const cols = `SELECT s.id, s.product_code, s.customer_aws_account_id, s.customer_identifier, s.license_arn, s.offer_id, s.status,
+		COALESCE(a.agreement_id, '') FROM subscriptions s `
 	var rows *sql.Rows
 	var err error
 	switch c := n.Customer; {
@@ -330,7 +350,7 @@ func (s *Service) findSubscription(ctx context.Context, q queryer, n Notificatio
 		// them agree in every field is decided below, in Go, so that no
 		// value from the message is ever a pattern.
 		var who []string
-		args := []any{s.cfg.Marketplace, n.ProductCode}
+		args := []any{s.cfg.Marketplace, n.ProductCode, n.AgreementID}
 		if c.AWSAccountID != "" {
 			args = append(args, c.AWSAccountID)
 			who = append(who, fmt.Sprintf("s.customer_aws_account_id = $%d", len(args)))
@@ -339,8 +359,9 @@ func (s *Service) findSubscription(ctx context.Context, q queryer, n Notificatio
 			args = append(args, c.Identifier)
 			who = append(who, fmt.Sprintf("s.customer_identifier = $%d", len(args)))
 		}
-		rows, err = q.QueryContext(ctx, cols+`WHERE s.marketplace = $1 AND s.product_code = $2 AND (`+strings.Join(who, " OR ")+`)
-			ORDER BY s.id DESC LIMIT 100`, args...)
+		rows, err = q.QueryContext(ctx, cols+`LEFT JOIN subscription_agreements a ON a.subscription_id = s.id AND a.agreement_id = $3
+			WHERE s.marketplace = $1 AND s.product_code = $2 AND (`+strings.Join(who, " OR ")+`)
+			ORDER BY s.id LIMIT 100`, args...)
 	case n.ProductCode == "" && n.AgreementID != "":
 		rows, err = q.QueryContext(ctx, cols+`JOIN subscription_agreements a ON a.subscription_id = s.id
 			WHERE a.agreement_id = $1 AND s.marketplace = $2`, n.AgreementID, s.cfg.Marketplace)
@@ -351,27 +372,66 @@ func (s *Service) findSubscription(ctx context.Context, q queryer, n Notificatio
 		return matchedSubscription{}, false, fmt.Errorf("find subscription for notification: %w", err)
 	}
 	defer rows.Close()
-	var best matchedSubscription
-	found := false
+	var agree []candidate
 	for rows.Next() {
-		var m matchedSubscription
-		if err := rows.Scan(&m.id, &m.ProductCode, &m.Customer.AWSAccountID, &m.Customer.Identifier, &m.Customer.LicenseArn); err != nil {
+		var c candidate
+		if err := rows.Scan(&c.id, &c.ProductCode, &c.Customer.AWSAccountID, &c.Customer.Identifier, &c.Customer.LicenseArn,
+			&c.offerID, &c.status, &c.agreementID); err != nil {
 			return matchedSubscription{}, false, fmt.Errorf("find subscription for notification: %w", err)
 		}
-		if !sameCustomer(m.Customer, n.Customer) {
-			continue
-		}
-		if licenseID(n.Customer.LicenseArn) != "" && licenseID(m.Customer.LicenseArn) != "" {
-			return m, true, rows.Err() // the same license: this very agreement
-		}
-		if !found {
-			best, found = m, true
+		if sameCustomer(c.Customer, n.Customer) {
+			agree = append(agree, c)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return matchedSubscription{}, false, fmt.Errorf("find subscription for notification: %w", err)
 	}
-	return best, found, nil
+	return pickCandidate(agree, n)
+}
+
+// candidate is a subscription that agrees with every customer field a
+// notification names.
+type candidate struct {
+	matchedSubscription
+	offerID, status, agreementID string
+}
+
+// pickCandidate narrows the candidates by what the notification names, most
+// specific first, and answers the one left; see findSubscription.
+func pickCandidate(cs []candidate, n Notification) (matchedSubscription, bool, error) {
+	narrow := func(keep func(candidate) bool) {
+		var kept []candidate
+		for _, c := range cs {
+			if keep(c) {
+				kept = append(kept, c)
+			}
+		}
+		if len(kept) > 0 {
+			cs = kept
+		}
+	}
+	// The same license, or the agreement recorded for it, is this very
+	// agreement, whatever its state. (sameCustomer let through only
+	// subscriptions of the notification's license or of none recorded.)
+	for _, c := range cs {
+		if (licenseID(n.Customer.LicenseArn) != "" && licenseID(c.Customer.LicenseArn) != "") ||
+			(n.AgreementID != "" && c.agreementID == n.AgreementID) {
+			return c.matchedSubscription, true, nil
+		}
+	}
+	if n.OfferID != "" {
+		narrow(func(c candidate) bool { return c.offerID == n.OfferID })
+	}
+	// A cancelled or failed subscription takes no further change: AWS makes
+	// a new agreement to subscribe again (R21).
+	narrow(func(c candidate) bool { return c.status != StatusCancelled && c.status != StatusFailed })
+	switch len(cs) {
+	case 0:
+		return matchedSubscription{}, false, nil
+	case 1:
+		return cs[0].matchedSubscription, true, nil
+	}
+	return matchedSubscription{}, false, errAmbiguous
 }
 
 // sameCustomer says whether a notification's customer is the recorded one:
