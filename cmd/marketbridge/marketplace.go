@@ -27,6 +27,8 @@ type marketOptions struct {
 	// emulator with its credentials instead of the SDK's environment.
 	demoEndpoint string
 	snsCertHost  string
+	// agreementAPI reads agreements and their terms (#13).
+	agreementAPI bool
 
 	eventBridgeKey, eventBridgeHeader string
 	// sellerAccount and notificationRegion say where AWS Marketplace's
@@ -91,11 +93,11 @@ func marketplaceDeps(ctx context.Context, o marketOptions, logger *slog.Logger) 
 	}
 	if o.demoEndpoint != "" {
 		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
-		return catalog, awsmp.New(cfg, awsmp.Endpoints{Metering: o.demoEndpoint, Entitlement: o.demoEndpoint}), nil
+		return catalog, awsmp.New(cfg, awsmp.Endpoints{Metering: o.demoEndpoint, Entitlement: o.demoEndpoint, Agreement: o.demoEndpoint}), nil
 	}
 	// The SDK's standard environment: AWS_REGION, credentials, and
-	// AWS_ENDPOINT_URL_MARKETPLACE_METERING / _ENTITLEMENT_SERVICE to point
-	// at an emulator.
+	// AWS_ENDPOINT_URL_MARKETPLACE_METERING / _ENTITLEMENT_SERVICE /
+	// _MARKETPLACE_AGREEMENT to point at an emulator.
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("AWS configuration: %w", err)

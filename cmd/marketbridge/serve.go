@@ -77,6 +77,7 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.StringVar(&o.market.snsCertHost, "sns-cert-host", "", "a host:port besides AWS's whose SNS signing certificates are trusted (an emulator); empty trusts AWS only")
 	c.Flags.StringVar(&o.market.eventBridgeKey, "eventbridge-api-key", "", "the secret an EventBridge API destination sends to /marketplace/aws/events; empty disables that endpoint")
 	c.Flags.StringVar(&o.market.eventBridgeHeader, "eventbridge-header", "x-api-key", "the header that carries --eventbridge-api-key")
+	c.Flags.BoolVar(&o.market.agreementAPI, "aws-agreement-api", true, "read each subscription's agreement and accepted terms through AWS's Agreement API, for the billing page (needs aws-marketplace:DescribeAgreement, GetAgreementTerms and SearchAgreements; see docs/aws-setup.md)")
 	c.Flags.StringVar(&o.market.sellerAccount, "aws-account-id", "", "the seller's AWS account id: EventBridge events delivered to another account are refused; empty accepts any")
 	c.Flags.StringVar(&o.market.notificationRegion, "aws-notification-region", awsmp.MarketplaceRegion, "the region AWS Marketplace's SNS topics and EventBridge events must come from (AWS uses us-east-1 only; change it only for an emulator started with another --region)")
 	c.Flags.DurationVar(&o.metering.interval, "metering-interval", time.Minute, "how often closed hours are metered and pending records sent")
@@ -219,8 +220,12 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	now := o.clock.Now
 	// Webhook events are stamped with real time, whatever the marketplace's
 	// clock: receivers refuse timestamps minutes off their own (issue 12).
-	market, err := marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Resolver: aws, Orgs: orgs, Mailer: outbox,
-		Logger: logger, Now: now, BaseURL: baseURL, Events: webhook.NewRecorder(time.Now)})
+	mcfg := marketplace.Config{DB: db, Catalog: catalog, Resolver: aws, Orgs: orgs, Mailer: outbox,
+		Logger: logger, Now: now, BaseURL: baseURL, Events: webhook.NewRecorder(time.Now)}
+	if o.market.agreementAPI {
+		mcfg.Agreements = aws
+	}
+	market, err := marketplace.New(mcfg)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,11 @@ type Product struct {
 	// CommittedDimension is a contract's entitlement of committed credits,
 	// in whole $1 units (R11, R12).
 	CommittedDimension string `json:"committed_dimension,omitempty"`
+	// ProductID is AWS's id of the product ("prod-…", on the AWS Marketplace
+	// Management Portal), which the Agreement API names products by;
+	// optional: it lets a set-up find its agreement when the buyer holds
+	// agreements for several of the seller's products (#13).
+	ProductID string `json:"product_id,omitempty"`
 }
 
 // Meter is a kind of usage the vendor's product reports, and its price in

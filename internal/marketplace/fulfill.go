@@ -87,6 +87,16 @@ func (s *Service) Fulfill(ctx context.Context, in FulfillInput) (claim string, p
 		return "", Purchase{}, fmt.Errorf("record purchase: %w", err)
 	}
 	p, err = s.purchase(ctx, `p.id = $1`, id)
+	if err == nil {
+		// The agreement is looked for now, so that the billing page shows
+		// its terms from the start; if the Agreement API does not answer,
+		// the notifications loop looks again, and the set-up goes on.
+		if ferr := s.FindAgreement(ctx, p.Subscription.ID); ferr != nil {
+			s.cfg.Logger.Warn("find the agreement of a set-up", "subscription", p.Subscription.ID, "err", ferr)
+		} else if _, rerr := s.readAgreementsOf(ctx, p.Subscription.ID); rerr != nil {
+			s.cfg.Logger.Warn("read the agreement of a set-up", "subscription", p.Subscription.ID, "err", rerr)
+		}
+	}
 	return claim, p, err
 }
 

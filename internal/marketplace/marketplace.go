@@ -101,6 +101,9 @@ type Config struct {
 	// Events, when set, records the webhook events of every change of
 	// billing in the change's transaction (issue 12); nil records none.
 	Events EventRecorder
+	// Agreements, when set, reads each subscription's agreement and its
+	// terms (AWS's Agreement API, #13); nil reads none.
+	Agreements AgreementReader
 }
 
 // Validate reports every missing dependency.

@@ -489,13 +489,19 @@ func (s *Service) effect(ctx context.Context, tx *sql.Tx, subID int64, n Notific
 			return err
 		}
 	}
-	if n.AgreementID != "" && n.ProductCode != "" {
-		// A License event, matched by product and customer: its
-		// agreement's events, which name no product, act on this
-		// subscription (and only on it).
-		if _, err := tx.ExecContext(ctx, `INSERT INTO subscription_agreements (agreement_id, subscription_id, recorded_at)
-			VALUES ($1, $2, $3) ON CONFLICT (agreement_id) DO NOTHING`, n.AgreementID, subID, s.now()); err != nil {
-			return fmt.Errorf("record agreement %s of subscription %d: %w", n.AgreementID, subID, err)
+	if n.AgreementID != "" {
+		if n.ProductCode != "" {
+			// A License event, matched by product and customer: its
+			// agreement's events, which name no product, act on this
+			// subscription (and only on it).
+			if err := s.recordAgreement(ctx, tx, n.AgreementID, subID); err != nil {
+				return err
+			}
+		}
+		// Whatever changed, the agreement's status and terms are read
+		// again after this (#13).
+		if err := s.wantAgreementRead(ctx, tx, n.AgreementID, subID); err != nil {
+			return err
 		}
 	}
 	switch n.Action {
@@ -622,6 +628,9 @@ func (s *Service) RunNotifications(ctx context.Context, every time.Duration) {
 			}
 			if _, err := s.TellElapsed(ctx); err != nil && ctx.Err() == nil {
 				s.cfg.Logger.Warn("record elapsed billing states", "err", err)
+			}
+			if _, err := s.ReadAgreements(ctx, 20); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("read agreements", "err", err)
 			}
 		}
 	}

@@ -1,6 +1,11 @@
 package money
 
-import "strconv"
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
 
 // Micros is an amount in millionths of a US dollar, the unit usage is rated
 // in.
@@ -77,4 +82,69 @@ func Grouped(n int64) string {
 		b = append(b, '-')
 	}
 	return string(group(b, mag))
+}
+
+// ParseMicros reads a decimal amount as a marketplace writes prices and
+// charges ("12000", "0.0125", "-3.50") into micro-units, exactly: more than
+// six decimal places, an exponent, a sign other than a leading minus, or a
+// value beyond int64 micro-units is an error, never a rounding.
+func ParseMicros(s string) (Micros, error) {
+	neg := strings.HasPrefix(s, "-")
+	digits := strings.TrimPrefix(s, "-")
+	whole, frac, hasPoint := strings.Cut(digits, ".")
+	if whole == "" || (hasPoint && frac == "") || len(frac) > 6 || !allDigits(whole) || !allDigits(frac) {
+		return 0, fmt.Errorf("amount %q is not a decimal number with at most 6 decimal places", s)
+	}
+	w, err := strconv.ParseUint(whole, 10, 64)
+	if err != nil || w > math.MaxInt64/1_000_000 {
+		return 0, fmt.Errorf("amount %q is out of range", s)
+	}
+	f, _ := strconv.ParseUint(frac+strings.Repeat("0", 6-len(frac)), 10, 64)
+	m := int64(w)*1_000_000 + int64(f)
+	if m < 0 {
+		return 0, fmt.Errorf("amount %q is out of range", s)
+	}
+	if neg {
+		m = -m
+	}
+	return Micros(m), nil
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Exact is m with every significant decimal place, at least two, and
+// thousands separators, without a currency: "12,000.00", "0.0125". Unit
+// prices below a cent are shown as they are, not as $0.00.
+func (m Micros) Exact() string {
+	neg, mag := magnitude(int64(m))
+	var b []byte
+	if neg && mag != 0 {
+		b = append(b, '-')
+	}
+	b = group(b, mag/1_000_000)
+	frac := strings.TrimRight(fmt.Sprintf("%06d", mag%1_000_000), "0")
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	return string(append(append(b, '.'), frac...))
+}
+
+// InCurrency is m with its ISO 4217 currency: "$12,000.00" for US dollars,
+// as the rest of the product writes them, "12,000.00 EUR" for any other.
+func (m Micros) InCurrency(code string) string {
+	if code == "" || code == "USD" {
+		neg, mag := magnitude(int64(m))
+		if neg && mag != 0 {
+			return "-$" + Micros(mag).Exact()
+		}
+		return "$" + m.Exact()
+	}
+	return m.Exact() + " " + code
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/marketplaceagreement"
 	"github.com/aws/aws-sdk-go-v2/service/marketplaceentitlementservice"
 	enttypes "github.com/aws/aws-sdk-go-v2/service/marketplaceentitlementservice/types"
 	"github.com/aws/aws-sdk-go-v2/service/marketplacemetering"
@@ -18,17 +19,20 @@ import (
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 )
 
-// Client implements marketplace.Resolver with the AWS SDK.
+// Client implements marketplace.Resolver and marketplace.AgreementReader
+// with the AWS SDK.
 type Client struct {
 	metering     *marketplacemetering.Client
 	entitlements *marketplaceentitlementservice.Client
+	agreements   *marketplaceagreement.Client
 }
 
-// Endpoints overrides where the two services are reached; empty fields
+// Endpoints overrides where the three services are reached; empty fields
 // keep the SDK's resolution (AWS, or AWS_ENDPOINT_URL_* variables).
 type Endpoints struct {
 	Metering    string
 	Entitlement string
+	Agreement   string
 }
 
 // attemptTimeout bounds one HTTP attempt. The SDK's default client waits
@@ -59,6 +63,11 @@ func New(cfg aws.Config, ep Endpoints) *Client {
 		entitlements: marketplaceentitlementservice.NewFromConfig(cfg, func(o *marketplaceentitlementservice.Options) {
 			if ep.Entitlement != "" {
 				o.BaseEndpoint = aws.String(ep.Entitlement)
+			}
+		}),
+		agreements: marketplaceagreement.NewFromConfig(cfg, func(o *marketplaceagreement.Options) {
+			if ep.Agreement != "" {
+				o.BaseEndpoint = aws.String(ep.Agreement)
 			}
 		}),
 	}
