@@ -110,7 +110,7 @@ func (m *Market) subscribe(tx *txn, in SubscribeInput) (SubscribeResult, error) 
 	a := &Agreement{
 		ID: "agmt-" + m.randomString(lowerAlnum, 25), ProductCode: p.Code, SellerAccountID: p.SellerAccountID,
 		OfferID: p.PublicOfferID, AccountID: acct.ID, CustomerIdentifier: m.customerIdentifier(acct.ID, p.Code),
-		LicenseArn: fmt.Sprintf("arn:aws:license-manager::%s:license/l-%s", acct.ID, m.randomHex(16)),
+		LicenseArn: fmt.Sprintf("arn:aws:license-manager::%s:license:l-%s", acct.ID, m.randomHex(16)),
 		Status:     StatusActive, PONumber: in.PONumber, CreatedAt: now, StartAt: now,
 	}
 	if err := m.applyTerms(a, p, offer, in.Entitlements, now); err != nil {
