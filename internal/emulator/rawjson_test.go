@@ -19,10 +19,15 @@ import (
 // postJSON sends one AWS JSON 1.1 call as the AWS CLI does, signed with the
 // SDK's SigV4 signer, and decodes the answer.
 func (e *env) postJSON(target string, body any) (int, map[string]any, http.Header) {
+	return e.postJSONVersion("1.1", target, body)
+}
+
+// postJSONVersion is postJSON in AWS JSON 1.0 or 1.1.
+func (e *env) postJSONVersion(version, target string, body any) (int, map[string]any, http.Header) {
 	e.t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(http.MethodPost, e.url+"/", bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("Content-Type", "application/x-amz-json-"+version)
 	req.Header.Set("X-Amz-Target", target)
 	sum := sha256.Sum256(b)
 	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, req,
@@ -81,9 +86,24 @@ func TestAWSJSON_WireShapes(t *testing.T) {
 			t.Fatalf("entitlement = %v", en)
 		}
 	})
-	t.Run("unknown target is UnknownOperationException", func(t *testing.T) {
-		status, out, _ := e.postJSON("AWSMPMeteringService.Nope", map[string]any{})
-		if status != 400 || out["__type"] != "UnknownOperationException" {
+	// #13: an empty message made the JavaScript SDK report "UnknownError".
+	for _, target := range []string{"AWSMPMeteringService.Nope", "AWSMPCommerceService_v20200301.CancelAgreement"} {
+		t.Run("unknown target "+target+" is UnknownOperationException with AWS's message", func(t *testing.T) {
+			status, out, _ := e.postJSON(target, map[string]any{})
+			if status != 400 || out["__type"] != "com.amazon.coral.service#UnknownOperationException" ||
+				out["message"] != "The requested operation is not recognized by the service." {
+				t.Fatalf("status %d, body %v", status, out)
+			}
+		})
+	}
+	t.Run("the Agreement Service answers AWS JSON 1.0 with epoch seconds (#13)", func(t *testing.T) {
+		status, out, hdr := e.postJSONVersion("1.0", "AWSMPCommerceService_v20200301.DescribeAgreement", map[string]any{"agreementId": a.ID})
+		if status != 200 || hdr.Get("Content-Type") != "application/x-amz-json-1.0" || out["agreementId"] != a.ID ||
+			out["endTime"] != float64(a.EndAt.UnixMilli())/1000 || out["status"] != "ACTIVE" {
+			t.Fatalf("status %d, %s, body %v", status, hdr.Get("Content-Type"), out)
+		}
+		status, out, _ = e.postJSONVersion("1.0", "AWSMPCommerceService_v20200301.DescribeAgreement", map[string]any{"agreementId": "agmt-none"})
+		if status != 404 || out["__type"] != "ResourceNotFoundException" || out["resourceId"] != "agmt-none" || out["requestId"] == nil {
 			t.Fatalf("status %d, body %v", status, out)
 		}
 	})

@@ -68,6 +68,7 @@ type fuzzWorld struct {
 	handler http.Handler
 	// The identifiers a real call carries, for the seeds.
 	token, buyer, customerID, license, paygCode, legacyCode, contractCode string
+	agreementID, contractAgreementID                                      string
 }
 
 func newFuzzWorld(tb testing.TB) *fuzzWorld {
@@ -113,8 +114,9 @@ func newFuzzWorld(tb testing.TB) *fuzzWorld {
 	}
 	payg := subscribe(w.paygCode, nil)
 	w.license = payg.LicenseArn
+	w.agreementID = payg.ID
 	w.customerID = subscribe(w.legacyCode, nil).CustomerIdentifier
-	subscribe(w.contractCode, map[string]int64{"committed": 5})
+	w.contractAgreementID = subscribe(w.contractCode, map[string]int64{"committed": 5}).ID
 	reg, err := m.SetUpAccount(ctx, payg.ID)
 	if err != nil {
 		tb.Fatal(err)
@@ -162,8 +164,14 @@ func (w *fuzzWorld) call(t *testing.T, useCBOR bool, op uint8, body []byte) *htt
 // check applies the properties to one answer.
 func (w *fuzzWorld) check(t *testing.T, useCBOR bool, op uint8, body []byte) {
 	t.Helper()
+	w.checkWith(t, useCBOR, body, func() *httptest.ResponseRecorder { return w.call(t, useCBOR, op, body) })
+}
+
+// checkWith applies the properties to the answer of one call.
+func (w *fuzzWorld) checkWith(t *testing.T, useCBOR bool, body []byte, call func() *httptest.ResponseRecorder) {
+	t.Helper()
 	before := w.store.writes()
-	rec := w.call(t, useCBOR, op, body)
+	rec := call()
 	resp := rec.Body.Bytes()
 	if rec.Code >= 500 {
 		t.Fatalf("status %d for %q: %q", rec.Code, body, resp)

@@ -17,8 +17,14 @@ import (
 // marketplaceentitlementservice v1.37.0; the CLI and older SDKs speak JSON.
 
 // timestampMembers are the members whose shape is a timestamp: CBOR sends
-// them as tag 1 (epoch seconds), JSON as a plain number.
-var timestampMembers = map[string]bool{"Timestamp": true, "ExpirationDate": true}
+// them as tag 1 (epoch seconds), JSON as a plain number. The metering and
+// entitlement members are UpperCamel, the agreement ones lowerCamel, so the
+// names cannot collide across services.
+var timestampMembers = map[string]bool{
+	"Timestamp": true, "ExpirationDate": true,
+	"acceptanceTime": true, "startTime": true, "endTime": true, "lastUpdateTime": true,
+	"agreementStartDate": true, "agreementEndDate": true, "chargeDate": true,
+}
 
 // cborToJSON turns a CBOR request body into the JSON the AWS JSON 1.1 path decodes.
 func cborToJSON(body []byte) ([]byte, error) {

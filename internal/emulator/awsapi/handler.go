@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/marketbridge/marketbridge/internal/emulator/market"
@@ -22,10 +23,22 @@ const (
 	TargetResolveCustomer = "AWSMPMeteringService.ResolveCustomer"
 	TargetBatchMeterUsage = "AWSMPMeteringService.BatchMeterUsage"
 	TargetGetEntitlements = "AWSMPEntitlementService.GetEntitlements"
+
+	// AgreementService is the Agreement Service's Smithy name: its
+	// X-Amz-Target prefix in AWS JSON 1.0 and its {service} in RPC v2 CBOR.
+	AgreementService          = "AWSMPCommerceService_v20200301"
+	TargetDescribeAgreement   = AgreementService + ".DescribeAgreement"
+	TargetGetAgreementTerms   = AgreementService + ".GetAgreementTerms"
+	TargetSearchAgreements    = AgreementService + ".SearchAgreements"
+	agreementServiceTargetDot = AgreementService + "."
 )
 
-// SigningName is the SigV4 service name of both Marketplace APIs.
+// SigningName is the SigV4 service name of the three Marketplace APIs
+// (metering, entitlement, agreement), as their models give it.
 const SigningName = "aws-marketplace"
+
+// unknownOperationMessage is AWS's wording for a target no service has.
+const unknownOperationMessage = "The requested operation is not recognized by the service."
 
 // Market is what the API needs of the emulated marketplace.
 type Market interface {
@@ -36,6 +49,9 @@ type Market interface {
 	ResolveCustomer(sellerAccountID, token string) (market.Customer, error)
 	BatchMeterUsage(ctx context.Context, sellerAccountID string, in market.MeterInput) (market.MeterOutput, error)
 	GetEntitlements(sellerAccountID string, in market.EntitlementsInput) (market.EntitlementsOutput, error)
+	DescribeAgreement(sellerAccountID, agreementID string) (market.AgreementView, error)
+	GetAgreementTerms(sellerAccountID, agreementID string) (market.AgreementTerms, error)
+	SearchAgreements(callerAccountID string, q market.AgreementSearch) []market.AgreementView
 }
 
 // Handler serves the AWS API.
@@ -61,16 +77,20 @@ func New(m Market, now func() time.Time, logger *slog.Logger) *Handler {
 	}
 }
 
-// apiError is an error response.
+// apiError is an error response. fields are the error shape's members
+// beyond its message (the Agreement Service's reason, resourceId...).
 type apiError struct {
 	status  int
 	code    string
 	message string
+	fields  map[string]any
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
 
-func clientErr(code, msg string) *apiError { return &apiError{http.StatusBadRequest, code, msg} }
+func clientErr(code, msg string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: code, message: msg}
+}
 
 // ServeHTTP serves AWS JSON 1.1: POST / with X-Amz-Target.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -83,23 +103,28 @@ func (h *Handler) ServeCBOR(w http.ResponseWriter, r *http.Request) {
 	h.handle(w, r, r.PathValue("service")+"."+r.PathValue("operation"), true)
 }
 
+// isAgreement says whether a target is the Agreement Service's, which
+// speaks AWS JSON 1.0 and has its own error names.
+func isAgreement(target string) bool { return strings.HasPrefix(target, agreementServiceTargetDot) }
+
 func (h *Handler) handle(w http.ResponseWriter, r *http.Request, target string, useCBOR bool) {
-	w.Header().Set("x-amzn-RequestId", h.m.RequestID())
+	reqID := h.m.RequestID()
+	w.Header().Set("x-amzn-RequestId", reqID)
 	resp, err := h.serve(r, target, useCBOR)
 	if err != nil {
-		h.writeError(w, target, useCBOR, err)
+		h.writeError(w, target, useCBOR, reqID, err)
 		return
 	}
 	var body bytes.Buffer
 	if err := json.NewEncoder(&body).Encode(resp); err != nil {
-		h.writeError(w, target, useCBOR, err)
+		h.writeError(w, target, useCBOR, reqID, err)
 		return
 	}
-	h.write(w, http.StatusOK, bytes.TrimRight(body.Bytes(), "\n"), useCBOR)
+	h.write(w, target, http.StatusOK, bytes.TrimRight(body.Bytes(), "\n"), useCBOR)
 }
 
 // write sends a JSON body as is, or re-encoded as CBOR.
-func (h *Handler) write(w http.ResponseWriter, status int, jsonBody []byte, useCBOR bool) {
+func (h *Handler) write(w http.ResponseWriter, target string, status int, jsonBody []byte, useCBOR bool) {
 	if useCBOR {
 		b, err := jsonToCBOR(jsonBody)
 		if err != nil {
@@ -112,7 +137,11 @@ func (h *Handler) write(w http.ResponseWriter, status int, jsonBody []byte, useC
 		w.Write(b) //nolint:errcheck // the client went away
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	if isAgreement(target) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	} else {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	}
 	w.WriteHeader(status)
 	w.Write(jsonBody) //nolint:errcheck // the client went away
 }
@@ -123,7 +152,7 @@ func (h *Handler) serve(r *http.Request, target string, useCBOR bool) (any, erro
 		return nil, clientErr("SerializationException", "Could not read the request body")
 	}
 	if len(body) > MaxRequestBytes {
-		return nil, &apiError{http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException", "Request must be smaller than 1048576 bytes"}
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLargeException", message: "Request must be smaller than 1048576 bytes"}
 	}
 	cred, err := h.verifier.Verify(r, body)
 	if err != nil {
@@ -144,8 +173,10 @@ func (h *Handler) serve(r *http.Request, target string, useCBOR bool) (any, erro
 		op = "BatchMeterUsage"
 	case TargetGetEntitlements:
 		op = "GetEntitlements"
+	case TargetDescribeAgreement, TargetGetAgreementTerms, TargetSearchAgreements:
+		op = strings.TrimPrefix(target, agreementServiceTargetDot)
 	default:
-		return nil, clientErr("UnknownOperationException", "")
+		return nil, clientErr(codeUnknownOperation, unknownOperationMessage)
 	}
 	faults, err := h.m.TakeAPIFaults(r.Context(), op)
 	if err != nil {
@@ -158,17 +189,31 @@ func (h *Handler) serve(r *http.Request, target string, useCBOR bool) (any, erro
 			return nil, r.Context().Err()
 		}
 	}
+	agreement := isAgreement(target)
+	throttled := faults.Throttle || !h.m.Allow(seller, op)
 	switch {
-	case faults.Throttle, !h.m.Allow(seller, op):
+	case throttled && agreement:
+		// The Agreement Service's model gives ThrottlingException 429; the
+		// metering and entitlement services answer 400.
+		return nil, &apiError{status: http.StatusTooManyRequests, code: market.CodeThrottling, message: "Rate exceeded"}
+	case throttled:
 		return nil, clientErr(market.CodeThrottling, "Rate exceeded")
+	case faults.InternalError && agreement:
+		return nil, &apiError{status: http.StatusInternalServerError, code: codeInternalServer, message: "An internal error has occurred"}
 	case faults.InternalError:
-		return nil, &apiError{http.StatusInternalServerError, market.CodeInternalServiceError, "An internal error has occurred"}
+		return nil, &apiError{status: http.StatusInternalServerError, code: market.CodeInternalServiceError, message: "An internal error has occurred"}
 	}
 	switch op {
 	case "ResolveCustomer":
 		return h.resolveCustomer(seller, body)
 	case "BatchMeterUsage":
 		return h.batchMeterUsage(r.Context(), seller, body, faults.Unprocessed)
+	case "DescribeAgreement":
+		return h.describeAgreement(seller, body)
+	case "GetAgreementTerms":
+		return h.getAgreementTerms(seller, body)
+	case "SearchAgreements":
+		return h.searchAgreements(seller, body)
 	default:
 		return h.getEntitlements(seller, body, faults.EmptyPage)
 	}
@@ -183,7 +228,7 @@ func decode(body []byte, v any) error {
 	return nil
 }
 
-func (h *Handler) writeError(w http.ResponseWriter, target string, useCBOR bool, err error) {
+func (h *Handler) writeError(w http.ResponseWriter, target string, useCBOR bool, requestID string, err error) {
 	var (
 		ae   *apiError
 		se   *sigv4.Error
@@ -194,20 +239,32 @@ func (h *Handler) writeError(w http.ResponseWriter, target string, useCBOR bool,
 	case errors.As(err, &ae):
 		resp = *ae
 	case errors.As(err, &se):
-		resp = apiError{http.StatusBadRequest, se.Code, se.Message}
+		resp = apiError{status: http.StatusBadRequest, code: se.Code, message: se.Message}
 	case errors.As(err, &me):
-		resp = apiError{http.StatusBadRequest, me.Code, me.Message}
+		resp = apiError{status: http.StatusBadRequest, code: me.Code, message: me.Message}
 		if me.Code == market.CodeInternalServiceError {
 			resp.status = http.StatusInternalServerError
 		}
 	default:
 		h.log.Error("emulator AWS API", "target", target, "err", err)
-		resp = apiError{http.StatusInternalServerError, market.CodeInternalServiceError, "An internal error has occurred"}
+		resp = apiError{status: http.StatusInternalServerError, code: market.CodeInternalServiceError, message: "An internal error has occurred"}
+		if isAgreement(target) {
+			resp.code = codeInternalServer
+		}
 	}
 	h.log.Debug("emulator AWS API error", "target", target, "code", resp.code, "message", resp.message)
-	body, _ := json.Marshal(struct { // two strings cannot fail to encode
-		Type    string `json:"__type"`
-		Message string `json:"message"`
-	}{resp.code, resp.message})
-	h.write(w, resp.status, body, useCBOR)
+	out := map[string]any{"__type": resp.code, "message": resp.message}
+	if isAgreement(target) {
+		// Every Agreement Service error shape carries the request id.
+		out["requestId"] = requestID
+	}
+	for k, v := range resp.fields {
+		out[k] = v
+	}
+	body, err := json.Marshal(out)
+	if err != nil {
+		h.log.Error("encode AWS API error", "err", err)
+		body = []byte(`{"__type":"` + market.CodeInternalServiceError + `"}`)
+	}
+	h.write(w, target, resp.status, body, useCBOR)
 }

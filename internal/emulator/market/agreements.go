@@ -110,8 +110,8 @@ func (m *Market) subscribe(tx *txn, in SubscribeInput) (SubscribeResult, error) 
 	a := &Agreement{
 		ID: "agmt-" + m.randomString(lowerAlnum, 25), ProductCode: p.Code, SellerAccountID: p.SellerAccountID,
 		OfferID: p.PublicOfferID, AccountID: acct.ID, CustomerIdentifier: m.customerIdentifier(acct.ID, p.Code),
-		LicenseArn: fmt.Sprintf("arn:aws:license-manager::%s:license/l-%s", acct.ID, m.randomHex(16)),
-		Status:     StatusActive, PONumber: in.PONumber, CreatedAt: now, StartAt: now,
+		LicenseArn: fmt.Sprintf("arn:aws:license-manager::%s:license:l-%s", acct.ID, m.randomHex(16)),
+		Status:     StatusActive, PONumber: in.PONumber, CreatedAt: now, StartAt: now, UpdatedAt: now,
 	}
 	if err := m.applyTerms(a, p, offer, in.Entitlements, now); err != nil {
 		return SubscribeResult{}, err
@@ -215,6 +215,7 @@ func (m *Market) replace(tx *txn, held *Agreement, p *Product, offer *Offer, po 
 	if err := m.applyTerms(&next, p, offer, nil, now); err != nil {
 		return SubscribeResult{}, err
 	}
+	next.UpdatedAt = now
 	*held = next
 	tx.put(kindAgreement, held.ID, held)
 	m.purchased(tx, held, p, "REPLACE")
@@ -424,6 +425,7 @@ func (m *Market) change(ctx context.Context, id string, fn func(*txn, *Agreement
 		if err := fn(tx, a, m.products[a.ProductCode]); err != nil {
 			return err
 		}
+		a.UpdatedAt = m.now()
 		tx.put(kindAgreement, a.ID, a)
 		out = *a
 		return nil
@@ -464,6 +466,7 @@ func (m *Market) tick(tx *txn) error {
 		default:
 			continue
 		}
+		a.UpdatedAt = now
 		tx.put(kindAgreement, a.ID, a)
 	}
 	for tok, t := range m.tokens {

@@ -88,8 +88,8 @@ func (m *Market) SubscribeNewAccounts(ctx context.Context, in BulkSubscribeInput
 			a := &Agreement{
 				ID: "agmt-" + m.randomString(lowerAlnum, 25), ProductCode: p.Code, SellerAccountID: p.SellerAccountID,
 				OfferID: p.PublicOfferID, AccountID: id, CustomerIdentifier: m.randomString(mixedAlnum, 11),
-				LicenseArn: fmt.Sprintf("arn:aws:license-manager::%s:license/l-%s", id, m.randomHex(16)),
-				Status:     StatusActive, CreatedAt: now, StartAt: now,
+				LicenseArn: fmt.Sprintf("arn:aws:license-manager::%s:license:l-%s", id, m.randomHex(16)),
+				Status:     StatusActive, CreatedAt: now, StartAt: now, UpdatedAt: now,
 			}
 			if err := m.applyTerms(a, p, nil, nil, now); err != nil {
 				return err

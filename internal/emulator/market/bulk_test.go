@@ -43,7 +43,7 @@ func bulkIDs(from, n int) []string {
 // Subscribe and SubscribeNewAccounts must agree on.
 func sameTerms(a market.Agreement) market.Agreement {
 	a.ID, a.LicenseArn, a.AccountID, a.CustomerIdentifier = "", "", "", ""
-	a.CreatedAt, a.StartAt = time.Time{}, time.Time{}
+	a.CreatedAt, a.StartAt, a.UpdatedAt = time.Time{}, time.Time{}, time.Time{}
 	return a
 }
 

@@ -26,7 +26,7 @@ const (
 type Fault struct {
 	ID          string    `json:"id"`
 	Kind        string    `json:"kind"`
-	Operation   string    `json:"operation,omitempty"` // ResolveCustomer, BatchMeterUsage, GetEntitlements; all when empty
+	Operation   string    `json:"operation,omitempty"` // an AWS API operation name (ResolveCustomer, GetEntitlements, DescribeAgreement...); all when empty
 	Channel     string    `json:"channel,omitempty"`   // sns or eventbridge for notification faults; both when empty
 	Count       int       `json:"count"`
 	Remaining   int       `json:"remaining"`
@@ -55,9 +55,9 @@ func (in *FaultInput) Validate() error {
 		errs = append(errs, fmt.Errorf("kind %q: want throttle, internal_error, unprocessed_records, slow, empty_page, drop_notification or duplicate_notification", in.Kind))
 	}
 	switch in.Operation {
-	case "", "ResolveCustomer", "BatchMeterUsage", "GetEntitlements":
+	case "", "ResolveCustomer", "BatchMeterUsage", "GetEntitlements", "DescribeAgreement", "GetAgreementTerms", "SearchAgreements":
 	default:
-		errs = append(errs, fmt.Errorf("operation %q: want ResolveCustomer, BatchMeterUsage or GetEntitlements", in.Operation))
+		errs = append(errs, fmt.Errorf("operation %q: want ResolveCustomer, BatchMeterUsage, GetEntitlements, DescribeAgreement, GetAgreementTerms or SearchAgreements", in.Operation))
 	}
 	switch in.Channel {
 	case "", ChannelSNS, ChannelEventBridge:

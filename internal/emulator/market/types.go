@@ -165,6 +165,7 @@ type Agreement struct {
 	CancelledAt        *time.Time        `json:"cancelled_at,omitempty"`
 	FinalMeteringUntil *time.Time        `json:"final_metering_until,omitempty"`
 	EndedAt            *time.Time        `json:"ended_at,omitempty"`
+	UpdatedAt          time.Time         `json:"updated_at,omitzero"` // last change, the Agreement API's lastUpdateTime
 	Entitlements       map[string]int64  `json:"entitlements,omitempty"`
 	MeteredPrices      map[string]Micros `json:"metered_prices,omitempty"`
 }
