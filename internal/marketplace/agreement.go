@@ -330,8 +330,10 @@ func (s *Service) ReadAgreements(ctx context.Context, limit int) (int, error) {
 	if s.cfg.Agreements == nil {
 		return 0, nil
 	}
+	// Found first, so that an agreement found is read in the same pass.
+	ferr := s.findAgreements(ctx, limit)
 	read, err := s.readWanted(ctx, limit, 0)
-	return read, errors.Join(err, s.findAgreements(ctx, limit))
+	return read, errors.Join(ferr, err)
 }
 
 // readAgreementsOf reads the agreements of one subscription that want it.

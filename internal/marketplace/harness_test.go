@@ -28,6 +28,7 @@ type world struct {
 	t      *testing.T
 	db     *store.DB
 	emu    *emulator.Emulator
+	emuURL string
 	demo   market.DemoCatalog
 	svc    *marketplace.Service
 	orgs   *org.Service
@@ -66,7 +67,7 @@ func newWorld(t *testing.T, db *store.DB, products ...marketplace.Product) *worl
 	srv.Config.Handler = emu.Handler()
 	srv.Start()
 	t.Cleanup(func() { srv.Close(); emu.Close() })
-	w.emu = emu
+	w.emu, w.emuURL = emu, srv.URL
 	if w.demo, err = emu.SeedDemo(ctx, market.DemoInput{FulfillmentURL: "https://seller.example.com/marketplace/aws/fulfillment"}); err != nil {
 		t.Fatal(err)
 	}

@@ -75,8 +75,9 @@ func newApp(t testing.TB, db *store.DB, opts ...appOption) *app {
 		t.Fatal(err)
 	}
 	sdk := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	client := awsmp.New(sdk, awsmp.Endpoints{Metering: a.emuURL, Entitlement: a.emuURL, Agreement: a.emuURL})
 	a.market, err = marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Orgs: a.orgs, Mailer: a.outbox, Logger: logger, Now: a.Now,
-		BaseURL: base, Resolver: awsmp.New(sdk, awsmp.Endpoints{Metering: a.emuURL, Entitlement: a.emuURL}), Events: webhook.NewRecorder(time.Now)})
+		BaseURL: base, Resolver: client, Agreements: client, Events: webhook.NewRecorder(time.Now)})
 	if err != nil {
 		t.Fatal(err)
 	}

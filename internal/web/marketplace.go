@@ -271,6 +271,9 @@ type billingView struct {
 	Chart          chart
 	// Product is "Open <product>" once the organization is linked.
 	Product *productLink
+	// Agreement is what the buyer accepted, as the Agreement API says
+	// (#13); nil when it has not been read.
+	Agreement *marketplace.AgreementView
 }
 
 // handleBilling is the organization's billing page (R9, R16): how it is
@@ -284,6 +287,9 @@ func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request, u *curren
 	if b.Subscription != nil {
 		v.Contract = contractTerms(s.cfg.Market.Catalog(), *b.Subscription)
 		v.Product = s.productLink(o.ID, o.ExternalID, b.Subscription.ProductName)
+		if v.Agreement, err = s.cfg.Market.AgreementOf(r.Context(), b.Subscription.ID); err != nil {
+			return err
+		}
 	}
 	s.render(w, r, http.StatusOK, "billing", view{Title: "Billing · " + o.Name, Org: &o, Data: v})
 	return nil

@@ -204,6 +204,16 @@ func TestFlowB_PrivateOffer_ContractOnBillingPage(t *testing.T) {
 				t.Errorf("the link or billing page shows the raw %q", raw)
 			}
 		}
+		// What the buyer accepted, as the Agreement API says it (#13).
+		agreement := a.emu.Market().Agreements(a.demo.Buyer.ID, a.demo.Contract.Code)[0]
+		for _, want := range []string{"<h2>Agreement</h2>", "<code>" + agreement.ID + "</code>", ">ACTIVE<",
+			"<tr><th scope=\"row\">Committed amount</th><td>$10,000.00</td></tr>",
+			"<td>Committed credits, $1 each, prepaid for the contract term</td><td>10,000</td><td>$1.00</td><td>$10,000.00</td>",
+			"the end of the term"} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("billing page lacks the agreement's %q", want)
+			}
+		}
 	})
 }
 

@@ -59,6 +59,7 @@ var funcs = template.FuncMap{
 	"signInWith": func(v signInView, next string) signInLinks { return signInLinks{signInView: v, Next: next} },
 	"dollars":    func(micros int64) string { return money.Micros(micros).String() },
 	"cents":      func(c int64) string { return money.Cents(c).String() },
+	"grouped":    money.Grouped,
 }
 
 // selectView is one labelled select box, for the "select" template.
