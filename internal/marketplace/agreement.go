@@ -126,11 +126,12 @@ type AgreementView struct {
 	Commitments []CommitmentView
 	// CommittedTotal is the sum of the commitments at their unit prices
 	// plus any fixed upfront price, in Currency; empty when a price could
-	// not be read exactly.
-	CommittedTotal string
-	Usage          []UsageRateView
-	Payments       []PaymentView
-	PaymentsTotal  string
+	// not be read exactly. CommittedMicros is the same sum.
+	CommittedTotal  string
+	CommittedMicros money.Micros
+	Usage           []UsageRateView
+	Payments        []PaymentView
+	PaymentsTotal   string
 	// FreeTrialEnds is when a free trial ends (zero: none, or its length
 	// is not one the page can count).
 	FreeTrialEnds time.Time
@@ -143,6 +144,8 @@ type CommitmentView struct {
 	Description string
 	UnitPrice   string // with the currency; empty when none was given
 	Total       string
+	// AmountMicros is Quantity times the unit price, when Total is given.
+	AmountMicros money.Micros
 }
 
 // UsageRateView is a usage price with its dimension's description.
@@ -214,7 +217,7 @@ func (v *AgreementView) describe(p Product) {
 			if c.Quantity != 0 && line/money.Micros(c.Quantity) != price {
 				exact = false
 			} else {
-				cv.Total = line.InCurrency(t.Currency)
+				cv.Total, cv.AmountMicros = line.InCurrency(t.Currency), line
 				total += line
 			}
 		} else {
@@ -230,7 +233,7 @@ func (v *AgreementView) describe(p Product) {
 		}
 	}
 	if exact && (len(t.Commitments) > 0 || t.UpfrontPrice != "") {
-		v.CommittedTotal = total.InCurrency(t.Currency)
+		v.CommittedTotal, v.CommittedMicros = total.InCurrency(t.Currency), total
 	}
 	for _, u := range t.Usage {
 		price := u.Price

@@ -136,6 +136,11 @@ func (m Micros) Exact() string {
 	return string(append(append(b, '.'), frac...))
 }
 
+// Decimal is m as a plain decimal number, with every significant decimal
+// place and at least two, no separators and no currency: "10000.00",
+// "0.0125", as APIs carry amounts.
+func (m Micros) Decimal() string { return strings.ReplaceAll(m.Exact(), ",", "") }
+
 // InCurrency is m with its ISO 4217 currency: "$12,000.00" for US dollars,
 // as the rest of the product writes them, "12,000.00 EUR" for any other.
 func (m Micros) InCurrency(code string) string {

@@ -217,6 +217,71 @@ type subscriptionJSON struct {
 	Status          string            `json:"status"`
 	FinalMeteringBy *time.Time        `json:"final_metering_by,omitempty"`
 	Entitlements    []entitlementJSON `json:"entitlements,omitempty"`
+	Agreement       *agreementJSON    `json:"agreement,omitempty"`
+}
+
+// agreementJSON is the agreement the buyer accepted (#13). Amounts are
+// decimal strings in the agreement's currency, exact: AWS writes prices
+// with up to six decimal places.
+type agreementJSON struct {
+	ID              string                `json:"id"`
+	Status          string                `json:"status"`
+	OfferID         string                `json:"offer_id,omitempty"`
+	AcceptedAt      *time.Time            `json:"accepted_at,omitempty"`
+	StartsAt        *time.Time            `json:"starts_at,omitempty"`
+	EndsAt          *time.Time            `json:"ends_at,omitempty"`
+	ReadAt          time.Time             `json:"read_at"`
+	Currency        string                `json:"currency,omitempty"`
+	Duration        string                `json:"duration,omitempty"`
+	AutoRenew       *bool                 `json:"auto_renew,omitempty"`
+	FreeTrialEndsAt *time.Time            `json:"free_trial_ends_at,omitempty"`
+	CommittedAmount string                `json:"committed_amount,omitempty"`
+	Commitments     []commitmentJSON      `json:"commitments,omitempty"`
+	UsagePrices     []usagePriceJSON      `json:"usage_prices,omitempty"`
+	Payments        []marketplace.Payment `json:"payments,omitempty"`
+}
+
+type commitmentJSON struct {
+	Dimension   string `json:"dimension"`
+	Description string `json:"description,omitempty"`
+	Quantity    int64  `json:"quantity"`
+	UnitPrice   string `json:"unit_price,omitempty"`
+	Amount      string `json:"amount,omitempty"`
+}
+
+type usagePriceJSON struct {
+	Dimension   string `json:"dimension"`
+	Description string `json:"description,omitempty"`
+	Price       string `json:"price"`
+}
+
+func agreementOut(v *marketplace.AgreementView) *agreementJSON {
+	if v == nil {
+		return nil
+	}
+	out := &agreementJSON{ID: v.ID, Status: v.Status, OfferID: v.OfferID, AcceptedAt: optionalTime(v.AcceptedAt),
+		StartsAt: optionalTime(v.StartsAt), EndsAt: optionalTime(v.EndsAt), ReadAt: v.ReadAt.UTC(), Currency: v.Terms.Currency,
+		Duration: v.Terms.Duration, AutoRenew: v.Terms.AutoRenew, FreeTrialEndsAt: optionalTime(v.FreeTrialEnds), Payments: v.Terms.Payments}
+	if v.CommittedTotal != "" {
+		out.CommittedAmount = v.CommittedMicros.Decimal()
+	}
+	for _, c := range v.Commitments {
+		cj := commitmentJSON{Dimension: c.Dimension, Description: c.Description, Quantity: c.Quantity, UnitPrice: c.Commitment.UnitPrice}
+		if c.Total != "" {
+			cj.Amount = c.AmountMicros.Decimal()
+		}
+		out.Commitments = append(out.Commitments, cj)
+	}
+	for _, u := range v.Usage {
+		price := u.Price
+		for _, r := range v.Terms.Usage {
+			if r.Dimension == u.Dimension {
+				price = r.Price
+			}
+		}
+		out.UsagePrices = append(out.UsagePrices, usagePriceJSON{Dimension: u.Dimension, Description: u.Description, Price: price})
+	}
+	return out
 }
 
 type entitlementJSON struct {
@@ -262,6 +327,11 @@ func (s *Server) handleAPIBilling(w http.ResponseWriter, r *http.Request, orgID 
 			}
 			sj.Entitlements = append(sj.Entitlements, entitlementJSON{Dimension: e.Dimension, Value: v, ExpiresAt: optionalTime(e.ExpiresAt)})
 		}
+		agreement, err := s.cfg.Market.AgreementOf(r.Context(), sub.ID)
+		if err != nil {
+			return err
+		}
+		sj.Agreement = agreementOut(agreement)
 		out.Subscription = sj
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -192,6 +193,7 @@ func TestFlowB_PrivateOffer_ContractOnBillingPage(t *testing.T) {
 			t.Errorf("the link page does not say %q and the term's end (about %s):\n%s", want, ends.Format(time.DateOnly), page)
 		}
 		r := b.post(link+"/link", url.Values{"org": {"new"}, "name": {"Contract Co"}})
+		billingPath := pathOf(r.location)
 		r = b.get(r.location)
 		for _, want := range []string{"Committed-spend contract", "Committed credits, $1 each, prepaid for the contract term",
 			"<td>10,000 committed credits ($10,000.00)</td>", formatted(a.demo.Buyer.ID)} {
@@ -213,6 +215,38 @@ func TestFlowB_PrivateOffer_ContractOnBillingPage(t *testing.T) {
 			if !strings.Contains(r.body, want) {
 				t.Errorf("billing page lacks the agreement's %q", want)
 			}
+		}
+		// The billing API says the same, with exact decimal amounts.
+		orgPath := strings.TrimSuffix(billingPath, "billing")
+		key := b.createKey(orgPath)
+		req, _ := http.NewRequest(http.MethodGet, a.srv.URL+"/api/v1/organizations/"+strings.Split(orgPath, "/")[2]+"/billing", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got struct {
+			Subscription struct {
+				Agreement struct {
+					ID, Status, Currency string
+					CommittedAmount      string `json:"committed_amount"`
+					Commitments          []struct {
+						Dimension, Amount string
+						UnitPrice         string `json:"unit_price"`
+						Quantity          int64
+					}
+				}
+			}
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+			t.Fatal(err)
+		}
+		ag := got.Subscription.Agreement
+		if ag.ID != agreement.ID || ag.Status != "ACTIVE" || len(ag.Commitments) != 1 || ag.Commitments[0].Quantity != 10_000 ||
+			ag.Commitments[0].UnitPrice != "1.00" || ag.Commitments[0].Amount != "10000.00" ||
+			ag.CommittedAmount != "10000.00" || ag.Currency != "USD" {
+			t.Errorf("billing API agreement = %+v", ag)
 		}
 	})
 }
