@@ -82,7 +82,9 @@ func (o *emulatorOptions) config() emulator.Config {
 		Settings: market.Settings{
 			Region: o.region, SellerAccountID: o.sellerAccountID, TokenTTL: o.tokenTTL,
 			FinalMeteringWindow: o.finalWindow, MeteringWindow: o.meteringWindow,
-			ThrottleRate: o.throttleRate, ThrottleBurst: max(1, int(o.throttleRate+0.999)),
+			// 0 is documented as off: the market's zero value means AWS's
+			// default rate, so off is said explicitly (#13).
+			ThrottleRate: o.throttleRate, ThrottleBurst: max(1, int(o.throttleRate+0.999)), ThrottleOff: o.throttleRate == 0,
 			DeprovisionAtCancel: o.deprovisionAt == "cancel",
 		},
 	}
@@ -91,7 +93,8 @@ func (o *emulatorOptions) config() emulator.Config {
 func newEmulatorCommand() *command {
 	c := &command{Command: config.NewCommand("emulator",
 		"Run the AWS Marketplace emulator alone, for your own CI (see docs/emulator.md).",
-		"Serves the AWS API (ResolveCustomer, BatchMeterUsage, GetEntitlements) on POST /, the buyer pages under /buyer/,\n"+
+		"Serves the AWS API (ResolveCustomer, BatchMeterUsage, GetEntitlements, and the Agreement Service's DescribeAgreement,\n"+
+			"GetAgreementTerms, SearchAgreements) on POST /, the buyer pages under /buyer/,\n"+
 			"and the control API under /emulator/v1/. Point the AWS SDK at it with AWS_ENDPOINT_URL and credentials test/test.")}
 	var o emulatorOptions
 	o.bind(c.Command)

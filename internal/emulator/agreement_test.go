@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -108,10 +109,10 @@ func TestAgreementAPI_DescribeAgreement_13(t *testing.T) {
 					aws.ToString(out.ProposalSummary.Resources[0].Id) != tc.productID || aws.ToString(out.ProposalSummary.Resources[0].Type) != "SaaSProduct" {
 					t.Fatalf("proposal summary = %+v", out.ProposalSummary)
 				}
-				if !out.AcceptanceTime.Equal(tc.a.CreatedAt.Truncate(time.Millisecond)) || !out.StartTime.Equal(tc.a.StartAt.Truncate(time.Millisecond)) {
+				if !out.AcceptanceTime.Equal(tc.a.CreatedAt.Truncate(time.Second)) || !out.StartTime.Equal(tc.a.StartAt.Truncate(time.Second)) {
 					t.Fatalf("acceptance %v start %v, want %v %v", out.AcceptanceTime, out.StartTime, tc.a.CreatedAt, tc.a.StartAt)
 				}
-				if (out.EndTime == nil) != (tc.end == nil) || tc.end != nil && !out.EndTime.Equal(tc.end.Truncate(time.Millisecond)) {
+				if (out.EndTime == nil) != (tc.end == nil) || tc.end != nil && !out.EndTime.Equal(tc.end.Truncate(time.Second)) {
 					t.Fatalf("end time = %v, want %v", out.EndTime, tc.end)
 				}
 				if tc.behaviour == "" && out.EndTimeBehavior != nil ||
@@ -185,7 +186,7 @@ func TestAgreementAPI_GetAgreementTerms_13(t *testing.T) {
 					t.Fatalf("usage term = %+v", u)
 				}
 				v := terms[3].(*mpatypes.AcceptedTermMemberValidityTerm).Value
-				if v.AgreementEndDate != nil || v.AgreementDuration != nil || !v.AgreementStartDate.Equal(w.payg.StartAt.Truncate(time.Millisecond)) {
+				if v.AgreementEndDate != nil || v.AgreementDuration != nil || !v.AgreementStartDate.Equal(w.payg.StartAt.Truncate(time.Second)) {
 					t.Fatalf("validity = %+v", v)
 				}
 				l := terms[0].(*mpatypes.AcceptedTermMemberLegalTerm).Value
@@ -210,7 +211,7 @@ func TestAgreementAPI_GetAgreementTerms_13(t *testing.T) {
 					t.Fatalf("renewal = %+v", r)
 				}
 				v := terms[4].(*mpatypes.AcceptedTermMemberValidityTerm).Value
-				if aws.ToString(v.AgreementDuration) != "P12M" || v.AgreementEndDate == nil || !v.AgreementEndDate.Equal(w.contract.EndAt.Truncate(time.Millisecond)) {
+				if aws.ToString(v.AgreementDuration) != "P12M" || v.AgreementEndDate == nil || !v.AgreementEndDate.Equal(w.contract.EndAt.Truncate(time.Second)) {
 					t.Fatalf("validity = %+v", v)
 				}
 			}},
@@ -479,4 +480,50 @@ func TestAgreementAPI_Errors_13(t *testing.T) {
 			t.Fatalf("second call = %v, want ThrottlingException", err)
 		}
 	})
+}
+
+// TestAgreementAPI_DescribesTheAgreementOfAnEvent_13 follows AWS's advice
+// to sellers: on Purchase Agreement Created, DescribeAgreement and
+// GetAgreementTerms with the event's agreement id give the terms behind it;
+// the event's ids and times are the API's.
+func TestAgreementAPI_DescribesTheAgreementOfAnEvent_13(t *testing.T) {
+	e := newEnv(t)
+	c := e.catalog()
+	ctx := context.Background()
+	ep := newEndpoint(t, 0)
+	must(e.m.SetEventBridgeTarget(ctx, market.EventBridgeTarget{Endpoint: ep.srv.URL, HeaderName: "x-api-key", APIKey: "k"}))
+	e.subscribe(c.buyer.ID, c.contract.Code, map[string]int64{"committed": 7})
+	var ev struct {
+		DetailType string `json:"detail-type"`
+		Detail     struct {
+			Agreement struct {
+				ID        string `json:"id"`
+				StartTime string `json:"startTime"`
+				EndTime   string `json:"endTime"`
+			} `json:"agreement"`
+			Offer    struct{ ID string } `json:"offer"`
+			Acceptor struct {
+				AccountID string `json:"accountId"`
+			} `json:"acceptor"`
+		} `json:"detail"`
+	}
+	if err := json.Unmarshal([]byte(ep.waitFor(t, 1)[0].body), &ev); err != nil || ev.DetailType != "Purchase Agreement Created - Manufacturer" {
+		t.Fatalf("first event %q: %v", ev.DetailType, err)
+	}
+	client := e.agreementsClient("test", "test", agreementProtocols[0].opt)
+	out := must(client.DescribeAgreement(ctx, &mpa.DescribeAgreementInput{AgreementId: aws.String(ev.Detail.Agreement.ID)}))
+	if aws.ToString(out.ProposalSummary.OfferId) != ev.Detail.Offer.ID || aws.ToString(out.Acceptor.AccountId) != ev.Detail.Acceptor.AccountID ||
+		out.StartTime.UTC().Format(time.RFC3339) != ev.Detail.Agreement.StartTime || out.EndTime.UTC().Format(time.RFC3339) != ev.Detail.Agreement.EndTime {
+		t.Fatalf("DescribeAgreement %+v does not match the event %+v", out, ev.Detail)
+	}
+	terms := termsOf(t, client, ev.Detail.Agreement.ID, 0)
+	for _, term := range terms {
+		if up, ok := term.(*mpatypes.AcceptedTermMemberConfigurableUpfrontPricingTerm); ok {
+			if up.Value.Configuration.Dimensions[0].DimensionValue != 7 {
+				t.Fatalf("committed quantity = %+v", up.Value.Configuration.Dimensions)
+			}
+			return
+		}
+	}
+	t.Fatalf("no ConfigurableUpfrontPricingTerm in %v", termKinds(terms))
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -240,12 +241,18 @@ func TestEventBridge_EventsWithAPIKey(t *testing.T) {
 	must(e.m.Upgrade(ctx, a.ID, map[string]int64{"committed": 3}))
 	must(e.m.Cancel(ctx, a.ID))
 	must(e.m.AdvanceClock(ctx, time.Hour))
-	wantTypes := []string{"Purchase Agreement Created - Manufacturer", "License Updated - Manufacturer",
-		"Purchase Agreement Amended - Manufacturer", "License Updated - Manufacturer",
-		"Purchase Agreement Ended - Manufacturer", "License Deprovisioned - Manufacturer"}
+	// #13: the seller of its own offers is also their proposer, so each
+	// agreement event comes twice, Manufacturer then Proposer, with their
+	// own ids; License events go to the Manufacturer only.
+	wantTypes := []string{"Purchase Agreement Created - Manufacturer", "Purchase Agreement Created - Proposer", "License Updated - Manufacturer",
+		"Purchase Agreement Amended - Manufacturer", "Purchase Agreement Amended - Proposer", "License Updated - Manufacturer",
+		"Purchase Agreement Ended - Manufacturer", "Purchase Agreement Ended - Proposer", "License Deprovisioned - Manufacturer"}
 	got := ep.waitFor(t, len(wantTypes))
+	ids := map[string]bool{}
+	var previous map[string]any
 	for i, r := range got {
 		var ev struct {
+			ID         string         `json:"id"`
 			DetailType string         `json:"detail-type"`
 			Source     string         `json:"source"`
 			Account    string         `json:"account"`
@@ -257,9 +264,20 @@ func TestEventBridge_EventsWithAPIKey(t *testing.T) {
 		if r.header.Get("x-marketbridge-key") != "s3cret" || ev.DetailType != wantTypes[i] || ev.Source != "aws.agreement-marketplace" || ev.Account != c.contract.SellerAccountID {
 			t.Fatalf("event %d: header key %q, %+v", i, r.header.Get("x-marketbridge-key"), ev)
 		}
+		if ids[ev.ID] {
+			t.Fatalf("event %d (%s) repeats event id %s", i, ev.DetailType, ev.ID)
+		}
+		ids[ev.ID] = true
 		if strings.HasPrefix(ev.DetailType, "License") && ev.Detail["license"].(map[string]any)["arn"] != a.LicenseArn {
 			t.Fatalf("license event detail = %v", ev.Detail)
 		}
+		if strings.HasSuffix(ev.DetailType, " - Proposer") {
+			agreement := ev.Detail["agreement"].(map[string]any)
+			if agreement["id"] != a.ID || !reflect.DeepEqual(ev.Detail, previous) {
+				t.Fatalf("Proposer copy %v differs from the Manufacturer's %v", ev.Detail, previous)
+			}
+		}
+		previous = ev.Detail
 	}
 }
 

@@ -117,13 +117,15 @@ type describeAgreementOutput struct {
 	EndTimeBehavior    *endTimeBehaviorShape `json:"endTimeBehavior,omitempty"`
 }
 
-// epochSeconds is a timestamp as AWS JSON sends it: seconds since the epoch,
-// with milliseconds as a fraction.
+// epochSeconds is a timestamp as AWS JSON sends it: seconds since the epoch.
+// Whole seconds, as the EventBridge events carry them, so an event's
+// startTime and DescribeAgreement's are the same instant; and a fraction
+// would not survive the SDK's CBOR reader, which truncates float
+// milliseconds.
 type epochSeconds time.Time
 
 func (t epochSeconds) MarshalJSON() ([]byte, error) {
-	ms := time.Time(t).UnixMilli()
-	return []byte(strconv.FormatFloat(float64(ms)/1000, 'f', -1, 64)), nil
+	return strconv.AppendInt(nil, time.Time(t).Unix(), 10), nil
 }
 
 func epochPtr(t *time.Time) *epochSeconds {
@@ -241,7 +243,7 @@ type (
 	freeTrialTermShape struct {
 		Type     string       `json:"type"`
 		ID       string       `json:"id"`
-		Duration string       `json:"duration"`
+		Duration string       `json:"duration,omitempty"` // none for a free private offer without an end
 		Grants   []grantShape `json:"grants"`
 	}
 	validityTermShape struct {

@@ -29,8 +29,16 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		Now: now, RealNow: now.Add(-off), ClockOffsetSeconds: off.Seconds(), Region: s.Region,
 		SellerAccountID: s.SellerAccountID, PublicURL: s.PublicURL, SigningCertURL: a.m.SigningCertURL(),
 		TokenTTLSeconds: s.TokenTTL.Seconds(), FinalMeteringSecs: s.FinalMeteringWindow.Seconds(),
-		MeteringWindowSecs: s.MeteringWindow.Seconds(), ThrottleRate: s.ThrottleRate,
+		MeteringWindowSecs: s.MeteringWindow.Seconds(), ThrottleRate: shownThrottleRate(s),
 	})
+}
+
+// shownThrottleRate is 0 when throttling is off, as --throttle-rate says it.
+func shownThrottleRate(s market.Settings) float64 {
+	if s.ThrottleOff {
+		return 0
+	}
+	return s.ThrottleRate
 }
 
 func (a *API) reset(w http.ResponseWriter, r *http.Request) {

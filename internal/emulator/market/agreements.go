@@ -137,7 +137,7 @@ func (m *Market) purchased(tx *txn, a *Agreement, p *Product, intent string) {
 	if p.PricingModel != PricingSubscription {
 		m.notifyEntitlement(tx, a)
 	}
-	m.emitAgreementEvent(tx, a, "Purchase Agreement Created - Manufacturer", intent, "ACTIVE")
+	m.emitAgreementEvent(tx, a, eventAgreementCreated, intent, AgreementActive)
 	m.emitLicenseEvent(tx, a, "License Updated - Manufacturer")
 }
 
@@ -320,7 +320,7 @@ func (m *Market) Cancel(ctx context.Context, id string) (Agreement, error) {
 		until := now.Add(m.cfg.FinalMeteringWindow)
 		a.Status, a.CancelledAt, a.FinalMeteringUntil = StatusUnsubscribePending, &now, &until
 		m.notifySubscription(tx, a, ActionUnsubscribePending)
-		m.emitAgreementEvent(tx, a, "Purchase Agreement Ended - Manufacturer", "", "CANCELLED")
+		m.emitAgreementEvent(tx, a, eventAgreementEnded, "", AgreementCancelled)
 		if m.cfg.DeprovisionAtCancel {
 			m.emitLicenseEvent(tx, a, "License Deprovisioned - Manufacturer")
 		}
@@ -350,7 +350,7 @@ func (m *Market) renew(tx *txn, a *Agreement, p *Product, months int) {
 	a.EndAt = &end
 	m.charge(tx, a, p, a.Entitlements, "renewal")
 	m.notifyEntitlement(tx, a)
-	m.emitAgreementEvent(tx, a, "Purchase Agreement Created - Manufacturer", "RENEW", "ACTIVE")
+	m.emitAgreementEvent(tx, a, eventAgreementCreated, "RENEW", AgreementActive)
 	m.emitLicenseEvent(tx, a, "License Updated - Manufacturer")
 }
 
@@ -389,7 +389,7 @@ func (m *Market) Upgrade(ctx context.Context, id string, quantities map[string]i
 		}
 		m.charge(tx, a, p, extra, "upgrade")
 		m.notifyEntitlement(tx, a)
-		m.emitAgreementEvent(tx, a, "Purchase Agreement Amended - Manufacturer", "AMEND", "ACTIVE")
+		m.emitAgreementEvent(tx, a, eventAgreementAmended, "AMEND", AgreementActive)
 		m.emitLicenseEvent(tx, a, "License Updated - Manufacturer")
 		return nil
 	})
@@ -411,7 +411,7 @@ func (m *Market) Expire(ctx context.Context, id string) (Agreement, error) {
 func (m *Market) expire(tx *txn, a *Agreement, now time.Time) {
 	a.Status, a.EndedAt = StatusExpired, &now
 	m.notifyEntitlement(tx, a)
-	m.emitAgreementEvent(tx, a, "Purchase Agreement Ended - Manufacturer", "", "EXPIRED")
+	m.emitAgreementEvent(tx, a, eventAgreementEnded, "", AgreementExpired)
 	m.emitLicenseEvent(tx, a, "License Deprovisioned - Manufacturer")
 }
 

@@ -29,21 +29,25 @@ const (
 
 // End-time behaviours of an active agreement with an end date.
 const (
-	EndTimeRenew             = "RENEW"
-	EndTimeExpire            = "EXPIRE"
-	EndReasonAcceptorOptOut  = "ACCEPTOR_RENEW_OPTED_OUT"
-	EndReasonNoRenewalTerm   = "NO_RENEWAL_TERM"
+	EndTimeRenew            = "RENEW"
+	EndTimeExpire           = "EXPIRE"
+	EndReasonAcceptorOptOut = "ACCEPTOR_RENEW_OPTED_OUT"
+	EndReasonNoRenewalTerm  = "NO_RENEWAL_TERM"
+)
+
+// SearchAgreements' parties and sort keys.
+const (
 	AgreementPartyProposer   = "Proposer"
 	AgreementPartyAcceptor   = "Acceptor"
 	AgreementSortByEndTime   = "EndTime"
 	AgreementSortByStartTime = "StartTime"
 )
 
-// AgreementStatusOf maps the emulator's lifecycle to AWS's agreement status:
+// agreementStatusOf maps the emulator's lifecycle to AWS's agreement status:
 // a cancelled subscription is CANCELLED at once, though metering goes on
 // through its final-metering window; a failed purchase is TERMINATED, AWS's
 // status for agreements it ended itself (payment failure).
-func AgreementStatusOf(status string) string {
+func agreementStatusOf(status string) string {
 	switch status {
 	case StatusActive:
 		return AgreementActive
@@ -281,7 +285,7 @@ func (m *Market) agreementView(a *Agreement) AgreementView {
 	p := m.products[a.ProductCode]
 	v := AgreementView{
 		ID: a.ID, AcceptorAccountID: a.AccountID, ProposerAccountID: a.SellerAccountID, OfferID: a.OfferID,
-		ProductID: p.ID, Status: AgreementStatusOf(a.Status), LicenseArn: a.LicenseArn,
+		ProductID: p.ID, Status: agreementStatusOf(a.Status), LicenseArn: a.LicenseArn,
 		AcceptanceTime: a.CreatedAt, StartTime: a.StartAt, LastUpdateTime: a.UpdatedAt,
 	}
 	if v.LastUpdateTime.IsZero() {

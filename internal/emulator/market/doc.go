@@ -1,7 +1,9 @@
 // Package market is the emulated AWS Marketplace: the catalog (products,
 // dimensions, public and private offers), buyer accounts and their IAM
 // permissions, agreements with their licenses and lifecycle, registration
-// tokens, the metering ledger, and the notifications all of these produce.
+// tokens, the metering ledger, and the notifications all of these produce;
+// and the Agreement API's view of agreements (agreementview.go): AWS's
+// statuses, the accepted terms, the proposer's search (#13).
 //
 // It implements AWS's side of the rules: one subscription per account and
 // product unless the product allows concurrent agreements; tokens resolvable

@@ -71,15 +71,29 @@ type arnRef struct {
 
 func eventTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-func (m *Market) emitAgreementEvent(tx *txn, a *Agreement, detailType, intent, status string) {
+// Purchase agreement events, without their audience suffix.
+const (
+	eventAgreementCreated = "Purchase Agreement Created"
+	eventAgreementAmended = "Purchase Agreement Amended"
+	eventAgreementEnded   = "Purchase Agreement Ended"
+)
+
+// emitAgreementEvent sends an agreement event to the seller in both of its
+// roles: AWS addresses agreement events to the manufacturer (the product's
+// owner) and to the proposer (who made the offer). The emulator has no
+// resellers, so the seller is always both and gets two events, with their
+// own event ids, about the same agreement and change.
+func (m *Market) emitAgreementEvent(tx *txn, a *Agreement, event, intent, status string) {
 	f := agreementFields{ID: a.ID, Intent: intent, Status: status, AcceptanceTime: eventTime(a.CreatedAt), StartTime: eventTime(a.StartAt)}
 	if a.EndAt != nil {
 		f.EndTime = eventTime(*a.EndAt)
 	}
-	m.emitEvent(tx, a, detailType, agreementDetail{
+	detail := agreementDetail{
 		RequestID: m.uuid(), Catalog: "AWSMarketplace", Agreement: f,
 		Acceptor: accountRef{a.AccountID}, Proposer: accountRef{a.SellerAccountID}, Offer: idRef{a.OfferID},
-	})
+	}
+	m.emitEvent(tx, a, event+" - Manufacturer", detail)
+	m.emitEvent(tx, a, event+" - Proposer", detail)
 }
 
 func (m *Market) emitLicenseEvent(tx *txn, a *Agreement, detailType string) {

@@ -196,7 +196,7 @@ func (m *Market) TakeAPIFaults(ctx context.Context, op string) (APIFaults, error
 // Allow is the throttle: a token bucket per seller account and operation, on
 // real time because that is what an SDK's retry backoff waits in.
 func (m *Market) Allow(sellerAccountID, op string) bool {
-	if m.cfg.ThrottleRate <= 0 {
+	if m.cfg.ThrottleOff {
 		return true
 	}
 	m.mu.Lock()

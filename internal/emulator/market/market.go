@@ -43,6 +43,7 @@ type Settings struct {
 	FutureTolerance     time.Duration // how far ahead a record's timestamp may be (0)
 	ThrottleRate        float64       // requests per second per seller account and operation (10)
 	ThrottleBurst       int           // bucket size (ThrottleRate rounded up)
+	ThrottleOff         bool          // no throttling at all; a zero ThrottleRate means AWS's 10, not off
 	DeprovisionAtCancel bool          // send License Deprovisioned at cancel instead of at the window's end
 	DeliveryMaxAttempts int           // attempts before a delivery is given up (10)
 	DeliveryBackoff     time.Duration // first retry delay, doubled each time (1s)
