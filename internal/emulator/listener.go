@@ -51,8 +51,8 @@ func (l *sniffListener) acceptLoop() {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			// Out of file descriptors and the like pass, as http.Server
-			// expects of them.
+			// Temporary failures (out of file descriptors) are waited
+			// out, as http.Server does with them.
 			var temp interface{ Temporary() bool }
 			if !errors.Is(err, net.ErrClosed) && errors.As(err, &temp) && temp.Temporary() {
 				time.Sleep(50 * time.Millisecond)

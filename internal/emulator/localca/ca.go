@@ -176,9 +176,6 @@ func (ca *CA) Path() string { return ca.path }
 // CertificatePEM is the CA certificate, for a verifier's trust pool.
 func (ca *CA) CertificatePEM() []byte { return slices.Clone(ca.certPEM) }
 
-// Certificate is the CA certificate.
-func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
-
 // ServerCertificate issues a TLS server certificate for localhost, the
 // loopback addresses and hosts (names or IP addresses).
 func (ca *CA) ServerCertificate(hosts []string, now time.Time) (tls.Certificate, error) {
