@@ -30,11 +30,6 @@ type marketOptions struct {
 	// emulator with its credentials instead of the SDK's environment.
 	demoEndpoint string
 	snsCertHost  string
-	// snsCertCA is a PEM file of the CA whose TLS certificates are trusted
-	// on snsCertHost besides the system's: an emulator's local CA (#13).
-	snsCertCA string
-	// demoCA, set by demo, is the in-process emulator's CA certificate.
-	demoCA []byte
 
 	eventBridgeKey, eventBridgeHeader string
 	// sellerAccount and notificationRegion say where AWS Marketplace's
@@ -43,6 +38,11 @@ type marketOptions struct {
 	// buyerConsoleURL is where buyers manage subscriptions; the demo sets
 	// the emulator's pages, serve leaves AWS's console.
 	buyerConsoleURL string
+	// snsCertCA is a PEM file of the CA whose TLS certificates are trusted
+	// on snsCertHost besides the system's: an emulator's local CA (#13).
+	snsCertCA string
+	// demoCA, set by demo, is the in-process emulator's CA certificate.
+	demoCA []byte
 }
 
 // trustedSNSHosts are the hosts besides AWS's whose SNS certificates are
