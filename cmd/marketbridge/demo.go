@@ -75,6 +75,9 @@ func newDemoCommand() *command {
 			return fmt.Errorf("seed the emulator's demo catalog: %w", err)
 		}
 		o.market.demoEndpoint = emuURL
+		// The emulator's SNS URLs are https on its port; the seller trusts
+		// its CA for that host only.
+		o.market.demoCA = emu.CACertificatePEM()
 		o.market.buyerConsoleURL = emuURL + "/buyer/subscriptions"
 		// The demo has one marketplace clock, the emulator's: the seller
 		// reads it too, so that both agree on which hours are closed and on
@@ -88,7 +91,7 @@ func newDemoCommand() *command {
 		var wg sync.WaitGroup
 		var emuErr error
 		wg.Go(func() {
-			emuErr = serveHTTP(ctx, logger, emuLn, emu.Handler(), config.HTTP{RequestTimeout: time.Minute, ShutdownTimeout: o.http.ShutdownTimeout})
+			emuErr = serveHTTP(ctx, logger, emu.Listener(emuLn), emu.Handler(), config.HTTP{RequestTimeout: time.Minute, ShutdownTimeout: o.http.ShutdownTimeout})
 			cancel() // the demo is both or nothing
 		})
 		if speed > 1 {
@@ -104,8 +107,9 @@ func newDemoCommand() *command {
 				"  health, metrics             %s/healthz, %s\n\n"+
 				"Demo buyer accounts: %s (full access, holds a private offer), %s (read-only).\n"+
 				"The marketplace's clock runs %gx real time (--clock-speed); its time is at %s/emulator/v1/clock.\n"+
+				"The emulator also answers https on its port, with a certificate from the CA in %s.\n"+
 				"Data folder: %s. Press Ctrl+C to stop.\n\n",
-				emuURL, s.url, s.url, s.url, s.url, s.metricsURL, demo.Buyer.ID, demo.ReadOnlyBuyer.ID, speed, emuURL, o.storage.DataDir)
+				emuURL, s.url, s.url, s.url, s.url, s.metricsURL, demo.Buyer.ID, demo.ReadOnlyBuyer.ID, speed, emuURL, emu.CAFile(), o.storage.DataDir)
 		})
 		cancel()
 		wg.Wait()

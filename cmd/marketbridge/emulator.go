@@ -37,7 +37,7 @@ func (o *emulatorOptions) bind(c *config.Command) {
 	fs := c.Flags
 	fs.StringVar(&o.addr, "emulator-addr", "127.0.0.1:8081", "address the AWS Marketplace emulator listens on")
 	fs.StringVar(&o.publicURL, "emulator-url", "", "the emulator's public URL, used in SNS and page links (default http://EMULATOR-ADDR)")
-	fs.StringVar(&o.dataDir, "data", config.DefaultDataDir, "data folder; the emulator keeps its state in emulator.db there")
+	fs.StringVar(&o.dataDir, "data", config.DefaultDataDir, "data folder; the emulator keeps its state in emulator.db there, and its HTTPS CA in emulator-ca.pem")
 	fs.BoolVar(&o.reset, "reset", false, "delete the emulator's saved state and start clean")
 	fs.StringVar(&o.accessKeyID, "aws-access-key-id", "test", "access key id the emulator's AWS API accepts")
 	fs.StringVar(&o.secretKey, "aws-secret-access-key", "test", "secret access key the emulator's AWS API accepts")
@@ -103,20 +103,24 @@ func newEmulatorCommand() *command {
 			return err
 		}
 		logger := o.log.Logger(e.stderr)
-		return runEmulator(ctx, logger, o, func(url string) {
+		return runEmulator(ctx, logger, o, func(url string, emu *emulator.Emulator) {
 			fmt.Fprintf(e.stdout, "\nAWS Marketplace emulator is running.\n\n"+
 				"  AWS API        POST %s/   (AWS_ENDPOINT_URL=%s, credentials %s / ...)\n"+
 				"  buyer pages    %s/buyer/\n"+
-				"  control API    %s/emulator/v1/status\n\n"+
-				"State: %s/emulator.db. Press Ctrl+C to stop.\n\n", url, url, o.accessKeyID, url, url, o.dataDir)
+				"  control API    %s/emulator/v1/status\n"+
+				"  SNS            %s\n"+
+				"  HTTPS CA       %s   (the same port answers https; give this CA to SNS verifiers,\n"+
+				"                 e.g. marketbridge serve --sns-cert-ca with --sns-cert-host)\n\n"+
+				"State: %s/emulator.db. Press Ctrl+C to stop.\n\n", url, url, o.accessKeyID, url, url,
+				emu.Market().SigningCertURL(), emu.CAFile(), o.dataDir)
 		})
 	}
 	return c
 }
 
-// runEmulator serves the emulator until ctx ends. started, when not nil, is
-// called with its URL once it listens.
-func runEmulator(ctx context.Context, logger *slog.Logger, o emulatorOptions, started func(url string)) error {
+// runEmulator serves the emulator until ctx ends, HTTP and HTTPS on one
+// port. started, when not nil, is called with its URL once it listens.
+func runEmulator(ctx context.Context, logger *slog.Logger, o emulatorOptions, started func(url string, emu *emulator.Emulator)) error {
 	ln, err := listen(o.addr)
 	if err != nil {
 		return err
@@ -137,9 +141,9 @@ func runEmulator(ctx context.Context, logger *slog.Logger, o emulatorOptions, st
 			return fmt.Errorf("seed demo catalog: %w", err)
 		}
 	}
-	logger.Info("emulator listening", "addr", ln.Addr().String(), "url", o.url())
+	logger.Info("emulator listening", "addr", ln.Addr().String(), "url", o.url(), "ca_file", emu.CAFile())
 	if started != nil {
-		started(o.url())
+		started(o.url(), emu)
 	}
-	return serveHTTP(ctx, logger, ln, emu.Handler(), config.HTTP{Addr: o.addr, RequestTimeout: 2 * time.Minute, ShutdownTimeout: o.shutdownTimeout})
+	return serveHTTP(ctx, logger, emu.Listener(ln), emu.Handler(), config.HTTP{Addr: o.addr, RequestTimeout: 2 * time.Minute, ShutdownTimeout: o.shutdownTimeout})
 }

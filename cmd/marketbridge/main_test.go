@@ -180,6 +180,10 @@ func TestRun_FailsWithOneClearError(t *testing.T) {
 		{"product URL not http", []string{"serve", "--addr", "127.0.0.1:0", "--product-url", "javascript:alert({org_id})"}, nil, "--product-url"},
 		{"bad metrics address", []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", "nowhere"}, nil, `--metrics-addr: "nowhere" is not host:port`},
 		{"metrics port in use", []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", busy.Addr().String(), "--data", t.TempDir()}, nil, "--metrics-addr: cannot listen on " + busy.Addr().String()},
+		// #13: the SNS CA vouches for the configured host, and must be a certificate.
+		{"SNS CA without its host", []string{"serve", "--addr", "127.0.0.1:0", "--sns-cert-ca", file}, nil, "--sns-cert-ca: give --sns-cert-host too"},
+		{"SNS CA that is not PEM", []string{"serve", "--addr", "127.0.0.1:0", "--sns-cert-host", "127.0.0.1:8081", "--sns-cert-ca", file}, nil, "holds no PEM certificate"},
+		{"SNS CA missing", []string{"serve", "--addr", "127.0.0.1:0", "--sns-cert-host", "127.0.0.1:8081", "--sns-cert-ca", file + ".missing"}, nil, "--sns-cert-ca: open"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

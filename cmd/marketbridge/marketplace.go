@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,6 +40,11 @@ type marketOptions struct {
 	// buyerConsoleURL is where buyers manage subscriptions; the demo sets
 	// the emulator's pages, serve leaves AWS's console.
 	buyerConsoleURL string
+	// snsCertCA is a PEM file of the CA whose TLS certificates are trusted
+	// on snsCertHost besides the system's: an emulator's local CA (#13).
+	snsCertCA string
+	// demoCA, set by demo, is the in-process emulator's CA certificate.
+	demoCA []byte
 }
 
 // trustedSNSHosts are the hosts besides AWS's whose SNS certificates are
@@ -50,6 +58,35 @@ func (o marketOptions) trustedSNSHosts() []string {
 		hosts = append(hosts, strings.TrimPrefix(strings.TrimPrefix(o.demoEndpoint, "http://"), "https://"))
 	}
 	return hosts
+}
+
+// snsCertHostRoots are the CAs trusted on the hosts of trustedSNSHosts: the
+// system's, plus --sns-cert-ca and the demo's emulator CA; nil when neither
+// is given.
+func (o marketOptions) snsCertHostRoots() (*x509.CertPool, error) {
+	if o.snsCertCA == "" && o.demoCA == nil {
+		return nil, nil
+	}
+	if o.snsCertCA != "" && o.snsCertHost == "" {
+		return nil, errors.New("--sns-cert-ca: give --sns-cert-host too, the host whose certificates this CA vouches for")
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool() // no system pool here: the CA alone is still of use
+	}
+	if o.snsCertCA != "" {
+		pemBytes, err := os.ReadFile(o.snsCertCA)
+		if err != nil {
+			return nil, fmt.Errorf("--sns-cert-ca: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("--sns-cert-ca: %s holds no PEM certificate", o.snsCertCA)
+		}
+	}
+	if o.demoCA != nil && !roots.AppendCertsFromPEM(o.demoCA) {
+		return nil, errors.New("the demo emulator's CA is not a PEM certificate")
+	}
+	return roots, nil
 }
 
 // origins are the accounts and regions AWS Marketplace's notifications are

@@ -74,7 +74,8 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this host:port only, not beside the console (e.g. an address on a private network); empty serves it at the console's /metrics")
 	o.mail.Bind(c.Flags)
 	o.oidc.Bind(c.Flags)
-	c.Flags.StringVar(&o.market.snsCertHost, "sns-cert-host", "", "a host:port besides AWS's whose SNS signing certificates are trusted (an emulator); empty trusts AWS only")
+	c.Flags.StringVar(&o.market.snsCertHost, "sns-cert-host", "", "a host:port besides AWS's whose SNS signing certificates are trusted, over https (an emulator); empty trusts AWS only")
+	c.Flags.StringVar(&o.market.snsCertCA, "sns-cert-ca", "", "a PEM file of the CA whose TLS certificates are trusted on --sns-cert-host besides the system's (the emulator prints its emulator-ca.pem)")
 	c.Flags.StringVar(&o.market.eventBridgeKey, "eventbridge-api-key", "", "the secret an EventBridge API destination sends to /marketplace/aws/events; empty disables that endpoint")
 	c.Flags.StringVar(&o.market.eventBridgeHeader, "eventbridge-header", "x-api-key", "the header that carries --eventbridge-api-key")
 	c.Flags.BoolVar(&o.market.agreementAPI, "aws-agreement-api", true, "read each subscription's agreement and accepted terms through AWS's Agreement API, for the billing page (needs aws-marketplace:DescribeAgreement, GetAgreementTerms and SearchAgreements; see docs/aws-setup.md)")
@@ -119,8 +120,9 @@ func (o *serveOptions) validate() error {
 	if _, err := web.ParseProductURL(o.productURL); err != nil {
 		productErr = fmt.Errorf("--product-url: %w", err)
 	}
+	_, snsCAErr := o.market.snsCertHostRoots()
 	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), o.oidc.Validate(), baseErr, mailboxErr, meterErr,
-		metricsErr, originsErr, productErr, o.webhooks.validate())
+		metricsErr, originsErr, productErr, snsCAErr, o.webhooks.validate())
 }
 
 func newServeCommand() *command {
@@ -285,6 +287,10 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		logger.Info("sign-in through the vendor's OpenID provider", "issuer", o.oidc.Issuer, "local_accounts", o.oidc.LocalAccounts)
 	}
 
+	snsRoots, err := o.market.snsCertHostRoots()
+	if err != nil {
+		return err
+	}
 	srv, err := web.New(web.Config{
 		Logger:            logger,
 		DB:                db,
@@ -299,7 +305,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		Coverage:          coverage,
 		Reconciler:        maker,
 		Usage:             ingester,
-		SNS:               awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts(), Origins: o.market.origins(), Now: now}),
+		SNS:               awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: o.market.trustedSNSHosts(), ExtraHostRootCAs: snsRoots, Origins: o.market.origins(), Now: now}),
 		EventBridgeKey:    o.market.eventBridgeKey,
 		EventBridgeHeader: o.market.eventBridgeHeader,
 		EventOrigins:      o.market.origins(),

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,13 +13,15 @@ import (
 	"time"
 
 	"github.com/marketbridge/marketbridge/internal/emulator/deliver"
+	"github.com/marketbridge/marketbridge/internal/emulator/localca"
 	"github.com/marketbridge/marketbridge/internal/emulator/market"
 	"github.com/marketbridge/marketbridge/internal/emulator/sqlite"
 )
 
 // Config configures an emulator. Zero durations and rates take AWS's values.
 type Config struct {
-	// DataDir holds emulator.db; empty keeps state in memory (tests).
+	// DataDir holds emulator.db and the local CA; empty keeps both in
+	// memory (tests).
 	DataDir string
 	// Reset deletes the persisted state before starting.
 	Reset bool
@@ -67,6 +70,8 @@ func (c Config) Validate() error {
 
 // Emulator is a running emulator: its state, its handler and its background work.
 type Emulator struct {
+	ca      *localca.CA
+	tls     *tls.Config
 	market  *market.Market
 	store   *sqlite.Store
 	handler http.Handler
@@ -89,10 +94,18 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Emulator, error
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	var (
-		store *sqlite.Store
-		err   error
-	)
+	// The CA outlives --reset, which forgets the marketplace's state: users
+	// have installed it in their verifiers' trust.
+	ca, err := localca.Load(cfg.DataDir, cfg.Rand, cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("start emulator: %w", err)
+	}
+	u, _ := url.Parse(cfg.PublicURL) // checked by Validate
+	serverCert, err := ca.ServerCertificate([]string{u.Hostname()}, cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("start emulator: %w", err)
+	}
+	var store *sqlite.Store
 	if cfg.DataDir == "" {
 		store, err = sqlite.OpenMemory(ctx)
 	} else {
@@ -111,7 +124,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Emulator, error
 		store.Close()
 		return nil, fmt.Errorf("start emulator: %w", err)
 	}
-	e := &Emulator{market: m, store: store, log: logger}
+	e := &Emulator{market: m, store: store, log: logger, ca: ca,
+		tls: &tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12}}
 	e.handler = e.routes(cfg.Now)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -153,6 +167,14 @@ func (e *Emulator) tickLoop(ctx context.Context, every time.Duration) {
 
 // Handler serves everything: AWS API, buyer pages, control API, SNS URLs.
 func (e *Emulator) Handler() http.Handler { return e.handler }
+
+// CAFile is the file of the CA certificate that HTTPS clients of the
+// emulator trust: the one to give SNS verifiers. It is empty for an
+// emulator without a data folder; CACertificatePEM has it then.
+func (e *Emulator) CAFile() string { return e.ca.Path() }
+
+// CACertificatePEM is the CA certificate of the emulator's HTTPS.
+func (e *Emulator) CACertificatePEM() []byte { return e.ca.CertificatePEM() }
 
 // Market gives in-process callers (the demo, tests) the control operations
 // without HTTP.

@@ -28,6 +28,9 @@ type env struct {
 	m   *market.Market
 	srv *httptest.Server
 	url string
+	// stock verifies SNS messages as an unmodified verifier told to trust
+	// this emulator's CA and host does.
+	stock *stockVerifier
 }
 
 func newEnv(t *testing.T, mutate ...func(*emulator.Config)) *env {
@@ -57,6 +60,8 @@ func newEnv(t *testing.T, mutate ...func(*emulator.Config)) *env {
 		}
 		h.ServeHTTP(w, r)
 	})
+	// As cmd/marketbridge serves it: HTTP and HTTPS on one port.
+	srv.Listener = emu.Listener(srv.Listener)
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
@@ -64,7 +69,7 @@ func newEnv(t *testing.T, mutate ...func(*emulator.Config)) *env {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return &env{t: t, emu: emu, m: emu.Market(), srv: srv, url: url}
+	return &env{t: t, emu: emu, m: emu.Market(), srv: srv, url: url, stock: newStockVerifier(t, emu, srv.Listener.Addr().String())}
 }
 
 func (e *env) awsConfig(key, secret string, retryer func() aws.Retryer) aws.Config {

@@ -2,14 +2,7 @@ package emulator_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha1" //nolint:gosec // SNS SignatureVersion 1 is SHA1withRSA.
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -74,71 +67,6 @@ func (ep *endpoint) waitFor(t *testing.T, n int) []received {
 	}
 }
 
-// verifySNS checks an SNS message from the published algorithm alone: the
-// canonical string of the type's fields in order, the certificate fetched
-// from SigningCertURL (which must be under trustedPrefix), and RSA PKCS#1
-// v1.5 with SHA1 (version 1) or SHA256 (version 2).
-func verifySNS(t *testing.T, body, trustedPrefix string) map[string]string {
-	t.Helper()
-	var msg map[string]string
-	if err := json.Unmarshal([]byte(body), &msg); err != nil {
-		t.Fatalf("envelope %q: %v", body, err)
-	}
-	var fields []string
-	switch msg["Type"] {
-	case "Notification":
-		fields = []string{"Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"}
-	case "SubscriptionConfirmation", "UnsubscribeConfirmation":
-		fields = []string{"Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"}
-	default:
-		t.Fatalf("unknown Type %q", msg["Type"])
-	}
-	var canon strings.Builder
-	for _, f := range fields {
-		if v, ok := msg[f]; ok {
-			fmt.Fprintf(&canon, "%s\n%s\n", f, v)
-		}
-	}
-	certURL := msg["SigningCertURL"]
-	if !strings.HasPrefix(certURL, trustedPrefix) || !strings.HasSuffix(certURL, ".pem") {
-		t.Fatalf("SigningCertURL %q is not a trusted .pem", certURL)
-	}
-	resp, err := http.Get(certURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemBytes, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	block, _ := pem.Decode(pemBytes)
-	if block == nil {
-		t.Fatalf("no PEM at %s", certURL)
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := base64.StdEncoding.DecodeString(msg["Signature"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hash crypto.Hash
-	var digest []byte
-	switch msg["SignatureVersion"] {
-	case "1":
-		s := sha1.Sum([]byte(canon.String())) //nolint:gosec // SignatureVersion 1.
-		hash, digest = crypto.SHA1, s[:]
-	case "2":
-		s := sha256.Sum256([]byte(canon.String()))
-		hash, digest = crypto.SHA256, s[:]
-	default:
-		t.Fatalf("SignatureVersion %q", msg["SignatureVersion"])
-	}
-	if err := rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), hash, digest, sig); err != nil {
-		t.Fatalf("signature of %s does not verify: %v", msg["Type"], err)
-	}
-	return msg
-}
-
 func message(t *testing.T, env map[string]string) map[string]string {
 	t.Helper()
 	var m map[string]string
@@ -155,11 +83,11 @@ func TestSNS_ConfirmSignAndNotifyLifecycle(t *testing.T) {
 	ep := newEndpoint(t, 0)
 
 	sub := must(e.m.SubscribeSNS(ctx, market.SNSSubscribeInput{ProductCode: c.legacy.Code, Topic: market.TopicSubscription, Endpoint: ep.srv.URL}))
-	conf := verifySNS(t, ep.waitFor(t, 1)[0].body, e.url+"/sns/")
+	conf := e.stock.verify(t, ep.waitFor(t, 1)[0].body)
 	if conf["Type"] != "SubscriptionConfirmation" || conf["TopicArn"] != sub.TopicArn || conf["Token"] == "" {
 		t.Fatalf("confirmation = %v", conf)
 	}
-	resp, err := http.Get(conf["SubscribeURL"])
+	resp, err := e.stock.client.Get(conf["SubscribeURL"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +99,7 @@ func TestSNS_ConfirmSignAndNotifyLifecycle(t *testing.T) {
 
 	a := e.subscribe(c.buyer.ID, c.legacy.Code, nil)
 	got := ep.waitFor(t, 2)
-	n := verifySNS(t, got[1].body, e.url+"/sns/")
+	n := e.stock.verify(t, got[1].body)
 	if got[1].header.Get("x-amz-sns-message-type") != "Notification" || got[1].header.Get("x-amz-sns-subscription-arn") != sub.ARN ||
 		got[1].header.Get("x-amz-sns-message-id") != n["MessageId"] || n["UnsubscribeURL"] == "" {
 		t.Fatalf("headers %v, envelope %v", got[1].header, n)
@@ -183,11 +111,11 @@ func TestSNS_ConfirmSignAndNotifyLifecycle(t *testing.T) {
 	}
 
 	must(e.m.Cancel(ctx, a.ID))
-	if m := message(t, verifySNS(t, ep.waitFor(t, 3)[2].body, e.url+"/sns/")); m["action"] != "unsubscribe-pending" {
+	if m := message(t, e.stock.verify(t, ep.waitFor(t, 3)[2].body)); m["action"] != "unsubscribe-pending" {
 		t.Fatalf("after cancel: %v", m)
 	}
 	must(e.m.AdvanceClock(ctx, time.Hour))
-	if m := message(t, verifySNS(t, ep.waitFor(t, 4)[3].body, e.url+"/sns/")); m["action"] != "unsubscribe-success" {
+	if m := message(t, e.stock.verify(t, ep.waitFor(t, 4)[3].body)); m["action"] != "unsubscribe-success" {
 		t.Fatalf("after the window: %v", m)
 	}
 }
@@ -206,7 +134,7 @@ func TestSNS_SignatureVersion2EntitlementTopicAndPrivateOffer(t *testing.T) {
 	got := ep.waitFor(t, 2)
 	actions := map[string]map[string]string{}
 	for _, r := range got {
-		env := verifySNS(t, r.body, e.url+"/sns/")
+		env := e.stock.verify(t, r.body)
 		if env["SignatureVersion"] != "2" {
 			t.Fatalf("SignatureVersion = %s", env["SignatureVersion"])
 		}
@@ -224,7 +152,7 @@ func TestNotifications_RetriedUntilDelivered(t *testing.T) {
 	ep := newEndpoint(t, 2)
 	must(e.m.SubscribeSNS(context.Background(), market.SNSSubscribeInput{ProductCode: c.payg.Code, Topic: market.TopicSubscription, Endpoint: ep.srv.URL, Confirmed: true}))
 	e.subscribe(c.buyer.ID, c.payg.Code, nil)
-	verifySNS(t, ep.waitFor(t, 1)[0].body, e.url+"/sns/")
+	e.stock.verify(t, ep.waitFor(t, 1)[0].body)
 	d := e.m.Deliveries(market.ChannelSNS, market.DeliveryDelivered)
 	if len(d) != 1 || d[0].Attempts != 3 {
 		t.Fatalf("deliveries = %+v, want one delivered at the third attempt", d)
@@ -292,7 +220,7 @@ func TestNotificationFaults_DropAndDuplicate(t *testing.T) {
 	must(e.m.AddFault(ctx, market.FaultInput{Kind: market.FaultDuplicateNotification, Count: 1}))
 	must(e.m.Cancel(ctx, a.ID))
 	got := ep.waitFor(t, 2)
-	first, second := verifySNS(t, got[0].body, e.url+"/sns/"), verifySNS(t, got[1].body, e.url+"/sns/")
+	first, second := e.stock.verify(t, got[0].body), e.stock.verify(t, got[1].body)
 	if message(t, first)["action"] != "unsubscribe-pending" || first["MessageId"] != second["MessageId"] {
 		t.Fatalf("want the dropped subscribe-success missing and unsubscribe-pending twice with one MessageId: %v / %v", first, second)
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"crypto/x509"
 	"io"
 	"log/slog"
 	"net/http"
@@ -95,7 +96,7 @@ func newApp(t testing.TB, db *store.DB, opts ...appOption) *app {
 		BaseURL: base, Accounts: accounts, Orgs: a.orgs, Market: a.market, Mailbox: a.outbox, Reports: metering.NewReporter(db, catalog, a.Now), Reconciler: maker,
 		Usage: a.startIngester(db, catalog, logger),
 		SNS: awsmp.NewSNSVerifier(awsmp.SNSVerifierConfig{ExtraCertHosts: []string{strings.TrimPrefix(a.emuURL, "http://"), a.sns.host},
-			HTTPClient: loopbackOnly}),
+			HTTPClient: loopbackOnly(a.snsRoots())}),
 		EventBridgeKey: "eb-secret", EventBridgeHeader: "x-api-key", Operators: []string{"ops@example.com"}}
 	for _, o := range opts {
 		o(&cfg)
@@ -275,6 +276,7 @@ func (a *app) startEmulator(base string) {
 		a.t.Fatal(err)
 	}
 	srv.Config.Handler = emu.Handler()
+	srv.Listener = emu.Listener(srv.Listener) // https too, for SNS's URLs
 	srv.Start()
 	a.t.Cleanup(func() { srv.Close(); emu.Close() })
 	a.emu = emu
@@ -282,6 +284,15 @@ func (a *app) startEmulator(base string) {
 		SNSEndpoint: base + "/marketplace/aws/sns"}); err != nil {
 		a.t.Fatal(err)
 	}
+}
+
+// snsRoots are the CAs of the hosts SNS certificates come from in tests:
+// the emulator's and the test signer's.
+func (a *app) snsRoots() *x509.CertPool {
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(a.emu.CACertificatePEM())
+	roots.AddCert(a.sns.tlsCert)
+	return roots
 }
 
 type catalogMeters struct{ c *marketplace.Catalog }

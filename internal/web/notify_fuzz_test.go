@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -16,16 +18,21 @@ import (
 
 // loopbackOnly is an HTTP client that reaches loopback addresses only, by
 // IP: a fuzzed certificate URL on AWS's hosts must not leave the machine.
-var loopbackOnly = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-	DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, err := net.SplitHostPort(addr)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			return nil, errors.New("no network in tests: " + addr)
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}},
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+// It trusts the TLS certificates of roots: the test emulator's CA and the
+// test signer's server.
+func loopbackOnly(roots *x509.CertPool) *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+				return nil, errors.New("no network in tests: " + addr)
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
 
 // FuzzNotificationEndpoints posts fuzzed bodies to the EventBridge endpoint
 // (with its key) and to the SNS endpoint. Whatever the body, the answer is

@@ -32,6 +32,8 @@ type testSigner struct {
 	key     *rsa.PrivateKey
 	certURL string
 	host    string
+	// tlsCert is the TLS certificate its host serves, for the seller's trust.
+	tlsCert *x509.Certificate
 	// visits counts requests for anything but the certificate: a
 	// SubscribeURL the seller visited, confirming a subscription.
 	visits atomic.Int64
@@ -51,7 +53,8 @@ func newTestSigner(t testing.TB) *testSigner {
 	}
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	s := &testSigner{key: key}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Over https, as SNS serves certificates and as the seller insists (#13).
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/cert.pem" {
 			s.visits.Add(1)
 			return
@@ -59,7 +62,7 @@ func newTestSigner(t testing.TB) *testSigner {
 		w.Write(pemBytes)
 	}))
 	t.Cleanup(srv.Close)
-	s.certURL, s.host = srv.URL+"/cert.pem", strings.TrimPrefix(srv.URL, "http://")
+	s.certURL, s.host, s.tlsCert = srv.URL+"/cert.pem", strings.TrimPrefix(srv.URL, "https://"), srv.Certificate()
 	return s
 }
 
@@ -67,7 +70,7 @@ func newTestSigner(t testing.TB) *testSigner {
 func (s *testSigner) notification(t testing.TB, id, topic, message string, at time.Time) map[string]string {
 	m := map[string]string{"Type": "Notification", "MessageId": id, "TopicArn": topic, "Message": message,
 		"Timestamp": at.UTC().Format("2006-01-02T15:04:05.000Z"), "SignatureVersion": "2", "SigningCertURL": s.certURL,
-		"UnsubscribeURL": "http://" + s.host + "/unsubscribe"}
+		"UnsubscribeURL": "https://" + s.host + "/unsubscribe"}
 	s.sign(t, m)
 	return m
 }
@@ -77,7 +80,7 @@ func (s *testSigner) notification(t testing.TB, id, topic, message string, at ti
 func (s *testSigner) confirmation(t testing.TB, id, topic string, at time.Time) map[string]string {
 	m := map[string]string{"Type": "SubscriptionConfirmation", "MessageId": id, "Token": "token-" + id, "TopicArn": topic,
 		"Message": "You have chosen to subscribe to the topic " + topic, "Timestamp": at.UTC().Format("2006-01-02T15:04:05.000Z"),
-		"SubscribeURL":     "http://" + s.host + "/?" + url.Values{"Action": {"ConfirmSubscription"}, "TopicArn": {topic}, "Token": {"token-" + id}}.Encode(),
+		"SubscribeURL":     "https://" + s.host + "/?" + url.Values{"Action": {"ConfirmSubscription"}, "TopicArn": {topic}, "Token": {"token-" + id}}.Encode(),
 		"SignatureVersion": "2", "SigningCertURL": s.certURL}
 	s.sign(t, m)
 	return m

@@ -81,16 +81,25 @@ func (m *Market) TopicArn(topic, productCode string) string {
 	return fmt.Sprintf("arn:aws:sns:%s:%s:aws-mp-%s-notification-%s", m.cfg.Region, m.cfg.TopicAccountID, topic, productCode)
 }
 
-func (m *Market) publicURL() string {
+// snsURL is the base of the URLs in SNS messages: the public URL over
+// https, as SNS's are. Stock verifiers refuse a SigningCertURL that is not
+// https before they look at the signature (#13); the emulator answers TLS
+// on the port it answers plain HTTP on (see emulator.Listener), so an
+// http:// public URL only changes scheme.
+func (m *Market) snsURL() string {
+	base := "http://127.0.0.1:8081"
 	if m.cfg.PublicURL != "" {
-		return strings.TrimRight(m.cfg.PublicURL, "/")
+		base = strings.TrimRight(m.cfg.PublicURL, "/")
 	}
-	return "http://127.0.0.1:8081"
+	if rest, ok := strings.CutPrefix(base, "http://"); ok {
+		return "https://" + rest
+	}
+	return base
 }
 
 // SigningCertURL is where the emulator serves its SNS certificate.
 func (m *Market) SigningCertURL() string {
-	return m.publicURL() + "/sns/SimpleNotificationService-emulator.pem"
+	return m.snsURL() + "/sns/SimpleNotificationService-emulator.pem"
 }
 
 // SNSSubscribeInput subscribes an HTTP/S endpoint to a product topic.
@@ -302,10 +311,10 @@ func (m *Market) enqueueSNS(tx *txn, s *SNSSubscription, typ, message string) {
 		SigningCertURL: m.SigningCertURL(),
 	}
 	if typ == sns.TypeNotification {
-		env.UnsubscribeURL = m.publicURL() + "/sns/?" + url.Values{"Action": {"Unsubscribe"}, "SubscriptionArn": {s.ARN}}.Encode()
+		env.UnsubscribeURL = m.snsURL() + "/sns/?" + url.Values{"Action": {"Unsubscribe"}, "SubscriptionArn": {s.ARN}}.Encode()
 	} else {
 		env.Token = s.Token
-		env.SubscribeURL = m.publicURL() + "/sns/?" + url.Values{"Action": {"ConfirmSubscription"}, "TopicArn": {s.TopicArn}, "Token": {s.Token}}.Encode()
+		env.SubscribeURL = m.snsURL() + "/sns/?" + url.Values{"Action": {"ConfirmSubscription"}, "TopicArn": {s.TopicArn}, "Token": {s.Token}}.Encode()
 	}
 	if err := m.signer.Sign(env); err != nil {
 		tx.err = errors.Join(tx.err, err)

@@ -17,6 +17,8 @@ import (
 // its own key: the seeds of the fuzz targets.
 type samples struct {
 	sns, events [][]byte
+	// certPEM is the emulator's SNS signing certificate.
+	certPEM []byte
 	// verifier trusts the emulator's certificate, served without any
 	// network: no fuzz input may make a request leave the process.
 	verifier *SNSVerifier
@@ -79,6 +81,7 @@ func emulatorSamples(tb testing.TB) samples {
 		tb.Fatalf("the emulator delivered %d SNS messages and %d events", len(s.sns), len(s.events))
 	}
 	cert := m.SigningCertificatePEM()
+	s.certPEM = cert
 	s.verifier = NewSNSVerifier(SNSVerifierConfig{ExtraCertHosts: []string{strings.TrimPrefix(emulatorURL, "http://")},
 		HTTPClient: &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
 			if r.URL.String() != m.SigningCertURL() {

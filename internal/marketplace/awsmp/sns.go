@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha1" //nolint:gosec // SNS SignatureVersion 1 is SHA1withRSA; we verify what AWS sends.
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -59,10 +60,19 @@ type SNSVerifierConfig struct {
 	// zero takes AWS Marketplace's.
 	Origins Origins
 	// ExtraCertHosts are host:port values besides AWS's whose certificates
-	// are trusted, over plain http too: the emulator's, in a demo or test.
+	// are trusted: the emulator's, in a demo or test. Like AWS's, they are
+	// fetched over https only (#13).
 	ExtraCertHosts []string
+	// ExtraHostRootCAs are the certificate authorities the default client
+	// accepts TLS certificates of on ExtraCertHosts: the system's plus an
+	// emulator's local CA, as the caller builds it; nil takes the system's.
+	// AWS's hosts are checked against the system's alone, so that a local
+	// CA cannot stand in for AWS.
+	ExtraHostRootCAs *x509.CertPool
 	// MaxAge refuses messages signed longer ago: replays of old messages.
-	MaxAge     time.Duration
+	MaxAge time.Duration
+	// HTTPClient fetches certificates and visits SubscribeURLs; nil makes
+	// one that trusts the CAs above and follows no redirect.
 	HTTPClient *http.Client
 	Now        func() time.Time
 }
@@ -83,11 +93,6 @@ func NewSNSVerifier(cfg SNSVerifierConfig) *SNSVerifier {
 		// stopped by deduplication on MessageId.
 		cfg.MaxAge = 7 * 24 * time.Hour
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second,
-			// A trusted host must not send us to an untrusted one.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -95,6 +100,12 @@ func NewSNSVerifier(cfg SNSVerifierConfig) *SNSVerifier {
 	v := &SNSVerifier{cfg: cfg, extra: map[string]bool{}, certs: map[string]*x509.Certificate{}}
 	for _, h := range cfg.ExtraCertHosts {
 		v.extra[strings.ToLower(h)] = true
+	}
+	if v.cfg.HTTPClient == nil {
+		v.cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second,
+			Transport: hostRoots{extra: v.extra, aws: transportTrusting(nil), extraTransport: transportTrusting(cfg.ExtraHostRootCAs)},
+			// A trusted host must not send us to an untrusted one.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	return v
 }
@@ -158,6 +169,26 @@ func (v *SNSVerifier) ParseAndVerify(ctx context.Context, body []byte) (SNSMessa
 	return m, nil
 }
 
+func transportTrusting(roots *x509.CertPool) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return t
+}
+
+// hostRoots sends requests for the extra hosts through a transport that
+// trusts their CAs, and any other through one that trusts the system's.
+type hostRoots struct {
+	extra               map[string]bool
+	aws, extraTransport http.RoundTripper
+}
+
+func (h hostRoots) RoundTrip(r *http.Request) (*http.Response, error) {
+	if h.extra[strings.ToLower(r.URL.Host)] {
+		return h.extraTransport.RoundTrip(r)
+	}
+	return h.aws.RoundTrip(r)
+}
+
 // canonicalString is the text SNS signs: chosen fields in a fixed order,
 // each as "Name\nvalue\n".
 func canonicalString(m SNSMessage) (string, error) {
@@ -187,20 +218,22 @@ func canonicalString(m SNSMessage) (string, error) {
 	return b.String(), nil
 }
 
-// trustedURL says whether a certificate or subscribe URL points at AWS's SNS
-// (over https) or at a configured extra host.
+// trustedURL says whether a certificate or subscribe URL is https on AWS's
+// SNS or on a configured extra host. It decides before any connection is
+// made: a message must not be able to send the seller anywhere else.
 func (v *SNSVerifier) trustedURL(raw string, wantPEM bool) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("%w: URL %q", ErrBadSNSMessage, raw)
 	}
+	if u.Scheme != "https" {
+		// Plain http would let anyone on the path swap the certificate.
+		return nil, fmt.Errorf("%w: URL %q is not https", ErrBadSNSMessage, raw)
+	}
 	if wantPEM && !strings.HasSuffix(u.Path, ".pem") {
 		return nil, fmt.Errorf("%w: certificate URL %q does not name a .pem file", ErrBadSNSMessage, raw)
 	}
-	switch {
-	case v.extra[strings.ToLower(u.Host)] && (u.Scheme == "http" || u.Scheme == "https"):
-		return u, nil
-	case u.Scheme == "https" && awsCertHost.MatchString(u.Hostname()) && u.Port() == "":
+	if v.extra[strings.ToLower(u.Host)] || (awsCertHost.MatchString(u.Hostname()) && u.Port() == "") {
 		return u, nil
 	}
 	return nil, fmt.Errorf("%w: URL %q is not on a trusted SNS host", ErrBadSNSMessage, raw)
