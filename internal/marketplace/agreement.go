@@ -306,6 +306,11 @@ func (s *Service) recordAgreement(ctx context.Context, tx *sql.Tx, agreementID s
 		VALUES ($1, $2, $3, $3) ON CONFLICT (agreement_id) DO NOTHING`, agreementID, subID, now); err != nil {
 		return fmt.Errorf("record agreement %s of subscription %d: %w", agreementID, subID, err)
 	}
+	// Known now: nothing to search for.
+	if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET agreement_searched_at = $1 WHERE id = $2 AND agreement_searched_at IS NULL`,
+		now, subID); err != nil {
+		return fmt.Errorf("record agreement %s of subscription %d: %w", agreementID, subID, err)
+	}
 	return nil
 }
 
@@ -443,8 +448,14 @@ func (s *Service) FindAgreement(ctx context.Context, subID int64) error {
 	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM subscription_agreements WHERE subscription_id = $1`, subID).Scan(&held); err != nil {
 		return fmt.Errorf("find agreement of subscription %d: %w", subID, err)
 	}
-	if held > 0 || searched.Valid || status == StatusCancelled || status == StatusFailed {
+	if searched.Valid {
 		return nil
+	}
+	if held > 0 || status == StatusCancelled || status == StatusFailed {
+		// Nothing to look for; said once, so that the loop's query does
+		// not meet it again.
+		_, err := s.db.Write().ExecContext(ctx, `UPDATE subscriptions SET agreement_searched_at = $1 WHERE id = $2`, s.now(), subID)
+		return err
 	}
 	product, ok := s.cfg.Catalog.Product(productCode)
 	if !ok {
@@ -517,10 +528,8 @@ func (s *Service) FindAgreement(ctx context.Context, subID int64) error {
 // findAgreements runs FindAgreement for subscriptions whose set-up could
 // not (the Agreement API did not answer then), oldest first.
 func (s *Service) findAgreements(ctx context.Context, limit int) error {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT s.id FROM subscriptions s WHERE s.marketplace = $1 AND s.agreement_searched_at IS NULL
-			AND s.status NOT IN ('cancelled', 'failed')
-			AND NOT EXISTS (SELECT 1 FROM subscription_agreements a WHERE a.subscription_id = s.id)
-		ORDER BY s.id LIMIT $2`, s.cfg.Marketplace, limit)
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT id FROM subscriptions WHERE agreement_searched_at IS NULL AND marketplace = $1
+		ORDER BY id LIMIT $2`, s.cfg.Marketplace, limit)
 	if err != nil {
 		return fmt.Errorf("list subscriptions without an agreement: %w", err)
 	}

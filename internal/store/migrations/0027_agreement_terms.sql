@@ -24,6 +24,11 @@ CREATE INDEX subscription_agreements_to_read ON subscription_agreements (read_wa
 -- Agreements recorded before this migration are read once.
 UPDATE subscription_agreements SET read_wanted_at = recorded_at;
 
--- When the subscription's agreement was last looked for by its buyer and
--- product (SearchAgreements), at set-up; NULL: not yet, or the search failed.
+-- When the subscription's agreement was looked for (SearchAgreements, at
+-- set-up) or became known otherwise; NULL: not yet, or the search failed,
+-- and the notifications loop looks again. The partial index keeps that
+-- loop's query to the few subscriptions still to look for.
 ALTER TABLE subscriptions ADD COLUMN agreement_searched_at {{time}};
+UPDATE subscriptions SET agreement_searched_at = updated_at
+    WHERE status IN ('cancelled', 'failed') OR id IN (SELECT subscription_id FROM subscription_agreements);
+CREATE INDEX subscriptions_agreement_unsearched ON subscriptions (id) WHERE agreement_searched_at IS NULL;
