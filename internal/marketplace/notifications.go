@@ -529,7 +529,13 @@ func (s *Service) effect(ctx context.Context, tx *sql.Tx, subID int64, n Notific
 		// of the change that set it: AWS sends each agreement change as
 		// "- Manufacturer" and "- Proposer" with different ids, and an
 		// SNS subscribe-success can repeat a License Updated. The first
-		// copy's deadline, mail and audit entry stand (#13).
+		// copy's deadline, mail and audit entry stand (#13); a later copy
+		// only says the status held until its time, so that an older
+		// event arriving after it does not undo it.
+		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status_at = $1 WHERE id = $2 AND status = $3
+				AND (status_at IS NULL OR status_at < $1)`, sentAt, subID, status); err != nil {
+			return fmt.Errorf("confirm status %s of subscription %d: %w", status, subID, err)
+		}
 		return s.tellChange(ctx, tx, link, subID, "", entsChanged)
 	}
 	if err := s.tellBilling(ctx, tx, subID, status); err != nil {
