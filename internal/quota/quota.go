@@ -79,6 +79,7 @@ type Limiter struct {
 	maxBatch  int
 	grace     time.Duration
 	created   atomic.Bool
+	stats     struct{ reservations, reserved, dropped atomic.Int64 }
 
 	// fetch admits one reservation at a time per process: the callers that
 	// arrive meanwhile are counted in waiting and served by the next one.
@@ -173,6 +174,7 @@ func (l *Limiter) take() (slot, now time.Time, ok bool) {
 			l.waiting--
 			return slot, now, true
 		}
+		l.stats.dropped.Add(1)
 	}
 	return time.Time{}, now, false
 }
@@ -183,6 +185,19 @@ func (l *Limiter) giveBack(slot time.Time) {
 	defer l.mu.Unlock()
 	i, _ := slices.BinarySearchFunc(l.slots, slot, func(a, b time.Time) int { return a.Compare(b) })
 	l.slots = slices.Insert(l.slots, i, slot)
+}
+
+// Stats counts what a Limiter did since it was made.
+type Stats struct {
+	Reservations int64 // round trips to the database that reserved slots
+	Reserved     int64 // slots they reserved
+	Dropped      int64 // slots found too late to use, wasted
+}
+
+// Stats reports the round trips and slots so far, for benchmarks and
+// metrics.
+func (l *Limiter) Stats() Stats {
+	return Stats{Reservations: l.stats.reservations.Load(), Reserved: l.stats.reserved.Load(), Dropped: l.stats.dropped.Load()}
 }
 
 func (l *Limiter) now() time.Time {
@@ -251,6 +266,8 @@ func (l *Limiter) reserve(ctx context.Context, n int) error {
 	if err != nil {
 		return err
 	}
+	l.stats.reservations.Add(1)
+	l.stats.reserved.Add(int64(len(slots)))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, s := range slots {
