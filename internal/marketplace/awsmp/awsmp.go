@@ -22,7 +22,20 @@ import (
 type Client struct {
 	metering     *marketplacemetering.Client
 	entitlements *marketplaceentitlementservice.Client
+	// entitlementPace, when set, paces GetEntitlements calls.
+	entitlementPace Pacer
 }
+
+// Pacer lets a call go when an AWS quota allows it: package quota's
+// Limiter, shared by every process of the seller (#13).
+type Pacer interface {
+	Wait(ctx context.Context) error
+}
+
+// PaceEntitlements makes every GetEntitlements call, each page of one,
+// wait for p first: AWS counts calls per seller account, whatever number of
+// processes make them. Call it before the client is used.
+func (c *Client) PaceEntitlements(p Pacer) { c.entitlementPace = p }
 
 // Endpoints overrides where the two services are reached; empty fields
 // keep the SDK's resolution (AWS, or AWS_ENDPOINT_URL_* variables).
@@ -120,6 +133,11 @@ func (c *Client) Entitlements(ctx context.Context, productCode string, cu market
 	pages := marketplaceentitlementservice.NewGetEntitlementsPaginator(c.entitlements, in)
 	var out []marketplace.Entitlement
 	for pages.HasMorePages() {
+		if c.entitlementPace != nil {
+			if err := c.entitlementPace.Wait(ctx); err != nil {
+				return nil, unavailable("wait for the GetEntitlements quota", err)
+			}
+		}
 		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, unavailable("get entitlements", err)
