@@ -211,14 +211,41 @@ func (s *Sender) takeOff(ctx context.Context, batch []Record) ([]Record, error) 
 	return kept, nil
 }
 
+// lateTakeOff is how long the take-off may take before the call needs a new
+// slot: a loaded database takes from milliseconds to seconds.
+const lateTakeOff = 300 * time.Millisecond
+
+// land undoes the take-off of a batch whose call will not be made after all,
+// so that a later claim does not count it as maybe sent. It runs even when
+// ctx has ended, which is why the call is not made.
+func (s *Sender) land(ctx context.Context, batch []Record) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := s.db.Write().ExecContext(ctx, `UPDATE metering_records SET in_flight = FALSE
+		WHERE id IN (`+inList(batch)+`) AND claimed_by = $1 AND status = 'pending'`, s.owner)
+	if err != nil {
+		return fmt.Errorf("undo the take-off of records: %w", err)
+	}
+	return nil
+}
+
 // send makes one call for a claimed batch and stores each outcome.
 func (s *Sender) send(ctx context.Context, batch []Record) (int, error) {
 	if err := s.cfg.Pacer.Wait(ctx); err != nil {
 		return 0, err
 	}
+	paced := time.Now()
 	batch, err := s.takeOff(ctx, batch)
 	if err != nil || len(batch) == 0 {
 		return 0, err
+	}
+	if time.Since(paced) > lateTakeOff {
+		// The call would leave late, together with the calls of later
+		// slots, and AWS's bucket takes less than a second of such
+		// bunching (#13): it waits for a slot of its own again.
+		if err := s.cfg.Pacer.Wait(ctx); err != nil {
+			return 0, errors.Join(err, s.land(ctx, batch))
+		}
 	}
 	outcomes, err := s.cfg.Meterer.BatchMeterUsage(ctx, batch[0].ProductCode, batch)
 	switch {

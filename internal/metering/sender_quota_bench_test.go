@@ -122,10 +122,11 @@ func BenchmarkSender_SharedQuota(b *testing.B) {
 			b.ReportMetric(float64(throttled)/float64(b.N), "throttled/op")
 			slices.SortFunc(sent, func(a, b time.Time) int { return a.Compare(b) })
 			if len(sent) > 1 && b.N == 1 {
-				// The pace once started, without the start and the end.
-				b.ReportMetric(float64(len(sent)-1)/sent[len(sent)-1].Sub(sent[0]).Seconds(), "steady-calls/s")
+				// The pace of HTTP attempts once started, without the start and the
+				// end; throttled attempts included.
+				b.ReportMetric(float64(len(sent)-1)/sent[len(sent)-1].Sub(sent[0]).Seconds(), "steady-sent/s")
 			}
-			b.ReportMetric(float64(mostInASecond(sent)), "max-calls-in-1s")
+			b.ReportMetric(float64(mostInASecond(sent)), "max-sent-in-1s")
 			if tc.shared {
 				b.ReportMetric(float64(st.Reservations)/elapsed.Seconds(), "db-trips/s")
 				b.ReportMetric(float64(st.Dropped)/float64(b.N), "slots-wasted/op")
