@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,6 +26,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/metering"
 	"github.com/marketbridge/marketbridge/internal/oidc"
 	"github.com/marketbridge/marketbridge/internal/org"
+	"github.com/marketbridge/marketbridge/internal/quota"
 	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/usage"
 	"github.com/marketbridge/marketbridge/internal/web"
@@ -82,7 +84,9 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.StringVar(&o.market.sellerAccount, "aws-account-id", "", "the seller's AWS account id: EventBridge events delivered to another account are refused; empty accepts any")
 	c.Flags.StringVar(&o.market.notificationRegion, "aws-notification-region", awsmp.MarketplaceRegion, "the region AWS Marketplace's SNS topics and EventBridge events must come from (AWS uses us-east-1 only; change it only for an emulator started with another --region)")
 	c.Flags.DurationVar(&o.metering.interval, "metering-interval", time.Minute, "how often closed hours are metered and pending records sent")
-	c.Flags.Float64Var(&o.metering.rate, "metering-rate", 10, "BatchMeterUsage calls per second this process makes (AWS allows 10 per seller account)")
+	c.Flags.Float64Var(&o.metering.rate, "metering-rate", 10, "BatchMeterUsage calls per second that all processes on this database make together (AWS allows 10 per seller account)")
+	c.Flags.Float64Var(&o.metering.entitlementRate, "entitlement-rate", 10, "GetEntitlements calls per second that all processes on this database make together (AWS documents no quota; the emulator allows 10); 0 leaves them unpaced")
+	c.Flags.Float64Var(&o.metering.agreementRate, "agreement-rate", 5, "Agreement API calls per second (DescribeAgreement, GetAgreementTerms and SearchAgreements pages) that all processes on this database make together; 0 leaves them unpaced")
 	c.Flags.BoolVar(&o.metering.zero, "meter-zero-hours", true, "send a zero record for hours without usage, as AWS recommends")
 	c.Flags.StringVar(&o.productURL, "product-url", "", "the vendor's product at an organization's tenant, for \"Open <product>\" once it is linked: an http(s) URL with {external_id} or {org_id}, e.g. https://app.example.com/tenants/{external_id}; empty offers no button")
 	c.Flags.StringVar(&o.productName, "product-name", "", "the product's name in \"Open <product>\" (default: the subscription's product name from the catalog)")
@@ -93,8 +97,13 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 
 func (o *serveOptions) validate() error {
 	var meterErr error
-	if o.metering.interval <= 0 || o.metering.rate <= 0 {
+	if o.metering.interval <= 0 || !(o.metering.rate > 0) || math.IsInf(o.metering.rate, 0) {
 		meterErr = errors.New("--metering-interval and --metering-rate must be positive")
+	}
+	var entitlementErr error
+	if !(o.metering.entitlementRate >= 0) || math.IsInf(o.metering.entitlementRate, 0) ||
+		!(o.metering.agreementRate >= 0) || math.IsInf(o.metering.agreementRate, 0) {
+		entitlementErr = errors.New("--entitlement-rate and --agreement-rate must be 0 (unpaced) or positive")
 	}
 	var baseErr error
 	if o.baseURL != "" {
@@ -122,7 +131,7 @@ func (o *serveOptions) validate() error {
 	}
 	_, snsCAErr := o.market.snsCertHostRoots()
 	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), o.oidc.Validate(), baseErr, mailboxErr, meterErr,
-		metricsErr, originsErr, productErr, snsCAErr, o.webhooks.validate())
+		entitlementErr, metricsErr, originsErr, productErr, snsCAErr, o.webhooks.validate())
 }
 
 func newServeCommand() *command {
@@ -217,6 +226,10 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	if err != nil {
 		return err
 	}
+	meterQuota, err := awsQuotas(db, o.metering, aws, logger.With("component", "quota"))
+	if err != nil {
+		return err
+	}
 	// What must agree with AWS Marketplace reads its clock from here on;
 	// accounts, organizations and mail above keep real time.
 	now := o.clock.Now
@@ -254,8 +267,8 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	}
 	// The lease bounds how long a BatchMeterUsage call may take, which real
 	// time measures.
-	meterSender, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: aws, Logger: logger.With("component", "metering"), Now: now,
-		Rate: o.metering.rate, Window: meteringWindow, Lease: o.clock.fromReal(2 * time.Minute), Workers: 4})
+	meterSender, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: aws, Pacer: meterQuota, Logger: logger.With("component", "metering"),
+		Now: now, Window: meteringWindow, Lease: o.clock.fromReal(2 * time.Minute), Workers: 4})
 	if err != nil {
 		return err
 	}
@@ -409,6 +422,47 @@ type meteringOptions struct {
 	interval time.Duration
 	rate     float64
 	zero     bool
+	// entitlementRate paces GetEntitlements, agreementRate the Agreement
+	// API; 0 leaves them unpaced.
+	entitlementRate, agreementRate float64
+}
+
+// awsQuotas makes one limiter per AWS quota the seller meets, each shared
+// through the database by every process on it, because AWS counts calls per
+// seller account however many processes make them (#13). It paces the
+// client's GetEntitlements and Agreement API calls, and returns
+// BatchMeterUsage's for the sender.
+//
+// BatchMeterUsage's slots are 1/rate apart, with no burst: between a slot
+// and its call the sender writes the batch's take-off, whose time varies
+// under load, so calls reach AWS less evenly than their slots; AWS's bucket
+// (10 a second, a burst of 10) absorbs up to 0.9 s of that, and a burst of
+// ours would spend it. GetEntitlements is called from requests, where a
+// burst of half the rate serves callers arriving together without delay.
+func awsQuotas(db *store.DB, o meteringOptions, aws *awsmp.Client, logger *slog.Logger) (*quota.Limiter, error) {
+	meter, err := quota.New(quota.Config{DB: db, Name: "aws:BatchMeterUsage", Rate: o.rate, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	if o.entitlementRate > 0 {
+		ent, err := quota.New(quota.Config{DB: db, Name: "aws:GetEntitlements", Rate: o.entitlementRate,
+			Burst: max(1, int(o.entitlementRate/2)), Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		aws.PaceEntitlements(ent)
+	}
+	if o.agreementRate > 0 {
+		// AWS documents no quota for the Agreement API; its reads come
+		// from the notifications loop and set-ups, a few at a time.
+		ag, err := quota.New(quota.Config{DB: db, Name: "aws:AgreementAPI", Rate: o.agreementRate,
+			Burst: max(1, int(o.agreementRate/2)), Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		aws.PaceAgreements(ag)
+	}
+	return meter, nil
 }
 
 // meteringWindow is how old a record may be and still be sent: AWS accepts

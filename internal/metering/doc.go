@@ -2,7 +2,8 @@
 // once: metering records are made once per (subscription, dimension, closed
 // hour) with a fixed quantity, claimed with row leases so that several
 // processes on one database never send one twice at the same time, sent 25 to
-// a BatchMeterUsage call at the seller's quota, and their outcome stored.
+// a BatchMeterUsage call at the seller's quota, which every process shares
+// (a Pacer: package quota in serve), and their outcome stored.
 //
 // A crash at any point is safe: an unsent record is claimed again when its
 // lease ends, and a record AWS accepted whose outcome was not stored is sent

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"golang.org/x/time/rate"
 
 	"github.com/marketbridge/marketbridge/internal/mail"
 	"github.com/marketbridge/marketbridge/internal/marketplace"
@@ -99,7 +100,7 @@ func killChild(t *testing.T, raw string) {
 	client := awsmp.New(awsCfg, awsmp.Endpoints{Metering: cfg.Endpoint, Entitlement: cfg.Endpoint})
 	maker := killMaker(t, db, killCatalog(t), client, now, logger)
 	sender, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: client, Logger: logger, Now: now,
-		Rate: 20, Window: 6 * time.Hour, Lease: time.Minute, Workers: 3})
+		Pacer: rate.NewLimiter(20, 20), Window: 6 * time.Hour, Lease: time.Minute, Workers: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

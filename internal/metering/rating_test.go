@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/marketbridge/marketbridge/internal/emulator/market"
 	"github.com/marketbridge/marketbridge/internal/mail"
 	"github.com/marketbridge/marketbridge/internal/marketplace"
@@ -378,7 +380,7 @@ func TestMetering_TwoProcessesMeterEachHourOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			sender2, err := metering.NewSender(metering.SenderConfig{DB: other, Meterer: s.client, Logger: slog.New(slog.DiscardHandler),
-				Now: s.Now, Rate: 1000, Window: 6 * time.Hour, Lease: time.Minute, Workers: 2})
+				Now: s.Now, Pacer: rate.NewLimiter(1000, 1000), Window: 6 * time.Hour, Lease: time.Minute, Workers: 2})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/marketbridge/marketbridge/internal/store"
 )
 
@@ -24,15 +22,22 @@ type Meterer interface {
 	BatchMeterUsage(ctx context.Context, productCode string, recs []Record) ([]Outcome, error)
 }
 
+// Pacer lets a call go when the marketplace's quota allows it: package
+// quota's Limiter, which every process on the database shares (#13), or a
+// golang.org/x/time/rate Limiter for one process alone.
+type Pacer interface {
+	Wait(ctx context.Context) error
+}
+
 // SenderConfig configures a Sender.
 type SenderConfig struct {
 	DB      *store.DB
 	Meterer Meterer
 	Logger  *slog.Logger
 	Now     func() time.Time
-	// Rate is the BatchMeterUsage calls per second this process makes: AWS
-	// allows 10 per seller account and region.
-	Rate float64
+	// Pacer paces the BatchMeterUsage calls: AWS allows 10 a second per
+	// seller account and region, whatever number of processes make them.
+	Pacer Pacer
 	// Window is how far back AWS accepts a record's hour; older pending
 	// records are carried into the next record instead.
 	Window time.Duration
@@ -45,21 +50,20 @@ type SenderConfig struct {
 // Validate reports every missing or invalid field.
 func (c SenderConfig) Validate() error {
 	var errs []error
-	if c.DB == nil || c.Meterer == nil || c.Logger == nil || c.Now == nil {
-		errs = append(errs, errors.New("metering: DB, Meterer, Logger and Now are required"))
+	if c.DB == nil || c.Meterer == nil || c.Pacer == nil || c.Logger == nil || c.Now == nil {
+		errs = append(errs, errors.New("metering: DB, Meterer, Pacer, Logger and Now are required"))
 	}
-	if c.Rate <= 0 || c.Window <= 0 || c.Lease <= 0 || c.Workers <= 0 {
-		errs = append(errs, errors.New("metering: Rate, Window, Lease and Workers must be positive"))
+	if c.Window <= 0 || c.Lease <= 0 || c.Workers <= 0 {
+		errs = append(errs, errors.New("metering: Window, Lease and Workers must be positive"))
 	}
 	return errors.Join(errs...)
 }
 
 // Sender sends pending metering records.
 type Sender struct {
-	cfg     SenderConfig
-	db      *store.DB
-	limiter *rate.Limiter
-	owner   string
+	cfg   SenderConfig
+	db    *store.DB
+	owner string
 }
 
 // NewSender returns a Sender.
@@ -69,8 +73,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return &Sender{cfg: cfg, db: cfg.DB, owner: hex.EncodeToString(b[:]),
-		limiter: rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate)))}, nil
+	return &Sender{cfg: cfg, db: cfg.DB, owner: hex.EncodeToString(b[:])}, nil
 }
 
 // batchSize is AWS's limit of records per BatchMeterUsage call.
@@ -78,7 +81,7 @@ const batchSize = 25
 
 // SendPending sends every pending record once, and returns how many were
 // accepted. Records are claimed in batches of one product, 25 at most, and
-// several batches are in flight at once, paced by the rate limit.
+// several batches are in flight at once, paced by the Pacer.
 func (s *Sender) SendPending(ctx context.Context) (accepted int, err error) {
 	if err := s.carryExpired(ctx); err != nil {
 		return 0, err
@@ -208,14 +211,41 @@ func (s *Sender) takeOff(ctx context.Context, batch []Record) ([]Record, error) 
 	return kept, nil
 }
 
+// lateTakeOff is how long the take-off may take before the call needs a new
+// slot: a loaded database takes from milliseconds to seconds.
+const lateTakeOff = 300 * time.Millisecond
+
+// land undoes the take-off of a batch whose call will not be made after all,
+// so that a later claim does not count it as maybe sent. It runs even when
+// ctx has ended, which is why the call is not made.
+func (s *Sender) land(ctx context.Context, batch []Record) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := s.db.Write().ExecContext(ctx, `UPDATE metering_records SET in_flight = FALSE
+		WHERE id IN (`+inList(batch)+`) AND claimed_by = $1 AND status = 'pending'`, s.owner)
+	if err != nil {
+		return fmt.Errorf("undo the take-off of records: %w", err)
+	}
+	return nil
+}
+
 // send makes one call for a claimed batch and stores each outcome.
 func (s *Sender) send(ctx context.Context, batch []Record) (int, error) {
-	if err := s.limiter.Wait(ctx); err != nil {
+	if err := s.cfg.Pacer.Wait(ctx); err != nil {
 		return 0, err
 	}
+	paced := time.Now()
 	batch, err := s.takeOff(ctx, batch)
 	if err != nil || len(batch) == 0 {
 		return 0, err
+	}
+	if time.Since(paced) > lateTakeOff {
+		// The call would leave late, together with the calls of later
+		// slots, and AWS's bucket takes less than a second of such
+		// bunching (#13): it waits for a slot of its own again.
+		if err := s.cfg.Pacer.Wait(ctx); err != nil {
+			return 0, errors.Join(err, s.land(ctx, batch))
+		}
 	}
 	outcomes, err := s.cfg.Meterer.BatchMeterUsage(ctx, batch[0].ProductCode, batch)
 	switch {

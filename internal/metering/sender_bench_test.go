@@ -66,7 +66,7 @@ func BenchmarkSender_Throttled(b *testing.B) {
 				bench.records(ids, hour, hours)
 				counter := &answeredMeterer{real: bench.client}
 				s, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: counter, Logger: slog.New(slog.DiscardHandler), Now: bench.Now,
-					Rate: tc.rate, Window: 6 * time.Hour, Lease: time.Minute, Workers: 4})
+					Pacer: rate.NewLimiter(rate.Limit(tc.rate), max(1, int(tc.rate))), Window: 6 * time.Hour, Lease: time.Minute, Workers: 4})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"golang.org/x/time/rate"
 
 	"github.com/marketbridge/marketbridge/internal/emulator"
 	"github.com/marketbridge/marketbridge/internal/emulator/market"
@@ -30,6 +31,7 @@ type bench struct {
 	db     *store.DB
 	emu    *emulator.Emulator
 	client *awsmp.Client
+	url    string // the emulator's, for processes of their own
 	mu     sync.Mutex
 	offset time.Duration
 }
@@ -61,7 +63,7 @@ func newBenchWith(t testing.TB, db *store.DB, settings market.Settings) *bench {
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 5 * time.Millisecond })
 		}}
-	return &bench{t: t, db: db, emu: emu, client: awsmp.New(cfg, awsmp.Endpoints{Metering: srv.URL, Entitlement: srv.URL})}
+	return &bench{t: t, db: db, emu: emu, client: awsmp.New(cfg, awsmp.Endpoints{Metering: srv.URL, Entitlement: srv.URL}), url: srv.URL}
 }
 
 // scan reads row into dest and fails the test on any error, so that a
@@ -135,7 +137,7 @@ func (b *bench) sender(m metering.Meterer) *metering.Sender {
 		m = b.client
 	}
 	s, err := metering.NewSender(metering.SenderConfig{DB: b.db, Meterer: m, Logger: slog.New(slog.DiscardHandler), Now: b.Now,
-		Rate: 1000, Window: 6 * time.Hour, Lease: time.Minute, Workers: 3})
+		Pacer: rate.NewLimiter(1000, 1000), Window: 6 * time.Hour, Lease: time.Minute, Workers: 3})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -429,7 +431,7 @@ func TestSender_RecordWaitingItsTurnIsNotMaybeSent(t *testing.T) {
 		counting := &countingMeterer{real: b.client}
 		// One call now, the next in 100 s: the second batch waits its turn.
 		slow, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: counting, Logger: slog.New(slog.DiscardHandler), Now: b.Now,
-			Rate: 0.01, Window: 6 * time.Hour, Lease: time.Minute, Workers: 1})
+			Pacer: rate.NewLimiter(0.01, 1), Window: 6 * time.Hour, Lease: time.Minute, Workers: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,9 @@ const catalogAWSMarketplace = "AWSMarketplace"
 // then every page of GetAgreementTerms). It implements
 // marketplace.AgreementReader.
 func (c *Client) Agreement(ctx context.Context, id string) (marketplace.Agreement, error) {
+	if err := pace(ctx, c.agreementPace); err != nil {
+		return marketplace.Agreement{}, err
+	}
 	out, err := c.agreements.DescribeAgreement(ctx, &marketplaceagreement.DescribeAgreementInput{AgreementId: aws.String(id)})
 	if err != nil {
 		return marketplace.Agreement{}, agreementError(err)
@@ -38,6 +41,9 @@ func (c *Client) Agreement(ctx context.Context, id string) (marketplace.Agreemen
 	}
 	pages := marketplaceagreement.NewGetAgreementTermsPaginator(c.agreements, &marketplaceagreement.GetAgreementTermsInput{AgreementId: aws.String(id)})
 	for pages.HasMorePages() {
+		if err := pace(ctx, c.agreementPace); err != nil {
+			return marketplace.Agreement{}, err
+		}
 		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return marketplace.Agreement{}, agreementError(err)
@@ -71,6 +77,9 @@ func (c *Client) ActiveAgreements(ctx context.Context, q marketplace.AgreementQu
 	// A buyer holds a handful of agreements with one seller; a hundred
 	// pages would be a marketplace gone wrong, not a buyer.
 	for i := 0; pages.HasMorePages() && i < 100; i++ {
+		if err := pace(ctx, c.agreementPace); err != nil {
+			return nil, err
+		}
 		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, agreementError(err)

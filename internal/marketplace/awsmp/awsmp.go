@@ -25,6 +25,32 @@ type Client struct {
 	metering     *marketplacemetering.Client
 	entitlements *marketplaceentitlementservice.Client
 	agreements   *marketplaceagreement.Client
+	// entitlementPace and agreementPace, when set, pace the calls of
+	// GetEntitlements and of the Agreement API.
+	entitlementPace, agreementPace Pacer
+}
+
+// Pacer lets a call go when an AWS quota allows it: package quota's
+// Limiter, shared by every process of the seller (#13).
+type Pacer interface {
+	Wait(ctx context.Context) error
+}
+
+// PaceEntitlements makes every GetEntitlements call, each page of one,
+// wait for p first: AWS counts calls per seller account, whatever number of
+// processes make them. Call it before the client is used.
+func (c *Client) PaceEntitlements(p Pacer) { c.entitlementPace = p }
+
+// PaceAgreements does the same for every Agreement API call
+// (DescribeAgreement, each page of GetAgreementTerms and SearchAgreements).
+func (c *Client) PaceAgreements(p Pacer) { c.agreementPace = p }
+
+// pace waits for p, if there is one.
+func pace(ctx context.Context, p Pacer) error {
+	if p == nil {
+		return nil
+	}
+	return p.Wait(ctx)
 }
 
 // Endpoints overrides where the three services are reached; empty fields
@@ -129,6 +155,11 @@ func (c *Client) Entitlements(ctx context.Context, productCode string, cu market
 	pages := marketplaceentitlementservice.NewGetEntitlementsPaginator(c.entitlements, in)
 	var out []marketplace.Entitlement
 	for pages.HasMorePages() {
+		if c.entitlementPace != nil {
+			if err := c.entitlementPace.Wait(ctx); err != nil {
+				return nil, unavailable("wait for the GetEntitlements quota", err)
+			}
+		}
 		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, unavailable("get entitlements", err)
