@@ -101,9 +101,16 @@ func (o *serveOptions) validate() error {
 		meterErr = errors.New("--metering-interval and --metering-rate must be positive")
 	}
 	var entitlementErr error
+	// A rate below one call a minute would put a quota's slots further
+	// ahead than its bucket accepts as sane (package quota).
+	for _, r := range []float64{o.metering.rate, o.metering.entitlementRate, o.metering.agreementRate} {
+		if r != 0 && r < 1.0/60 {
+			entitlementErr = errors.Join(entitlementErr, fmt.Errorf("a rate of %g calls per second is below one a minute", r))
+		}
+	}
 	if !(o.metering.entitlementRate >= 0) || math.IsInf(o.metering.entitlementRate, 0) ||
 		!(o.metering.agreementRate >= 0) || math.IsInf(o.metering.agreementRate, 0) {
-		entitlementErr = errors.New("--entitlement-rate and --agreement-rate must be 0 (unpaced) or positive")
+		entitlementErr = errors.Join(entitlementErr, errors.New("--entitlement-rate and --agreement-rate must be 0 (unpaced) or positive"))
 	}
 	var baseErr error
 	if o.baseURL != "" {
@@ -356,6 +363,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		}
 	})
 	workers.Go(func() { market.RunNotifications(workerCtx, 2*time.Second) })
+	workers.Go(func() { market.RunAgreements(workerCtx, 5*time.Second) })
 	workers.Go(func() { deliverer.Run(workerCtx, webhookInterval) })
 	workers.Go(func() {
 		metering.Run(workerCtx, logger.With("component", "metering"), maker, meterSender, o.clock.toReal(o.metering.interval))

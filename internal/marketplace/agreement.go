@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -80,6 +81,9 @@ type AgreementTerms struct {
 type Commitment struct {
 	Dimension string `json:"dimension"`
 	Quantity  int64  `json:"quantity"`
+	// Unlimited is a grant without a maximum quantity (AWS's GrantItem
+	// without MaxQuantity); Quantity is then 0.
+	Unlimited bool   `json:"unlimited,omitempty"`
 	UnitPrice string `json:"unit_price,omitempty"`
 }
 
@@ -104,8 +108,8 @@ type Document struct {
 
 // AgreementReader reads agreements from the marketplace (package awsmp
 // implements it with the Agreement API). Errors that trying again cannot
-// mend (the agreement does not exist, or is not the seller's) wrap
-// ErrAgreementUnreadable.
+// mend (the agreement does not exist) wrap ErrAgreementUnreadable; a
+// refusal of the credentials wraps ErrAgreementNotPermitted.
 type AgreementReader interface {
 	// Agreement is the agreement with its terms.
 	Agreement(ctx context.Context, id string) (Agreement, error)
@@ -117,6 +121,11 @@ type AgreementReader interface {
 // ErrAgreementUnreadable is wrapped by an AgreementReader's errors that
 // trying again cannot mend.
 var ErrAgreementUnreadable = fault.New(fault.KindNotFound, "the marketplace has no such agreement of this seller")
+
+// ErrAgreementNotPermitted is wrapped by an AgreementReader's errors when
+// the seller's credentials may not call the Agreement API: mended by the
+// vendor's IAM policy, not by trying again soon, so tried again hourly.
+var ErrAgreementNotPermitted = errors.New("the seller's AWS credentials may not call the Agreement API (see docs/aws-setup.md for the IAM actions)")
 
 // AgreementView is an agreement of a subscription as the billing page shows
 // it: its terms with the catalog's descriptions and exact totals.
@@ -135,6 +144,9 @@ type AgreementView struct {
 	// FreeTrialEnds is when a free trial ends (zero: none, or its length
 	// is not one the page can count).
 	FreeTrialEnds time.Time
+	// Renewal is "automatic", "manual" or "" when the agreement has no
+	// renewal term.
+	Renewal string
 }
 
 // CommitmentView is a commitment with its dimension's description and
@@ -173,7 +185,7 @@ func (s *Service) AgreementOf(ctx context.Context, subID int64) (*AgreementView,
 			a.terms, a.read_at, s.product_code, s.customer_aws_account_id
 		FROM subscription_agreements a JOIN subscriptions s ON s.id = a.subscription_id
 		WHERE a.subscription_id = $1 AND a.read_at IS NOT NULL
-		ORDER BY a.starts_at DESC, a.recorded_at DESC LIMIT 1`, subID).
+		ORDER BY (a.starts_at IS NULL), a.starts_at DESC, a.recorded_at DESC LIMIT 1`, subID).
 		Scan(&v.ID, &v.Status, &v.OfferID, &accepted, &starts, &ends, &terms, &readAt, &productCode, &v.AcceptorAccountID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -205,30 +217,38 @@ func (v *AgreementView) describe(p Product) {
 		m, err := money.ParseMicros(s)
 		return m, err == nil
 	}
+	// Sums are exact or absent: a price that does not read exactly, or a
+	// sum past int64 micro-units, leaves the total out rather than show a
+	// wrong one.
 	var total money.Micros
 	exact := true
+	add := func(sum *money.Micros, m money.Micros) bool {
+		if (m > 0 && *sum > math.MaxInt64-m) || (m < 0 && *sum < math.MinInt64-m) {
+			return false
+		}
+		*sum += m
+		return true
+	}
 	for _, c := range t.Commitments {
 		cv := CommitmentView{Commitment: c, Description: describe(c.Dimension)}
-		if price, ok := amount(c.UnitPrice); ok {
-			cv.UnitPrice = price.InCurrency(t.Currency)
-			// Quantities are int32 at AWS and prices below 10^13: the
-			// product stays well inside int64 micro-units.
-			line := price * money.Micros(c.Quantity)
-			if c.Quantity != 0 && line/money.Micros(c.Quantity) != price {
-				exact = false
-			} else {
-				cv.Total, cv.AmountMicros = line.InCurrency(t.Currency), line
-				total += line
-			}
-		} else {
+		switch price, ok := amount(c.UnitPrice); {
+		case c.UnitPrice == "":
+			// A grant of a fixed upfront term: its price is the term's.
+		case !ok:
 			exact = false
+		default:
+			cv.UnitPrice = price.InCurrency(t.Currency)
+			line := price * money.Micros(c.Quantity)
+			if c.Unlimited || (c.Quantity != 0 && line/money.Micros(c.Quantity) != price) || !add(&total, line) {
+				exact = false
+				break
+			}
+			cv.Total, cv.AmountMicros = line.InCurrency(t.Currency), line
 		}
 		v.Commitments = append(v.Commitments, cv)
 	}
 	if t.UpfrontPrice != "" {
-		if price, ok := amount(t.UpfrontPrice); ok {
-			total += price
-		} else {
+		if price, ok := amount(t.UpfrontPrice); !ok || !add(&total, price) {
 			exact = false
 		}
 	}
@@ -246,9 +266,8 @@ func (v *AgreementView) describe(p Product) {
 	paidExact := true
 	for _, pay := range t.Payments {
 		pv := PaymentView{ChargeDate: pay.ChargeDate, Amount: pay.Amount}
-		if m, ok := amount(pay.Amount); ok {
+		if m, ok := amount(pay.Amount); ok && add(&paid, m) {
 			pv.Amount = m.InCurrency(t.Currency)
-			paid += m
 		} else {
 			paidExact = false
 		}
@@ -256,6 +275,13 @@ func (v *AgreementView) describe(p Product) {
 	}
 	if paidExact && len(t.Payments) > 0 {
 		v.PaymentsTotal = paid.InCurrency(t.Currency)
+	}
+	switch {
+	case t.AutoRenew == nil:
+	case *t.AutoRenew:
+		v.Renewal = "automatic"
+	default:
+		v.Renewal = "manual"
 	}
 	if t.FreeTrial != "" && !v.StartsAt.IsZero() {
 		if end, ok := addISODuration(v.StartsAt, t.FreeTrial); ok {
@@ -325,8 +351,16 @@ func (s *Service) wantAgreementRead(ctx context.Context, tx *sql.Tx, agreementID
 }
 
 // maxAgreementBackoff bounds the wait between reads of an agreement the
-// Agreement API failed to answer for.
-const maxAgreementBackoff = time.Hour
+// Agreement API failed to answer for, and is the wait after a refusal of
+// the seller's credentials. agreementClaim is how long a process holds an
+// agreement it is reading, or a subscription whose agreement it is looking
+// for, before another may take it over; searchBackoff is the wait after a
+// search failed.
+const (
+	maxAgreementBackoff = time.Hour
+	agreementClaim      = 2 * time.Minute
+	searchBackoff       = 5 * time.Minute
+)
 
 // ReadAgreements reads up to limit agreements that an event or a set-up
 // asked to be read, and looks for the agreement of up to limit
@@ -382,6 +416,19 @@ func (s *Service) readWanted(ctx context.Context, limit int, subID int64) (int, 
 	read := 0
 	var errs []error
 	for _, w := range ws {
+		// Claimed first, so that two processes do not both read it: the
+		// claim moves the wish past the read's time, and another process
+		// finds nothing due.
+		now := s.now()
+		res, err := s.db.Write().ExecContext(ctx, `UPDATE subscription_agreements SET read_wanted_at = $1
+			WHERE agreement_id = $2 AND read_asks = $3 AND read_wanted_at IS NOT NULL AND read_wanted_at <= $4`,
+			now.Add(agreementClaim), w.id, w.asks, now)
+		if err != nil {
+			return read, fmt.Errorf("claim agreement %s: %w", w.id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue
+		}
 		a, err := s.cfg.Agreements.Agreement(ctx, w.id)
 		if err != nil {
 			errs = append(errs, s.agreementReadFailed(ctx, w.id, w.asks, w.attempts, err))
@@ -391,13 +438,12 @@ func (s *Service) readWanted(ctx context.Context, limit int, subID int64) (int, 
 		if err != nil {
 			return read, err
 		}
-		// Unless an event asked for another read meanwhile (read_asks
-		// moved on), this read is the latest.
+		// Only if no event asked for another read meanwhile (read_asks
+		// moved on): that read, to come, is newer than this one.
 		_, err = s.db.Write().ExecContext(ctx, `UPDATE subscription_agreements SET status = $1, offer_id = $2, accepted_at = $3,
-				starts_at = $4, ends_at = $5, terms = $6, read_at = $7, read_error = '', read_attempts = 0,
-				read_wanted_at = CASE WHEN read_asks = $8 THEN NULL ELSE read_wanted_at END
-			WHERE agreement_id = $9`, a.Status, a.OfferID, nullableTime(a.AcceptedAt), nullableTime(a.StartsAt), nullableTime(a.EndsAt),
-			string(terms), s.now(), w.asks, w.id)
+				starts_at = $4, ends_at = $5, terms = $6, read_at = $7, read_error = '', read_attempts = 0, read_wanted_at = NULL
+			WHERE agreement_id = $8 AND read_asks = $9`, a.Status, a.OfferID, nullableTime(a.AcceptedAt), nullableTime(a.StartsAt),
+			nullableTime(a.EndsAt), string(terms), s.now(), w.id, w.asks)
 		if err != nil {
 			return read, fmt.Errorf("record terms of agreement %s: %w", w.id, err)
 		}
@@ -415,8 +461,11 @@ func (s *Service) agreementReadFailed(ctx context.Context, id string, asks, atte
 		msg = msg[:1000]
 	}
 	next := sql.NullTime{Time: s.now().Add(min(time.Duration(1<<min(attempts, 12))*time.Second, maxAgreementBackoff)), Valid: true}
-	if errors.Is(cause, ErrAgreementUnreadable) {
+	switch {
+	case errors.Is(cause, ErrAgreementUnreadable):
 		next = sql.NullTime{}
+	case errors.Is(cause, ErrAgreementNotPermitted):
+		next.Time = s.now().Add(maxAgreementBackoff)
 	}
 	if _, err := s.db.Write().ExecContext(ctx, `UPDATE subscription_agreements SET read_error = $1, read_attempts = read_attempts + 1,
 			read_wanted_at = CASE WHEN read_asks = $2 THEN $3 ELSE read_wanted_at END
@@ -451,14 +500,22 @@ func (s *Service) FindAgreement(ctx context.Context, subID int64) error {
 	if searched.Valid {
 		return nil
 	}
-	if held > 0 || status == StatusCancelled || status == StatusFailed {
+	product, ok := s.cfg.Catalog.Product(productCode)
+	if held > 0 || status == StatusCancelled || status == StatusFailed || !ok {
 		// Nothing to look for; said once, so that the loop's query does
 		// not meet it again.
 		_, err := s.db.Write().ExecContext(ctx, `UPDATE subscriptions SET agreement_searched_at = $1 WHERE id = $2`, s.now(), subID)
 		return err
 	}
-	product, ok := s.cfg.Catalog.Product(productCode)
-	if !ok {
+	// Claimed first, so that two processes do not both search.
+	now := s.now()
+	res, err := s.db.Write().ExecContext(ctx, `UPDATE subscriptions SET agreement_search_after = $1 WHERE id = $2
+		AND agreement_searched_at IS NULL AND (agreement_search_after IS NULL OR agreement_search_after <= $3)`,
+		now.Add(agreementClaim), subID, now)
+	if err != nil {
+		return fmt.Errorf("claim the search for subscription %d's agreement: %w", subID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
 		return nil
 	}
 	q := AgreementQuery{AcceptorAccountID: account, LicenseArn: license}
@@ -466,13 +523,17 @@ func (s *Service) FindAgreement(ctx context.Context, subID int64) error {
 		q.ProductID = product.ProductID
 	}
 	found, err := s.cfg.Agreements.ActiveAgreements(ctx, q)
-	if errors.Is(err, ErrAgreementUnreadable) {
-		// Refused for good (no permission to search, say): looking again
-		// every few seconds would not help; the License event still will.
-		s.cfg.Logger.Warn("the Agreement API refused to search a buyer's agreements", "subscription", subID, "err", err)
-		found, err = nil, nil
-	}
 	if err != nil {
+		// Looked for again after a pause (an hour when the credentials
+		// may not search); the License event may record it before.
+		wait := searchBackoff
+		if errors.Is(err, ErrAgreementNotPermitted) || errors.Is(err, ErrAgreementUnreadable) {
+			wait = maxAgreementBackoff
+		}
+		if _, uerr := s.db.Write().ExecContext(ctx, `UPDATE subscriptions SET agreement_search_after = $1 WHERE id = $2`,
+			s.now().Add(wait), subID); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
 		return fmt.Errorf("find agreement of subscription %d: %w", subID, err)
 	}
 	// Without the product's id in the catalog, an agreement of another
@@ -529,7 +590,8 @@ func (s *Service) FindAgreement(ctx context.Context, subID int64) error {
 // not (the Agreement API did not answer then), oldest first.
 func (s *Service) findAgreements(ctx context.Context, limit int) error {
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT id FROM subscriptions WHERE agreement_searched_at IS NULL AND marketplace = $1
-		ORDER BY id LIMIT $2`, s.cfg.Marketplace, limit)
+			AND (agreement_search_after IS NULL OR agreement_search_after <= $3)
+		ORDER BY id LIMIT $2`, s.cfg.Marketplace, limit, s.now())
 	if err != nil {
 		return fmt.Errorf("list subscriptions without an agreement: %w", err)
 	}
@@ -558,4 +620,25 @@ func nullableTime(t time.Time) sql.NullTime {
 		return sql.NullTime{}
 	}
 	return sql.NullTime{Time: t.UTC(), Valid: true}
+}
+
+// RunAgreements reads agreements every interval until ctx ends, apart from
+// the notifications loop: a slow or unanswering Agreement API must not
+// hold up the lifecycle.
+func (s *Service) RunAgreements(ctx context.Context, every time.Duration) {
+	if s.cfg.Agreements == nil {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.ReadAgreements(ctx, 20); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("read agreements", "err", err)
+			}
+		}
+	}
 }

@@ -3,6 +3,7 @@ package marketplace_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,6 +39,8 @@ type flakyAgreements struct {
 	marketplace.AgreementReader
 	failures atomic.Int32
 	calls    atomic.Int32
+	// denied fails as credentials without the IAM actions do.
+	denied bool
 }
 
 var errOutage = errors.New("AWS Marketplace Agreement API: connection refused")
@@ -45,6 +48,9 @@ var errOutage = errors.New("AWS Marketplace Agreement API: connection refused")
 func (f *flakyAgreements) Agreement(ctx context.Context, id string) (marketplace.Agreement, error) {
 	f.calls.Add(1)
 	if f.failures.Add(-1) >= 0 {
+		if f.denied {
+			return marketplace.Agreement{}, fmt.Errorf("%w: AccessDeniedException", marketplace.ErrAgreementNotPermitted)
+		}
 		return marketplace.Agreement{}, errOutage
 	}
 	return f.AgreementReader.Agreement(ctx, id)
@@ -53,6 +59,9 @@ func (f *flakyAgreements) Agreement(ctx context.Context, id string) (marketplace
 func (f *flakyAgreements) ActiveAgreements(ctx context.Context, q marketplace.AgreementQuery) ([]marketplace.Agreement, error) {
 	f.calls.Add(1)
 	if f.failures.Add(-1) >= 0 {
+		if f.denied {
+			return nil, fmt.Errorf("%w: AccessDeniedException", marketplace.ErrAgreementNotPermitted)
+		}
 		return nil, errOutage
 	}
 	return f.AgreementReader.ActiveAgreements(ctx, q)
@@ -89,8 +98,8 @@ func TestAgreements_Issue13_PrivateOfferTermsReadAtSetUp(t *testing.T) {
 		if v.StartsAt.IsZero() || !v.EndsAt.After(v.StartsAt.AddDate(0, 11, 0)) {
 			t.Errorf("term %s to %s, want about 12 months", v.StartsAt, v.EndsAt)
 		}
-		if v.Terms.AutoRenew == nil {
-			t.Error("no renewal term read")
+		if v.Renewal != "manual" {
+			t.Errorf("renewal %q, want manual: the demo offer does not renew itself", v.Renewal)
 		}
 	})
 }
@@ -113,7 +122,12 @@ func TestAgreements_Issue13_ReadAgainAfterEventsAndOutages(t *testing.T) {
 		if v, err := w.svc.AgreementOf(ctx, p.Subscription.ID); err != nil || v != nil {
 			t.Fatalf("agreement read while the API was down: %+v, %v", v, err)
 		}
-		// The next pass of the notifications loop finds and reads it.
+		// The agreements loop looks again after a pause, not at once,
+		// then finds and reads it.
+		if n, err := w.svc.ReadAgreements(ctx, 20); err != nil || n != 0 {
+			t.Fatalf("ReadAgreements at once after the failed search = %d, %v; want a pause first", n, err)
+		}
+		w.set(w.Now().Add(5 * time.Minute))
 		if n, err := w.svc.ReadAgreements(ctx, 20); err != nil || n != 1 {
 			t.Fatalf("ReadAgreements = %d, %v; want 1 read", n, err)
 		}
@@ -188,6 +202,36 @@ func TestAgreements_Issue13_UnreadableAgreementIsNotRetried(t *testing.T) {
 		w.apply(license("unreadable-2"))
 		if _, err := w.svc.ReadAgreements(ctx, 20); !errors.Is(err, marketplace.ErrAgreementUnreadable) {
 			t.Fatalf("after another event: %v, want it asked again", err)
+		}
+	})
+}
+
+// Credentials without the Agreement API's IAM actions are refused; the
+// seller neither gives up on the agreement (the vendor may add the actions
+// later) nor asks every few seconds: an hour later it looks again, and
+// finds it (#13).
+func TestAgreements_Issue13_NotPermittedIsTriedHourly(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		flaky := &flakyAgreements{denied: true}
+		flaky.failures.Store(1)
+		w.withAgreements(func(r marketplace.AgreementReader) marketplace.AgreementReader {
+			flaky.AgreementReader = r
+			return flaky
+		})
+		ctx := context.Background()
+		_, p, _ := w.linkedContract("denied@example.com", "Denied Org")
+		calls := flaky.calls.Load()
+		w.set(w.Now().Add(59 * time.Minute))
+		if n, err := w.svc.ReadAgreements(ctx, 20); n != 0 || err != nil || flaky.calls.Load() != calls {
+			t.Fatalf("asked again within the hour: %d read, %v, %d calls", n, err, flaky.calls.Load()-calls)
+		}
+		w.set(w.Now().Add(2 * time.Minute))
+		if n, err := w.svc.ReadAgreements(ctx, 20); n != 1 || err != nil {
+			t.Fatalf("after the hour: %d read, %v; want the agreement found and read", n, err)
+		}
+		if v, err := w.svc.AgreementOf(ctx, p.Subscription.ID); err != nil || v == nil || v.Status != "ACTIVE" {
+			t.Fatalf("agreement after the policy was mended: %+v, %v", v, err)
 		}
 	})
 }

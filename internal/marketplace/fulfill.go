@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/marketbridge/marketbridge/internal/fault"
 	"github.com/marketbridge/marketbridge/internal/secret"
@@ -89,16 +90,22 @@ func (s *Service) Fulfill(ctx context.Context, in FulfillInput) (claim string, p
 	p, err = s.purchase(ctx, `p.id = $1`, id)
 	if err == nil {
 		// The agreement is looked for now, so that the billing page shows
-		// its terms from the start; if the Agreement API does not answer,
-		// the notifications loop looks again, and the set-up goes on.
-		if ferr := s.FindAgreement(ctx, p.Subscription.ID); ferr != nil {
+		// its terms from the start; if the Agreement API does not answer
+		// within a few seconds, the agreements loop looks again, and the
+		// set-up goes on.
+		actx, cancel := context.WithTimeout(ctx, setUpAgreementTimeout)
+		if ferr := s.FindAgreement(actx, p.Subscription.ID); ferr != nil {
 			s.cfg.Logger.Warn("find the agreement of a set-up", "subscription", p.Subscription.ID, "err", ferr)
-		} else if _, rerr := s.readAgreementsOf(ctx, p.Subscription.ID); rerr != nil {
+		} else if _, rerr := s.readAgreementsOf(actx, p.Subscription.ID); rerr != nil {
 			s.cfg.Logger.Warn("read the agreement of a set-up", "subscription", p.Subscription.ID, "err", rerr)
 		}
+		cancel()
 	}
 	return claim, p, err
 }
+
+// setUpAgreementTimeout bounds what a set-up waits for the Agreement API.
+const setUpAgreementTimeout = 5 * time.Second
 
 func (s *Service) upsertSubscription(ctx context.Context, tx *sql.Tx, product Product, res Resolved, freeTrial bool) (int64, error) {
 	now := s.now()

@@ -635,9 +635,7 @@ func (s *Service) RunNotifications(ctx context.Context, every time.Duration) {
 			if _, err := s.TellElapsed(ctx); err != nil && ctx.Err() == nil {
 				s.cfg.Logger.Warn("record elapsed billing states", "err", err)
 			}
-			if _, err := s.ReadAgreements(ctx, 20); err != nil && ctx.Err() == nil {
-				s.cfg.Logger.Warn("read agreements", "err", err)
-			}
+
 		}
 	}
 }

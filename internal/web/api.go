@@ -245,6 +245,7 @@ type commitmentJSON struct {
 	Dimension   string `json:"dimension"`
 	Description string `json:"description,omitempty"`
 	Quantity    int64  `json:"quantity"`
+	Unlimited   bool   `json:"unlimited,omitempty"`
 	UnitPrice   string `json:"unit_price,omitempty"`
 	Amount      string `json:"amount,omitempty"`
 }
@@ -266,7 +267,8 @@ func agreementOut(v *marketplace.AgreementView) *agreementJSON {
 		out.CommittedAmount = v.CommittedMicros.Decimal()
 	}
 	for _, c := range v.Commitments {
-		cj := commitmentJSON{Dimension: c.Dimension, Description: c.Description, Quantity: c.Quantity, UnitPrice: c.Commitment.UnitPrice}
+		cj := commitmentJSON{Dimension: c.Dimension, Description: c.Description, Quantity: c.Quantity, Unlimited: c.Unlimited,
+			UnitPrice: c.Commitment.UnitPrice}
 		if c.Total != "" {
 			cj.Amount = c.AmountMicros.Decimal()
 		}

@@ -211,7 +211,7 @@ func TestFlowB_PrivateOffer_ContractOnBillingPage(t *testing.T) {
 		for _, want := range []string{"<h2>Agreement</h2>", "<code>" + agreement.ID + "</code>", ">ACTIVE<",
 			"<tr><th scope=\"row\">Committed amount</th><td>$10,000.00</td></tr>",
 			"<td>Committed credits, $1 each, prepaid for the contract term</td><td>10,000</td><td>$1.00</td><td>$10,000.00</td>",
-			"the end of the term"} {
+			"<td>Ends at the end of the term unless renewed</td>"} {
 			if !strings.Contains(r.body, want) {
 				t.Errorf("billing page lacks the agreement's %q", want)
 			}

@@ -143,7 +143,9 @@ func addTerm(t *marketplace.AgreementTerms, term agtypes.AcceptedTerm) {
 			t.Duration = aws.ToString(v.Value.Duration)
 		}
 		for _, g := range v.Value.Grants {
-			t.Commitments = append(t.Commitments, marketplace.Commitment{Dimension: aws.ToString(g.DimensionKey), Quantity: int64(aws.ToInt32(g.MaxQuantity))})
+			// No maximum is an unlimited grant, not a grant of none.
+			t.Commitments = append(t.Commitments, marketplace.Commitment{Dimension: aws.ToString(g.DimensionKey),
+				Quantity: int64(aws.ToInt32(g.MaxQuantity)), Unlimited: g.MaxQuantity == nil})
 		}
 	case *agtypes.AcceptedTermMemberUsageBasedPricingTerm:
 		currency(v.Value.CurrencyCode)
@@ -181,14 +183,20 @@ func addTerm(t *marketplace.AgreementTerms, term agtypes.AcceptedTerm) {
 }
 
 // agreementError maps the Agreement API's errors: an agreement that does
-// not exist or is not the seller's will not become readable by trying
-// again; anything else (throttling, outage, network) may.
+// not exist will not become readable by trying again; a refusal of the
+// credentials waits for the IAM policy; anything else (throttling, outage,
+// network) may pass soon.
 func agreementError(err error) error {
 	var notFound *agtypes.ResourceNotFoundException
 	var denied *agtypes.AccessDeniedException
 	var invalid *agtypes.ValidationException
-	if errors.As(err, &notFound) || errors.As(err, &denied) || errors.As(err, &invalid) {
+	switch {
+	case errors.As(err, &notFound) || errors.As(err, &invalid):
 		return fmt.Errorf("%w: %v", marketplace.ErrAgreementUnreadable, err)
+	case errors.As(err, &denied):
+		// Mended by the vendor's IAM policy, which may come later: not
+		// given up on, tried again hourly.
+		return fmt.Errorf("%w: %v", marketplace.ErrAgreementNotPermitted, err)
 	}
 	return fmt.Errorf("AWS Marketplace Agreement API: %w", err)
 }

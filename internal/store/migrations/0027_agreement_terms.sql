@@ -29,6 +29,9 @@ UPDATE subscription_agreements SET read_wanted_at = recorded_at;
 -- and the notifications loop looks again. The partial index keeps that
 -- loop's query to the few subscriptions still to look for.
 ALTER TABLE subscriptions ADD COLUMN agreement_searched_at {{time}};
+-- Not looked for before: a process is looking (a claim), or the last search
+-- failed and waits.
+ALTER TABLE subscriptions ADD COLUMN agreement_search_after {{time}};
 UPDATE subscriptions SET agreement_searched_at = updated_at
     WHERE status IN ('cancelled', 'failed') OR id IN (SELECT subscription_id FROM subscription_agreements);
 CREATE INDEX subscriptions_agreement_unsearched ON subscriptions (id) WHERE agreement_searched_at IS NULL;
