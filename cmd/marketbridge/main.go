@@ -13,6 +13,9 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	// Time zone data in the binary: the container image is FROM scratch,
+	// with no /usr/share/zoneinfo to load zones from (#17).
+	_ "time/tzdata"
 
 	"github.com/marketbridge/marketbridge/internal/config"
 )
@@ -44,7 +47,7 @@ type command struct {
 
 func commands() []*command {
 	return []*command{newServeCommand(), newMigrateCommand(), newDemoCommand(), newEmulatorCommand(), newReconcileCommand(),
-		newTokenCreateCommand(), newTokenListCommand(), newTokenRevokeCommand()}
+		newTokenCreateCommand(), newTokenListCommand(), newTokenRevokeCommand(), newHealthcheckCommand()}
 }
 
 // run is main without the process: it parses args and runs one command
