@@ -285,8 +285,10 @@ func (s *Service) markFailedAttempt(ctx context.Context, id int64, cause error) 
 	}
 	// After maxNotificationAttempts the notification is failed: the
 	// operator view shows it with its error and can run it again. An
-	// ambiguous one fails at once: trying again would find the same
-	// subscriptions.
+	// ambiguous one fails at once, and does not wait to be tried again:
+	// once the EventBridge copy of the same change has ended one of the
+	// candidates, a retry would find the other the only live one and apply
+	// the change to it, the wrong one.
 	limit := maxNotificationAttempts
 	if errors.Is(cause, errAmbiguous) {
 		limit = 0
