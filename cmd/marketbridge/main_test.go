@@ -308,6 +308,9 @@ func TestServe_MetricsAddr(t *testing.T) {
 		{console + "/healthz", http.StatusOK, ""},
 		{console + "/metrics", http.StatusNotFound, ""},
 		{metrics, http.StatusOK, `marketbridge_http_requests_total{code="200",method="GET",route="GET /healthz"} 1`},
+		// Each shared AWS quota is counted (#13).
+		{metrics, http.StatusOK, `marketbridge_aws_quota_slots_reserved_total{quota="aws:BatchMeterUsage"} 0`},
+		{metrics, http.StatusOK, `marketbridge_aws_quota_reservations_total{quota="aws:AgreementAPI"} 0`},
 		// The metrics listener serves metrics and nothing of the console.
 		{strings.TrimSuffix(metrics, "/metrics") + "/healthz", http.StatusNotFound, ""},
 		{strings.TrimSuffix(metrics, "/metrics") + "/login", http.StatusNotFound, ""},

@@ -233,7 +233,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	if err != nil {
 		return err
 	}
-	meterQuota, err := awsQuotas(db, o.metering, aws, logger.With("component", "quota"))
+	quotas, err := awsQuotas(db, o.metering, aws, logger.With("component", "quota"))
 	if err != nil {
 		return err
 	}
@@ -260,6 +260,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	for name, pool := range db.Pools() {
 		reg.MustRegister(collectors.NewDBStatsCollector(pool, name))
 	}
+	registerQuotas(reg, quotas)
 	// Events are stamped with real time, even when the marketplace's clock
 	// runs fast: receivers refuse timestamps far from their own.
 	coverage, err := metering.NewCoverage(metering.CoverageConfig{DB: db, Links: market, Prices: catalog,
@@ -274,7 +275,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	}
 	// The lease bounds how long a BatchMeterUsage call may take, which real
 	// time measures.
-	meterSender, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: aws, Pacer: meterQuota, Logger: logger.With("component", "metering"),
+	meterSender, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: aws, Pacer: quotas[0], Logger: logger.With("component", "metering"),
 		Now: now, Window: meteringWindow, Lease: o.clock.fromReal(2 * time.Minute), Workers: 4})
 	if err != nil {
 		return err
@@ -438,8 +439,8 @@ type meteringOptions struct {
 // awsQuotas makes one limiter per AWS quota the seller meets, each shared
 // through the database by every process on it, because AWS counts calls per
 // seller account however many processes make them (#13). It paces the
-// client's GetEntitlements and Agreement API calls, and returns
-// BatchMeterUsage's for the sender.
+// client's GetEntitlements and Agreement API calls, and returns every
+// limiter, BatchMeterUsage's first, for the sender and the metrics.
 //
 // BatchMeterUsage's slots are 1/rate apart, with no burst: between a slot
 // and its call the sender writes the batch's take-off, whose time varies
@@ -447,11 +448,12 @@ type meteringOptions struct {
 // (10 a second, a burst of 10) absorbs up to 0.9 s of that, and a burst of
 // ours would spend it. GetEntitlements is called from requests, where a
 // burst of half the rate serves callers arriving together without delay.
-func awsQuotas(db *store.DB, o meteringOptions, aws *awsmp.Client, logger *slog.Logger) (*quota.Limiter, error) {
+func awsQuotas(db *store.DB, o meteringOptions, aws *awsmp.Client, logger *slog.Logger) ([]*quota.Limiter, error) {
 	meter, err := quota.New(quota.Config{DB: db, Name: "aws:BatchMeterUsage", Rate: o.rate, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
+	limiters := []*quota.Limiter{meter}
 	if o.entitlementRate > 0 {
 		ent, err := quota.New(quota.Config{DB: db, Name: "aws:GetEntitlements", Rate: o.entitlementRate,
 			Burst: max(1, int(o.entitlementRate/2)), Logger: logger})
@@ -459,6 +461,7 @@ func awsQuotas(db *store.DB, o meteringOptions, aws *awsmp.Client, logger *slog.
 			return nil, err
 		}
 		aws.PaceEntitlements(ent)
+		limiters = append(limiters, ent)
 	}
 	if o.agreementRate > 0 {
 		// AWS documents no quota for the Agreement API; its reads come
@@ -469,8 +472,32 @@ func awsQuotas(db *store.DB, o meteringOptions, aws *awsmp.Client, logger *slog.
 			return nil, err
 		}
 		aws.PaceAgreements(ag)
+		limiters = append(limiters, ag)
 	}
-	return meter, nil
+	return limiters, nil
+}
+
+// registerQuotas exposes each shared quota's work in this process: slots
+// reserved, the database round trips that reserved them, and slots found
+// too late to use (a sign that calls bunch up behind slow work).
+func registerQuotas(reg *prometheus.Registry, limiters []*quota.Limiter) {
+	for _, l := range limiters {
+		labels := prometheus.Labels{"quota": l.Name()}
+		for _, m := range []struct {
+			name, help string
+			value      func(quota.Stats) int64
+		}{
+			{"marketbridge_aws_quota_slots_reserved_total", "Call slots this process reserved from an AWS quota shared by every process.",
+				func(s quota.Stats) int64 { return s.Reserved }},
+			{"marketbridge_aws_quota_reservations_total", "Database round trips that reserved slots of an AWS quota.",
+				func(s quota.Stats) int64 { return s.Reservations }},
+			{"marketbridge_aws_quota_slots_dropped_total", "Reserved slots of an AWS quota found too late to use.",
+				func(s quota.Stats) int64 { return s.Dropped }},
+		} {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help, ConstLabels: labels},
+				func() float64 { return float64(m.value(l.Stats())) }))
+		}
+	}
 }
 
 // meteringWindow is how old a record may be and still be sent: AWS accepts

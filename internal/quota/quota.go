@@ -200,6 +200,9 @@ func (l *Limiter) Stats() Stats {
 	return Stats{Reservations: l.stats.reservations.Load(), Reserved: l.stats.reserved.Load(), Dropped: l.stats.dropped.Load()}
 }
 
+// Name is the quota's name, as configured.
+func (l *Limiter) Name() string { return l.cfg.Name }
+
 func (l *Limiter) now() time.Time {
 	if l.cfg.Now != nil {
 		return l.cfg.Now()
