@@ -363,16 +363,22 @@ func (s *Sender) release(ctx context.Context, batch []Record, cause error, carry
 	maybe := !errors.Is(cause, ErrThrottled) && !errors.Is(cause, ErrTimestampOutOfBounds) && !errors.Is(cause, ErrRejected) && !neverSent(cause)
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		for _, r := range batch {
-			status := StatusPending
+			status, note, money := StatusPending, msg, true
 			if carryOld && !r.Hour.After(now.Add(-s.cfg.Window)) {
 				status = StatusCarried
+				if r.Quantity == 0 {
+					// Skipped, as in carryExpired: AWS holding it or not
+					// bills nothing, so it is no conflict (#14).
+					note, money = skippedZero, false
+				}
 			}
 			// A throttled or failed batch waits a little before it is
 			// claimed again: the lease end is the backoff.
-			if _, err := tx.ExecContext(ctx, `UPDATE metering_records SET status = CASE WHEN $1 = 'carried' AND (maybe_sent OR $4) THEN 'conflict' ELSE $1 END,
+			if _, err := tx.ExecContext(ctx, `UPDATE metering_records
+					SET status = CASE WHEN $1 = 'carried' AND $7 AND (maybe_sent OR $4) THEN 'conflict' ELSE $1 END,
 					last_error = $2, lease_until = $3, maybe_sent = maybe_sent OR $4, in_flight = FALSE
 				WHERE id = $5 AND claimed_by = $6 AND status = 'pending'`,
-				status, msg, now.Add(retryDelay(cause)), maybe, r.ID, s.owner); err != nil {
+				status, note, now.Add(retryDelay(cause)), maybe, r.ID, s.owner, money); err != nil {
 				return err
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,13 +176,65 @@ func TestSender_14_ExpiredZeroRecordsAreSkippedMoneyNever(t *testing.T) {
 			var status, lastErr string
 			scan(t, db.Read().QueryRow(`SELECT status, last_error FROM metering_records WHERE subscription_id = $1 AND hour = $2`,
 				tc.sub, store.Now(tc.hour)), &status, &lastErr)
-			if status != tc.status || len(lastErr) < len(tc.errStart) || lastErr[:len(tc.errStart)] != tc.errStart ||
-				(tc.errStart == "" && lastErr != "") {
+			if status != tc.status || !strings.HasPrefix(lastErr, tc.errStart) || (tc.errStart == "" && lastErr != "") {
 				t.Errorf("record of subscription %d at %s: %s %q, want %s %q...", tc.sub, tc.hour, status, lastErr, tc.status, tc.errStart)
 			}
 		}
 		if n := len(b.emu.Market().Records(market.RecordFilter{})); n != 2 {
 			t.Fatalf("AWS's ledger holds %d records, want the 2 recent ones", n)
+		}
+	})
+}
+
+// outOfBounds moves the clock past AWS's window during the call, then
+// answers that the records' timestamps are out of bounds.
+type outOfBounds struct{ b *bench }
+
+func (o outOfBounds) BatchMeterUsage(context.Context, string, []metering.Record) ([]metering.Outcome, error) {
+	o.b.advance(time.Hour)
+	return nil, metering.ErrTimestampOutOfBounds
+}
+
+// TestSender_14_ZeroRecordOutOfBoundsIsSkipped: records that grow too old
+// during their call are carried, or left as conflicts when AWS may hold
+// them and they carry money; a zero one is skipped, since AWS holding it or
+// not bills nothing.
+func TestSender_14_ZeroRecordOutOfBoundsIsSkipped(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := newBench(t, db)
+		ctx := context.Background()
+		subs := b.subscriptions(3)
+		b.shiftToHalfPast(ctx, 9*time.Hour)
+		hour := b.Now().UTC().Truncate(time.Hour).Add(-4 * time.Hour) // 4.5 hours old: inside the window of 5
+		// Money goes first, and each call ages what is left by an hour: the
+		// zero record is an hour younger, to reach its own call in time.
+		b.record(subs[0], hour.Add(time.Hour), 0)
+		b.record(subs[1], hour, 5)
+		b.record(subs[2], hour, 6)
+		if _, err := db.Write().Exec(`UPDATE metering_records SET maybe_sent = TRUE WHERE subscription_id IN ($1, $2)`, subs[0], subs[1]); err != nil {
+			t.Fatal(err)
+		}
+		s, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: outOfBounds{b}, Logger: slog.New(slog.DiscardHandler), Now: b.Now,
+			Pacer: &callsPacer{n: 10}, Window: 5 * time.Hour, Lease: time.Minute, Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SendPending(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			sub              int64
+			status, errStart string
+		}{
+			{subs[0], metering.StatusCarried, "skipped:"},
+			{subs[1], metering.StatusConflict, ""},
+			{subs[2], metering.StatusCarried, ""},
+		} {
+			var status, lastErr string
+			scan(t, db.Read().QueryRow(`SELECT status, last_error FROM metering_records WHERE subscription_id = $1`, tc.sub), &status, &lastErr)
+			if status != tc.status || !strings.HasPrefix(lastErr, tc.errStart) || (tc.errStart == "") == strings.HasPrefix(lastErr, "skipped:") {
+				t.Errorf("record of subscription %d: %s %q, want %s %q...", tc.sub, status, lastErr, tc.status, tc.errStart)
+			}
 		}
 	})
 }
