@@ -363,22 +363,21 @@ func (s *Sender) release(ctx context.Context, batch []Record, cause error, carry
 	maybe := !errors.Is(cause, ErrThrottled) && !errors.Is(cause, ErrTimestampOutOfBounds) && !errors.Is(cause, ErrRejected) && !neverSent(cause)
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		for _, r := range batch {
-			status, note, money := StatusPending, msg, true
+			status, note := StatusPending, msg
 			if carryOld && !r.Hour.After(now.Add(-s.cfg.Window)) {
 				status = StatusCarried
 				if r.Quantity == 0 {
-					// Skipped, as in carryExpired: AWS holding it or not
-					// bills nothing, so it is no conflict (#14).
-					note, money = skippedZero, false
+					note = skippedZero // as in carryExpired (#14)
 				}
 			}
 			// A throttled or failed batch waits a little before it is
 			// claimed again: the lease end is the backoff.
 			if _, err := tx.ExecContext(ctx, `UPDATE metering_records
-					SET status = CASE WHEN $1 = 'carried' AND $7 AND (maybe_sent OR $4) THEN 'conflict' ELSE $1 END,
-					last_error = $2, lease_until = $3, maybe_sent = maybe_sent OR $4, in_flight = FALSE
+					SET status = CASE WHEN $1 = 'carried' AND (maybe_sent OR $4) THEN 'conflict' ELSE $1 END,
+					last_error = CASE WHEN $1 = 'carried' AND NOT (maybe_sent OR $4) THEN $7 ELSE $2 END,
+					lease_until = $3, maybe_sent = maybe_sent OR $4, in_flight = FALSE
 				WHERE id = $5 AND claimed_by = $6 AND status = 'pending'`,
-				status, note, now.Add(retryDelay(cause)), maybe, r.ID, s.owner, money); err != nil {
+				status, msg, now.Add(retryDelay(cause)), maybe, r.ID, s.owner, note); err != nil {
 				return err
 			}
 		}
@@ -402,18 +401,20 @@ func retryDelay(cause error) time.Duration {
 // AWS may already hold (maybe_sent), which would then be billed twice: they
 // become conflicts for an operator, with reconcile showing them.
 //
-// A zero record past the window is skipped instead (#14): when the quota
-// cannot send every hour's zero records in time, those are the ones left
-// out, since they carry nothing to move on and AWS holding one or not bills
-// nothing. They keep the status carried, which moves no quantity, with
-// skippedZero as their last error, and are counted in the log; the status
-// list of 0008 is a CHECK that SQLite cannot change short of copying the
-// table. A record with money is never skipped.
+// A zero record past the window that AWS surely lacks is skipped instead
+// (#14): when the quota cannot send every hour's zero records in time, those
+// are the ones left out, having nothing to move on. They keep the status
+// carried, which moves no quantity, with skippedZero as their last error,
+// and are counted in the log; the status list of 0008 is a CHECK that SQLite
+// cannot change short of copying the table. One AWS may hold is a conflict
+// like any other, so that carried always means AWS lacks the hour. A record
+// with money is never skipped.
 func (s *Sender) carryExpired(ctx context.Context) error {
 	now := store.Now(s.cfg.Now())
 	cutoff := now.Add(-s.cfg.Window)
 	res, err := s.db.Write().ExecContext(ctx, `UPDATE metering_records SET status = 'carried', last_error = $1
-		WHERE status = 'pending' AND quantity = 0 AND hour <= $2 AND (lease_until IS NULL OR lease_until < $3)`, skippedZero, cutoff, now)
+		WHERE status = 'pending' AND quantity = 0 AND NOT maybe_sent AND NOT in_flight AND hour <= $2
+			AND (lease_until IS NULL OR lease_until < $3)`, skippedZero, cutoff, now)
 	if err != nil {
 		return fmt.Errorf("skip expired zero records: %w", err)
 	}
