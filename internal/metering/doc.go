@@ -12,6 +12,11 @@
 // timestamp window is carried: its quantity moves into the next hour's
 // record, never dropped (R11).
 //
+// When the quota cannot send every hour's records inside the window, as with
+// zero-quantity hours of about a million subscriptions, records that carry
+// money are claimed first and zero records fill what is left; a zero record
+// the window closes on is skipped, never a record with money (#14).
+//
 // Which hours of an organization a marketplace bills is said in one place,
 // coverage (coverage.go): the records metering makes, the usage report that
 // splits rated usage into what a marketplace bills and what it does not

@@ -118,25 +118,49 @@ func (s *Sender) SendPending(ctx context.Context) (accepted int, err error) {
 	return accepted, firstErr
 }
 
-// claim takes up to 25 pending records of one product whose lease is free.
+// claimClasses are the kinds of pending record in the order the sender
+// claims them (#14): AWS takes 900,000 records an hour from a seller
+// account, fewer than a million subscriptions' zero-quantity hours, so
+// records that carry money go first and zero records fill what the quota
+// leaves. Within a class the oldest hour goes first, so that money of an
+// older hour is never starved by a newer one's. Each condition is written
+// as its index's predicate (migrations 0016 and 0028): SQLite uses a
+// partial index only for a query that says the same.
+var claimClasses = []string{"quantity > 0", "quantity = 0"}
+
+// claim takes up to 25 pending records of one product whose lease is free
+// and whose hour AWS still accepts: money first, zero records once no money
+// is left to claim.
 func (s *Sender) claim(ctx context.Context) ([]Record, error) {
 	now := store.Now(s.cfg.Now())
+	// A record at or past the cutoff is never sent late: the next
+	// carryExpired carries it, or skips it if it carries nothing.
+	cutoff := now.Add(-s.cfg.Window)
 	var out []Record
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var product string
-		err := tx.QueryRowContext(ctx, `SELECT product_code FROM metering_records WHERE status = 'pending'
-			AND (lease_until IS NULL OR lease_until < $1) ORDER BY hour, id LIMIT 1`+s.db.Dialect().SkipLocked(), now).Scan(&product)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
+		var product, class string
+		for _, c := range claimClasses {
+			err := tx.QueryRowContext(ctx, `SELECT product_code FROM metering_records WHERE status = 'pending' AND `+c+`
+				AND hour > $1 AND (lease_until IS NULL OR lease_until < $2) ORDER BY hour, id LIMIT 1`+s.db.Dialect().SkipLocked(),
+				cutoff, now).Scan(&product)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("find pending records: %w", err)
+			}
+			class = c
+			break
 		}
-		if err != nil {
-			return fmt.Errorf("find pending records: %w", err)
+		if class == "" {
+			return nil
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT r.id, r.subscription_id, r.product_code, r.dimension, r.hour, r.quantity,
 				s.customer_aws_account_id, s.customer_identifier, s.license_arn
 			FROM metering_records r JOIN subscriptions s ON s.id = r.subscription_id
-			WHERE r.status = 'pending' AND r.product_code = $1 AND (r.lease_until IS NULL OR r.lease_until < $2)
-			ORDER BY r.hour, r.id LIMIT $3`+s.db.Dialect().SkipLockedOf("r"), product, now, batchSize)
+			WHERE r.status = 'pending' AND r.`+class+` AND r.product_code = $1 AND r.hour > $2
+				AND (r.lease_until IS NULL OR r.lease_until < $3)
+			ORDER BY r.hour, r.id LIMIT $4`+s.db.Dialect().SkipLockedOf("r"), product, cutoff, now, batchSize)
 		if err != nil {
 			return fmt.Errorf("claim records: %w", err)
 		}
@@ -339,16 +363,21 @@ func (s *Sender) release(ctx context.Context, batch []Record, cause error, carry
 	maybe := !errors.Is(cause, ErrThrottled) && !errors.Is(cause, ErrTimestampOutOfBounds) && !errors.Is(cause, ErrRejected) && !neverSent(cause)
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		for _, r := range batch {
-			status := StatusPending
+			status, note := StatusPending, msg
 			if carryOld && !r.Hour.After(now.Add(-s.cfg.Window)) {
 				status = StatusCarried
+				if r.Quantity == 0 {
+					note = skippedZero // as in carryExpired (#14)
+				}
 			}
 			// A throttled or failed batch waits a little before it is
 			// claimed again: the lease end is the backoff.
-			if _, err := tx.ExecContext(ctx, `UPDATE metering_records SET status = CASE WHEN $1 = 'carried' AND (maybe_sent OR $4) THEN 'conflict' ELSE $1 END,
-					last_error = $2, lease_until = $3, maybe_sent = maybe_sent OR $4, in_flight = FALSE
+			if _, err := tx.ExecContext(ctx, `UPDATE metering_records
+					SET status = CASE WHEN $1 = 'carried' AND (maybe_sent OR $4) THEN 'conflict' ELSE $1 END,
+					last_error = CASE WHEN $1 = 'carried' AND NOT (maybe_sent OR $4) THEN $7 ELSE $2 END,
+					lease_until = $3, maybe_sent = maybe_sent OR $4, in_flight = FALSE
 				WHERE id = $5 AND claimed_by = $6 AND status = 'pending'`,
-				status, msg, now.Add(retryDelay(cause)), maybe, r.ID, s.owner); err != nil {
+				status, msg, now.Add(retryDelay(cause)), maybe, r.ID, s.owner, note); err != nil {
 				return err
 			}
 		}
@@ -371,17 +400,40 @@ func retryDelay(cause error) time.Duration {
 // carried, so that their quantity moves into the next record; except those
 // AWS may already hold (maybe_sent), which would then be billed twice: they
 // become conflicts for an operator, with reconcile showing them.
+//
+// A zero record past the window that AWS surely lacks is skipped instead
+// (#14): when the quota cannot send every hour's zero records in time, those
+// are the ones left out, having nothing to move on. They keep the status
+// carried, which moves no quantity, with skippedZero as their last error,
+// and are counted in the log; the status list of 0008 is a CHECK that SQLite
+// cannot change short of copying the table. One AWS may hold is a conflict
+// like any other, so that carried always means AWS lacks the hour. A record
+// with money is never skipped.
 func (s *Sender) carryExpired(ctx context.Context) error {
-	cutoff := store.Now(s.cfg.Now()).Add(-s.cfg.Window)
-	_, err := s.db.Write().ExecContext(ctx, `UPDATE metering_records
+	now := store.Now(s.cfg.Now())
+	cutoff := now.Add(-s.cfg.Window)
+	res, err := s.db.Write().ExecContext(ctx, `UPDATE metering_records SET status = 'carried', last_error = $1
+		WHERE status = 'pending' AND quantity = 0 AND NOT maybe_sent AND NOT in_flight AND hour <= $2
+			AND (lease_until IS NULL OR lease_until < $3)`, skippedZero, cutoff, now)
+	if err != nil {
+		return fmt.Errorf("skip expired zero records: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n > 0 {
+		s.cfg.Logger.WarnContext(ctx, "zero-quantity metering records skipped: AWS's quota could not send them inside its window",
+			"records", n, "cutoff", cutoff)
+	}
+	_, err = s.db.Write().ExecContext(ctx, `UPDATE metering_records
 		SET status = CASE WHEN maybe_sent OR in_flight THEN 'conflict' ELSE 'carried' END,
 			last_error = CASE WHEN maybe_sent OR in_flight THEN 'AWS may hold this record: its answer was lost and no resend came inside the window' ELSE last_error END
-		WHERE status = 'pending' AND hour <= $1 AND (lease_until IS NULL OR lease_until < $2)`, cutoff, store.Now(s.cfg.Now()))
+		WHERE status = 'pending' AND hour <= $1 AND (lease_until IS NULL OR lease_until < $2)`, cutoff, now)
 	if err != nil {
 		return fmt.Errorf("carry expired records: %w", err)
 	}
 	return nil
 }
+
+// skippedZero is the last error of a zero record skipped by carryExpired.
+const skippedZero = "skipped: a zero-quantity record AWS's quota left no room for inside its window"
 
 // neverSent says whether a call failed before its request left: the
 // connection could not be made, so AWS has nothing.
