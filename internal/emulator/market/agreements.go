@@ -442,7 +442,16 @@ func (m *Market) Tick(ctx context.Context) error {
 
 func (m *Market) tick(tx *txn) error {
 	now := m.now()
-	ids := keys(m.agreements)
+	// Only the agreements due now are sorted, for a deterministic order of
+	// their notifications: sorting every id each second held the market's
+	// lock for most of the second at a million agreements, and every API
+	// call waited for it (#14).
+	var ids []string
+	for id, a := range m.agreements {
+		if due(a, now) {
+			ids = append(ids, id)
+		}
+	}
 	sort.Strings(ids)
 	for _, id := range ids {
 		a := m.agreements[id]
@@ -476,4 +485,16 @@ func (m *Market) tick(tx *txn) error {
 		}
 	}
 	return nil
+}
+
+// due says whether the clock's tick changes the agreement at now: the end
+// of a cancellation's final-metering window, or the end of a term.
+func due(a *Agreement, now time.Time) bool {
+	switch {
+	case a.Status == StatusUnsubscribePending && a.FinalMeteringUntil != nil:
+		return !now.Before(*a.FinalMeteringUntil)
+	case a.Status == StatusActive && a.EndAt != nil:
+		return !now.Before(*a.EndAt)
+	}
+	return false
 }
