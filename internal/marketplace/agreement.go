@@ -162,7 +162,9 @@ type CommitmentView struct {
 
 // UsageRateView is a usage price with its dimension's description.
 type UsageRateView struct {
-	Dimension, Description, Price string
+	Dimension, Description string
+	Price                  string // with the currency, when it reads exactly
+	Decimal                string // as the marketplace wrote it
 }
 
 // PaymentView is a scheduled charge with its amount in the currency.
@@ -260,7 +262,7 @@ func (v *AgreementView) describe(p Product) {
 		if m, ok := amount(u.Price); ok {
 			price = m.InCurrency(t.Currency)
 		}
-		v.Usage = append(v.Usage, UsageRateView{Dimension: u.Dimension, Description: describe(u.Dimension), Price: price})
+		v.Usage = append(v.Usage, UsageRateView{Dimension: u.Dimension, Description: describe(u.Dimension), Price: price, Decimal: u.Price})
 	}
 	var paid money.Micros
 	paidExact := true
@@ -489,12 +491,10 @@ func (s *Service) FindAgreement(ctx context.Context, subID int64) error {
 	}
 	var productCode, account, license, status string
 	var searched sql.NullTime
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT product_code, customer_aws_account_id, license_arn, status, agreement_searched_at
-		FROM subscriptions WHERE id = $1`, subID).Scan(&productCode, &account, &license, &status, &searched); err != nil {
-		return fmt.Errorf("find agreement of subscription %d: %w", subID, err)
-	}
 	var held int
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM subscription_agreements WHERE subscription_id = $1`, subID).Scan(&held); err != nil {
+	if err := s.db.Read().QueryRowContext(ctx, `SELECT product_code, customer_aws_account_id, license_arn, status, agreement_searched_at,
+			(SELECT COUNT(*) FROM subscription_agreements WHERE subscription_id = $1)
+		FROM subscriptions WHERE id = $1`, subID).Scan(&productCode, &account, &license, &status, &searched, &held); err != nil {
 		return fmt.Errorf("find agreement of subscription %d: %w", subID, err)
 	}
 	if searched.Valid {
@@ -629,16 +629,9 @@ func (s *Service) RunAgreements(ctx context.Context, every time.Duration) {
 	if s.cfg.Agreements == nil {
 		return
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.ReadAgreements(ctx, 20); err != nil && ctx.Err() == nil {
-				s.cfg.Logger.Warn("read agreements", "err", err)
-			}
+	runEvery(ctx, every, func() {
+		if _, err := s.ReadAgreements(ctx, 20); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("read agreements", "err", err)
 		}
-	}
+	})
 }

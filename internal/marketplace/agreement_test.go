@@ -98,6 +98,9 @@ func TestAgreements_Issue13_PrivateOfferTermsReadAtSetUp(t *testing.T) {
 		if v.StartsAt.IsZero() || !v.EndsAt.After(v.StartsAt.AddDate(0, 11, 0)) {
 			t.Errorf("term %s to %s, want about 12 months", v.StartsAt, v.EndsAt)
 		}
+		if len(v.Usage) == 0 || v.Usage[0].Decimal == "" || v.Usage[0].Price == "" {
+			t.Errorf("usage prices %+v, want the contract's overage price as written and in dollars", v.Usage)
+		}
 		if v.Renewal != "manual" {
 			t.Errorf("renewal %q, want manual: the demo offer does not renew itself", v.Renewal)
 		}

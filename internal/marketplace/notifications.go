@@ -624,6 +624,18 @@ func (s *Service) endLink(ctx context.Context, tx *sql.Tx, subID int64, reason s
 // waiting for their purchase. Each time it also records the billing states
 // that time brings about (TellElapsed), on the marketplace's clock.
 func (s *Service) RunNotifications(ctx context.Context, every time.Duration) {
+	runEvery(ctx, every, func() {
+		if _, err := s.ApplyPending(ctx, 100); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("apply notifications", "err", err)
+		}
+		if _, err := s.TellElapsed(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("record elapsed billing states", "err", err)
+		}
+	})
+}
+
+// runEvery calls fn every interval until ctx ends.
+func runEvery(ctx context.Context, every time.Duration, fn func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -631,13 +643,7 @@ func (s *Service) RunNotifications(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := s.ApplyPending(ctx, 100); err != nil && ctx.Err() == nil {
-				s.cfg.Logger.Warn("apply notifications", "err", err)
-			}
-			if _, err := s.TellElapsed(ctx); err != nil && ctx.Err() == nil {
-				s.cfg.Logger.Warn("record elapsed billing states", "err", err)
-			}
-
+			fn()
 		}
 	}
 }

@@ -275,13 +275,7 @@ func agreementOut(v *marketplace.AgreementView) *agreementJSON {
 		out.Commitments = append(out.Commitments, cj)
 	}
 	for _, u := range v.Usage {
-		price := u.Price
-		for _, r := range v.Terms.Usage {
-			if r.Dimension == u.Dimension {
-				price = r.Price
-			}
-		}
-		out.UsagePrices = append(out.UsagePrices, usagePriceJSON{Dimension: u.Dimension, Description: u.Description, Price: price})
+		out.UsagePrices = append(out.UsagePrices, usagePriceJSON{Dimension: u.Dimension, Description: u.Description, Price: u.Decimal})
 	}
 	return out
 }

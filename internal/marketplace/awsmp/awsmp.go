@@ -155,10 +155,8 @@ func (c *Client) Entitlements(ctx context.Context, productCode string, cu market
 	pages := marketplaceentitlementservice.NewGetEntitlementsPaginator(c.entitlements, in)
 	var out []marketplace.Entitlement
 	for pages.HasMorePages() {
-		if c.entitlementPace != nil {
-			if err := c.entitlementPace.Wait(ctx); err != nil {
-				return nil, unavailable("wait for the GetEntitlements quota", err)
-			}
+		if err := pace(ctx, c.entitlementPace); err != nil {
+			return nil, unavailable("wait for the GetEntitlements quota", err)
 		}
 		page, err := pages.NextPage(ctx)
 		if err != nil {
