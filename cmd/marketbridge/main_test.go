@@ -184,6 +184,9 @@ func TestRun_FailsWithOneClearError(t *testing.T) {
 		{"SNS CA without its host", []string{"serve", "--addr", "127.0.0.1:0", "--sns-cert-ca", file}, nil, "--sns-cert-ca: give --sns-cert-host too"},
 		{"SNS CA that is not PEM", []string{"serve", "--addr", "127.0.0.1:0", "--sns-cert-host", "127.0.0.1:8081", "--sns-cert-ca", file}, nil, "holds no PEM certificate"},
 		{"SNS CA missing", []string{"serve", "--addr", "127.0.0.1:0", "--sns-cert-host", "127.0.0.1:8081", "--sns-cert-ca", file + ".missing"}, nil, "--sns-cert-ca: open"},
+		// #13: shared quotas need a rate their bucket can hold.
+		{"agreement rate below one a minute", []string{"serve", "--addr", "127.0.0.1:0", "--agreement-rate", "0.001"}, nil, "below one a minute"},
+		{"negative entitlement rate", []string{"serve", "--addr", "127.0.0.1:0", "--entitlement-rate", "-1"}, nil, "--entitlement-rate and --agreement-rate must be 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
