@@ -27,7 +27,7 @@ func (w *world) lifecycleEvents(email string) (marketplace.Purchase, int64, []ma
 	ctx := context.Background()
 	p, orgID := w.linkedPAYG(email)
 	var agreementID string
-	for _, a := range w.emu.Market().Agreements(p.Subscription.Customer.AWSAccountID, p.Subscription.ProductCode) {
+	for _, a := range w.emu.Market().Agreements(p.Subscription.Customer.AccountID, p.Subscription.ProductCode) {
 		if a.LicenseArn == p.Subscription.Customer.LicenseArn {
 			agreementID = a.ID
 		}

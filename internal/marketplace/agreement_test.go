@@ -148,7 +148,7 @@ func TestAgreements_Issue13_ReadAgainAfterEventsAndOutages(t *testing.T) {
 		}
 		c := p.Subscription.Customer
 		w.apply(marketplace.Notification{Source: "eventbridge", MessageID: "terms-ended", Action: marketplace.ActionUnsubscribePending,
-			AgreementID: agreement.ID, Customer: marketplace.Customer{AWSAccountID: c.AWSAccountID}, SentAt: w.Now(), Payload: "{}"})
+			AgreementID: agreement.ID, Customer: marketplace.Customer{AccountID: c.AccountID}, SentAt: w.Now(), Payload: "{}"})
 		var status string
 		if err := db.Read().QueryRow(`SELECT status FROM subscriptions WHERE id = $1`, p.Subscription.ID).Scan(&status); err != nil {
 			t.Fatal(err)
@@ -187,7 +187,7 @@ func TestAgreements_Issue13_UnreadableAgreementIsNotRetried(t *testing.T) {
 		license := func(id string) marketplace.Notification {
 			return marketplace.Notification{Source: "eventbridge", MessageID: id, Action: marketplace.ActionLicenseUpdated,
 				ProductCode: p.Subscription.ProductCode, AgreementID: "agmt-nosuchagreement0000000000",
-				Customer: marketplace.Customer{AWSAccountID: c.AWSAccountID, LicenseArn: c.LicenseArn}, SentAt: w.Now(), Payload: "{}"}
+				Customer: marketplace.Customer{AccountID: c.AccountID, LicenseArn: c.LicenseArn}, SentAt: w.Now(), Payload: "{}"}
 		}
 		w.apply(license("unreadable-1"))
 		if _, err := w.svc.ReadAgreements(ctx, 20); !errors.Is(err, marketplace.ErrAgreementUnreadable) {

@@ -58,7 +58,7 @@ func (s *Service) eventLink(ctx context.Context, tx *sql.Tx, subID int64) (*Link
 }
 
 func eventSubscription(sub Subscription) webhook.Subscription {
-	return webhook.Subscription{Marketplace: sub.Marketplace, ProductCode: sub.ProductCode, CustomerAccountID: sub.Customer.AWSAccountID,
+	return webhook.Subscription{Marketplace: sub.Marketplace, ProductCode: sub.ProductCode, CustomerAccountID: sub.Customer.AccountID,
 		OfferType: string(sub.OfferType), OfferID: sub.OfferID, FreeTrial: sub.FreeTrial, Status: sub.Status}
 }
 

@@ -50,7 +50,7 @@ func (s *Service) Fulfill(ctx context.Context, in FulfillInput) (claim string, p
 	if !ok {
 		return "", Purchase{}, &ProductError{Code: res.ProductCode}
 	}
-	if res.AWSAccountID == "" || res.agreementKey() == "" {
+	if res.AccountID == "" || res.agreementKey() == "" {
 		return "", Purchase{}, fmt.Errorf("resolve customer: answer without an account id and a license or customer identifier: %w", ErrTokenInvalid)
 	}
 	var ents []Entitlement
@@ -118,7 +118,7 @@ func (s *Service) upsertSubscription(ctx context.Context, tx *sql.Tx, product Pr
 		ON CONFLICT (marketplace, product_code, customer_aws_account_id, agreement_key) DO UPDATE
 			SET free_trial = subscriptions.free_trial OR excluded.free_trial, updated_at = excluded.updated_at
 		RETURNING id`,
-		s.cfg.Marketplace, product.Code, product.OfferType, res.AWSAccountID, res.Identifier, res.LicenseArn, res.agreementKey(),
+		s.cfg.Marketplace, product.Code, product.OfferType, res.AccountID, res.Identifier, res.LicenseArn, res.agreementKey(),
 		freeTrial, now).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("record subscription: %w", err)

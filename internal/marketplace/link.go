@@ -160,7 +160,7 @@ func (s *Service) link(ctx context.Context, tx *sql.Tx, p Purchase, in LinkInput
 			return res, fmt.Errorf("end link to organization %d: %w", current.OrgID, err)
 		}
 		if err := s.cfg.Orgs.AuditTx(ctx, tx, current.OrgID, in.UserID, "billing.unlink",
-			fmt.Sprintf("AWS account %s moved to organization %q", FormatAccountID(p.Subscription.Customer.AWSAccountID), target.Name)); err != nil {
+			fmt.Sprintf("AWS account %s moved to organization %q", FormatAccountID(p.Subscription.Customer.AccountID), target.Name)); err != nil {
 			return res, err
 		}
 		if err := s.tellMovedAway(ctx, tx, current.OrgID, p.Subscription.ID); err != nil {

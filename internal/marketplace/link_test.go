@@ -27,7 +27,7 @@ func TestLink_NewOrganization_R9_MailsAdminsAndShowsBilling(t *testing.T) {
 			t.Fatalf("Link = %+v, %v", res, err)
 		}
 		b, err := w.svc.BillingOf(ctx, res.Org.ID)
-		if err != nil || b.Subscription == nil || b.Subscription.Customer.AWSAccountID != account || b.Subscription.Link.OrgID != res.Org.ID {
+		if err != nil || b.Subscription == nil || b.Subscription.Customer.AccountID != account || b.Subscription.Link.OrgID != res.Org.ID {
 			t.Fatalf("BillingOf = %+v, %v", b, err)
 		}
 		msgs, _ := w.outbox.List(ctx, 10)

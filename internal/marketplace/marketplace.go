@@ -17,9 +17,11 @@ import (
 // Customer identifies a buyer on the marketplace. Products created since
 // 2026 get no CustomerIdentifier from AWS, only the account and license.
 type Customer struct {
-	AWSAccountID string
-	Identifier   string // legacy products only
-	LicenseArn   string // current products
+	// AccountID is the buyer's account on the marketplace: the AWS account id,
+	// or the beneficiary's Microsoft Entra tenant id.
+	AccountID  string
+	Identifier string // legacy products only
+	LicenseArn string // current products
 }
 
 // agreementKey names the agreement: the license when there is one.

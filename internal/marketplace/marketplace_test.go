@@ -25,7 +25,7 @@ func TestFulfill_R4_RecordsPurchaseNeverTheToken(t *testing.T) {
 			t.Fatal(err)
 		}
 		sub := p.Subscription
-		if sub.Customer.AWSAccountID != account || sub.ProductCode != market.DemoPAYGCode || sub.OfferType != marketplace.OfferPAYG || sub.Link != nil {
+		if sub.Customer.AccountID != account || sub.ProductCode != market.DemoPAYGCode || sub.OfferType != marketplace.OfferPAYG || sub.Link != nil {
 			t.Fatalf("subscription = %+v", sub)
 		}
 		if sub.Customer.LicenseArn == "" && sub.Customer.Identifier == "" {

@@ -69,7 +69,7 @@ func (s *Service) scanMetered(ctx context.Context, rows *sql.Rows) ([]Metered, e
 		var m Metered
 		var code string
 		var final, cancelled, ended sql.NullTime
-		if err := rows.Scan(&m.SubscriptionID, &m.OrgID, &code, &m.Customer.AWSAccountID, &m.Customer.Identifier,
+		if err := rows.Scan(&m.SubscriptionID, &m.OrgID, &code, &m.Customer.AccountID, &m.Customer.Identifier,
 			&m.Customer.LicenseArn, &m.Status, &m.LinkedAt, &final, &cancelled, &ended, &m.EndReason); err != nil {
 			rows.Close()
 			return nil, err

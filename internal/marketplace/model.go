@@ -29,7 +29,7 @@ type Subscription struct {
 }
 
 // AccountLabel is the AWS account id as AWS's console writes it.
-func (s Subscription) AccountLabel() string { return FormatAccountID(s.Customer.AWSAccountID) }
+func (s Subscription) AccountLabel() string { return FormatAccountID(s.Customer.AccountID) }
 
 // FormatAccountID writes a 12-digit AWS account id as 1234-5678-9012.
 func FormatAccountID(id string) string {
@@ -90,7 +90,7 @@ func (s *Service) scanSubscription(row interface{ Scan(...any) error }) (Subscri
 	var orgID sql.NullInt64
 	var orgName sql.NullString
 	var linkedAt, statusAt, finalBy, cancelledAt sql.NullTime
-	err := row.Scan(&sub.ID, &sub.Marketplace, &sub.ProductCode, &sub.OfferType, &sub.Customer.AWSAccountID, &sub.Customer.Identifier,
+	err := row.Scan(&sub.ID, &sub.Marketplace, &sub.ProductCode, &sub.OfferType, &sub.Customer.AccountID, &sub.Customer.Identifier,
 		&sub.Customer.LicenseArn, &sub.OfferID, &sub.FreeTrial, &sub.Status, &statusAt, &finalBy, &cancelledAt, &orgID, &orgName, &linkedAt)
 	if err != nil {
 		return Subscription{}, err

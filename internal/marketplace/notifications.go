@@ -71,7 +71,7 @@ func (s *Service) Record(ctx context.Context, n Notification) (id int64, isNew b
 			customer_identifier, license_arn, offer_id, free_trial, sent_at, payload, received_at, agreement_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (source, message_id) DO NOTHING RETURNING id`,
-		n.Source, n.MessageID, n.Action, n.ProductCode, n.Customer.AWSAccountID, n.Customer.Identifier, n.Customer.LicenseArn,
+		n.Source, n.MessageID, n.Action, n.ProductCode, n.Customer.AccountID, n.Customer.Identifier, n.Customer.LicenseArn,
 		n.OfferID, n.FreeTrial, store.Now(n.SentAt), n.Payload, s.now(), n.AgreementID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
@@ -305,7 +305,7 @@ func (s *Service) notification(ctx context.Context, id int64) (storedNotificatio
 	n.id = id
 	err := s.db.Read().QueryRowContext(ctx, `SELECT source, message_id, action, product_code, agreement_id, customer_aws_account_id,
 			customer_identifier, license_arn, offer_id, free_trial, sent_at, payload, status FROM notifications WHERE id = $1`, id).
-		Scan(&n.Source, &n.MessageID, &n.Action, &n.ProductCode, &n.AgreementID, &n.Customer.AWSAccountID, &n.Customer.Identifier,
+		Scan(&n.Source, &n.MessageID, &n.Action, &n.ProductCode, &n.AgreementID, &n.Customer.AccountID, &n.Customer.Identifier,
 			&n.Customer.LicenseArn, &n.OfferID, &n.FreeTrial, &n.SentAt, &n.Payload, &n.status)
 	if err != nil {
 		return n, fmt.Errorf("read notification %d: %w", id, err)
@@ -347,14 +347,14 @@ func (s *Service) findSubscription(ctx context.Context, q queryer, n Notificatio
 	var rows *sql.Rows
 	var err error
 	switch c := n.Customer; {
-	case n.ProductCode != "" && (c.AWSAccountID != "" || c.Identifier != ""):
+	case n.ProductCode != "" && (c.AccountID != "" || c.Identifier != ""):
 		// Candidates share the product and one customer field; which of
 		// them agree in every field is decided below, in Go, so that no
 		// value from the message is ever a pattern.
 		var who []string
 		args := []any{s.cfg.Marketplace, n.ProductCode, n.AgreementID}
-		if c.AWSAccountID != "" {
-			args = append(args, c.AWSAccountID)
+		if c.AccountID != "" {
+			args = append(args, c.AccountID)
 			who = append(who, fmt.Sprintf("s.customer_aws_account_id = $%d", len(args)))
 		}
 		if c.Identifier != "" {
@@ -377,7 +377,7 @@ func (s *Service) findSubscription(ctx context.Context, q queryer, n Notificatio
 	var agree []candidate
 	for rows.Next() {
 		var c candidate
-		if err := rows.Scan(&c.id, &c.ProductCode, &c.Customer.AWSAccountID, &c.Customer.Identifier, &c.Customer.LicenseArn,
+		if err := rows.Scan(&c.id, &c.ProductCode, &c.Customer.AccountID, &c.Customer.Identifier, &c.Customer.LicenseArn,
 			&c.offerID, &c.status, &c.agreementID); err != nil {
 			return matchedSubscription{}, false, fmt.Errorf("find subscription for notification: %w", err)
 		}
@@ -441,7 +441,7 @@ func pickCandidate(cs []candidate, n Notification) (matchedSubscription, bool, e
 func sameCustomer(recorded, named Customer) bool {
 	agree := 0
 	for _, f := range [][2]string{
-		{recorded.AWSAccountID, named.AWSAccountID},
+		{recorded.AccountID, named.AccountID},
 		{recorded.Identifier, named.Identifier},
 		{licenseID(recorded.LicenseArn), licenseID(named.LicenseArn)},
 	} {

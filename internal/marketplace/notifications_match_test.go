@@ -37,11 +37,11 @@ func TestNotifications_Issue13_ManufacturerAndProposerCopiesApplyOnce(t *testing
 				c := p.Subscription.Customer
 				license := marketplace.Notification{Source: "eventbridge", MessageID: fmt.Sprintf("copies-%d-license", i),
 					Action: marketplace.ActionLicenseUpdated, ProductCode: p.Subscription.ProductCode, AgreementID: agreement,
-					Customer: marketplace.Customer{AWSAccountID: c.AWSAccountID, LicenseArn: c.LicenseArn}, SentAt: t0, Payload: "{}"}
+					Customer: marketplace.Customer{AccountID: c.AccountID, LicenseArn: c.LicenseArn}, SentAt: t0, Payload: "{}"}
 				ended := func(role string, at time.Time) marketplace.Notification {
 					return marketplace.Notification{Source: "eventbridge", MessageID: fmt.Sprintf("copies-%d-ended-%s", i, role),
 						Action: marketplace.ActionUnsubscribePending, AgreementID: agreement,
-						Customer: marketplace.Customer{AWSAccountID: c.AWSAccountID}, SentAt: at, Payload: "{}"}
+						Customer: marketplace.Customer{AccountID: c.AccountID}, SentAt: at, Payload: "{}"}
 				}
 				copies := []marketplace.Notification{ended("manufacturer", t0.Add(time.Minute)), ended("proposer", t0.Add(time.Minute+3*time.Second))}
 				w.apply(license)
@@ -89,25 +89,25 @@ func TestNotifications_Issue13_NoGuessAmongConcurrentAgreements(t *testing.T) {
 		{name: "SNS naming the product and account: neither", second: marketplace.StatusActive,
 			note: func(first, _ marketplace.Subscription) marketplace.Notification {
 				return marketplace.Notification{Action: marketplace.ActionUnsubscribeSuccess, ProductCode: first.ProductCode,
-					Customer: marketplace.Customer{AWSAccountID: first.Customer.AWSAccountID}}
+					Customer: marketplace.Customer{AccountID: first.Customer.AccountID}}
 			},
 			wantFirst: marketplace.StatusActive, wantSecond: marketplace.StatusActive, wantFailure: true},
 		{name: "SNS naming the first one's offer: the first", second: marketplace.StatusActive,
 			note: func(first, _ marketplace.Subscription) marketplace.Notification {
 				return marketplace.Notification{Action: marketplace.ActionUnsubscribeSuccess, ProductCode: first.ProductCode, OfferID: "offer-first",
-					Customer: marketplace.Customer{AWSAccountID: first.Customer.AWSAccountID}}
+					Customer: marketplace.Customer{AccountID: first.Customer.AccountID}}
 			},
 			wantFirst: marketplace.StatusCancelled, wantSecond: marketplace.StatusActive},
 		{name: "SNS while the other is cancelled: the live one", second: marketplace.StatusCancelled,
 			note: func(first, _ marketplace.Subscription) marketplace.Notification {
 				return marketplace.Notification{Action: marketplace.ActionUnsubscribePending, ProductCode: first.ProductCode,
-					Customer: marketplace.Customer{AWSAccountID: first.Customer.AWSAccountID}}
+					Customer: marketplace.Customer{AccountID: first.Customer.AccountID}}
 			},
 			wantFirst: marketplace.StatusUnsubscribePending, wantSecond: marketplace.StatusCancelled},
 		{name: "License Deprovisioned naming the second license: the second", second: marketplace.StatusActive,
 			note: func(first, second marketplace.Subscription) marketplace.Notification {
 				return marketplace.Notification{Source: "eventbridge", Action: marketplace.ActionUnsubscribeSuccess, ProductCode: first.ProductCode,
-					AgreementID: "agmt-second", Customer: marketplace.Customer{AWSAccountID: first.Customer.AWSAccountID, LicenseArn: second.Customer.LicenseArn}}
+					AgreementID: "agmt-second", Customer: marketplace.Customer{AccountID: first.Customer.AccountID, LicenseArn: second.Customer.LicenseArn}}
 			},
 			wantFirst: marketplace.StatusActive, wantSecond: marketplace.StatusCancelled},
 	}
@@ -119,7 +119,7 @@ func TestNotifications_Issue13_NoGuessAmongConcurrentAgreements(t *testing.T) {
 				p, _ := w.linkedPAYG(fmt.Sprintf("concurrent%d@example.com", i))
 				first := p.Subscription
 				second := first
-				second.Customer.LicenseArn = fmt.Sprintf("arn:aws:license-manager::%s:license:l-%032d", first.Customer.AWSAccountID, i)
+				second.Customer.LicenseArn = fmt.Sprintf("arn:aws:license-manager::%s:license:l-%032d", first.Customer.AccountID, i)
 				if _, err := db.Write().Exec(`UPDATE subscriptions SET offer_id = 'offer-first' WHERE id = $1`, first.ID); err != nil {
 					t.Fatal(err)
 				}

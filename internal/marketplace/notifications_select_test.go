@@ -49,7 +49,7 @@ func (w *world) buyers() buyers {
 // eventBridgeLicense is a license ARN as AWS's EventBridge examples write
 // it: without the leading "arn:", with the region.
 func eventBridgeLicense(c marketplace.Customer) string {
-	return "aws:license-manager:us-east-1:" + c.AWSAccountID + ":" + c.LicenseArn[strings.LastIndex(c.LicenseArn, "/")+1:]
+	return "aws:license-manager:us-east-1:" + c.AccountID + ":" + c.LicenseArn[strings.LastIndex(c.LicenseArn, "/")+1:]
 }
 
 // A notification acts only on the subscription of its own product and its
@@ -79,18 +79,18 @@ func TestNotifications_Issue11_SelectOnlyTheirProductAndCustomer(t *testing.T) {
 		{name: "X's license with Y's account", want: active, entitlements: true,
 			notes: func(b buyers) []marketplace.Notification {
 				c := b.xPAYG.Subscription.Customer
-				c.AWSAccountID = b.yPAYG.Subscription.Customer.AWSAccountID
+				c.AccountID = b.yPAYG.Subscription.Customer.AccountID
 				return []marketplace.Notification{{Action: marketplace.ActionUnsubscribeSuccess, ProductCode: market.DemoPAYGCode, Customer: c}}
 			}},
 		{name: "X's account with Y's customer identifier", want: active, entitlements: true,
 			notes: func(b buyers) []marketplace.Notification {
-				c := marketplace.Customer{AWSAccountID: b.xPAYG.Subscription.Customer.AWSAccountID, Identifier: b.yPAYG.Subscription.Customer.Identifier}
+				c := marketplace.Customer{AccountID: b.xPAYG.Subscription.Customer.AccountID, Identifier: b.yPAYG.Subscription.Customer.Identifier}
 				return []marketplace.Notification{{Action: marketplace.ActionUnsubscribeSuccess, ProductCode: market.DemoPAYGCode, Customer: c}}
 			}},
 		{name: "a license with a wildcard", want: active, entitlements: true,
 			notes: func(b buyers) []marketplace.Notification {
 				c := b.xPAYG.Subscription.Customer
-				c.LicenseArn = "arn:aws:license-manager::" + c.AWSAccountID + ":license/l-%"
+				c.LicenseArn = "arn:aws:license-manager::" + c.AccountID + ":license/l-%"
 				return []marketplace.Notification{{Action: marketplace.ActionUnsubscribeSuccess, ProductCode: market.DemoPAYGCode, Customer: c}}
 			}},
 		{name: "X's PAYG license for the contract product", want: active, entitlements: true,
@@ -105,13 +105,13 @@ func TestNotifications_Issue11_SelectOnlyTheirProductAndCustomer(t *testing.T) {
 		{name: "X's account alone, for the PAYG product: X's PAYG subscription",
 			want: want{marketplace.StatusCancelled, marketplace.StatusActive, marketplace.StatusActive}, entitlements: true,
 			notes: func(b buyers) []marketplace.Notification {
-				c := marketplace.Customer{AWSAccountID: b.xPAYG.Subscription.Customer.AWSAccountID}
+				c := marketplace.Customer{AccountID: b.xPAYG.Subscription.Customer.AccountID}
 				return []marketplace.Notification{{Action: marketplace.ActionUnsubscribeSuccess, ProductCode: market.DemoPAYGCode, Customer: c}}
 			}},
 		{name: "the contract's cancellation by its agreement, before any License event of it", want: active, entitlements: true,
 			notes: func(b buyers) []marketplace.Notification {
 				return []marketplace.Notification{{Source: "eventbridge", Action: marketplace.ActionUnsubscribePending, AgreementID: b.xContractAgreement,
-					Customer: marketplace.Customer{AWSAccountID: b.xContract.Subscription.Customer.AWSAccountID}}}
+					Customer: marketplace.Customer{AccountID: b.xContract.Subscription.Customer.AccountID}}}
 			}},
 		{name: "the contract's cancellation by its agreement, after a License event of it: the contract only",
 			want: want{marketplace.StatusActive, marketplace.StatusUnsubscribePending, marketplace.StatusActive}, entitlements: true,
@@ -119,9 +119,9 @@ func TestNotifications_Issue11_SelectOnlyTheirProductAndCustomer(t *testing.T) {
 				c := b.xContract.Subscription.Customer
 				return []marketplace.Notification{
 					{Source: "eventbridge", Action: marketplace.ActionLicenseUpdated, ProductCode: market.DemoContractCode,
-						AgreementID: b.xContractAgreement, Customer: marketplace.Customer{AWSAccountID: c.AWSAccountID, LicenseArn: eventBridgeLicense(c)}},
+						AgreementID: b.xContractAgreement, Customer: marketplace.Customer{AccountID: c.AccountID, LicenseArn: eventBridgeLicense(c)}},
 					{Source: "eventbridge", Action: marketplace.ActionUnsubscribePending, AgreementID: b.xContractAgreement,
-						Customer: marketplace.Customer{AWSAccountID: c.AWSAccountID}},
+						Customer: marketplace.Customer{AccountID: c.AccountID}},
 				}
 			}},
 		{name: "an agreement event of X's agreement naming Y as its buyer", want: active, entitlements: true,
@@ -129,9 +129,9 @@ func TestNotifications_Issue11_SelectOnlyTheirProductAndCustomer(t *testing.T) {
 				c := b.xPAYG.Subscription.Customer
 				return []marketplace.Notification{
 					{Source: "eventbridge", Action: marketplace.ActionLicenseUpdated, ProductCode: market.DemoPAYGCode,
-						AgreementID: b.xPAYGAgreement, Customer: marketplace.Customer{AWSAccountID: c.AWSAccountID, LicenseArn: c.LicenseArn}},
+						AgreementID: b.xPAYGAgreement, Customer: marketplace.Customer{AccountID: c.AccountID, LicenseArn: c.LicenseArn}},
 					{Source: "eventbridge", Action: marketplace.ActionUnsubscribePending, AgreementID: b.xPAYGAgreement,
-						Customer: marketplace.Customer{AWSAccountID: b.yPAYG.Subscription.Customer.AWSAccountID}},
+						Customer: marketplace.Customer{AccountID: b.yPAYG.Subscription.Customer.AccountID}},
 				}
 			}},
 		{name: "License Updated naming the license as EventBridge writes it: entitlements read for the recorded license",
@@ -139,7 +139,7 @@ func TestNotifications_Issue11_SelectOnlyTheirProductAndCustomer(t *testing.T) {
 			notes: func(b buyers) []marketplace.Notification {
 				c := b.xContract.Subscription.Customer
 				return []marketplace.Notification{{Source: "eventbridge", Action: marketplace.ActionLicenseUpdated, ProductCode: market.DemoContractCode,
-					AgreementID: b.xContractAgreement, Customer: marketplace.Customer{AWSAccountID: c.AWSAccountID, LicenseArn: eventBridgeLicense(c)}}}
+					AgreementID: b.xContractAgreement, Customer: marketplace.Customer{AccountID: c.AccountID, LicenseArn: eventBridgeLicense(c)}}}
 			}},
 	}
 	storetest.Each(t, func(t *testing.T, db *store.DB) {

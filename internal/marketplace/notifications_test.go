@@ -346,7 +346,7 @@ func TestNotifications_WaitingInTurn(t *testing.T) {
 		const limit, strays = 10, 25
 		for i := range strays {
 			n := marketplace.Notification{Source: "sns", MessageID: fmt.Sprintf("stray-%d", i), Action: marketplace.ActionSubscribeSuccess,
-				ProductCode: market.DemoPAYGCode, Customer: marketplace.Customer{AWSAccountID: fmt.Sprintf("9999%08d", i)},
+				ProductCode: market.DemoPAYGCode, Customer: marketplace.Customer{AccountID: fmt.Sprintf("9999%08d", i)},
 				SentAt: t0.Add(time.Duration(i) * time.Second), Payload: "{}"}
 			if _, _, err := w.svc.Record(ctx, n); err != nil {
 				t.Fatal(err)
@@ -354,7 +354,7 @@ func TestNotifications_WaitingInTurn(t *testing.T) {
 		}
 		account, agreement := w.buyer(market.DemoPAYGCode)
 		late := marketplace.Notification{Source: "sns", MessageID: "late", Action: marketplace.ActionUnsubscribePending,
-			ProductCode: market.DemoPAYGCode, Customer: marketplace.Customer{AWSAccountID: account}, SentAt: t0.Add(time.Hour), Payload: "{}"}
+			ProductCode: market.DemoPAYGCode, Customer: marketplace.Customer{AccountID: account}, SentAt: t0.Add(time.Hour), Payload: "{}"}
 		if _, _, err := w.svc.Record(ctx, late); err != nil {
 			t.Fatal(err)
 		}

@@ -39,7 +39,7 @@ func (s *seller) tell(ctx context.Context, sub int64, id, action string, at time
 	var c marketplace.Customer
 	var product string
 	scan(s.t, s.db.Read().QueryRow(`SELECT customer_aws_account_id, license_arn, product_code FROM subscriptions WHERE id = $1`, sub),
-		&c.AWSAccountID, &c.LicenseArn, &product)
+		&c.AccountID, &c.LicenseArn, &product)
 	if _, _, err := s.market.Record(ctx, marketplace.Notification{Source: "sns", MessageID: id, Action: action, ProductCode: product,
 		Customer: c, SentAt: at, Payload: "{}"}); err != nil {
 		s.t.Fatal(err)

@@ -129,7 +129,7 @@ func (w *world) tell(sub int64, action string, sentAt time.Time) {
 	w.t.Helper()
 	var c marketplace.Customer
 	scan(w.t, w.db.Read().QueryRow(`SELECT customer_aws_account_id, license_arn FROM subscriptions WHERE id = $1`, sub),
-		&c.AWSAccountID, &c.LicenseArn)
+		&c.AccountID, &c.LicenseArn)
 	w.messages++
 	ctx := context.Background()
 	if _, _, err := w.market.Record(ctx, marketplace.Notification{Source: "sns", MessageID: "m" + strconv.Itoa(w.messages), Action: action,

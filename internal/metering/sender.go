@@ -167,7 +167,7 @@ func (s *Sender) claim(ctx context.Context) ([]Record, error) {
 		for rows.Next() {
 			var r Record
 			if err := rows.Scan(&r.ID, &r.SubscriptionID, &r.ProductCode, &r.Dimension, &r.Hour, &r.Quantity,
-				&r.Customer.AWSAccountID, &r.Customer.Identifier, &r.Customer.LicenseArn); err != nil {
+				&r.Customer.AccountID, &r.Customer.Identifier, &r.Customer.LicenseArn); err != nil {
 				rows.Close()
 				return err
 			}

@@ -314,7 +314,7 @@ func (s *Server) handleAPIBilling(w http.ResponseWriter, r *http.Request, orgID 
 	}
 	if sub := b.Subscription; sub != nil {
 		sj := &subscriptionJSON{Marketplace: sub.Marketplace, ProductCode: sub.ProductCode, OfferType: string(sub.OfferType),
-			AWSAccountID: sub.Customer.AWSAccountID, OfferID: sub.OfferID, FreeTrial: sub.FreeTrial, Status: sub.Status,
+			AWSAccountID: sub.Customer.AccountID, OfferID: sub.OfferID, FreeTrial: sub.FreeTrial, Status: sub.Status,
 			FinalMeteringBy: optionalTime(sub.FinalMeteringBy)}
 		for _, e := range sub.Entitlements {
 			var v any = e.Text

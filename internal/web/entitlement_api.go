@@ -86,7 +86,7 @@ func standingJSON(st marketplace.Standing) entitlementStandingJSON {
 		channel := sub.Marketplace
 		out.Channel = &channel
 	}
-	out.Subscription = &subscriptionStandingJSON{ProductCode: sub.ProductCode, CustomerAccountID: sub.Customer.AWSAccountID, Status: sub.Status}
+	out.Subscription = &subscriptionStandingJSON{ProductCode: sub.ProductCode, CustomerAccountID: sub.Customer.AccountID, Status: sub.Status}
 	c := &contractStandingJSON{OfferType: string(sub.OfferType)}
 	if cr := st.Credits; cr != nil {
 		remaining := cr.CommittedMicros - cr.UsedMicros

@@ -108,9 +108,9 @@ func (c *Client) ResolveCustomer(ctx context.Context, token string) (marketplace
 	return marketplace.Resolved{
 		ProductCode: aws.ToString(out.ProductCode),
 		Customer: marketplace.Customer{
-			AWSAccountID: aws.ToString(out.CustomerAWSAccountId),
-			Identifier:   aws.ToString(out.CustomerIdentifier),
-			LicenseArn:   aws.ToString(out.LicenseArn),
+			AccountID:  aws.ToString(out.CustomerAWSAccountId),
+			Identifier: aws.ToString(out.CustomerIdentifier),
+			LicenseArn: aws.ToString(out.LicenseArn),
 		},
 	}, nil
 }
@@ -149,7 +149,7 @@ func (c *Client) Entitlements(ctx context.Context, productCode string, cu market
 	case cu.Identifier != "":
 		filter[string(enttypes.GetEntitlementFilterNameCustomerIdentifier)] = []string{cu.Identifier}
 	default:
-		filter[string(enttypes.GetEntitlementFilterNameCustomerAwsAccountId)] = []string{cu.AWSAccountID}
+		filter[string(enttypes.GetEntitlementFilterNameCustomerAwsAccountId)] = []string{cu.AccountID}
 	}
 	in := &marketplaceentitlementservice.GetEntitlementsInput{ProductCode: aws.String(productCode), Filter: filter, MaxResults: aws.Int32(25)}
 	pages := marketplaceentitlementservice.NewGetEntitlementsPaginator(c.entitlements, in)

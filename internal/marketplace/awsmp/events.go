@@ -88,9 +88,9 @@ func ParseEvent(body []byte, o Origins) (marketplace.Notification, error) {
 	if err != nil {
 		return marketplace.Notification{}, err
 	}
-	c := marketplace.Customer{AWSAccountID: d.Acceptor.AccountID, LicenseArn: d.License.Arn}
-	if !accountIDRE.MatchString(c.AWSAccountID) {
-		return marketplace.Notification{}, fmt.Errorf("%w: buyer account %q is not an AWS account id", ErrBadEvent, c.AWSAccountID)
+	c := marketplace.Customer{AccountID: d.Acceptor.AccountID, LicenseArn: d.License.Arn}
+	if !accountIDRE.MatchString(c.AccountID) {
+		return marketplace.Notification{}, fmt.Errorf("%w: buyer account %q is not an AWS account id", ErrBadEvent, c.AccountID)
 	}
 	if err := checkCustomer(c); err != nil {
 		return marketplace.Notification{}, fmt.Errorf("%w: %v", ErrBadEvent, err)

@@ -144,7 +144,7 @@ func checkAccepted(t *testing.T, n marketplace.Notification) {
 	if n.MessageID == "" || n.SentAt.IsZero() {
 		t.Fatalf("accepted a notification without id or time: %+v", n)
 	}
-	for _, v := range []string{n.MessageID, n.Action, n.ProductCode, n.AgreementID, n.Customer.AWSAccountID, n.Customer.Identifier,
+	for _, v := range []string{n.MessageID, n.Action, n.ProductCode, n.AgreementID, n.Customer.AccountID, n.Customer.Identifier,
 		n.Customer.LicenseArn, n.OfferID, n.Payload} {
 		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
 			t.Fatalf("accepted text that cannot be stored: %q", v)

@@ -29,7 +29,7 @@ func (c *Client) BatchMeterUsage(ctx context.Context, productCode string, recs [
 		if r.Customer.Identifier != "" {
 			ur.CustomerIdentifier = aws.String(r.Customer.Identifier)
 		} else {
-			ur.CustomerAWSAccountId = aws.String(r.Customer.AWSAccountID)
+			ur.CustomerAWSAccountId = aws.String(r.Customer.AccountID)
 			if r.Customer.LicenseArn != "" {
 				ur.LicenseArn = aws.String(r.Customer.LicenseArn)
 			}

@@ -70,7 +70,7 @@ func ParseSNSNotification(m SNSMessage) (marketplace.Notification, error) {
 	if product != "" && product != topic.ProductCode {
 		return marketplace.Notification{}, fmt.Errorf("%w: product %q on the topic of %q", ErrBadSNSMessage, product, topic.ProductCode)
 	}
-	c := marketplace.Customer{AWSAccountID: p.CustomerAccountID, Identifier: customer, LicenseArn: p.LicenseArn}
+	c := marketplace.Customer{AccountID: p.CustomerAccountID, Identifier: customer, LicenseArn: p.LicenseArn}
 	if err := checkCustomer(c); err != nil {
 		return marketplace.Notification{}, fmt.Errorf("%w: %v", ErrBadSNSMessage, err)
 	}
@@ -132,11 +132,11 @@ func storable(values ...string) bool {
 }
 
 func checkCustomer(c marketplace.Customer) error {
-	if c.AWSAccountID == "" && c.Identifier == "" {
+	if c.AccountID == "" && c.Identifier == "" {
 		return errors.New("names no customer (account id or identifier)")
 	}
-	if c.AWSAccountID != "" && !accountIDRE.MatchString(c.AWSAccountID) {
-		return fmt.Errorf("customer account %q is not an AWS account id", c.AWSAccountID)
+	if c.AccountID != "" && !accountIDRE.MatchString(c.AccountID) {
+		return fmt.Errorf("customer account %q is not an AWS account id", c.AccountID)
 	}
 	if c.Identifier != "" && !customerIdentifierRE.MatchString(c.Identifier) {
 		return fmt.Errorf("customer identifier %q", c.Identifier)

@@ -65,7 +65,7 @@ func TestEntitlements_13_EveryPageWaitsForTheQuota(t *testing.T) {
 			c := New(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
 				Endpoints{Metering: srv.URL, Entitlement: srv.URL})
 			c.PaceEntitlements(ev)
-			ents, err := c.Entitlements(context.Background(), "prod", marketplace.Customer{AWSAccountID: "123456789012"})
+			ents, err := c.Entitlements(context.Background(), "prod", marketplace.Customer{AccountID: "123456789012"})
 			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Entitlements: %v, want %v", err, tc.wantErr)
 			}
