@@ -57,6 +57,10 @@ const (
 	BillingCancellationPending = "cancellation-pending" // unsubscribe-pending: final usage due by a deadline
 	BillingGrace               = "grace"                // cancelled: 14 days to link another method
 	BillingSuspended           = "suspended"            // grace over: out of billing compliance, data kept
+	// BillingPaymentSuspended: the marketplace suspended the subscription
+	// for non-payment (Microsoft's, for up to 30 days, #15); it may
+	// reinstate it, or cancel it.
+	BillingPaymentSuspended = "payment-suspended"
 	// BillingContractExpired: the contract's term is over (no entitlement
 	// runs past now); a new contract or another method must be linked (R14).
 	BillingContractExpired = "contract-expired"
@@ -104,6 +108,8 @@ func (s *Service) billingOf(ctx context.Context, q queryer, orgID int64) (Billin
 	switch {
 	case sub.Status == StatusUnsubscribePending:
 		b.State = BillingCancellationPending
+	case sub.Status == StatusSuspended:
+		b.State = BillingPaymentSuspended
 	case sub.OfferType == OfferContract && contractOver(sub.Entitlements, s.now()):
 		b.State = BillingContractExpired
 	}

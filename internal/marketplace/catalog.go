@@ -30,9 +30,12 @@ func (t OfferType) Label() string {
 
 // Product is one marketplace product the seller has configured.
 type Product struct {
-	Code      string    `json:"product_code"`
-	Name      string    `json:"name"`
-	OfferType OfferType `json:"offer_type"`
+	// Marketplace is where it is sold: aws (the default), or azure, whose
+	// product_code is the offer id of Partner Center (#15).
+	Marketplace string    `json:"marketplace,omitempty"`
+	Code        string    `json:"product_code"`
+	Name        string    `json:"name"`
+	OfferType   OfferType `json:"offer_type"`
 	// Dimensions are the metering dimensions, as registered with AWS.
 	Dimensions []Dimension `json:"dimensions"`
 	// MeteredDimension receives usage in $0.01 units: the PAYG dimension, or
@@ -76,6 +79,9 @@ type Catalog struct {
 
 var productCodeRE = regexp.MustCompile(`^[-a-zA-Z0-9/=:_.@]{1,255}$`)
 
+// offerIDRE is Partner Center's rule for offer ids.
+var offerIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,49}$`)
+
 var meterNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._:/-]{0,127}$`)
 
 // NewCatalog validates products and meters and indexes them.
@@ -96,7 +102,14 @@ func NewCatalog(products []Product, meters ...Meter) (*Catalog, error) {
 		c.mOrder = append(c.mOrder, m.Name)
 	}
 	for i, p := range products {
+		if p.Marketplace == "" {
+			p.Marketplace = AWS
+		}
 		switch {
+		case Label(p.Marketplace) == "":
+			errs = append(errs, fmt.Errorf("products[%d]: marketplace %q: want aws or azure", i, p.Marketplace))
+		case p.Marketplace == Azure && !offerIDRE.MatchString(p.Code):
+			errs = append(errs, fmt.Errorf("products[%d]: product_code %q is not a Partner Center offer id (lowercase letters, digits, - and _, at most 50)", i, p.Code))
 		case !productCodeRE.MatchString(p.Code):
 			errs = append(errs, fmt.Errorf("products[%d]: product_code %q is not an AWS product code", i, p.Code))
 		case c.products[p.Code].Code != "":

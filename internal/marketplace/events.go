@@ -78,6 +78,7 @@ var eventStates = map[string]webhook.State{
 	BillingCancellationPending: webhook.StateCancelling,
 	BillingGrace:               webhook.StateGrace,
 	BillingSuspended:           webhook.StateSuspended,
+	BillingPaymentSuspended:    webhook.StatePaymentSuspended,
 	BillingContractExpired:     webhook.StateContractExpired,
 }
 
@@ -99,7 +100,7 @@ func (s *Service) tellState(ctx context.Context, tx *sql.Tx, b Billing, told str
 	}
 	if b.State == BillingActive {
 		switch told {
-		case BillingCancellationPending, BillingGrace, BillingSuspended, BillingContractExpired:
+		case BillingCancellationPending, BillingGrace, BillingSuspended, BillingContractExpired, BillingPaymentSuspended:
 			state = webhook.StateReinstated
 		}
 	}

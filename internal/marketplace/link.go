@@ -1,6 +1,7 @@
 package marketplace
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -56,11 +57,23 @@ var (
 		"Subscribe again on AWS Marketplace, then click \u201cSet up your account\u201d.")
 )
 
+// notActiveError is ErrSubscriptionNotActive in the words of the
+// subscription's marketplace.
+func notActiveError(marketplace string) error {
+	if w, ok := landingErrors[marketplace]; ok {
+		return w.cancelled
+	}
+	return ErrSubscriptionNotActive
+}
+
 // LinkResult is what linking did.
 type LinkResult struct {
 	Org     org.Org
 	Already bool // the subscription already billed this organization (R6)
 	Moved   bool // it was moved from another organization (R8)
+	// Activating: the marketplace must be told to bill it (Microsoft's
+	// Activate); Link tries at once and the activation loop finishes.
+	Activating bool
 }
 
 // Link makes the organization (a new one, or one where the user is admin)
@@ -85,6 +98,13 @@ func (s *Service) Link(ctx context.Context, in LinkInput) (LinkResult, error) {
 		res, err = s.link(ctx, tx, p, in)
 		return err
 	})
+	if err == nil && res.Activating {
+		actx, cancel := context.WithTimeout(ctx, setUpActivationTimeout)
+		if _, aerr := s.Activate(actx, p.Subscription.ID); aerr != nil {
+			s.cfg.Logger.Warn("activate a linked subscription", "subscription", p.Subscription.ID, "err", aerr)
+		}
+		cancel()
+	}
 	if errors.Is(err, errUniqueLink) {
 		// A concurrent link won between our checks and our insert: report
 		// what now stands, as if we had come second, which we did.
@@ -103,8 +123,8 @@ func (s *Service) link(ctx context.Context, tx *sql.Tx, p Purchase, in LinkInput
 	if err := tx.QueryRowContext(ctx, `SELECT status FROM subscriptions WHERE id = $1`+s.db.Dialect().ForUpdate(), p.Subscription.ID).Scan(&status); err != nil {
 		return res, fmt.Errorf("lock subscription %d: %w", p.Subscription.ID, err)
 	}
-	if status != StatusActive {
-		return res, ErrSubscriptionNotActive
+	if status != StatusActive && status != StatusPending {
+		return res, notActiveError(p.Subscription.Marketplace)
 	}
 	// A second submit of a purchase already linked (a double click, a
 	// second tab) reports the first link instead of acting again (R6),
@@ -182,10 +202,16 @@ func (s *Service) link(ctx context.Context, tx *sql.Tx, p Purchase, in LinkInput
 	}
 	sub := p.Subscription
 	detail := fmt.Sprintf("%s, AWS account %s, %s", sub.ProductName, sub.AccountLabel(), sub.OfferType.Label())
+	if sub.Marketplace != AWS {
+		detail = fmt.Sprintf("%s, %s subscription %s, plan %s", sub.ProductName, sub.MarketplaceLabel(), sub.Key, sub.Plan)
+	}
 	if err := s.cfg.Orgs.AuditTx(ctx, tx, target.ID, in.UserID, "billing.link", detail); err != nil {
 		return res, err
 	}
 	if err := s.completePurchase(ctx, tx, p.ID); err != nil {
+		return res, err
+	}
+	if res.Activating, err = s.wantActivation(ctx, tx, p.Subscription.ID); err != nil {
 		return res, err
 	}
 	if err := s.tellLinked(ctx, tx, target.ID, res.Moved); err != nil {
@@ -235,6 +261,9 @@ func (s *Service) mailAdmins(ctx context.Context, tx *sql.Tx, o org.Org, sub Sub
 	if err != nil {
 		return err
 	}
+	if sub.Marketplace != AWS {
+		return s.mailAdminsRemote(ctx, tx, o, sub, admins)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "The organization %q is now billed through AWS Marketplace.\n\n", o.Name)
 	fmt.Fprintf(&b, "  Product:       %s\n  AWS account:   %s\n  Offer type:    %s\n", sub.ProductName, sub.AccountLabel(), sub.OfferType.Label())
@@ -247,5 +276,23 @@ func (s *Service) mailAdmins(ctx context.Context, tx *sql.Tx, o org.Org, sub Sub
 	fmt.Fprintf(&b, "\nAll usage of this organization from now on is billed to that AWS account. AWS Marketplace invoices it on its own "+
 		"calendar-month cycle; the invoices are in the AWS Billing console.\n\nBilling page: %s/orgs/%d/billing\n", s.cfg.BaseURL, o.ID)
 	_, err = s.cfg.Mailer.Enqueue(ctx, tx, mailbox.Message{To: admins, Subject: fmt.Sprintf("%s is now billed through AWS Marketplace", o.Name), Text: b.String()})
+	return err
+}
+
+// mailAdminsRemote is mailAdmins for a Provider's marketplace.
+func (s *Service) mailAdminsRemote(ctx context.Context, tx *sql.Tx, o org.Org, sub Subscription, admins []string) error {
+	label := sub.MarketplaceLabel()
+	var b strings.Builder
+	fmt.Fprintf(&b, "The organization %q is now billed through %s.\n\n", o.Name, label)
+	fmt.Fprintf(&b, "  Product:       %s\n  Subscription:  %s\n  Plan:          %s\n", sub.ProductName, cmp.Or(sub.DisplayName, sub.Key), sub.Plan)
+	if sub.Quantity > 0 {
+		fmt.Fprintf(&b, "  Seats:         %d\n", sub.Quantity)
+	}
+	if sub.FreeTrial {
+		b.WriteString("  Free trial:    yes\n")
+	}
+	fmt.Fprintf(&b, "\nAll usage of this organization from now on is billed through that subscription; %s invoices it on its own "+
+		"billing cycle.\n\nBilling page: %s/orgs/%d/billing\n", label, s.cfg.BaseURL, o.ID)
+	_, err := s.cfg.Mailer.Enqueue(ctx, tx, mailbox.Message{To: admins, Subject: fmt.Sprintf("%s is now billed through %s", o.Name, label), Text: b.String()})
 	return err
 }

@@ -106,6 +106,10 @@ type Config struct {
 	// Agreements, when set, reads each subscription's agreement and its
 	// terms (AWS's Agreement API, #13); nil reads none.
 	Agreements AgreementReader
+	// Providers are the marketplaces reached through an adapter besides
+	// AWS (#15), by name (Azure): landing, activation, notices and
+	// reconciliation. AWS is reached through Resolver.
+	Providers map[string]Provider
 }
 
 // Validate reports every missing dependency.

@@ -29,15 +29,22 @@ type Metered struct {
 	Terms []Term
 }
 
+// RemoteFinalMeteringWindow is how long after a cancellation Microsoft
+// still accepts the usage of the hours before it (R18 on Microsoft's).
+const RemoteFinalMeteringWindow = 24 * time.Hour
+
 // MeteredSubscriptions lists the subscriptions whose usage is reported to
 // the marketplace: linked and active or being cancelled, and those
 // cancelled within the final-metering window, whose last hours are still
-// due (R18) even though their link has ended.
+// due (R18) even though their link has ended. A per-user plan of
+// Microsoft's (seats, a quantity) is billed by the seat, not metered.
 func (s *Service) MeteredSubscriptions(ctx context.Context) ([]Metered, error) {
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+meteredColumns+meteredFrom+`
-		WHERE (l.ended_at IS NULL AND s.status IN ('active', 'unsubscribe-pending'))
-			OR (l.end_reason = 'cancelled' AND s.status = 'cancelled' AND s.cancelled_at > $1)
-		ORDER BY s.id`, s.now().Add(-FinalMeteringWindow))
+		WHERE ((l.ended_at IS NULL AND s.status IN ('active', 'unsubscribe-pending'))
+			OR (l.end_reason = 'cancelled' AND s.status = 'cancelled'
+				AND ((s.marketplace = 'aws' AND s.cancelled_at > $1) OR (s.marketplace <> 'aws' AND s.cancelled_at > $2))))
+			AND (s.marketplace = 'aws' OR s.quantity = 0)
+		ORDER BY s.id`, s.now().Add(-FinalMeteringWindow), s.now().Add(-RemoteFinalMeteringWindow))
 	if err != nil {
 		return nil, fmt.Errorf("list metered subscriptions: %w", err)
 	}

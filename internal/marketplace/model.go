@@ -26,7 +26,35 @@ type Subscription struct {
 	CancelledAt     time.Time
 	Entitlements    []Entitlement
 	Link            *Link // nil when it bills no organization
+	// Key is the marketplace's id of the subscription: Microsoft's SaaS
+	// subscription id; on AWS the license ARN or customer identifier.
+	Key string
+	// What a marketplace that sells plans says of it (#15); empty on AWS.
+	Plan        string
+	Quantity    int64 // seats of a per-user plan
+	DisplayName string
+	BuyerEmail  string
+	TermStart   time.Time
+	TermEnd     time.Time
+	// Activation is "" when the marketplace needs none, ActivationWanted
+	// until the marketplace has been told to bill, ActivationDone after.
+	Activation      string
+	ActivationError string
+	ActivatedAt     time.Time
 }
+
+// Activation states.
+const (
+	ActivationWanted = "wanted"
+	ActivationDone   = "done"
+)
+
+// MarketplaceLabel names the marketplace that bills it.
+func (s Subscription) MarketplaceLabel() string { return Label(s.Marketplace) }
+
+// Activating says that the subscription is linked and waits for its
+// marketplace to be told to bill.
+func (s Subscription) Activating() bool { return s.Activation == ActivationWanted }
 
 // AccountLabel is the AWS account id as AWS's console writes it.
 func (s Subscription) AccountLabel() string { return FormatAccountID(s.Customer.AccountID) }
@@ -79,7 +107,8 @@ type queryer interface {
 }
 
 const subscriptionColumns = `s.id, s.marketplace, s.product_code, s.offer_type, s.customer_aws_account_id, s.customer_identifier,
-	s.license_arn, s.offer_id, s.free_trial, s.status, s.status_at, s.final_metering_by, s.cancelled_at, l.org_id, o.name, l.linked_at`
+	s.license_arn, s.offer_id, s.free_trial, s.status, s.status_at, s.final_metering_by, s.cancelled_at, l.org_id, o.name, l.linked_at,
+	s.agreement_key, s.plan_id, s.quantity, s.display_name, s.buyer_email, s.term_start, s.term_end, s.activation, s.activation_error, s.activated_at`
 
 const subscriptionFrom = ` FROM subscriptions s
 	LEFT JOIN billing_links l ON l.subscription_id = s.id AND l.ended_at IS NULL
@@ -89,13 +118,15 @@ func (s *Service) scanSubscription(row interface{ Scan(...any) error }) (Subscri
 	var sub Subscription
 	var orgID sql.NullInt64
 	var orgName sql.NullString
-	var linkedAt, statusAt, finalBy, cancelledAt sql.NullTime
+	var linkedAt, statusAt, finalBy, cancelledAt, termStart, termEnd, activatedAt sql.NullTime
 	err := row.Scan(&sub.ID, &sub.Marketplace, &sub.ProductCode, &sub.OfferType, &sub.Customer.AccountID, &sub.Customer.Identifier,
-		&sub.Customer.LicenseArn, &sub.OfferID, &sub.FreeTrial, &sub.Status, &statusAt, &finalBy, &cancelledAt, &orgID, &orgName, &linkedAt)
+		&sub.Customer.LicenseArn, &sub.OfferID, &sub.FreeTrial, &sub.Status, &statusAt, &finalBy, &cancelledAt, &orgID, &orgName, &linkedAt,
+		&sub.Key, &sub.Plan, &sub.Quantity, &sub.DisplayName, &sub.BuyerEmail, &termStart, &termEnd, &sub.Activation, &sub.ActivationError, &activatedAt)
 	if err != nil {
 		return Subscription{}, err
 	}
 	sub.StatusAt, sub.FinalMeteringBy, sub.CancelledAt = statusAt.Time, finalBy.Time, cancelledAt.Time
+	sub.TermStart, sub.TermEnd, sub.ActivatedAt = termStart.Time, termEnd.Time, activatedAt.Time
 	if orgID.Valid {
 		sub.Link = &Link{OrgID: orgID.Int64, OrgName: orgName.String, LinkedAt: linkedAt.Time}
 	}

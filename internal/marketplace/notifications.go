@@ -564,11 +564,33 @@ var transitionNotes = map[string]struct{ subject, text string }{
 		"AWS Marketplace could not complete the subscription that was to bill %q. Nothing is billed through it.\n\nBilling page: %s\n"},
 }
 
+// remoteTransitionNotes are transitionNotes for a Provider's marketplace,
+// whose name replaces %s in the subject and {marketplace} in the text.
+var remoteTransitionNotes = map[string]struct{ subject, text string }{
+	StatusCancelled: {"Your %s subscription was cancelled",
+		"The {marketplace} subscription that billed %q was cancelled. Usage up to the cancellation is still reported within 24 hours. " +
+			"The organization and its data are kept. Link a new subscription or billing method within 14 days; after that the organization is suspended.\n\nBilling page: %s\n"},
+	StatusSuspended: {"Your %s subscription is suspended",
+		"The {marketplace} subscription that bills %q is suspended: the marketplace could not collect its payment. " +
+			"Nothing of the organization is lost. Update the payment method on the marketplace within 30 days, or it cancels the subscription.\n\nBilling page: %s\n"},
+	StatusActive: {"Your %s subscription is reinstated",
+		"The {marketplace} subscription that bills %q is active again: the marketplace received its payment, and usage is billed through it.\n\nBilling page: %s\n"},
+}
+
 // tellBilling records a status change in the linked organization's audit
 // log and mails its admins and billing members, in the same transaction as
 // the change.
 func (s *Service) tellBilling(ctx context.Context, tx *sql.Tx, subID int64, status string) error {
+	var marketplace string
+	if err := tx.QueryRowContext(ctx, `SELECT marketplace FROM subscriptions WHERE id = $1`, subID).Scan(&marketplace); err != nil {
+		return fmt.Errorf("read marketplace of subscription %d: %w", subID, err)
+	}
 	note, ok := transitionNotes[status]
+	if marketplace != AWS {
+		note, ok = remoteTransitionNotes[status]
+		note.subject = fmt.Sprintf(note.subject, Label(marketplace))
+		note.text = strings.Replace(note.text, "{marketplace}", Label(marketplace), -1)
+	}
 	if !ok {
 		return nil
 	}
@@ -576,7 +598,7 @@ func (s *Service) tellBilling(ctx context.Context, tx *sql.Tx, subID int64, stat
 	if err != nil || link == nil {
 		return err
 	}
-	if err := s.cfg.Orgs.AuditTx(ctx, tx, link.OrgID, 0, "billing.status", "AWS Marketplace subscription "+status); err != nil {
+	if err := s.cfg.Orgs.AuditTx(ctx, tx, link.OrgID, 0, "billing.status", Label(marketplace)+" subscription "+status); err != nil {
 		return err
 	}
 	to, err := s.cfg.Orgs.BillingContactsTx(ctx, tx, link.OrgID)
@@ -616,7 +638,11 @@ func (s *Service) endLink(ctx context.Context, tx *sql.Tx, subID int64, reason s
 	if err != nil {
 		return fmt.Errorf("end billing link of subscription %d: %w", subID, err)
 	}
-	return s.cfg.Orgs.AuditTx(ctx, tx, orgID, 0, "billing.unlink", "AWS Marketplace subscription "+reason)
+	var marketplace string
+	if err := tx.QueryRowContext(ctx, `SELECT marketplace FROM subscriptions WHERE id = $1`, subID).Scan(&marketplace); err != nil {
+		return fmt.Errorf("read marketplace of subscription %d: %w", subID, err)
+	}
+	return s.cfg.Orgs.AuditTx(ctx, tx, orgID, 0, "billing.unlink", Label(marketplace)+" subscription "+reason)
 }
 
 // RunNotifications applies stored notifications every interval until ctx

@@ -269,7 +269,9 @@ func (m *Maker) makeOne(ctx context.Context, sub marketplace.Metered, spans []sp
 		// AWS takes an int32 quantity; more stays in the running total and
 		// goes with the next hour.
 		qty := min(max(due-already, 0), math.MaxInt32)
-		if qty == 0 && !m.cfg.ZeroRecords {
+		// Microsoft refuses a zero quantity (#15): only AWS takes
+		// zero-quantity hours.
+		if qty == 0 && (!m.cfg.ZeroRecords || sub.Product.Marketplace != marketplace.AWS) {
 			return nil
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO metering_records (subscription_id, product_code, dimension, hour, quantity, created_at)

@@ -16,6 +16,10 @@ type Record struct {
 	Hour           time.Time
 	Quantity       int64 // in the dimension's units (for credits, $0.01)
 	Customer       marketplace.Customer
+	// Key and Plan are the marketplace's subscription id and its current
+	// plan, which Microsoft's metering names (#15); Plan is empty on AWS.
+	Key  string
+	Plan string
 }
 
 // Record statuses.
@@ -36,12 +40,21 @@ const (
 	OutcomeAccepted                           // metered (or the identical record was, before)
 	OutcomeDuplicate                          // another quantity is metered for that hour
 	OutcomeNotSubscribed                      // the customer is not subscribed: final
+	// OutcomeConflict: the marketplace holds another quantity for the
+	// hour (Microsoft's Duplicate carrying a different original): final,
+	// for an operator.
+	OutcomeConflict
+	// OutcomeRejected: the marketplace refused the record for what it
+	// says (its subscription, dimension or quantity): final.
+	OutcomeRejected
 )
 
 // Outcome is the marketplace's answer for one record.
 type Outcome struct {
 	Status           OutcomeStatus
 	MeteringRecordID string
+	// Detail says why, for a conflict or a rejection: the operator reads it.
+	Detail string
 }
 
 // Errors of a whole call that the sender handles.

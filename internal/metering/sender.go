@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/marketbridge/marketbridge/internal/store"
 )
@@ -45,6 +46,9 @@ type SenderConfig struct {
 	Lease time.Duration
 	// Workers is how many calls are in flight at once.
 	Workers int
+	// Products, when set, are the only products whose records this sender
+	// sends: those of its marketplace, when several are configured (#15).
+	Products []string
 }
 
 // Validate reports every missing or invalid field.
@@ -139,10 +143,11 @@ func (s *Sender) claim(ctx context.Context) ([]Record, error) {
 	var out []Record
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var product, class string
+		only, args := s.productFilter(3)
 		for _, c := range claimClasses {
 			err := tx.QueryRowContext(ctx, `SELECT product_code FROM metering_records WHERE status = 'pending' AND `+c+`
-				AND hour > $1 AND (lease_until IS NULL OR lease_until < $2) ORDER BY hour, id LIMIT 1`+s.db.Dialect().SkipLocked(),
-				cutoff, now).Scan(&product)
+				AND hour > $1 AND (lease_until IS NULL OR lease_until < $2)`+only+` ORDER BY hour, id LIMIT 1`+s.db.Dialect().SkipLocked(),
+				append([]any{cutoff, now}, args...)...).Scan(&product)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
@@ -156,7 +161,7 @@ func (s *Sender) claim(ctx context.Context) ([]Record, error) {
 			return nil
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT r.id, r.subscription_id, r.product_code, r.dimension, r.hour, r.quantity,
-				s.customer_aws_account_id, s.customer_identifier, s.license_arn
+				s.customer_aws_account_id, s.customer_identifier, s.license_arn, s.agreement_key, s.plan_id
 			FROM metering_records r JOIN subscriptions s ON s.id = r.subscription_id
 			WHERE r.status = 'pending' AND r.`+class+` AND r.product_code = $1 AND r.hour > $2
 				AND (r.lease_until IS NULL OR r.lease_until < $3)
@@ -167,7 +172,7 @@ func (s *Sender) claim(ctx context.Context) ([]Record, error) {
 		for rows.Next() {
 			var r Record
 			if err := rows.Scan(&r.ID, &r.SubscriptionID, &r.ProductCode, &r.Dimension, &r.Hour, &r.Quantity,
-				&r.Customer.AccountID, &r.Customer.Identifier, &r.Customer.LicenseArn); err != nil {
+				&r.Customer.AccountID, &r.Customer.Identifier, &r.Customer.LicenseArn, &r.Key, &r.Plan); err != nil {
 				rows.Close()
 				return err
 			}
@@ -190,6 +195,20 @@ func (s *Sender) claim(ctx context.Context) ([]Record, error) {
 		return err
 	})
 	return out, err
+}
+
+// productFilter is the condition that keeps the claim to the sender's
+// products, with its arguments numbered from $first.
+func (s *Sender) productFilter(first int) (string, []any) {
+	if len(s.cfg.Products) == 0 {
+		return "", nil
+	}
+	marks := make([]string, len(s.cfg.Products))
+	args := make([]any, len(s.cfg.Products))
+	for i, p := range s.cfg.Products {
+		marks[i], args[i] = "$"+strconv.Itoa(first+i), p
+	}
+	return " AND product_code IN (" + strings.Join(marks, ", ") + ")", args
 }
 
 // inList is the records' ids for an IN (...): integers from our own
@@ -313,6 +332,12 @@ func (s *Sender) send(ctx context.Context, batch []Record) (int, error) {
 				s.cfg.Logger.Warn("AWS answered DuplicateRecord; counted as delivered", "record", r.ID, "hour", r.Hour)
 			case OutcomeNotSubscribed:
 				status = StatusNotSubscribed
+			case OutcomeConflict:
+				status = StatusConflict
+				s.cfg.Logger.Error("metering record conflicts with what the marketplace holds", "record", r.ID, "hour", r.Hour, "detail", o.Detail)
+			case OutcomeRejected:
+				status = StatusRejected
+				s.cfg.Logger.Error("metering record refused", "record", r.ID, "hour", r.Hour, "detail", o.Detail)
 			default:
 				status = StatusPending
 			}
@@ -327,8 +352,8 @@ func (s *Sender) send(ctx context.Context, batch []Record) (int, error) {
 				SET status = CASE WHEN $1 = 'not-subscribed' AND maybe_sent THEN 'conflict' ELSE $1 END, metering_record_id = $2,
 					sent_at = CASE WHEN $1 = 'pending' THEN sent_at ELSE $3 END, lease_until = NULL, in_flight = FALSE,
 					last_error = CASE WHEN $1 = 'not-subscribed' AND maybe_sent
-						THEN 'AWS may hold this record: its answer was lost, and a resend was answered CustomerNotSubscribed' ELSE '' END
-				WHERE id = $4 AND claimed_by = $5 AND status = 'pending'`, status, o.MeteringRecordID, now, r.ID, s.owner); err != nil {
+						THEN 'AWS may hold this record: its answer was lost, and a resend was answered CustomerNotSubscribed' ELSE $6 END
+				WHERE id = $4 AND claimed_by = $5 AND status = 'pending'`, status, o.MeteringRecordID, now, r.ID, s.owner, truncate(o.Detail, 500)); err != nil {
 				return fmt.Errorf("store outcome of record %d: %w", r.ID, err)
 			}
 		}
@@ -440,4 +465,16 @@ const skippedZero = "skipped: a zero-quantity record AWS's quota left no room fo
 func neverSent(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// truncate keeps at most n bytes of a message for a text column, cut at a
+// character boundary.
+func truncate(msg string, n int) string {
+	if len(msg) <= n {
+		return msg
+	}
+	for n > 0 && !utf8.RuneStart(msg[n]) {
+		n--
+	}
+	return msg[:n]
 }

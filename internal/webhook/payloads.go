@@ -106,6 +106,11 @@ const (
 	// is out of billing compliance; its data is kept (R17, R19). Recorded
 	// once, by a periodic pass, soon after GraceUntil.
 	StateSuspended State = "suspended"
+	// StatePaymentSuspended: the marketplace suspended the subscription
+	// for non-payment (Microsoft's commercial marketplace, for up to 30
+	// days): usage is not billed through it until the marketplace
+	// reinstates it (then reinstated) or cancels it (then cancelled).
+	StatePaymentSuspended State = "payment-suspended"
 	// StateReinstated: billed by a live subscription again (billing state
 	// active) after the receiver was told cancelling, grace, suspended or
 	// contract-expired: a cancelling subscription the marketplace made
