@@ -17,9 +17,15 @@ import (
 
 // The stand-in works with the token client sellers use: x/oauth2's
 // clientcredentials, on both endpoints, with the secret in the body, in
-// Basic, or wherever auto-detection puts it (contract §2.3).
+// Basic, or wherever auto-detection puts it (contract §2.3); mounted under a
+// prefix or at the root of its host.
 func TestClientCredentials(t *testing.T) {
-	e := newEnv(t)
+	for _, prefix := range []string{mountPrefix, ""} {
+		t.Run("mounted at "+prefix+"/", func(t *testing.T) { testClientCredentials(t, newEnvAt(t, prefix)) })
+	}
+}
+
+func testClientCredentials(t *testing.T, e *env) {
 	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, e.client)
 	v1Params := url.Values{"resource": {MarketplaceAppID}}
 	tests := []struct {

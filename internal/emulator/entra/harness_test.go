@@ -52,13 +52,20 @@ type env struct {
 
 func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 	t.Helper()
+	return newEnvAt(t, mountPrefix, mutate...)
+}
+
+// newEnvAt mounts the stand-in under prefix ("" for the root of the host,
+// which MSAL needs: see testdata/azidentity_test.go.txt).
+func newEnvAt(t *testing.T, prefix string, mutate ...func(*Config)) *env {
+	t.Helper()
 	start, _ := time.Parse(time.RFC3339, testStartUTC)
 	e := &env{clock: &clock{t: start}}
 	var handler http.Handler = http.NotFoundHandler()
 	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
-	e.base = e.srv.URL + mountPrefix + "/"
+	e.base = e.srv.URL + prefix + "/"
 	cfg := Config{PublicURL: e.base, Now: e.clock.Now}
 	for _, m := range mutate {
 		m(&cfg)
@@ -69,7 +76,7 @@ func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 	}
 	e.s = s
 	mux := http.NewServeMux()
-	mux.Handle(mountPrefix+"/", http.StripPrefix(mountPrefix, s))
+	mux.Handle(prefix+"/", http.StripPrefix(prefix, s))
 	handler = mux
 	for _, a := range []App{
 		{TenantID: testTenant, ClientID: testClient, SecretHash: HashSecret(testSecret), Name: "Contoso"},

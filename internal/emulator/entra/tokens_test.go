@@ -179,7 +179,7 @@ func TestVerifyAccessToken(t *testing.T) {
 	}{
 		{"valid", good, now, Caller{testTenant, testClient}, nil},
 		{"another publisher's app", other, now, Caller{otherTenant, otherClient}, nil},
-		{"v2 issuer on the emulator's host", e.forge(t, func(c *claims) { c.Iss, c.Ver, c.Idp = e.base + testTenant + "/v2.0", "2.0", "" }), now, Caller{testTenant, testClient}, nil},
+		{"v2 issuer on the emulator's host", e.forge(t, func(c *claims) { c.Iss, c.Ver, c.Idp = e.base+testTenant+"/v2.0", "2.0", "" }), now, Caller{testTenant, testClient}, nil},
 		{"azp only (a v2 token)", e.forge(t, func(c *claims) { c.AppID = "" }), now, Caller{testTenant, testClient}, nil},
 		{"nbf within the skew", e.forge(t, func(c *claims) { c.Nbf = now.Add(4 * time.Minute).Unix() }), now, Caller{testTenant, testClient}, nil},
 		{"exp within the skew", good, now.Add(time.Hour + 4*time.Minute), Caller{testTenant, testClient}, nil},
