@@ -87,9 +87,12 @@ func (c Config) Validate() error {
 	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		errs = append(errs, fmt.Errorf("entra: public URL %q: want http(s)://host:port/prefix/ with no query", c.PublicURL))
 	}
-	for name, v := range map[string]TokenVersion{"API token version": c.APITokenVersion, "webhook token version": c.WebhookTokenVersion} {
-		if v != "" && v != TokenVersion1 && v != TokenVersion2 {
-			errs = append(errs, fmt.Errorf("entra: %s %q: want %q or %q", name, v, TokenVersion1, TokenVersion2))
+	for _, f := range []struct {
+		name string
+		v    TokenVersion
+	}{{"API token version", c.APITokenVersion}, {"webhook token version", c.WebhookTokenVersion}} {
+		if f.v != "" && f.v != TokenVersion1 && f.v != TokenVersion2 {
+			errs = append(errs, fmt.Errorf("entra: %s %q: want %q or %q", f.name, f.v, TokenVersion1, TokenVersion2))
 		}
 	}
 	if c.TokenLifetime < 0 || c.ClockSkew < 0 || c.PreviousKeyLifetime < 0 {

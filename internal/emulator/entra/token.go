@@ -252,7 +252,8 @@ func (s *Server) token(v1 bool) http.HandlerFunc {
 			http.Error(w, "the emulator could not sign a token; see its log", http.StatusInternalServerError)
 			return
 		}
-		s.requestIDs(w, r)
+		trace, _ := s.requestIDs(w, r)
+		s.log.Debug("entra token issued", "tenant", tenant, "client_id", app.ClientID, "v1", v1, "trace_id", trace)
 		noStore(w)
 		// Entra counts down from the second the token was issued: 3599 for an hour.
 		expiresIn := int64(s.lifetime/time.Second) - 1
