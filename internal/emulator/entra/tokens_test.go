@@ -314,3 +314,76 @@ func TestVerifyAccessToken_Rotation(t *testing.T) {
 		t.Errorf("token of a key rotated out twice: %v, want a retired-key error", err)
 	}
 }
+
+// Token requests, verification and rotation run concurrently (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	e := newEnv(t)
+	body := values("grant_type", "client_credentials", "client_id", testClient, "client_secret", testSecret, "scope", MarketplaceScope)
+	errs := make(chan error, 40)
+	for i := range 40 {
+		go func() {
+			if i%10 == 0 {
+				_, err := e.s.RotateKeys()
+				errs <- err
+				return
+			}
+			resp, err := e.client.Post(e.base+testTenant+"/oauth2/v2.0/token", form, strings.NewReader(body))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			var out struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+				errs <- err
+				return
+			}
+			_, err = e.s.VerifyAccessToken(out.AccessToken, e.clock.Now())
+			errs <- err
+		}()
+	}
+	for range 40 {
+		if err := <-errs; err != nil {
+			// Four rotations may retire a key between issue and check; that is the only allowed failure.
+			if !strings.Contains(err.Error(), "retired") {
+				t.Error(err)
+			}
+		}
+	}
+}
+
+func BenchmarkIssueAccessToken(b *testing.B) {
+	s, now := benchServer(b)
+	for b.Loop() {
+		if _, _, err := s.IssueAccessToken(testTenant, testClient, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyAccessToken(b *testing.B) {
+	s, now := benchServer(b)
+	raw, _, err := s.IssueAccessToken(testTenant, testClient, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.VerifyAccessToken(raw, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchServer(b *testing.B) (*Server, time.Time) {
+	now, _ := time.Parse(time.RFC3339, testStartUTC)
+	s, err := New(Config{PublicURL: "https://127.0.0.1:8081/entra/", Now: func() time.Time { return now }}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.RegisterApp(App{TenantID: testTenant, ClientID: testClient, SecretHash: HashSecret(testSecret)}); err != nil {
+		b.Fatal(err)
+	}
+	return s, now
+}
