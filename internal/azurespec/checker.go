@@ -1,14 +1,3 @@
-// Package azurespec checks HTTP exchanges with Microsoft's commercial
-// marketplace APIs (SaaS Fulfillment v2 and Metering, api-version
-// 2018-08-31) against the OpenAPI documents Microsoft publishes in
-// microsoft/commercial-marketplace-openapi, so that the emulator and the
-// seller are held to Microsoft's text rather than to our reading of it (#15).
-//
-// The documents are not part of this repository: they are read at run time
-// from a directory laid out like Microsoft's repository (see Locate and
-// LoadDir), and validated with kin-openapi. Each place where the checker
-// departs from a literal reading of the documents is a named tolerance below,
-// with the reason.
 package azurespec
 
 import (

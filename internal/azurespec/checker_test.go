@@ -251,6 +251,8 @@ func TestCheckResponse(t *testing.T) {
 			body: `{"count":"0","result":[]}`, want: `at /count: value must be an integer`},
 		{name: "activate answered 201", method: "POST", target: "/saas/subscriptions/" + sid + "/activate", status: 201,
 			want: `status 201 is not declared (declared: 200, 400, 403, 404, 500)`},
+		{name: "empty subscriptions page (the documentation's \"empty response body\")", method: "GET", target: "/saas/subscriptions", status: 200,
+			header: http.Header{"Content-Type": {"application/json"}}, want: `response 200: failed to decode response body`},
 		{name: "answer to an unknown path", method: "GET", target: "/saas/offers", status: 200, want: `route`},
 	}
 	for _, tt := range tests {
