@@ -22,8 +22,8 @@ import (
 // Mismatch is how an exchange differs from the documents.
 type Mismatch struct {
 	Method string
-	// Path is the request's path after its /api segment, as the documents
-	// write paths (/saas/subscriptions/{subscriptionId}, /batchUsageEvent).
+	// Path is the request's path after its first /api segment, as sent
+	// (/saas/subscriptions/37f9dea2-.../activate, /batchUsageEvent).
 	Path string
 	// Operation is the documents' operationId; empty when they declare no
 	// operation for Method and Path.
@@ -105,9 +105,9 @@ func (c *Checker) route(r *http.Request) (*match, error) {
 	reason := "the documents declare no such path"
 	var declared []string
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		other := *req
+		other := req.Clone(context.Background())
 		other.Method = method
-		if route, _ := c.find(&other); route != nil {
+		if route, _ := c.find(other); route != nil {
 			declared = append(declared, method)
 		}
 	}

@@ -35,7 +35,6 @@ type Checker struct {
 }
 
 type api struct {
-	title  string
 	doc    *openapi3.T
 	router routers.Router
 }
@@ -101,7 +100,7 @@ func New(docs ...[]byte) (*Checker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("azurespec: OpenAPI document %d (%s): %w", i+1, title(doc), err)
 		}
-		c.apis = append(c.apis, api{title: title(doc), doc: doc, router: router})
+		c.apis = append(c.apis, api{doc: doc, router: router})
 	}
 	return c, nil
 }

@@ -2,20 +2,24 @@ package azurespec
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 )
 
 // Transport returns a RoundTripper that passes every request on to next and
-// checks those for the marketplace APIs (paths with an /api segment, see
-// CheckRequest) and their answers against the documents, calling report with
+// checks those for the marketplace APIs (paths with an /api segment; what
+// follows the first such segment is matched against the documents' paths) and their answers against the documents, calling report with
 // a *Mismatch for each difference: the request, then the response. A request
 // for a path or method the documents do not declare is reported once, and
 // its answer is not checked. report is called from the goroutine that
 // called RoundTrip, so it must be safe for concurrent use when the client
 // is. Neither the request nor the response is changed, though both bodies
-// are read in full.
+// are read in full. A nil next means http.DefaultTransport.
 func (c *Checker) Transport(next http.RoundTripper, report func(error)) http.RoundTripper {
+	if report == nil {
+		panic("azurespec: Transport needs a report function")
+	}
 	if next == nil {
 		next = http.DefaultTransport
 	}
@@ -48,7 +52,8 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	if err := t.checker.CheckRequest(r, body); err != nil {
 		t.report(err)
-		if m, ok := err.(*Mismatch); ok && m.Part == "route" {
+		var m *Mismatch
+		if errors.As(err, &m) && m.Part == "route" {
 			return t.next.RoundTrip(r)
 		}
 	}
