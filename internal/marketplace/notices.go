@@ -28,6 +28,10 @@ type Notice struct {
 	Payload  string
 }
 
+// ErrNoticeNotAuthentic: a notice whose sender could not be verified (for
+// Microsoft's webhook, its Entra ID token); nothing of it is believed.
+var ErrNoticeNotAuthentic = errors.New("the notice's sender could not be verified")
+
 // maxNoticeAttempts bounds retries of a notice that cannot be applied
 // (the marketplace unavailable) before an operator must look.
 const maxNoticeAttempts = 30

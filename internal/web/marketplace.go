@@ -21,11 +21,13 @@ const fulfillmentPath = "/marketplace/aws/fulfillment"
 const purchaseCookie = "mb_purchase"
 
 type marketplaceErrorView struct {
-	Heading     string
-	ConsoleURL  string
-	Message     string
-	ProductCode string
-	Retry       bool
+	Heading    string
+	ConsoleURL string
+	// ConsoleLabel names ConsoleURL's page; AWS Marketplace's when empty.
+	ConsoleLabel string
+	Message      string
+	ProductCode  string
+	Retry        bool
 }
 
 // renderMarketplaceError shows what went wrong with a set-up and what to do.
@@ -125,7 +127,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.renderMarketplaceError(w, r, err)
 	}
-	s.render(w, r, http.StatusOK, "marketplace_setup", view{Title: "Welcome", Data: setupView{Purchase: p, Next: "/marketplace/aws/setup"}})
+	s.render(w, r, http.StatusOK, "marketplace_setup", view{Title: "Welcome", Data: setupView{Purchase: p, Next: r.URL.Path}})
 	return nil
 }
 

@@ -73,6 +73,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "POST /marketplace/aws/sns", http.HandlerFunc(s.handleSNS))
 	s.handle(mux, "POST /marketplace/aws/events", http.HandlerFunc(s.handleEvents))
 
+	// Microsoft's commercial marketplace (#15): the landing page, then the
+	// same set-up and linking pages; its webhook.
+	s.handle(mux, "GET "+azureLandingPath, s.page(s.handleAzureLanding))
+	s.handle(mux, "GET "+azureSetupPath, s.page(s.handleSetup))
+	s.handle(mux, "POST "+azureWebhookPath, http.HandlerFunc(s.handleAzureWebhook))
+
 	// The JSON API, authenticated with an organization's API key (its own
 	// organization) or a service token (any, by scope): see api.go.
 	s.handle(mux, "GET /api/v1/openapi.json", handleOpenAPI())

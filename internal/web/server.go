@@ -60,6 +60,9 @@ type Config struct {
 	Reconciler Reconciler
 	Usage      *usage.Ingester
 	SNS        *awsmp.SNSVerifier
+	// AzureNotices verifies Microsoft's webhook calls; nil when the seller
+	// does not sell through Microsoft's marketplace (the webhook is 404).
+	AzureNotices AzureNotices
 	// EventBridgeKey is the secret an EventBridge API destination sends in
 	// the EventBridgeHeader header; empty disables the events endpoint.
 	EventBridgeKey    string
