@@ -77,7 +77,10 @@ func TestFulfillment_EveryCall(t *testing.T) {
 		{"change plan", func(c *Client) (any, error) { return c.ChangePlan(ctx, testSubID, "gold") }, accepted,
 			"PATCH", "/api/saas/subscriptions/" + testSubID, "", `{"planId":"gold"}`, "", "", testOpID},
 		{"change quantity, Operation-Id only", func(c *Client) (any, error) { return c.ChangeQuantity(ctx, testSubID, 5) },
-			func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("Operation-Id", testOpID); w.WriteHeader(202) },
+			func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Operation-Id", testOpID)
+				w.WriteHeader(202)
+			},
 			"PATCH", "/api/saas/subscriptions/" + testSubID, "", `{"quantity":5}`, "", "", testOpID},
 		{"cancel", func(c *Client) (any, error) { return c.Cancel(ctx, testSubID) }, accepted,
 			"DELETE", "/api/saas/subscriptions/" + testSubID, "", "", "", "", testOpID},
