@@ -25,7 +25,9 @@ func TestConfig_Validate(t *testing.T) {
 		}, nil},
 		{"loopback over http", func(c *Config) { c.BaseURL, c.AuthorityHost = "http://localhost:8081/api/", "http://[::1]:8081/entra" }, nil},
 		{"everything missing", func(c *Config) { *c = Config{} }, []string{"tenant id: required", "client id: required", "client secret: required"}},
-		{"http elsewhere", func(c *Config) { c.BaseURL, c.AuthorityHost = "http://marketplaceapi.microsoft.com/api", "http://10.0.0.1/" },
+		{"http elsewhere", func(c *Config) {
+			c.BaseURL, c.AuthorityHost = "http://marketplaceapi.microsoft.com/api", "http://10.0.0.1/"
+		},
 			[]string{"azure API URL", "azure authority host", "https is required"}},
 		{"not absolute", func(c *Config) { c.BaseURL = "marketplaceapi.microsoft.com/api" }, []string{"want an absolute https URL"}},
 		{"a query", func(c *Config) { c.AuthorityHost = "https://login.microsoftonline.com/?x=1" }, []string{"want no user, query or fragment"}},
