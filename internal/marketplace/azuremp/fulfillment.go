@@ -22,13 +22,25 @@ func checkID(what, id string) error {
 
 func subscriptionPath(id string) string { return "/saas/subscriptions/" + url.PathEscape(id) }
 
-// decode reads a 2xx body into v, as an *APIError of kind ErrBadResponse
-// when it cannot.
-func decode(op string, r *response, v any) error {
-	if err := json.Unmarshal(r.body, v); err != nil {
-		return badResponse(op, r, err)
+// read GETs url, a call that may be repeated, and parses the answer.
+func read[T any](ctx context.Context, c *Client, op, url string, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	res, err := c.do(ctx, request{op: op, method: http.MethodGet, url: url, idempotent: true})
+	if err != nil {
+		return zero, err
 	}
-	return nil
+	v, err := parse(res.body)
+	if err != nil {
+		return zero, badResponse(op, res, err)
+	}
+	return v, nil
+}
+
+// parseJSON is a parse function for read: the body as one JSON value.
+func parseJSON[T any](b []byte) (T, error) {
+	var v T
+	err := json.Unmarshal(b, &v)
+	return v, err
 }
 
 // badResponse is an answer that could not be used.
@@ -56,9 +68,9 @@ func (c *Client) Resolve(ctx context.Context, token string) (Resolved, error) {
 		}
 		return Resolved{}, err
 	}
-	var out Resolved
-	if err := decode(op, res, &out); err != nil {
-		return Resolved{}, err
+	out, err := parseJSON[Resolved](res.body)
+	if err != nil {
+		return Resolved{}, badResponse(op, res, err)
 	}
 	if out.ID == "" {
 		out.ID = out.Subscription.ID
@@ -101,15 +113,7 @@ func (c *Client) Subscription(ctx context.Context, id string) (Subscription, err
 	if err := checkID(op, id); err != nil {
 		return Subscription{}, err
 	}
-	res, err := c.do(ctx, request{op: op, method: http.MethodGet, url: c.endpoint(subscriptionPath(id), nil), idempotent: true})
-	if err != nil {
-		return Subscription{}, err
-	}
-	var s Subscription
-	if err := decode(op, res, &s); err != nil {
-		return Subscription{}, err
-	}
-	return s, nil
+	return read(ctx, c, op, c.endpoint(subscriptionPath(id), nil), parseJSON[Subscription])
 }
 
 // subscriptionPage is a page of List subscriptions.
@@ -212,15 +216,7 @@ func (c *Client) ListAvailablePlans(ctx context.Context, id, planID string) ([]P
 	if planID != "" {
 		q.Set("planId", planID)
 	}
-	res, err := c.do(ctx, request{op: op, method: http.MethodGet, url: c.endpoint(subscriptionPath(id)+"/listAvailablePlans", q), idempotent: true})
-	if err != nil {
-		return nil, err
-	}
-	plans, err := parsePlans(res.body)
-	if err != nil {
-		return nil, badResponse(op, res, err)
-	}
-	return plans, nil
+	return read(ctx, c, op, c.endpoint(subscriptionPath(id)+"/listAvailablePlans", q), parsePlans)
 }
 
 // ChangePlan asks Microsoft to move the subscription to planID, once the
@@ -289,16 +285,7 @@ func (c *Client) Operation(ctx context.Context, subscriptionID, operationID stri
 	if err := errors.Join(checkID(op, subscriptionID), checkID(op, operationID)); err != nil {
 		return Operation{}, err
 	}
-	res, err := c.do(ctx, request{op: op, method: http.MethodGet,
-		url: c.endpoint(subscriptionPath(subscriptionID)+"/operations/"+url.PathEscape(operationID), nil), idempotent: true})
-	if err != nil {
-		return Operation{}, err
-	}
-	var o Operation
-	if err := decode(op, res, &o); err != nil {
-		return Operation{}, err
-	}
-	return o, nil
+	return read(ctx, c, op, c.endpoint(subscriptionPath(subscriptionID)+"/operations/"+url.PathEscape(operationID), nil), parseJSON[Operation])
 }
 
 // parseOperations reads the outstanding operations in each shape seen:
@@ -327,15 +314,7 @@ func (c *Client) ListOperations(ctx context.Context, subscriptionID string) ([]O
 	if err := checkID(op, subscriptionID); err != nil {
 		return nil, err
 	}
-	res, err := c.do(ctx, request{op: op, method: http.MethodGet, url: c.endpoint(subscriptionPath(subscriptionID)+"/operations", nil), idempotent: true})
-	if err != nil {
-		return nil, err
-	}
-	ops, err := parseOperations(res.body)
-	if err != nil {
-		return nil, badResponse(op, res, err)
-	}
-	return ops, nil
+	return read(ctx, c, op, c.endpoint(subscriptionPath(subscriptionID)+"/operations", nil), parseOperations)
 }
 
 // UpdateOperation acknowledges a ChangePlan, ChangeQuantity or Reinstate

@@ -314,13 +314,5 @@ func (c *Client) GetUsageEvents(ctx context.Context, f UsageFilter) ([]UsageAggr
 			q.Set(name, v)
 		}
 	}
-	res, err := c.do(ctx, request{op: op, method: http.MethodGet, url: c.endpoint("/usageEvents", q), idempotent: true})
-	if err != nil {
-		return nil, err
-	}
-	out, err := parseUsageAggregates(res.body)
-	if err != nil {
-		return nil, badResponse(op, res, err)
-	}
-	return out, nil
+	return read(ctx, c, op, c.endpoint("/usageEvents", q), parseUsageAggregates)
 }
