@@ -178,6 +178,13 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	}
 	var last *APIError
 	for attempt := 1; ; attempt++ {
+		if c.pacer != nil {
+			// A pacer that cannot wait (the caller's deadline comes
+			// first) ends the call: trying again would not help.
+			if err := c.pacer.Wait(ctx); err != nil {
+				return nil, &APIError{Kind: ErrUnavailable, Op: r.op, CorrelationID: correlation, Err: fmt.Errorf("wait for the request quota: %w", err)}
+			}
+		}
 		resp, err := c.attempt(ctx, r, correlation)
 		if err == nil {
 			return resp, nil
@@ -221,11 +228,6 @@ func (c *Client) attempt(ctx context.Context, r request, correlation string) (*r
 	requestID := c.newUUID()
 	fail := func(kind error, err error) *APIError {
 		return &APIError{Kind: kind, Op: r.op, RequestID: requestID, CorrelationID: correlation, Err: err}
-	}
-	if c.pacer != nil {
-		if err := c.pacer.Wait(ctx); err != nil {
-			return nil, fail(ErrUnavailable, fmt.Errorf("wait for the request quota: %w", err))
-		}
 	}
 	token, err := c.tokens.get(ctx)
 	if err != nil {

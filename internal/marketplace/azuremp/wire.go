@@ -187,13 +187,15 @@ func ParseDecimal(s string) (Decimal, error) {
 	}
 	exp := 0
 	if hasExp {
-		expNeg := strings.HasPrefix(expText, "-")
-		expText = strings.TrimLeft(expText, "+-")
-		if len(expText) > 3 || !allDigits(expText) || len(s) > 0 && strings.Count(s, "+")+strings.Count(s, "-") > 1 {
+		sign := byte('+')
+		if expText != "" && (expText[0] == '+' || expText[0] == '-') {
+			sign, expText = expText[0], expText[1:]
+		}
+		if len(expText) > 3 || !allDigits(expText) {
 			return Decimal{}, errDecimalSyntax
 		}
 		exp, _ = strconv.Atoi(expText)
-		if expNeg {
+		if sign == '-' {
 			exp = -exp
 		}
 		if exp > 40 || exp < -40 {
