@@ -55,7 +55,8 @@ func badResponse(op string, r *response, err error) *APIError {
 // token is neither logged nor kept. A refused token is ErrTokenInvalid.
 func (c *Client) Resolve(ctx context.Context, token string) (Resolved, error) {
 	const op = "resolve marketplace token"
-	token = strings.ReplaceAll(strings.TrimSpace(token), " ", "+")
+	// Not trimmed: a trailing space is a '+' too.
+	token = strings.ReplaceAll(token, " ", "+")
 	if token == "" || strings.ContainsFunc(token, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return Resolved{}, &APIError{Kind: ErrTokenInvalid, Op: op, Err: errors.New("empty or not printable")}
 	}

@@ -59,9 +59,9 @@ func TestFulfillment_EveryCall(t *testing.T) {
 			"POST", "/api/saas/subscriptions/resolve", "", "", "X-Ms-Marketplace-Token", "ab+cd/ef",
 			Resolved{ID: testSubID, SubscriptionName: "Contoso Cloud Solution", OfferID: "offer1", PlanID: "silver", Quantity: SeatCount(20), Subscription: sub}},
 		{"resolve puts back a '+' decoded as a space", func(c *Client) (any, error) {
-			r, err := c.Resolve(ctx, "ab cd/ef")
+			r, err := c.Resolve(ctx, "ab cd/ef ")
 			return r.ID, err
-		}, reply(200, sample(t, "resolve.json")), "POST", "/api/saas/subscriptions/resolve", "", "", "X-Ms-Marketplace-Token", "ab+cd/ef", testSubID},
+		}, reply(200, sample(t, "resolve.json")), "POST", "/api/saas/subscriptions/resolve", "", "", "X-Ms-Marketplace-Token", "ab+cd/ef+", testSubID},
 		{"activate per user", func(c *Client) (any, error) { return nil, c.Activate(ctx, testSubID, "gold", SeatCount(3)) }, reply(200, nil),
 			"POST", "/api/saas/subscriptions/" + testSubID + "/activate", "", `{"planId":"gold","quantity":3}`, "", "", nil},
 		{"activate flat rate", func(c *Client) (any, error) { return nil, c.Activate(ctx, testSubID, "silver", Seats{}) }, reply(200, nil),
@@ -198,13 +198,14 @@ func TestFulfillment_ErrorShapes(t *testing.T) {
 func TestFulfillment_RefusedBeforeSending(t *testing.T) {
 	f, c, _, _ := newFake(t, reply(200, nil))
 	for name, err := range map[string]error{
-		"empty token":       func() error { _, err := c.Resolve(ctx, " "); return err }(),
-		"id with a slash":   c.Activate(ctx, "a/../b", "gold", Seats{}),
-		"no plan":           c.Activate(ctx, testSubID, "", Seats{}),
-		"id with a query":   func() error { _, err := c.Subscription(ctx, "x?y"); return err }(),
-		"zero quantity":     func() error { _, err := c.ChangeQuantity(ctx, testSubID, 0); return err }(),
-		"empty operation":   c.UpdateOperation(ctx, testSubID, "", true),
-		"encoded traversal": func() error { _, err := c.Cancel(ctx, "%2e%2e"); return err }(),
+		"empty token":        func() error { _, err := c.Resolve(ctx, ""); return err }(),
+		"a token with a tab": func() error { _, err := c.Resolve(ctx, "ab\tcd"); return err }(),
+		"id with a slash":    c.Activate(ctx, "a/../b", "gold", Seats{}),
+		"no plan":            c.Activate(ctx, testSubID, "", Seats{}),
+		"id with a query":    func() error { _, err := c.Subscription(ctx, "x?y"); return err }(),
+		"zero quantity":      func() error { _, err := c.ChangeQuantity(ctx, testSubID, 0); return err }(),
+		"empty operation":    c.UpdateOperation(ctx, testSubID, "", true),
+		"encoded traversal":  func() error { _, err := c.Cancel(ctx, "%2e%2e"); return err }(),
 	} {
 		if !errors.Is(err, ErrInvalidInput) && !errors.Is(err, ErrTokenInvalid) {
 			t.Errorf("%s: %v, want a refusal", name, err)
