@@ -132,6 +132,10 @@ func parseSubscriptionPage(b []byte) (subscriptionPage, error) {
 	return p, err
 }
 
+// maxPages bounds a listing: 10 million subscriptions at Microsoft's 100 a
+// page, far beyond any publisher, and a stop to links that never end.
+const maxPages = 100_000
+
 // ListSubscriptions reads every subscription of the publisher, of every
 // offer and status, page by page (100 a page), and hands each to yield in
 // Microsoft's order; an error from yield stops the listing and is
@@ -143,6 +147,9 @@ func (c *Client) ListSubscriptions(ctx context.Context, yield func(Subscription)
 	base, _ := url.Parse(c.cfg.BaseURL)
 	seen := map[string]bool{}
 	for page := 1; next != ""; page++ {
+		if page > maxPages {
+			return &APIError{Kind: ErrBadResponse, Op: op, Err: fmt.Errorf("more than %d pages: a @nextLink loop", maxPages)}
+		}
 		seen[next] = true
 		res, err := c.do(ctx, request{op: fmt.Sprintf("%s (page %d)", op, page), method: http.MethodGet, url: next, idempotent: true})
 		if err != nil {
