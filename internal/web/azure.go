@@ -101,6 +101,13 @@ func (s *Server) handleAzureWebhook(w http.ResponseWriter, r *http.Request) {
 		s.refuseNotification(w, r, http.StatusUnauthorized, err)
 		return
 	}
+	if errors.Is(err, marketplace.ErrMarketplaceUnavailable) {
+		// Entra's keys could not be read: a 4xx would reject a plan
+		// change, a 503 makes Microsoft try again.
+		s.logger.WarnContext(r.Context(), "marketplace notice not verified yet", "err", err)
+		http.Error(w, "cannot verify now; retry", http.StatusServiceUnavailable)
+		return
+	}
 	if err != nil {
 		s.refuseNotification(w, r, http.StatusBadRequest, err)
 		return
