@@ -39,7 +39,7 @@ const (
 // of serve must be a key of values.yaml's config.
 var (
 	chartManaged = []string{"addr", "metrics-addr", "data", "database-url", "catalog", "webhooks-file"}
-	chartSecrets = []string{"smtp-url", "oidc-client-secret", "eventbridge-api-key", "webhook-secret"}
+	chartSecrets = []string{"smtp-url", "oidc-client-secret", "eventbridge-api-key", "webhook-secret", "azure-client-secret"}
 )
 
 func helmBinary(t *testing.T) string {

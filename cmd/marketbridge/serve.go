@@ -47,6 +47,7 @@ type serveOptions struct {
 	// private network) instead of beside the console.
 	metricsAddr string
 	market      marketOptions
+	azure       azureOptions
 	metering    meteringOptions
 	// devMailbox shows kept mail at /dev/mailbox, unauthenticated: only
 	// the demo sets it, since the mailbox holds log-in and reset links.
@@ -90,7 +91,8 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.BoolVar(&o.metering.zero, "meter-zero-hours", true, "send a zero record for hours without usage, as AWS recommends")
 	c.Flags.StringVar(&o.productURL, "product-url", "", "the vendor's product at an organization's tenant, for \"Open <product>\" once it is linked: an http(s) URL with {external_id} or {org_id}, e.g. https://app.example.com/tenants/{external_id}; empty offers no button")
 	c.Flags.StringVar(&o.productName, "product-name", "", "the product's name in \"Open <product>\" (default: the subscription's product name from the catalog)")
-	c.Flags.StringVar(&o.market.catalogPath, "catalog", "", "the products sold through AWS Marketplace, a JSON file (see docs/aws-setup.md)")
+	c.Flags.StringVar(&o.market.catalogPath, "catalog", "", "the products sold through AWS Marketplace and Microsoft's commercial marketplace, a JSON file (see docs/aws-setup.md, docs/azure-setup.md)")
+	o.azure.bind(c.Flags)
 	o.webhooks.bind(c.Flags, devMailbox)
 	o.log.Bind(c.Flags)
 }
@@ -138,7 +140,7 @@ func (o *serveOptions) validate() error {
 	}
 	_, snsCAErr := o.market.snsCertHostRoots()
 	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), o.oidc.Validate(), baseErr, mailboxErr, meterErr,
-		entitlementErr, metricsErr, originsErr, productErr, snsCAErr, o.webhooks.validate())
+		entitlementErr, metricsErr, originsErr, productErr, snsCAErr, o.webhooks.validate(), o.azure.validate())
 }
 
 func newServeCommand() *command {
@@ -247,6 +249,13 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	if o.market.agreementAPI {
 		mcfg.Agreements = aws
 	}
+	az, err := o.azure.build(now)
+	if err != nil {
+		return err
+	}
+	if az.provider != nil {
+		mcfg.Providers = map[string]marketplace.Provider{marketplace.Azure: az.provider}
+	}
 	market, err := marketplace.New(mcfg)
 	if err != nil {
 		return err
@@ -275,10 +284,31 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	}
 	// The lease bounds how long a BatchMeterUsage call may take, which real
 	// time measures.
-	meterSender, err := metering.NewSender(metering.SenderConfig{DB: db, Meterer: aws, Pacer: quotas[0], Logger: logger.With("component", "metering"),
-		Now: now, Window: meteringWindow, Lease: o.clock.fromReal(2 * time.Minute), Workers: 4})
-	if err != nil {
-		return err
+	senderCfg := metering.SenderConfig{DB: db, Meterer: aws, Pacer: quotas[0], Logger: logger.With("component", "metering"),
+		Now: now, Window: meteringWindow, Lease: o.clock.fromReal(2 * time.Minute), Workers: 4}
+	// Each marketplace's records go to it alone, at its own pace (#15).
+	var senders []*metering.Sender
+	if awsCodes := productsOf(catalog, marketplace.AWS); len(awsCodes) > 0 || len(catalog.Products()) == 0 {
+		cfg := senderCfg
+		cfg.Products = awsCodes
+		s, err := metering.NewSender(cfg)
+		if err != nil {
+			return err
+		}
+		senders = append(senders, s)
+	}
+	if az.meter != nil {
+		pacer, err := quota.New(quota.Config{DB: db, Name: "azure:batchUsageEvent", Rate: o.azure.meteringRate, Logger: logger.With("component", "quota")})
+		if err != nil {
+			return err
+		}
+		s, err := azureSender(db, az, catalog, pacer, senderCfg)
+		if err != nil {
+			return err
+		}
+		if s != nil {
+			senders = append(senders, s)
+		}
 	}
 	hooks, inbox, deliverer, err := webhookDeps(ctx, o, db, s.url, baseURL, outbox, logger, reg)
 	if err != nil {
@@ -341,6 +371,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		LocalAccountsOff:  !o.oidc.LocalAccounts,
 		Webhooks:          hooks,
 		WebhookInbox:      inbox,
+		AzureNotices:      azureNotices(az),
 	})
 	if err != nil {
 		return err
@@ -365,9 +396,10 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	})
 	workers.Go(func() { market.RunNotifications(workerCtx, 2*time.Second) })
 	workers.Go(func() { market.RunAgreements(workerCtx, 5*time.Second) })
+	workers.Go(func() { market.RunProviders(workerCtx, 2*time.Second, o.azure.reconcileInterval) })
 	workers.Go(func() { deliverer.Run(workerCtx, webhookInterval) })
 	workers.Go(func() {
-		metering.Run(workerCtx, logger.With("component", "metering"), maker, meterSender, o.clock.toReal(o.metering.interval))
+		metering.Run(workerCtx, logger.With("component", "metering"), maker, o.clock.toReal(o.metering.interval), senders...)
 	})
 	// Usage ingestion's writer stops last among these: requests still
 	// waiting on it were answered before the HTTP server finished.

@@ -105,7 +105,7 @@ func killChild(t *testing.T, raw string) {
 		t.Fatal(err)
 	}
 	fmt.Println("READY")
-	metering.Run(ctx, logger, maker, sender, 100*time.Millisecond)
+	metering.Run(ctx, logger, maker, 100*time.Millisecond, sender)
 }
 
 // Where in a call to the marketplace a metering process is killed.

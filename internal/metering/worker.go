@@ -10,8 +10,10 @@ import (
 // those hours when the Maker has a Coverage with Events, and sends what is
 // pending, every interval, until ctx ends. Several processes may run it on
 // one database: record creation locks each subscription, sending leases
-// each record, and each usage.unbilled event has its marker row.
-func Run(ctx context.Context, logger *slog.Logger, maker *Maker, sender *Sender, every time.Duration) {
+// each record, and each usage.unbilled event has its marker row. With
+// several marketplaces there is a sender for each (#15), one after the
+// other: each has its own quota.
+func Run(ctx context.Context, logger *slog.Logger, maker *Maker, every time.Duration, senders ...*Sender) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -25,10 +27,12 @@ func Run(ctx context.Context, logger *slog.Logger, maker *Maker, sender *Sender,
 		} else if n > 0 {
 			logger.Info("usage.unbilled events recorded", "events", n)
 		}
-		if n, err := sender.SendPending(ctx); err != nil && ctx.Err() == nil {
-			logger.Warn("send metering records", "err", err)
-		} else if n > 0 {
-			logger.Info("metering records accepted", "records", n)
+		for _, sender := range senders {
+			if n, err := sender.SendPending(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn("send metering records", "err", err)
+			} else if n > 0 {
+				logger.Info("metering records accepted", "records", n)
+			}
 		}
 		select {
 		case <-ctx.Done():
