@@ -64,7 +64,7 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 	// The dedupe index is rebuilt: the same hour is a Duplicate.
 	res, _ = m.RecordUsage(ctx, "contoso", []market.UsageInput{{ResourceID: sub.ID, Quantity: "1", Dimension: "emails",
-		EffectiveStartTime: "2026-03-10T12:10:00Z", PlanID: "flat"}})
+		EffectiveStartTime: "2026-03-10T12:00:30Z", PlanID: "flat"}})
 	if res[0].Status != market.UsageDuplicate {
 		t.Fatalf("after restart: %s", res[0].Status)
 	}
