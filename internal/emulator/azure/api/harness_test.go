@@ -59,7 +59,7 @@ func (e *env) clock() time.Time {
 
 func newEnv(t *testing.T, s market.Settings) *env {
 	t.Helper()
-	e := &env{t: t, now: time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)}
+	e := &env{t: t, now: time.Date(2026, 3, 9, 12, 30, 0, 0, time.UTC)}
 	if s.PageSize == 0 {
 		s.PageSize = 2
 	}

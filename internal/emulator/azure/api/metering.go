@@ -160,7 +160,7 @@ func parseUsageQuery(q url.Values, now time.Time) (usageQuery, error) {
 	if end == "" {
 		end = q.Get("usageEndDate")
 	}
-	to := now.UTC().Truncate(24 * time.Hour).AddDate(0, 0, 1)
+	to := now.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)
 	if end != "" {
 		t, dateOnly, ok := parseUsageDate(end)
 		if !ok {
