@@ -74,6 +74,21 @@ func newDemoCommand() *command {
 		if err != nil {
 			return fmt.Errorf("seed the emulator's demo catalog: %w", err)
 		}
+		// Microsoft's marketplace and its Entra ID on the same port, over
+		// https with the same CA (#15).
+		emuHTTPS, err := httpsURL(emuURL)
+		if err != nil {
+			return err
+		}
+		ms, err := newMicrosoftEmulator(ctx, o.storage.DataDir, reset, emuHTTPS, emu.Market().Now, logger.With("component", "emulator"))
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
+		if err := ms.seedDemo(ctx, sellerURL); err != nil {
+			return err
+		}
+		ms.demoSeller(&o.azure, emu.CACertificatePEM())
 		o.market.demoEndpoint = emuURL
 		// The emulator's SNS URLs are https on its port; the seller trusts
 		// its CA for that host only.
@@ -91,7 +106,7 @@ func newDemoCommand() *command {
 		var wg sync.WaitGroup
 		var emuErr error
 		wg.Go(func() {
-			emuErr = serveHTTP(ctx, logger, emu.Listener(emuLn), emu.Handler(), config.HTTP{RequestTimeout: time.Minute, ShutdownTimeout: o.http.ShutdownTimeout})
+			emuErr = serveHTTP(ctx, logger, emu.Listener(emuLn), ms.mount(emu.Handler()), config.HTTP{RequestTimeout: time.Minute, ShutdownTimeout: o.http.ShutdownTimeout})
 			cancel() // the demo is both or nothing
 		})
 		if speed > 1 {
