@@ -71,6 +71,8 @@ type LinkResult struct {
 	Org     org.Org
 	Already bool // the subscription already billed this organization (R6)
 	Moved   bool // it was moved from another organization (R8)
+	// Marketplace is the subscription's (aws, azure).
+	Marketplace string
 	// Activating: the marketplace must be told to bill it (Microsoft's
 	// Activate); Link tries at once and the activation loop finishes.
 	Activating bool
@@ -98,6 +100,7 @@ func (s *Service) Link(ctx context.Context, in LinkInput) (LinkResult, error) {
 		res, err = s.link(ctx, tx, p, in)
 		return err
 	})
+	res.Marketplace = p.Subscription.Marketplace
 	if err == nil && res.Activating {
 		actx, cancel := context.WithTimeout(ctx, setUpActivationTimeout)
 		if _, aerr := s.Activate(actx, p.Subscription.ID); aerr != nil {
@@ -108,7 +111,9 @@ func (s *Service) Link(ctx context.Context, in LinkInput) (LinkResult, error) {
 	if errors.Is(err, errUniqueLink) {
 		// A concurrent link won between our checks and our insert: report
 		// what now stands, as if we had come second, which we did.
-		return s.explainLost(ctx, p.Subscription.ID, in)
+		res, err := s.explainLost(ctx, p.Subscription.ID, in)
+		res.Marketplace = p.Subscription.Marketplace
+		return res, err
 	}
 	return res, err
 }

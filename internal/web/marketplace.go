@@ -224,7 +224,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request, u *currentUs
 		f := formFrom(r, err)
 		var elsewhere *marketplace.LinkedElsewhereError
 		if errors.As(err, &elsewhere) && v.LinkedOrg == nil {
-			f.Error = "This AWS subscription already bills an organization you are not a member of. " +
+			f.Error = "This " + subscriptionNoun(p.Subscription.Marketplace) + " already bills an organization you are not a member of. " +
 				"Ask that organization's admins to invite you, or to cancel the link there."
 		}
 		s.render(w, r, statusOf(err), "marketplace_link", view{Title: "Choose the organization to bill", Form: f, Data: v})
@@ -232,11 +232,11 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request, u *currentUs
 	}
 	switch {
 	case res.Already:
-		s.setFlash(w, alreadyLinked(res.Org, in, u.orgs))
+		s.setFlash(w, alreadyLinked(res.Org, in, u.orgs, res.Marketplace))
 	case res.Moved:
-		s.setFlash(w, fmt.Sprintf("The AWS subscription now bills %s instead.", res.Org.Name))
+		s.setFlash(w, fmt.Sprintf("The %s now bills %s instead.", subscriptionNoun(res.Marketplace), res.Org.Name))
 	default:
-		s.setFlash(w, fmt.Sprintf("%s is now billed through AWS Marketplace.", res.Org.Name))
+		s.setFlash(w, fmt.Sprintf("%s is now billed through %s.", res.Org.Name, marketplace.Label(res.Marketplace)))
 	}
 	s.clearPurchaseCookie(w)
 	if err := s.cfg.Accounts.SetCurrentOrg(r.Context(), u.token, res.Org.ID); err != nil {
@@ -248,8 +248,8 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request, u *currentUs
 // alreadyLinked tells a second confirmation of a purchase (a double click,
 // the tab that lost a race) what stands, and that what it chose was not
 // done: it lands on the winner's billing page, not the one it asked for (R6).
-func alreadyLinked(billed org.Org, in marketplace.LinkInput, mine []org.Org) string {
-	msg := billed.Name + " was already billed through this AWS subscription"
+func alreadyLinked(billed org.Org, in marketplace.LinkInput, mine []org.Org, market string) string {
+	msg := billed.Name + " was already billed through this " + subscriptionNoun(market)
 	switch {
 	case in.OrgID == 0:
 		msg += ", so no new organization was created"
@@ -372,4 +372,14 @@ func (s *Server) waitingPurchase(r *http.Request) bool {
 	}
 	p, err := s.cfg.Market.PurchaseByClaim(r.Context(), c.Value)
 	return err == nil && !p.Completed
+}
+
+// subscriptionNoun names a subscription of the marketplace in a sentence:
+// "AWS subscription", as AWS's pages always said, or "Microsoft commercial
+// marketplace subscription".
+func subscriptionNoun(market string) string {
+	if market == marketplace.AWS || market == "" {
+		return "AWS subscription"
+	}
+	return marketplace.Label(market) + " subscription"
 }

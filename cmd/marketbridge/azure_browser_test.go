@@ -1,0 +1,213 @@
+package main
+
+// The Microsoft commercial marketplace browser suite (#15): a purchase on
+// the emulated marketplace, "Configure account now" to the seller's landing
+// page, the seed flows' sign-up, log-in and linking, and the subscription's
+// life (suspension, reinstatement, cancellation) on the billing page and in
+// the vendor's webhooks, in headless Chromium against the real demo command.
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/marketbridge/marketbridge/internal/browsertest"
+)
+
+// azureSubscription is the part of the Azure emulator's control API answer
+// the tests read.
+type azureSubscription struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	PlanID   string `json:"plan_id"`
+	Quantity int    `json:"quantity"`
+}
+
+// azureControl calls the Microsoft emulator's control API.
+func (d demoURLs) azureControl(t *testing.T, method, path string, body, out any) {
+	t.Helper()
+	azure := demoURLs{seller: d.seller, emulator: d.emulator + "/azure"}
+	azure.control(t, method, path, body, out)
+}
+
+// buyOnAzure purchases a plan of the demo offer for a buyer tenant and
+// returns the subscription and the landing URL its "Configure account now"
+// opens.
+func buyOnAzure(t *testing.T, d demoURLs, plan, tenant, email, name string, seats int) (azureSubscription, string) {
+	t.Helper()
+	var bought struct {
+		Subscription azureSubscription `json:"subscription"`
+		LandingURL   string            `json:"landing_url"`
+	}
+	in := map[string]any{"offer_id": demoAzureOffer, "plan_id": plan, "name": name,
+		"beneficiary": map[string]string{"tenantId": tenant, "emailId": email}}
+	if seats > 0 {
+		in["quantity"] = seats
+	}
+	d.azureControl(t, http.MethodPost, "/subscriptions", in, &bought)
+	if bought.Subscription.Status != "PendingFulfillmentStart" || bought.LandingURL == "" {
+		t.Fatalf("purchase on the emulator: %+v, landing %q", bought.Subscription, bought.LandingURL)
+	}
+	return bought.Subscription, bought.LandingURL
+}
+
+// azureStatus is the subscription's status at Microsoft's, as the emulator
+// holds it.
+func azureStatus(t *testing.T, d demoURLs, id string) azureSubscription {
+	t.Helper()
+	var s azureSubscription
+	d.azureControl(t, http.MethodGet, "/subscriptions/"+id, nil, &s)
+	return s
+}
+
+// confirmAzureLink is confirmLink in Microsoft's words.
+func confirmAzureLink(t *testing.T, b *browsertest.Browser, orgName string) int64 {
+	t.Helper()
+	expectPage(t, b, b.Click(`main form[action$="/link"] button[type=submit]`), http.StatusOK, "Billing")
+	expectFlash(t, b, orgName+" is now billed through Microsoft commercial marketplace")
+	var orgID int64
+	if _, err := fmt.Sscanf(b.URL().Path, "/orgs/%d/billing", &orgID); err != nil {
+		t.Fatalf("after linking the browser is on %s, want /orgs/{id}/billing", b.URL())
+	}
+	return orgID
+}
+
+// expectAzureBilling checks the billing page's marketplace panel (R9).
+func expectAzureBilling(t *testing.T, b *browsertest.Browser, plan, status string) {
+	t.Helper()
+	expectText(t, b, "main .panel .badge", "Billed through Microsoft commercial marketplace")
+	got := billingRows(b)
+	want := map[string]string{"marketplace": "Microsoft commercial marketplace", "status": status}
+	for row, w := range want {
+		if got[row] != w {
+			t.Errorf("billing page: %s is %q, want %q", row, got[row], w)
+		}
+	}
+	if p := got["plan"]; len(p) < len(plan) || p[:len(plan)] != plan {
+		t.Errorf("billing page: plan is %q, want %q", p, plan)
+	}
+}
+
+// Flow A on Microsoft's marketplace for a newcomer: "Configure account
+// now" opens the landing page with the token; register, verify, log in,
+// onboard, and the default new organization is linked (R4, R9). Linking
+// activates the subscription at Microsoft's, once (R6): the billing page
+// says active, and so does the marketplace.
+func TestBrowser_AzureFlowA_NewUserRegistersLinksAndActivates_R4_R6_R9(t *testing.T) {
+	t.Parallel()
+	b := browsertest.New(t, "buyer")
+	d := startDemo(t)
+	ada := person{name: "Ada Lovelace", email: "ada@example.com", password: "notes on the analytical engine", company: "Lovelace Analytics"}
+
+	sub, landing := buyOnAzure(t, d, "payg", "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", ada.email, "Lovelace cloud", 0)
+	expectPage(t, b, b.Visit(landing), http.StatusOK, "Welcome from Microsoft commercial marketplace")
+	expectText(t, b, "main .panel", "Example Cloud", "Lovelace cloud", "payg")
+
+	registerFromSetUp(t, b, d.seller, ada)
+	expectText(t, b, "main .alert.info", "billed through this Microsoft commercial marketplace subscription")
+	orgID := confirmAzureLink(t, b, ada.company)
+	expectAzureBilling(t, b, "payg", "active")
+	if got := azureStatus(t, d, sub.ID); got.Status != "Subscribed" {
+		t.Errorf("at Microsoft's the subscription is %q after linking, want Subscribed (activated)", got.Status)
+	}
+	openMail(t, b, d.seller, ada.email, ada.company+" is now billed through Microsoft commercial marketplace")
+	expectText(t, b, "main pre.mail", "Lovelace cloud", "payg", fmt.Sprintf("/orgs/%d/billing", orgID))
+
+	// "Manage account" later: a fresh token lands on the same subscription,
+	// shown where it is linked (R7); nothing is activated twice.
+	var token struct {
+		LandingURL string `json:"landing_url"`
+	}
+	d.azureControl(t, http.MethodPost, "/subscriptions/"+sub.ID+"/landing-token", nil, &token)
+	expectPage(t, b, b.Visit(token.LandingURL), http.StatusOK, linkHeading)
+	expectText(t, b, "main", "This subscription is already linked", ada.company)
+}
+
+// Flow A for an existing user and organization, with Microsoft's private
+// plan: the buyer's tenant is in the plan's audience; the user logs in from
+// the landing page and picks the organization where they are Admin (R2).
+func TestBrowser_AzurePrivatePlan_ExistingUserLinksExistingOrg_R2(t *testing.T) {
+	t.Parallel()
+	b := browsertest.New(t, "buyer")
+	d := startDemo(t)
+	charles := person{name: "Charles Babbage", email: "charles@example.com", password: "the difference engine no 2", company: "Babbage Engines"}
+	signUp(t, b, d.seller, charles)
+	orgID := createOrg(t, b, "Babbage Engines")
+	expectPage(t, b, b.Click(`header form[action="/logout"] button[type=submit]`), http.StatusOK, "Log in")
+
+	sub, landing := buyOnAzure(t, d, "enterprise", demoAzureBuyerTenant, charles.email, "Babbage enterprise", 0)
+	expectPage(t, b, b.Visit(landing), http.StatusOK, "Welcome from Microsoft commercial marketplace")
+	expectText(t, b, "main .panel", "Babbage enterprise", "enterprise")
+	expectPage(t, b, b.Click(`main a[href^="/login?"]`), http.StatusOK, "Log in")
+	expectPage(t, b, login(t, b, charles), http.StatusOK, linkHeading)
+	existing := fmt.Sprintf(`main input[name=org][value="%d"]`, orgID)
+	check(t, b, existing)
+	if linked := confirmAzureLink(t, b, charles.company); linked != orgID {
+		t.Errorf("linked organization %d, want the existing one, %d", linked, orgID)
+	}
+	expectAzureBilling(t, b, "enterprise", "active")
+	if got := azureStatus(t, d, sub.ID); got.Status != "Subscribed" || got.PlanID != "enterprise" {
+		t.Errorf("at Microsoft's: %+v, want Subscribed on the private plan", got)
+	}
+}
+
+// A token that does not resolve gets a page that says what to do in
+// Microsoft's words, with a client-error status (R5).
+func TestBrowser_AzureInvalidLandingTokenSaysWhatToDo_R5(t *testing.T) {
+	t.Parallel()
+	b := browsertest.New(t, "buyer")
+	d := startDemo(t)
+	status := b.Visit(d.seller + "/marketplace/azure/landing?token=not-a-token")
+	if status < 400 || status > 499 {
+		t.Errorf("an invalid token's page has status %d, want a client error", status)
+	}
+	expectText(t, b, "main .panel", "Configure account now", "you do not need to buy again", "Nothing was linked")
+}
+
+// The subscription's life after the link, as Microsoft tells it by webhook:
+// suspended for non-payment, reinstated, cancelled; each shows on the
+// billing page and reaches the vendor's product as subscription.updated
+// (payment-suspended, reinstated, cancelled, grace), in order (R17, R19).
+func TestBrowser_AzureSuspendReinstateCancel_BillingPageAndWebhooks_R17_R19(t *testing.T) {
+	t.Parallel()
+	hooks := startWebhookReceiver(t)
+	b := browsertest.New(t, "buyer")
+	b.ExtendBudget(2 * time.Minute)
+	d := startDemo(t, "--webhook-url", hooks.srv.URL+"/hooks/marketbridge", "--webhook-secret", hooks.secret)
+	grace := person{name: "Grace Hopper", email: "grace@example.com", password: "a ship in port is safe", company: "Hopper Systems"}
+
+	sub, landing := buyOnAzure(t, d, "payg", "3d4e5f6a-7b8c-4d9e-8f0a-1b2c3d4e5f6a", grace.email, "Hopper cloud", 0)
+	expectPage(t, b, b.Visit(landing), http.StatusOK, "Welcome from Microsoft commercial marketplace")
+	registerFromSetUp(t, b, d.seller, grace)
+	orgID := confirmAzureLink(t, b, grace.company)
+	hooks.waitFor(t, orgID, "subscription.updated active", func(evs []hookEvent) bool { return slices.ContainsFunc(evs, isState("active")) })
+
+	billing := fmt.Sprintf("%s/orgs/%d/billing", d.seller, orgID)
+	step := func(action, state, billingText string) {
+		t.Helper()
+		d.azureControl(t, http.MethodPost, "/subscriptions/"+sub.ID+"/"+action, nil, nil)
+		hooks.waitFor(t, orgID, "subscription.updated "+state, func(evs []hookEvent) bool { return slices.ContainsFunc(evs, isState(state)) })
+		expectPage(t, b, b.Visit(billing), http.StatusOK, "Billing")
+		expectText(t, b, "main", billingText)
+	}
+	step("suspend", "payment-suspended", "suspended the subscription: it could not collect the payment")
+	step("reinstate", "reinstated", "Billed through Microsoft commercial marketplace")
+	step("cancel", "grace", "The Microsoft commercial marketplace subscription was cancelled")
+
+	evs := hooks.of(orgID)
+	var states []string
+	for _, e := range evs {
+		if e.Type == "subscription.updated" {
+			states = append(states, e.Data.State)
+		}
+	}
+	want := []string{"active", "payment-suspended", "reinstated", "cancelled", "grace"}
+	if !slices.Equal(states, want) {
+		t.Errorf("subscription.updated states %v, want %v", states, want)
+	}
+	if i := slices.IndexFunc(evs, func(e hookEvent) bool { return e.Type == "organization.unlinked" }); i < 0 {
+		t.Errorf("no organization.unlinked after the cancellation: %v", evs)
+	}
+}
