@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"time"
 
 	"github.com/marketbridge/marketbridge/internal/config"
@@ -92,10 +93,12 @@ func (o *emulatorOptions) config() emulator.Config {
 
 func newEmulatorCommand() *command {
 	c := &command{Command: config.NewCommand("emulator",
-		"Run the AWS Marketplace emulator alone, for your own CI (see docs/emulator.md).",
+		"Run the marketplace emulators (AWS Marketplace, Microsoft's commercial marketplace) alone, for your own CI (see docs/emulator.md).",
 		"Serves the AWS API (ResolveCustomer, BatchMeterUsage, GetEntitlements, and the Agreement Service's DescribeAgreement,\n"+
 			"GetAgreementTerms, SearchAgreements) on POST /, the buyer pages under /buyer/,\n"+
-			"and the control API under /emulator/v1/. Point the AWS SDK at it with AWS_ENDPOINT_URL and credentials test/test.")}
+			"and the control API under /emulator/v1/. Point the AWS SDK at it with AWS_ENDPOINT_URL and credentials test/test.\n"+
+			"Microsoft's SaaS Fulfillment and Metering APIs are under /azure/api/, its control API under /azure/emulator/v1/,\n"+
+			"and its Entra ID stand-in under /entra/, on the same port, over HTTP and HTTPS.")}
 	var o emulatorOptions
 	o.bind(c.Command)
 	c.run = func(ctx context.Context, e env) error {
@@ -103,16 +106,22 @@ func newEmulatorCommand() *command {
 			return err
 		}
 		logger := o.log.Logger(e.stderr)
-		return runEmulator(ctx, logger, o, func(url string, emu *emulator.Emulator) {
-			fmt.Fprintf(e.stdout, "\nAWS Marketplace emulator is running.\n\n"+
+		return runEmulator(ctx, logger, o, func(url string, emu *emulator.Emulator, ms *microsoftEmulator) {
+			fmt.Fprintf(e.stdout, "\nAWS Marketplace and Microsoft commercial marketplace emulators are running.\n\n"+
 				"  AWS API        POST %s/   (AWS_ENDPOINT_URL=%s, credentials %s / ...)\n"+
 				"  buyer pages    %s/buyer/\n"+
 				"  control API    %s/emulator/v1/status\n"+
 				"  SNS            %s\n"+
 				"  HTTPS CA       %s   (the same port answers https; give this CA to SNS verifiers,\n"+
 				"                 e.g. marketbridge serve --sns-cert-ca with --sns-cert-host)\n\n"+
-				"State: %s/emulator.db. Press Ctrl+C to stop.\n\n", url, url, o.accessKeyID, url, url,
-				emu.Market().SigningCertURL(), emu.CAFile(), o.dataDir)
+				"Microsoft's commercial marketplace:\n"+
+				"  API            %s   (marketbridge serve --azure-api-url)\n"+
+				"  Entra ID       %s   (--azure-authority-host; --azure-ca the CA above)\n"+
+				"  control API    %s/azure/emulator/v1/status\n"+
+				"  demo app       tenant %s, client %s, secret %s (with --seed-demo)\n\n"+
+				"State: %s/emulator.db and azure-emulator.db. Press Ctrl+C to stop.\n\n", url, url, o.accessKeyID, url, url,
+				emu.Market().SigningCertURL(), emu.CAFile(), ms.apiURL, ms.authorityHost, url,
+				demoAzureTenantID, demoAzureClientID, demoAzureClientSecret, o.dataDir)
 		})
 	}
 	return c
@@ -120,7 +129,7 @@ func newEmulatorCommand() *command {
 
 // runEmulator serves the emulator until ctx ends, HTTP and HTTPS on one
 // port. started, when not nil, is called with its URL once it listens.
-func runEmulator(ctx context.Context, logger *slog.Logger, o emulatorOptions, started func(url string, emu *emulator.Emulator)) error {
+func runEmulator(ctx context.Context, logger *slog.Logger, o emulatorOptions, started func(url string, emu *emulator.Emulator, ms *microsoftEmulator)) error {
 	ln, err := listen(o.addr)
 	if err != nil {
 		return err
@@ -135,15 +144,36 @@ func runEmulator(ctx context.Context, logger *slog.Logger, o emulatorOptions, st
 			logger.Error("close emulator", "err", cerr)
 		}
 	}()
+	httpsBase, err := httpsURL(o.url())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ms, err := newMicrosoftEmulator(ctx, o.dataDir, o.reset, httpsBase, emu.Market().Now, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer ms.Close()
 	if o.seedDemo != "" {
 		if _, err := emu.SeedDemo(ctx, market.DemoInput{FulfillmentURL: o.seedDemo}); err != nil {
 			ln.Close()
 			return fmt.Errorf("seed demo catalog: %w", err)
 		}
+		// Microsoft's landing page and webhook are on the same seller.
+		seller, err := url.Parse(o.seedDemo)
+		if err != nil || seller.Host == "" {
+			ln.Close()
+			return fmt.Errorf("--seed-demo: %q is not a URL", o.seedDemo)
+		}
+		if err := ms.seedDemo(ctx, seller.Scheme+"://"+seller.Host); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	logger.Info("emulator listening", "addr", ln.Addr().String(), "url", o.url(), "ca_file", emu.CAFile())
 	if started != nil {
-		started(o.url(), emu)
+		started(o.url(), emu, ms)
 	}
-	return serveHTTP(ctx, logger, emu.Listener(ln), emu.Handler(), config.HTTP{Addr: o.addr, RequestTimeout: 2 * time.Minute, ShutdownTimeout: o.shutdownTimeout})
+	return serveHTTP(ctx, logger, emu.Listener(ln), ms.mount(emu.Handler()), config.HTTP{Addr: o.addr, RequestTimeout: 2 * time.Minute, ShutdownTimeout: o.shutdownTimeout})
 }

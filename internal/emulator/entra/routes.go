@@ -15,5 +15,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{tenant}/discovery/keys", s.keySet)
 	mux.HandleFunc("/{tenant}/oauth2/v2.0/authorize", s.authorize)
 	mux.HandleFunc("/{tenant}/oauth2/authorize", s.authorize)
+	mux.HandleFunc("GET /emulator/v1/apps", s.listApps)
+	mux.HandleFunc("PUT /emulator/v1/apps/{tenant}/{client}", s.putApp)
+	mux.HandleFunc("POST /emulator/v1/keys/rotate", s.rotate)
 	return mux
 }
