@@ -175,8 +175,8 @@ func TestBrowser_AzureSuspendReinstateCancel_BillingPageAndWebhooks_R17_R19(t *t
 	hooks := startWebhookReceiver(t)
 	b := browsertest.New(t, "buyer")
 	b.ExtendBudget(2 * time.Minute)
-	d := startDemo(t, "--webhook-url", hooks.srv.URL+"/hooks/marketbridge", "--webhook-secret", hooks.secret)
 	grace := person{name: "Grace Hopper", email: "grace@example.com", password: "a ship in port is safe", company: "Hopper Systems"}
+	d := startDemo(t, "--webhook-url", hooks.srv.URL+"/hooks/marketbridge", "--webhook-secret", hooks.secret, "--operators", grace.email)
 
 	sub, landing := buyOnAzure(t, d, "payg", "3d4e5f6a-7b8c-4d9e-8f0a-1b2c3d4e5f6a", grace.email, "Hopper cloud", 0)
 	expectPage(t, b, b.Visit(landing), http.StatusOK, "Welcome from Microsoft commercial marketplace")
@@ -210,4 +210,10 @@ func TestBrowser_AzureSuspendReinstateCancel_BillingPageAndWebhooks_R17_R19(t *t
 	if i := slices.IndexFunc(evs, func(e hookEvent) bool { return e.Type == "organization.unlinked" }); i < 0 {
 		t.Errorf("no organization.unlinked after the cancellation: %v", evs)
 	}
+
+	// The operator sees Microsoft's calls, each applied, and the
+	// subscription named with its marketplace.
+	expectPage(t, b, b.Visit(d.seller+"/operator"), http.StatusOK, "Operator view")
+	expectText(t, b, "main", "Marketplace webhook calls", "Microsoft commercial marketplace webhook", "Suspend", "Reinstate", "Unsubscribe")
+	expectText(t, b, "main", "Microsoft commercial marketplace", sub.ID, "plan payg")
 }

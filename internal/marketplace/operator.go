@@ -113,3 +113,44 @@ func (s *Service) RetryNotification(ctx context.Context, id int64) error {
 	_, err = s.apply(ctx, id)
 	return err
 }
+
+// Notices lists the newest notices of Provider marketplaces (Microsoft's
+// webhook calls), for the operator view; Source is "<marketplace> webhook"
+// and Account the marketplace's subscription id.
+func (s *Service) Notices(ctx context.Context, limit int) ([]StoredNotification, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT id, marketplace, notice_id, action, subscription_key, sent_at, received_at,
+			status, attempts, last_error, payload
+		FROM marketplace_notices ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list marketplace notices: %w", err)
+	}
+	defer rows.Close()
+	var out []StoredNotification
+	for rows.Next() {
+		var n StoredNotification
+		if err := rows.Scan(&n.ID, &n.Source, &n.MessageID, &n.Action, &n.Account, &n.SentAt, &n.ReceivedAt,
+			&n.Status, &n.Attempts, &n.LastError, &n.Payload); err != nil {
+			return nil, err
+		}
+		n.Source = Label(n.Source) + " webhook"
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// RetryNotice runs a failed or waiting notice again now.
+func (s *Service) RetryNotice(ctx context.Context, id int64) error {
+	res, err := s.db.Write().ExecContext(ctx, `UPDATE marketplace_notices SET status = 'pending', attempts = 0, retry_after = NULL
+		WHERE id = $1 AND status <> 'applied'`, id)
+	if err != nil {
+		return fmt.Errorf("retry notice %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotRetryable
+	}
+	applied, err := s.ApplyNotice(ctx, id)
+	if err == nil && !applied {
+		err = fmt.Errorf("notice %d is waiting: its subscription has not been set up here yet", id)
+	}
+	return err
+}

@@ -29,6 +29,8 @@ type operatorView struct {
 	Purchases     []marketplace.PurchaseSummary
 	Subscriptions []marketplace.Subscription
 	Notifications []marketplace.StoredNotification
+	// Notices are Microsoft's webhook calls (#15).
+	Notices []marketplace.StoredNotification
 	// DisabledWebhooks are the webhook endpoints that are off, for a
 	// warning at the top (#12).
 	DisabledWebhooks []webhook.Endpoint
@@ -44,6 +46,9 @@ func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request, u *curre
 		return err
 	}
 	if v.Notifications, err = s.cfg.Market.Notifications(r.Context(), 200); err != nil {
+		return err
+	}
+	if v.Notices, err = s.cfg.Market.Notices(r.Context(), 200); err != nil {
 		return err
 	}
 	if v.Failures, err = s.cfg.Reports.Failures(r.Context(), 100); err != nil {
@@ -81,5 +86,18 @@ func (s *Server) handleRetryNotification(w http.ResponseWriter, r *http.Request,
 		return seeOther(w, r, "/operator")
 	}
 	s.setFlash(w, "Notification "+r.PathValue("id")+" applied.")
+	return seeOther(w, r, "/operator")
+}
+
+func (s *Server) handleRetryNotice(w http.ResponseWriter, r *http.Request, u *currentUser) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Market.RetryNotice(r.Context(), id); err != nil {
+		s.setFlash(w, "Notice "+r.PathValue("id")+" did not apply: "+err.Error())
+		return seeOther(w, r, "/operator")
+	}
+	s.setFlash(w, "Notice "+r.PathValue("id")+" applied.")
 	return seeOther(w, r, "/operator")
 }

@@ -107,6 +107,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	// The vendor's operator view.
 	s.handle(mux, "GET /operator", s.operator(s.handleOperator))
 	s.handle(mux, "POST /operator/notifications/{id}/retry", s.operator(s.handleRetryNotification))
+	s.handle(mux, "POST /operator/notices/{id}/retry", s.operator(s.handleRetryNotice))
 	s.handle(mux, "GET /operator/tokens", s.operator(s.handleTokens))
 	s.handle(mux, "POST /operator/tokens", s.operator(s.handleCreateToken))
 	s.handle(mux, "POST /operator/tokens/{id}/revoke", s.operator(s.handleRevokeToken))
