@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,4 +217,45 @@ func TestBrowser_AzureSuspendReinstateCancel_BillingPageAndWebhooks_R17_R19(t *t
 	expectPage(t, b, b.Visit(d.seller+"/operator"), http.StatusOK, "Operator view")
 	expectText(t, b, "main", "Marketplace webhook calls", "Microsoft commercial marketplace webhook", "Suspend", "Reinstate", "Unsubscribe")
 	expectText(t, b, "main", "Microsoft commercial marketplace", sub.ID, "plan payg")
+}
+
+// Microsoft's webhook believes nothing unverified: a call without a bearer
+// token, with a forged or foreign one, or with a token of the right shape
+// signed by another key, is refused with 401 (it is refused before it is
+// stored: web.handleAzureWebhook verifies first).
+func TestAzureWebhook_RefusesUnverifiedCalls(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t)
+	body := `{"id":"7a1c5e9f-3b2d-4c6e-8f0a-1b2c3d4e5f6a","subscriptionId":"00000000-0000-4000-8000-000000000001","action":"Unsubscribe",` +
+		`"status":"Succeeded","timeStamp":"2026-12-02T10:00:00Z"}`
+	// A well-formed RS256 token from a key the tenant never published.
+	forged := "eyJhbGciOiJSUzI1NiIsImtpZCI6ImZvcmdlZCIsInR5cCI6IkpXVCJ9." +
+		"eyJhdWQiOiI3ZDllMWYzYS01YjdjLTRkOWUtOGYxYS0zYjVjN2Q5ZTFmM2EiLCJ0aWQiOiIwYjZmM2MyZS01YTFkLTRlOGYtOWM3Yi0yZDRlNmY4YTBiMWMifQ." +
+		"c2lnbmF0dXJl"
+	for _, tc := range []struct{ name, auth string }{
+		{"no token", ""},
+		{"not a bearer", "Basic dXNlcjpwYXNz"},
+		{"garbage", "Bearer not-a-jwt"},
+		{"unsigned", "Bearer eyJhbGciOiJub25lIn0.eyJhdWQiOiJ4In0."},
+		{"another key", "Bearer " + forged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, d.seller+"/marketplace/azure/webhook", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("status %d, want 401", resp.StatusCode)
+			}
+		})
+	}
 }
