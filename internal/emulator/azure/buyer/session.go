@@ -58,6 +58,9 @@ func (p *Pages) knownTenants() []knownTenant {
 			if k.Email == defaultEmail && email != "" {
 				k.Email = email
 			}
+			if !strings.Contains(k.Why, why) {
+				k.Why += "; " + why
+			}
 			return
 		}
 		if email == "" {
