@@ -2,6 +2,9 @@ package buyer
 
 import (
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/marketbridge/marketbridge/internal/emulator/azure/market"
@@ -74,5 +77,20 @@ func TestConfigValidate(t *testing.T) {
 		if err := tc.cfg.Validate(); (err == nil) != tc.ok {
 			t.Errorf("Validate(%+v) = %v, want ok=%v", tc.cfg, err, tc.ok)
 		}
+	}
+}
+
+// New serves the pages for the house's mount point.
+func TestNew_DefaultPrefix(t *testing.T) {
+	m, err := market.Open(t.Context(), market.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(DefaultPrefix+"/", http.StripPrefix(DefaultPrefix, New(m, nil)))
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("GET", DefaultPrefix+"/signin", nil))
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `action="/azure/buyer/signin"`) {
+		t.Errorf("GET %s/signin: %d\n%s", DefaultPrefix, w.Code, w.Body)
 	}
 }
