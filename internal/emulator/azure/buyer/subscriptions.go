@@ -155,38 +155,41 @@ func (p *Pages) landing(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-func (p *Pages) changePlan(w http.ResponseWriter, r *http.Request) {
-	_, s, ok := p.own(w, r)
-	if !ok {
-		return
+// change is a buyer's plan or quantity change: read from the form, then
+// an InProgress operation that waits for the publisher's ACK (§4.3).
+func (p *Pages) change(read func(*http.Request) (market.ChangeInput, error), done string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_, s, ok := p.own(w, r)
+		if !ok {
+			return
+		}
+		in, err := read(r)
+		if err != nil {
+			p.fail(w, r, invalid(err))
+			return
+		}
+		if _, err := p.m.BuyerChange(r.Context(), s.ID, in); err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		p.seeOther(w, r, "/subscriptions/"+s.ID, done)
 	}
-	plan := r.PostFormValue("plan_id")
-	if plan == "" {
-		p.fail(w, r, invalid(errorText("choose the plan to change to")))
-		return
-	}
-	if _, err := p.m.BuyerChange(r.Context(), s.ID, market.ChangeInput{PlanID: plan}); err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	p.seeOther(w, r, "/subscriptions/"+s.ID, "plan-requested")
 }
 
-func (p *Pages) changeQuantity(w http.ResponseWriter, r *http.Request) {
-	_, s, ok := p.own(w, r)
-	if !ok {
-		return
+func planChange(r *http.Request) (market.ChangeInput, error) {
+	plan := r.PostFormValue("plan_id")
+	if plan == "" {
+		return market.ChangeInput{}, errorText("choose the plan to change to")
 	}
+	return market.ChangeInput{PlanID: plan}, nil
+}
+
+func quantityChange(r *http.Request) (market.ChangeInput, error) {
 	q, err := parseSeats(r.PostFormValue("quantity"))
 	if err != nil {
-		p.fail(w, r, invalid(err))
-		return
+		return market.ChangeInput{}, err
 	}
-	if _, err := p.m.BuyerChange(r.Context(), s.ID, market.ChangeInput{Quantity: &q}); err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	p.seeOther(w, r, "/subscriptions/"+s.ID, "qty-requested")
+	return market.ChangeInput{Quantity: &q}, nil
 }
 
 func (p *Pages) autoRenew(w http.ResponseWriter, r *http.Request) {
