@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/marketbridge/marketbridge/internal/emulator/azure"
+	"github.com/marketbridge/marketbridge/internal/emulator/azure/buyer"
 	azmarket "github.com/marketbridge/marketbridge/internal/emulator/azure/market"
 	"github.com/marketbridge/marketbridge/internal/emulator/entra"
 )
@@ -21,6 +22,7 @@ import (
 type microsoftEmulator struct {
 	entra  *entra.Server
 	market *azure.Emulator
+	buyer  http.Handler
 	// apiURL and authorityHost are what the seller is configured with.
 	apiURL, authorityHost string
 }
@@ -67,7 +69,12 @@ func newMicrosoftEmulator(ctx context.Context, dataDir string, reset bool, publi
 	if err != nil {
 		return nil, err
 	}
-	return &microsoftEmulator{entra: id, market: emu, apiURL: base + "/azure/api", authorityHost: id.AuthorityHost()}, nil
+	pages, err := buyer.NewPages(buyer.Config{Market: emu.Market(), Logger: logger.With("house", "azure"), Prefix: buyer.DefaultPrefix})
+	if err != nil {
+		emu.Close()
+		return nil, err
+	}
+	return &microsoftEmulator{entra: id, market: emu, buyer: pages, apiURL: base + "/azure/api", authorityHost: id.AuthorityHost()}, nil
 }
 
 func (m *microsoftEmulator) Close() error { return m.market.Close() }
@@ -76,6 +83,7 @@ func (m *microsoftEmulator) Close() error { return m.market.Close() }
 func (m *microsoftEmulator) mount(aws http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/azure/", http.StripPrefix("/azure", m.market.Handler()))
+	mux.Handle(buyer.DefaultPrefix+"/", http.StripPrefix(buyer.DefaultPrefix, m.buyer))
 	mux.Handle("/entra/", http.StripPrefix("/entra", m.entra))
 	mux.Handle("/", aws)
 	return mux
