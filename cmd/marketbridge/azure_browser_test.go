@@ -33,25 +33,62 @@ func (d demoURLs) azureControl(t *testing.T, method, path string, body, out any)
 	azure.control(t, method, path, body, out)
 }
 
-// buyOnAzure purchases a plan of the demo offer for a buyer tenant and
-// returns the subscription and the landing URL its "Configure account now"
-// opens.
-func buyOnAzure(t *testing.T, d demoURLs, plan, tenant, email, name string, seats int) (azureSubscription, string) {
+// buyOnAzurePages is the buyer's way: sign in to the emulated marketplace
+// as a tenant, open the offer, choose the plan (seats for a per-user plan),
+// name the SaaS subscription, Subscribe, then Configure account now. It
+// returns the subscription's id and the status of the seller's landing
+// page, where the browser ends.
+func buyOnAzurePages(t *testing.T, b *browsertest.Browser, d demoURLs, tenant, email, plan, name string, seats int) (string, int) {
 	t.Helper()
-	var bought struct {
-		Subscription azureSubscription `json:"subscription"`
-		LandingURL   string            `json:"landing_url"`
+	buyer := d.emulator + "/azure/buyer"
+	visitOK(t, b, buyer+"/signin")
+	b.Fill("#tenant", tenant)
+	b.Fill("#email", email)
+	b.Click("#sign-in")
+	visitOK(t, b, buyer+"/offers/"+demoAzureOffer)
+	check(t, b, "#plan-"+plan)
+	// The demo's private plan is sold for a year, the others by the month.
+	term := "P1M"
+	if plan == "enterprise" {
+		term = "P1Y"
 	}
-	in := map[string]any{"offer_id": demoAzureOffer, "plan_id": plan, "name": name,
-		"beneficiary": map[string]string{"tenantId": tenant, "emailId": email}}
+	b.Select("#term", term)
 	if seats > 0 {
-		in["quantity"] = seats
+		b.Fill("#seats", fmt.Sprint(seats))
 	}
-	d.azureControl(t, http.MethodPost, "/subscriptions", in, &bought)
-	if bought.Subscription.Status != "PendingFulfillmentStart" || bought.LandingURL == "" {
-		t.Fatalf("purchase on the emulator: %+v, landing %q", bought.Subscription, bought.LandingURL)
+	b.Fill("#subscription-name", name)
+	if status := b.Click("#subscribe"); status != http.StatusOK {
+		t.Fatalf("Subscribe: status %d on %s", status, b.URL())
 	}
-	return bought.Subscription, bought.LandingURL
+	var id string
+	if _, err := fmt.Sscanf(b.URL().Path, "/azure/buyer/subscriptions/%s", &id); err != nil || id == "" {
+		t.Fatalf("after Subscribe the browser is on %s, want the subscription's page", b.URL())
+	}
+	expectText(t, b, "#status", "PendingFulfillmentStart")
+	b.Click("#configure-account")
+	return id, waitForPageOn(t, b, d.seller)
+}
+
+// azureBuyerAction clicks an emulator-only billing control (suspend,
+// reinstate) or cancels, on the subscription's page.
+func azureBuyerAction(t *testing.T, b *browsertest.Browser, d demoURLs, id, action string) {
+	t.Helper()
+	visitOK(t, b, d.emulator+"/azure/buyer/subscriptions/"+id)
+	switch action {
+	case "cancel":
+		b.Click("#cancel")
+		b.Click("#confirm-cancel")
+	default:
+		b.Click("#" + action)
+	}
+}
+
+// visitOK opens an emulator page and checks that it answered 200.
+func visitOK(t *testing.T, b *browsertest.Browser, url string) {
+	t.Helper()
+	if status := b.Visit(url); status != http.StatusOK {
+		t.Fatalf("%s: status %d, want 200. The page says:\n%.600s", url, status, browsertest.Eval[string](b, "document.body.innerText"))
+	}
 }
 
 // azureStatus is the subscription's status at Microsoft's, as the emulator
@@ -102,15 +139,15 @@ func TestBrowser_AzureFlowA_NewUserRegistersLinksAndActivates_R4_R6_R9(t *testin
 	d := startDemo(t)
 	ada := person{name: "Ada Lovelace", email: "ada@example.com", password: "notes on the analytical engine", company: "Lovelace Analytics"}
 
-	sub, landing := buyOnAzure(t, d, "payg", "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", ada.email, "Lovelace cloud", 0)
-	expectPage(t, b, b.Visit(landing), http.StatusOK, "Welcome from Microsoft commercial marketplace")
+	subID, status := buyOnAzurePages(t, b, d, "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", ada.email, "payg", "Lovelace cloud", 0)
+	expectPage(t, b, status, http.StatusOK, "Welcome from Microsoft commercial marketplace")
 	expectText(t, b, "main .panel", "Example Cloud", "Lovelace cloud", "payg")
 
 	registerFromSetUp(t, b, d.seller, ada)
 	expectText(t, b, "main .alert.info", "billed through this Microsoft commercial marketplace subscription")
 	orgID := confirmAzureLink(t, b, ada.company)
 	expectAzureBilling(t, b, "payg", "active")
-	if got := azureStatus(t, d, sub.ID); got.Status != "Subscribed" {
+	if got := azureStatus(t, d, subID); got.Status != "Subscribed" {
 		t.Errorf("at Microsoft's the subscription is %q after linking, want Subscribed (activated)", got.Status)
 	}
 	openMail(t, b, d.seller, ada.email, ada.company+" is now billed through Microsoft commercial marketplace")
@@ -118,11 +155,10 @@ func TestBrowser_AzureFlowA_NewUserRegistersLinksAndActivates_R4_R6_R9(t *testin
 
 	// "Manage account" later: a fresh token lands on the same subscription,
 	// shown where it is linked (R7); nothing is activated twice.
-	var token struct {
-		LandingURL string `json:"landing_url"`
-	}
-	d.azureControl(t, http.MethodPost, "/subscriptions/"+sub.ID+"/landing-token", nil, &token)
-	expectPage(t, b, b.Visit(token.LandingURL), http.StatusOK, linkHeading)
+	visitOK(t, b, d.emulator+"/azure/buyer/subscriptions/"+subID)
+	expectText(t, b, "#status", "Subscribed")
+	b.Click("#manage-account")
+	expectPage(t, b, waitForPageOn(t, b, d.seller), http.StatusOK, linkHeading)
 	expectText(t, b, "main", "This subscription is already linked", ada.company)
 }
 
@@ -138,8 +174,8 @@ func TestBrowser_AzurePrivatePlan_ExistingUserLinksExistingOrg_R2(t *testing.T) 
 	orgID := createOrg(t, b, "Babbage Engines")
 	expectPage(t, b, b.Click(`header form[action="/logout"] button[type=submit]`), http.StatusOK, "Log in")
 
-	sub, landing := buyOnAzure(t, d, "enterprise", demoAzureBuyerTenant, charles.email, "Babbage enterprise", 0)
-	expectPage(t, b, b.Visit(landing), http.StatusOK, "Welcome from Microsoft commercial marketplace")
+	subID, status := buyOnAzurePages(t, b, d, demoAzureBuyerTenant, charles.email, "enterprise", "Babbage enterprise", 0)
+	expectPage(t, b, status, http.StatusOK, "Welcome from Microsoft commercial marketplace")
 	expectText(t, b, "main .panel", "Babbage enterprise", "enterprise")
 	expectPage(t, b, b.Click(`main a[href^="/login?"]`), http.StatusOK, "Log in")
 	expectPage(t, b, login(t, b, charles), http.StatusOK, linkHeading)
@@ -149,7 +185,7 @@ func TestBrowser_AzurePrivatePlan_ExistingUserLinksExistingOrg_R2(t *testing.T) 
 		t.Errorf("linked organization %d, want the existing one, %d", linked, orgID)
 	}
 	expectAzureBilling(t, b, "enterprise", "active")
-	if got := azureStatus(t, d, sub.ID); got.Status != "Subscribed" || got.PlanID != "enterprise" {
+	if got := azureStatus(t, d, subID); got.Status != "Subscribed" || got.PlanID != "enterprise" {
 		t.Errorf("at Microsoft's: %+v, want Subscribed on the private plan", got)
 	}
 }
@@ -179,8 +215,8 @@ func TestBrowser_AzureSuspendReinstateCancel_BillingPageAndWebhooks_R17_R19(t *t
 	grace := person{name: "Grace Hopper", email: "grace@example.com", password: "a ship in port is safe", company: "Hopper Systems"}
 	d := startDemo(t, "--webhook-url", hooks.srv.URL+"/hooks/marketbridge", "--webhook-secret", hooks.secret, "--operators", grace.email)
 
-	sub, landing := buyOnAzure(t, d, "payg", "3d4e5f6a-7b8c-4d9e-8f0a-1b2c3d4e5f6a", grace.email, "Hopper cloud", 0)
-	expectPage(t, b, b.Visit(landing), http.StatusOK, "Welcome from Microsoft commercial marketplace")
+	subID, status := buyOnAzurePages(t, b, d, "3d4e5f6a-7b8c-4d9e-8f0a-1b2c3d4e5f6a", grace.email, "payg", "Hopper cloud", 0)
+	expectPage(t, b, status, http.StatusOK, "Welcome from Microsoft commercial marketplace")
 	registerFromSetUp(t, b, d.seller, grace)
 	orgID := confirmAzureLink(t, b, grace.company)
 	hooks.waitFor(t, orgID, "subscription.updated active", func(evs []hookEvent) bool { return slices.ContainsFunc(evs, isState("active")) })
@@ -188,7 +224,7 @@ func TestBrowser_AzureSuspendReinstateCancel_BillingPageAndWebhooks_R17_R19(t *t
 	billing := fmt.Sprintf("%s/orgs/%d/billing", d.seller, orgID)
 	step := func(action, state, billingText string) {
 		t.Helper()
-		d.azureControl(t, http.MethodPost, "/subscriptions/"+sub.ID+"/"+action, nil, nil)
+		azureBuyerAction(t, b, d, subID, action)
 		hooks.waitFor(t, orgID, "subscription.updated "+state, func(evs []hookEvent) bool { return slices.ContainsFunc(evs, isState(state)) })
 		expectPage(t, b, b.Visit(billing), http.StatusOK, "Billing")
 		expectText(t, b, "main", billingText)
@@ -216,7 +252,7 @@ func TestBrowser_AzureSuspendReinstateCancel_BillingPageAndWebhooks_R17_R19(t *t
 	// subscription named with its marketplace.
 	expectPage(t, b, b.Visit(d.seller+"/operator"), http.StatusOK, "Operator view")
 	expectText(t, b, "main", "Marketplace webhook calls", "Microsoft commercial marketplace webhook", "Suspend", "Reinstate", "Unsubscribe")
-	expectText(t, b, "main", "Microsoft commercial marketplace", sub.ID, "plan payg")
+	expectText(t, b, "main", "Microsoft commercial marketplace", subID, "plan payg")
 }
 
 // Microsoft's webhook believes nothing unverified: a call without a bearer
