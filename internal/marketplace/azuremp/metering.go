@@ -249,7 +249,8 @@ func matchUsage(events []UsageEvent, body []byte) ([]UsageResult, error) {
 
 // UsageFilter selects the daily aggregates GetUsageEvents returns.
 type UsageFilter struct {
-	// Start is required; End defaults to today at Microsoft.
+	// Start is required; End defaults to today at Microsoft. Both are
+	// instants sent as RFC 3339 times: End is the first instant left out.
 	Start, End          time.Time
 	OfferID, PlanID     string
 	Dimension           string
@@ -287,14 +288,11 @@ func parseUsageAggregates(b []byte) ([]UsageAggregate, error) {
 	return out, nil
 }
 
-// isoDate writes a date as the API's examples do: the day alone at
-// midnight, else to the minute.
+// isoDate writes a time of a usage query.
 func isoDate(t time.Time) string {
-	t = t.UTC()
-	if t.Equal(t.Truncate(24 * time.Hour)) {
-		return t.Format(time.DateOnly)
-	}
-	return t.Format("2006-01-02T15:04")
+	// Microsoft's prose shows 2020-12-03 and 2020-12-03T15:00; its OpenAPI
+	// document says date-time, which only a full RFC 3339 time is.
+	return t.UTC().Format(time.RFC3339)
 }
 
 // GetUsageEvents lists the daily aggregates of accepted usage, for

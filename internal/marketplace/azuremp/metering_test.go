@@ -182,7 +182,7 @@ func TestGetUsageEvents(t *testing.T) {
 	}
 	r := f.seen()[0]
 	if r.Path != "/api/usageEvents" ||
-		r.RawQuery != "UsageEndDate=2020-12-03T15%3A00&api-version=2018-08-31&offerId=mycooloffer&reconStatus=Accepted&usageStartDate=2020-11-30" {
+		r.RawQuery != "UsageEndDate=2020-12-03T15%3A00%3A00Z&api-version=2018-08-31&offerId=mycooloffer&reconStatus=Accepted&usageStartDate=2020-11-30T00%3A00%3A00Z" {
 		t.Errorf("sent %s?%s", r.Path, r.RawQuery)
 	}
 	f.setAPI(reply(200, nil))

@@ -141,10 +141,19 @@ func (v *WebhookVerifier) check(c webhookClaims) (WebhookClaims, error) {
 	if c.Expiry == nil {
 		errs = append(errs, errors.New("no exp"))
 	}
-	if err := c.ValidateWithLeeway(jwt.Expected{AnyAudience: v.audiences, Time: v.now()}, clockSkew); err != nil {
-		errs = append(errs, fmt.Errorf("aud %v, exp, nbf or iat: %w", []string(c.Audience), err))
+	if err := c.ValidateWithLeeway(jwt.Expected{Time: v.now()}, clockSkew); err != nil {
+		errs = append(errs, fmt.Errorf("exp, nbf or iat: %w", err))
 	}
-	if !slices.Contains(v.issuers, c.Issuer) {
+	// The client id is a GUID, which Entra and Partner Center write in
+	// either case; the App ID URI is compared as written.
+	if !slices.ContainsFunc(c.Audience, func(a string) bool {
+		return strings.EqualFold(a, v.audiences[0]) || slices.Contains(v.audiences[1:], a)
+	}) {
+		errs = append(errs, fmt.Errorf("aud %v: want %q", []string(c.Audience), v.audiences))
+	}
+	// The issuers differ only by the tenant, a GUID: its case is not the
+	// token's to decide.
+	if !slices.ContainsFunc(v.issuers, func(iss string) bool { return strings.EqualFold(iss, c.Issuer) }) {
 		errs = append(errs, fmt.Errorf("iss %q: want one of %q", c.Issuer, v.issuers))
 	}
 	tid := c.TenantID

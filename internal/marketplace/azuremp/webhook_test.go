@@ -175,6 +175,11 @@ func TestWebhookVerifier(t *testing.T) {
 		{"v2", edit(v2), ""},
 		{"aud as a list", edit(func(c map[string]any) { c["aud"] = []string{"someone-else", testClientID} }), ""},
 		{"aud the App ID URI", edit(func(c map[string]any) { c["aud"] = "api://marketbridge.example" }), ""},
+		{"aud and tenant in capitals", edit(func(c map[string]any) {
+			c["aud"], c["tid"] = strings.ToUpper(testClientID), strings.ToUpper(testTenant)
+			c["iss"] = "https://sts.windows.net/" + strings.ToUpper(testTenant) + "/"
+		}), ""},
+		{"App ID URI in capitals", edit(func(c map[string]any) { c["aud"] = "API://MARKETBRIDGE.EXAMPLE" }), "aud"},
 		{"the long tenant claim", edit(func(c map[string]any) {
 			delete(c, "tid")
 			c["http://schemas.microsoft.com/identity/claims/tenantid"] = testTenant
@@ -203,7 +208,7 @@ func TestWebhookVerifier(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if claims.TenantID != testTenant || claims.AppID != MarketplaceAppID || claims.Expiry.IsZero() {
+				if !strings.EqualFold(claims.TenantID, testTenant) || claims.AppID != MarketplaceAppID || claims.Expiry.IsZero() {
 					t.Errorf("claims %+v", claims)
 				}
 				return

@@ -35,8 +35,10 @@ type additionalInfo struct {
 	AcceptedMessage usageEventWire `json:"acceptedMessage"`
 }
 
-// unsetTime is how Microsoft writes "no time" in a batch result.
-const unsetTime = "0001-01-01T00:00:00"
+// unsetTime is "no time" in a batch result. Microsoft's examples write
+// 0001-01-01T00:00:00 without a zone; its OpenAPI document says date-time,
+// which needs one, and a tolerant client reads both: the document wins.
+const unsetTime = "0001-01-01T00:00:00Z"
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
@@ -196,7 +198,9 @@ type dailyUsageWire struct {
 	OfferID             string          `json:"offerId"`
 	OfferName           string          `json:"offerName"`
 	OfferType           string          `json:"offerType"`
-	AzureSubscriptionID string          `json:"azureSubscriptionId"`
+	// AzureSubscriptionID is left out: SaaS usage has no Azure
+	// subscription, and the document's uuid format refuses "".
+	AzureSubscriptionID string          `json:"azureSubscriptionId,omitempty"`
 	ReconStatus         string          `json:"reconStatus"`
 	SubmittedQuantity   json.RawMessage `json:"submittedQuantity"`
 	ProcessedQuantity   json.RawMessage `json:"processedQuantity"`
