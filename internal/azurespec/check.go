@@ -20,6 +20,18 @@ import (
 )
 
 // Mismatch is how an exchange differs from the documents.
+// ErrUndeclaredStatus is in a Mismatch whose response status the documents
+// do not declare for the operation, as against a body that breaks a
+// declared status's schema.
+var ErrUndeclaredStatus = errors.New("undeclared status")
+
+// undeclaredStatus says which status and what is declared; it is
+// ErrUndeclaredStatus.
+type undeclaredStatus string
+
+func (e undeclaredStatus) Error() string        { return string(e) }
+func (e undeclaredStatus) Is(target error) bool { return target == ErrUndeclaredStatus }
+
 type Mismatch struct {
 	Method string
 	// Path is the request's path after its first /api segment, as sent
@@ -160,8 +172,8 @@ func (c *Checker) CheckResponse(r *http.Request, status int, header http.Header,
 			declared = append(declared, code)
 		}
 		slices.Sort(declared)
-		return m.mismatch("response", status, fmt.Errorf("status %d is not declared (declared: %s)",
-			status, strings.Join(declared, ", ")))
+		return m.mismatch("response", status, undeclaredStatus(fmt.Sprintf("status %d is not declared (declared: %s)",
+			status, strings.Join(declared, ", "))))
 	}
 	// Most error statuses are declared with no content (and, against
 	// OpenAPI 3.0, no description, which kin-openapi lets pass), so any

@@ -34,7 +34,9 @@ func (fakeEntra) VerifyAccessToken(raw string, _ time.Time) (string, string, err
 	return "", "", errors.New("bad token")
 }
 
-func (fakeEntra) WebhookToken(tenant, aud string, _ time.Time) (string, error) { return "hook-" + aud, nil }
+func (fakeEntra) WebhookToken(tenant, aud string, _ time.Time) (string, error) {
+	return "hook-" + aud, nil
+}
 
 // house runs the emulator behind a test server at /azure, as the lead
 // mounts it in the emulator process.

@@ -64,7 +64,7 @@ func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 		out.Subscriptions = append(out.Subscriptions, a.wireSub(s))
 	}
 	if page.Next != "" {
-		out.NextLink = a.base + "/saas/subscriptions?" + url.Values{"continuationToken": {page.Next}, "api-version": {APIVersion}}.Encode()
+		out.NextLink = a.base + "/saas/subscriptions/?" + url.Values{"continuationToken": {page.Next}, "api-version": {APIVersion}}.Encode()
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -168,7 +168,7 @@ func TestListPages(t *testing.T) {
 		path = ""
 		if page.NextLink != "" {
 			u, err := url.Parse(page.NextLink)
-			if err != nil || !strings.HasPrefix(page.NextLink, e.srv.URL+"/api/saas/subscriptions?") ||
+			if err != nil || !strings.HasPrefix(page.NextLink, e.srv.URL+"/api/saas/subscriptions/?") ||
 				u.Query().Get("api-version") != APIVersion || u.Query().Get("continuationToken") == "" {
 				t.Fatalf("nextLink %q", page.NextLink)
 			}
@@ -450,6 +450,8 @@ func TestThrottleAndFaults(t *testing.T) {
 	for _, in := range []market.FaultInput{
 		{Kind: market.FaultInternalError, Scope: "getSubscription", Count: 2},
 		{Kind: market.FaultThrottle, Scope: market.ScopeFulfillment, Count: 1, RetryAfter: 7},
+		{Kind: market.FaultDelay, Scope: "getSubscription", Count: 1, DelayMillis: 1},
+		{Kind: market.FaultInternalError, Scope: market.ScopeMetering}, // another API: never seen here
 	} {
 		if _, err := e.m.AddFault(ctx, in); err != nil {
 			t.Fatal(err)

@@ -44,11 +44,12 @@ func (fakeAuth) VerifyAccessToken(raw string, _ time.Time) (string, string, erro
 
 // env is a market on a hand-moved clock behind an httptest server.
 type env struct {
-	t   *testing.T
-	m   *market.Market
-	srv *httptest.Server
-	mu  sync.Mutex
-	now time.Time
+	t    *testing.T
+	m    *market.Market
+	srv  *httptest.Server
+	spec *specChecker
+	mu   sync.Mutex
+	now  time.Time
 }
 
 func (e *env) clock() time.Time {
@@ -91,6 +92,8 @@ func newEnv(t *testing.T, s market.Settings) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.spec = newSpecChecker(t, e.srv.Client().Transport, e.srv.URL+"/api")
+	t.Cleanup(func() { e.spec.report(t) })
 	return e
 }
 
@@ -198,7 +201,7 @@ func (e *env) call(method, path, body string, hdr ...string) reply {
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
 	}
-	resp, err := e.srv.Client().Do(req)
+	resp, err := (&http.Client{Transport: e.spec}).Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}

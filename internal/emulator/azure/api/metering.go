@@ -15,11 +15,11 @@ type usageEventWire struct {
 	UsageEventID       string          `json:"usageEventId,omitempty"`
 	Status             string          `json:"status"`
 	MessageTime        string          `json:"messageTime"`
-	ResourceID         string          `json:"resourceId"`
+	ResourceID         string          `json:"resourceId,omitempty"`
 	Quantity           json.RawMessage `json:"quantity,omitempty"`
-	Dimension          string          `json:"dimension"`
-	EffectiveStartTime string          `json:"effectiveStartTime"`
-	PlanID             string          `json:"planId"`
+	Dimension          string          `json:"dimension,omitempty"`
+	EffectiveStartTime string          `json:"effectiveStartTime,omitempty"`
+	PlanID             string          `json:"planId,omitempty"`
 	Error              *usageError     `json:"error,omitempty"`
 }
 
@@ -55,8 +55,13 @@ func resultWire(res market.UsageResult, sent usageItem, in market.UsageInput) us
 	if res.Status == market.UsageAccepted {
 		return acceptedWire(res.Event, market.UsageAccepted)
 	}
+	// What was sent, as far as it parsed: a time that did not parse is left
+	// out rather than echoed in a shape the spec's date-time refuses.
 	w := usageEventWire{Status: res.Status, MessageTime: unsetTime, ResourceID: in.ResourceID, Dimension: in.Dimension,
-		EffectiveStartTime: in.EffectiveStartTime, PlanID: in.PlanID}
+		PlanID: in.PlanID}
+	if !res.Echo.EffectiveStartTime.IsZero() {
+		w.EffectiveStartTime = stamp(res.Echo.EffectiveStartTime)
+	}
 	if q := strings.TrimSpace(string(sent.Quantity)); q != "" && json.Valid([]byte(q)) {
 		w.Quantity = json.RawMessage(q)
 	}
@@ -190,14 +195,14 @@ func parseUsageQuery(q url.Values, now time.Time) (usageQuery, error) {
 }
 
 type dailyUsageWire struct {
-	UsageDate           string          `json:"usageDate"`
-	UsageResourceID     string          `json:"usageResourceId"`
-	Dimension           string          `json:"dimension"`
-	PlanID              string          `json:"planId"`
-	PlanName            string          `json:"planName"`
-	OfferID             string          `json:"offerId"`
-	OfferName           string          `json:"offerName"`
-	OfferType           string          `json:"offerType"`
+	UsageDate       string `json:"usageDate"`
+	UsageResourceID string `json:"usageResourceId"`
+	Dimension       string `json:"dimension"`
+	PlanID          string `json:"planId"`
+	PlanName        string `json:"planName"`
+	OfferID         string `json:"offerId"`
+	OfferName       string `json:"offerName"`
+	OfferType       string `json:"offerType"`
 	// AzureSubscriptionID is left out: SaaS usage has no Azure
 	// subscription, and the document's uuid format refuses "".
 	AzureSubscriptionID string          `json:"azureSubscriptionId,omitempty"`

@@ -205,7 +205,7 @@ func TestUsageEvents(t *testing.T) {
 		rows[0].UsageDate != "2026-03-10T00:00:00Z" || rows[0].ReconStatus != "Accepted" || rows[0].OfferType != "SaaS" || rows[0].PlanName != "Flat" {
 		t.Fatalf("row %+v", rows[0])
 	}
-	if rows[1].ReconStatus != "DryRun" {
+	if rows[1].ReconStatus != "Accepted" {
 		t.Fatalf("dry run row %+v", rows[1])
 	}
 	cases := []struct {
@@ -216,7 +216,7 @@ func TestUsageEvents(t *testing.T) {
 		{"&usageStartDate=2026-03-09", 3, 200},
 		{"&usageStartDate=2026-03-09&UsageEndDate=2026-03-09", 1, 200},
 		{"&usageStartDate=2026-03-09T00:00&usageEndDate=2026-03-10T10:30", 2, 200},
-		{"&usageStartDate=2026-03-09&reconStatus=DryRun", 1, 200},
+		{"&usageStartDate=2026-03-09&reconStatus=DryRun", 0, 200},
 		{"&usageStartDate=2026-03-09&dimension=nope", 0, 200},
 		{"&usageStartDate=2026-03-09&azureSubscriptionId=99999999-9999-4999-8999-999999999999", 0, 200},
 		{"", 0, 400},
@@ -257,5 +257,45 @@ func TestDroppedUsageAnswer(t *testing.T) {
 	}
 	if l := e.m.Ledger(market.LedgerFilter{}); len(l) != 1 {
 		t.Fatalf("ledger %+v", l)
+	}
+}
+
+// TestEveryOperationStatuses: every operation refuses a bad token, answers 404 for an unknown
+// subscription where the contract says so, and 500 for an injected fault.
+func TestEveryOperationStatuses(t *testing.T) {
+	e := newEnv(t, market.Settings{})
+	unknown := "/api/saas/subscriptions/99999999-9999-4999-8999-999999999999"
+	ops := []struct{ method, path, body string }{
+		{"POST", "/api/saas/subscriptions/resolve", ``},
+		{"GET", "/api/saas/subscriptions", ``},
+		{"GET", unknown, ``},
+		{"PATCH", unknown, `{"planId":"flat"}`},
+		{"DELETE", unknown, ``},
+		{"POST", unknown + "/activate", `{"planId":"flat"}`},
+		{"GET", unknown + "/listAvailablePlans", ``},
+		{"GET", unknown + "/operations", ``},
+		{"GET", unknown + "/operations/99999999-9999-4999-8999-999999999999", ``},
+		{"PATCH", unknown + "/operations/99999999-9999-4999-8999-999999999999", `{"status":"Success"}`},
+		{"POST", "/api/usageEvent", `{}`},
+		{"POST", "/api/batchUsageEvent", `{"request":[{}]}`},
+		{"GET", "/api/usageEvents?api-version=" + APIVersion + "&usageStartDate=2026-03-01", ``},
+	}
+	for _, op := range ops {
+		if r := e.call(op.method, op.path, op.body, "Authorization", "Bearer expired"); r.status != 403 {
+			t.Errorf("%s %s with a bad token: %d", op.method, op.path, r.status)
+		}
+		if strings.HasPrefix(op.path, unknown) {
+			if r := e.call(op.method, op.path, op.body); r.status != 404 {
+				t.Errorf("%s %s of an unknown subscription: %d %s", op.method, op.path, r.status, r.body)
+			}
+		}
+	}
+	if _, err := e.m.AddFault(context.Background(), market.FaultInput{Kind: market.FaultInternalError}); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops {
+		if r := e.call(op.method, op.path, op.body); r.status != 500 {
+			t.Errorf("%s %s with a fault: %d", op.method, op.path, r.status)
+		}
 	}
 }

@@ -131,12 +131,18 @@ type Market struct {
 	subscriptions map[string]*Subscription
 	tokens        map[string]*Token
 	operations    map[string]*Operation
+	pending       map[string]*Operation // InProgress operations (settled ones are dropped lazily)
 	usage         map[string]*UsageEvent
 	dedup         map[string]*UsageEvent // resource|dimension|hour
 	charges       map[string]*Charge
 	deliveries    map[string]*Delivery
 	faults        map[string]*Fault
 	limiters      map[string]*rate.Limiter
+	// nextDue is the earliest time a subscription's term ends, a suspension's
+	// grace runs out or a token expires; tick scans them only from then on,
+	// so that an idle second costs nothing at any number of subscriptions.
+	nextDue  time.Time
+	dueKnown bool
 }
 
 // Open loads the persisted state, or starts empty.
@@ -177,6 +183,8 @@ func (m *Market) clear() {
 	m.subscriptions = map[string]*Subscription{}
 	m.tokens = map[string]*Token{}
 	m.operations = map[string]*Operation{}
+	m.pending = map[string]*Operation{}
+	m.dueKnown = false
 	m.usage = map[string]*UsageEvent{}
 	m.dedup = map[string]*UsageEvent{}
 	m.charges = map[string]*Charge{}
@@ -203,6 +211,7 @@ func (m *Market) SetSettings(s Settings) (Settings, error) {
 	defer m.mu.Unlock()
 	m.cfg = s
 	m.limiters = map[string]*rate.Limiter{}
+	m.dueKnown = false // the grace may have changed
 	return s, nil
 }
 
@@ -334,6 +343,9 @@ func (m *Market) load(recs []Record) error {
 	}
 	for _, o := range m.operations {
 		m.seq = max(m.seq, o.Seq)
+		if o.Status == OpInProgress {
+			m.pending[o.ID] = o
+		}
 	}
 	for _, d := range m.deliveries {
 		m.seq = max(m.seq, d.Seq)
@@ -392,7 +404,13 @@ func (m *Market) uuid() string {
 }
 
 // NewRequestID is an x-ms-requestid for a request that came without one.
-func (m *Market) NewRequestID() string { return m.uuid() }
+// It takes the lock because a configured Rand need not be safe for
+// concurrent use.
+func (m *Market) NewRequestID() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.uuid()
+}
 
 // newToken is an opaque purchase token. Standard base64 on purpose: its '+'
 // and '/' test that the seller URL-decodes the landing parameter once (§1.2).

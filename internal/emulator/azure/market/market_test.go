@@ -77,6 +77,23 @@ func (f *fixture) activate(t *testing.T, s Subscription) {
 	}
 }
 
+// active buys and activates; change makes a buyer's change of it.
+func (f *fixture) active(t *testing.T, plan string, qty int) Subscription {
+	t.Helper()
+	s := f.buy(t, plan, qty)
+	f.activate(t, s)
+	return s
+}
+
+func (f *fixture) change(t *testing.T, id string, in ChangeInput) Operation {
+	t.Helper()
+	op, err := f.m.BuyerChange(context.Background(), id, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op
+}
+
 func (f *fixture) advance(t *testing.T, d time.Duration) {
 	t.Helper()
 	f.now = f.now.Add(d)
@@ -220,12 +237,8 @@ func TestFreeTrialConverts(t *testing.T) {
 func TestBuyerChangeWaitsForAck(t *testing.T) {
 	f := newFixture(t, Settings{})
 	ctx := context.Background()
-	s := f.buy(t, "flat", 0)
-	f.activate(t, s)
-	op, err := f.m.BuyerChange(ctx, s.ID, ChangeInput{PlanID: "flat-big"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := f.active(t, "flat", 0)
+	op := f.change(t, s.ID, ChangeInput{PlanID: "flat-big"})
 	if _, err := f.m.BuyerChange(ctx, s.ID, ChangeInput{PlanID: "flat-big"}); !IsKind(err, KindInvalid) {
 		t.Fatalf("second change while locked: %v", err)
 	}
@@ -280,5 +293,105 @@ func TestErrorsAreTyped(t *testing.T) {
 	var e *Error
 	if !errors.As(ErrNoAckNeeded, &e) || e.Kind != KindInvalid {
 		t.Fatal("ErrNoAckNeeded")
+	}
+}
+
+func TestReinstate(t *testing.T) {
+	cases := []struct {
+		name       string
+		settings   Settings
+		ack        string
+		wantStatus string
+		wantOp     string
+	}{
+		{"ACK success", Settings{}, "Success", StatusSubscribed, OpSucceeded},
+		{"ACK failure", Settings{}, "Failure", StatusSuspended, OpFailed},
+		{"no ACK: succeeds after the window", Settings{}, "", StatusSubscribed, OpSucceeded},
+		{"without ACK", Settings{ReinstateWithoutAck: true}, "", StatusSubscribed, OpSucceeded},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, c.settings)
+			ctx := context.Background()
+			s := f.buy(t, "flat", 0)
+			f.activate(t, s)
+			if _, err := f.m.Suspend(ctx, s.ID); err != nil {
+				t.Fatal(err)
+			}
+			op, err := f.m.Reinstate(ctx, s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ack != "" {
+				if _, err := f.m.AckOperation(ctx, "contoso", s.ID, op.ID, c.ack); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.advance(t, 11*time.Second)
+			got, _ := f.m.Subscription(s.ID)
+			gotOp, _ := f.m.GetOperation("contoso", s.ID, op.ID)
+			if got.Status != c.wantStatus || gotOp.Status != c.wantOp {
+				t.Fatalf("subscription %s, operation %s; want %s, %s", got.Status, gotOp.Status, c.wantStatus, c.wantOp)
+			}
+		})
+	}
+}
+
+func TestOfferValidation(t *testing.T) {
+	trial := fixtureOffer()
+	trial.Plans[0].FreeTrial = true // flat with meters
+	cases := []struct {
+		name  string
+		in    OfferInput
+		allow bool
+		ok    bool
+	}{
+		{"fixture", fixtureOffer(), false, true},
+		{"metered trial refused", trial, false, false},
+		{"metered trial allowed by setting", trial, true, true},
+	}
+	for _, c := range cases {
+		if err := c.in.Validate(c.allow); (err == nil) != c.ok {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}
+
+func TestCancelFailsOperationsInProgress(t *testing.T) {
+	f := newFixture(t, Settings{})
+	ctx := context.Background()
+	s := f.buy(t, "flat", 0)
+	f.activate(t, s)
+	op, err := f.m.UpdateSubscription(ctx, "contoso", s.ID, ChangeInput{PlanID: "flat-big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Cancel(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(t, time.Minute)
+	if got, _ := f.m.GetOperation("contoso", s.ID, op.ID); got.Status != OpFailed {
+		t.Fatalf("operation %s", got.Status)
+	}
+	if got, _ := f.m.Subscription(s.ID); got.PlanID != "flat" || got.Status != StatusUnsubscribed {
+		t.Fatalf("subscription %+v", got)
+	}
+}
+
+func TestTrialRules(t *testing.T) {
+	f := newFixture(t, Settings{})
+	ctx := context.Background()
+	s := f.active(t, "seats-trial", 2)
+	op := f.change(t, s.ID, ChangeInput{PlanID: "seats"})
+	if _, err := f.m.AckOperation(ctx, "contoso", s.ID, op.ID, "Success"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.m.Subscription(s.ID)
+	if got.IsFreeTrial || !got.Term.Start.Equal(day(f.now)) {
+		t.Fatalf("after switching to a plan without a trial: %+v", got)
+	}
+	again := f.buy(t, "seats-trial", 1)
+	if again.IsFreeTrial {
+		t.Fatal("a tenant that paid got the trial again")
 	}
 }

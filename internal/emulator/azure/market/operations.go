@@ -68,7 +68,7 @@ func (m *Market) checkChange(s *Subscription, in ChangeInput) (string, error) {
 
 // locked reports whether the subscription has an operation in progress.
 func (m *Market) locked(subID string) bool {
-	for _, o := range m.operations {
+	for _, o := range m.pending {
 		if o.SubscriptionID == subID && o.Status == OpInProgress {
 			return true
 		}
@@ -81,6 +81,9 @@ func (m *Market) newOperation(tx *txn, s *Subscription, action, source, status s
 		PublisherID: s.PublisherID, PlanID: s.PlanID, Quantity: s.Quantity, Action: action,
 		TimeStamp: m.now(), Status: status, Source: source, Seq: m.nextSeq()}
 	m.operations[op.ID] = op
+	if status == OpInProgress {
+		m.pending[op.ID] = op
+	}
 	tx.put(kindOperation, op.ID, op)
 	return op
 }
@@ -163,7 +166,11 @@ func (m *Market) Operations(subscriptionID string) []Operation {
 
 func (m *Market) operationsOf(subID string, inProgress bool) []Operation {
 	out := []Operation{}
-	for _, o := range m.operations {
+	from := m.operations
+	if inProgress {
+		from = m.pending
+	}
+	for _, o := range from {
 		if o.SubscriptionID == subID && (!inProgress || o.Status == OpInProgress) {
 			out = append(out, *o)
 		}
@@ -243,6 +250,13 @@ func (m *Market) complete(tx *txn, op *Operation, s *Subscription) {
 		if op.Action == ActionChangePlan {
 			s.PlanID = op.PlanID
 			s.Plans = append(s.Plans, PlanPeriod{PlanID: op.PlanID, From: now})
+			if s.IsFreeTrial && !m.offers[s.OfferID].plan(op.PlanID).FreeTrial {
+				// Switching to a plan without a trial ends the trial at once
+				// and starts a paid term (§1.5); between trial plans the
+				// trial's clock runs on.
+				s.IsFreeTrial = false
+				m.startTerm(tx, s, day(now), "plan change")
+			}
 		} else {
 			s.Quantity = op.Quantity
 		}
@@ -274,7 +288,7 @@ func (m *Market) fail(tx *txn, op *Operation, code, msg string) {
 func (m *Market) unsubscribe(tx *txn, s *Subscription, exceptOp string) {
 	now := m.now()
 	s.Status, s.UnsubscribedAt, s.LastModified = StatusUnsubscribed, now, now
-	for _, o := range m.operations {
+	for _, o := range m.pending {
 		if o.SubscriptionID == s.ID && o.Status == OpInProgress && o.ID != exceptOp {
 			m.fail(tx, o, "400", "the subscription was unsubscribed")
 		}
@@ -376,7 +390,8 @@ func (m *Market) applyNotice(tx *txn, s *Subscription, action string, renewOn ti
 		m.unsubscribe(tx, s, "")
 	case ActionSuspend:
 		s.Status, s.SuspendedAt = StatusSuspended, now
-		for _, o := range m.operations {
+		m.noteDue(now.Add(m.cfg.SuspensionGrace))
+		for _, o := range m.pending {
 			if o.SubscriptionID == s.ID && o.Status == OpInProgress {
 				m.fail(tx, o, "400", "the subscription was suspended")
 			}

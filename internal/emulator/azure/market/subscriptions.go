@@ -144,6 +144,9 @@ func (m *Market) Purchase(ctx context.Context, in PurchaseInput) (Subscription, 
 			}
 			trial = *in.FreeTrial
 		}
+		if trial && m.hasPaid(o.ID, in.Beneficiary.TenantID) {
+			trial = false // a customer who has paid for an offer never gets its trial again (§1.5)
+		}
 		s := &Subscription{
 			ID: m.uuid(), PublisherID: o.PublisherID, OfferID: o.ID, Name: strings.TrimSpace(in.Name),
 			Status: StatusPending, Beneficiary: ben, Purchaser: pur, PlanID: p.ID, Quantity: qty,
@@ -160,9 +163,21 @@ func (m *Market) Purchase(ctx context.Context, in PurchaseInput) (Subscription, 
 	return sub, tok, err
 }
 
+// hasPaid reports whether the tenant has had a paid (activated, not trial)
+// subscription of the offer.
+func (m *Market) hasPaid(offerID, tenantID string) bool {
+	for _, s := range m.subscriptions {
+		if s.OfferID == offerID && strings.EqualFold(s.Beneficiary.TenantID, tenantID) && !s.ActivatedAt.IsZero() && !s.IsFreeTrial {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *Market) issueToken(tx *txn, s *Subscription) Token {
 	t := &Token{Token: m.newToken(), SubscriptionID: s.ID, ExpiresAt: m.now().Add(m.cfg.TokenTTL)}
 	m.tokens[t.Token] = t
+	m.noteDue(t.ExpiresAt)
 	tx.put(kindToken, t.Token, t)
 	return *t
 }
@@ -342,6 +357,7 @@ func (m *Market) startTerm(tx *txn, s *Subscription, start time.Time, reason str
 	}
 	s.Term.Start = start
 	s.Term.End = start.AddDate(0, months, -1)
+	m.noteDue(s.Term.End.AddDate(0, 0, 1))
 	if s.IsFreeTrial {
 		return
 	}

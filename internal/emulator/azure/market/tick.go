@@ -13,8 +13,11 @@ var timeZero time.Time
 func (m *Market) tick(tx *txn) {
 	now := m.now()
 	var due []*Operation
-	for _, op := range m.operations {
-		if op.Status == OpInProgress && !op.DueAt.IsZero() && !now.Before(op.DueAt) {
+	for id, op := range m.pending {
+		switch {
+		case op.Status != OpInProgress:
+			delete(m.pending, id)
+		case !op.DueAt.IsZero() && !now.Before(op.DueAt):
 			due = append(due, op)
 		}
 	}
@@ -25,6 +28,22 @@ func (m *Market) tick(tx *txn) {
 		}
 	}
 
+	if m.dueKnown && now.Before(m.nextDue) {
+		return
+	}
+	m.scanDue(tx, now)
+}
+
+// noteDue lowers nextDue to t.
+func (m *Market) noteDue(t time.Time) {
+	if m.dueKnown && t.Before(m.nextDue) {
+		m.nextDue = t
+	}
+}
+
+// scanDue applies the subscriptions' and tokens' due changes and computes
+// the next time one is due.
+func (m *Market) scanDue(tx *txn, now time.Time) {
 	subs := make([]*Subscription, 0)
 	for _, s := range m.subscriptions {
 		if s.Status == StatusSubscribed || s.Status == StatusSuspended {
@@ -56,4 +75,27 @@ func (m *Market) tick(tx *txn) {
 			tx.del(kindToken, k)
 		}
 	}
+
+	next := now.Add(24 * time.Hour) // rescan at least daily, whatever happens
+	for _, s := range m.subscriptions {
+		switch s.Status {
+		case StatusSuspended:
+			next = minTime(next, s.SuspendedAt.Add(m.cfg.SuspensionGrace))
+		case StatusSubscribed:
+			if !s.Term.End.IsZero() {
+				next = minTime(next, s.Term.End.AddDate(0, 0, 1))
+			}
+		}
+	}
+	for _, t := range m.tokens {
+		next = minTime(next, t.ExpiresAt)
+	}
+	m.nextDue, m.dueKnown = next, true
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
