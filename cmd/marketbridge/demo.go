@@ -116,6 +116,8 @@ func newDemoCommand() *command {
 			fmt.Fprintf(e.stdout, "\nmarketbridge demo is running. Open:\n\n"+
 				"  AWS Marketplace (emulated)  %s/buyer/   pick a buyer account, search \"Example Cloud\", subscribe,\n"+
 				"                              then \"Set up your account\"; private offers are in the buyer's inbox\n"+
+				"  Microsoft's marketplace     %s/azure/buyer/   sign in as a tenant (%s sees the private plan),\n"+
+				"   (emulated)                 buy \"Example Cloud\", then \"Configure account now\"\n"+
 				"  seller console              %s/   (register; mail arrives in the dev mailbox)\n"+
 				"  dev mailbox                 %s/dev/mailbox\n"+
 				"  dev webhook inbox           %s/dev/webhooks\n"+
@@ -124,7 +126,7 @@ func newDemoCommand() *command {
 				"The marketplace's clock runs %gx real time (--clock-speed); its time is at %s/emulator/v1/clock.\n"+
 				"The emulator also answers https on its port, with a certificate from the CA in %s.\n"+
 				"Data folder: %s. Press Ctrl+C to stop.\n\n",
-				emuURL, s.url, s.url, s.url, s.url, s.metricsURL, demo.Buyer.ID, demo.ReadOnlyBuyer.ID, speed, emuURL, emu.CAFile(), o.storage.DataDir)
+				emuURL, emuURL, demoAzureBuyerTenant, s.url, s.url, s.url, s.url, s.metricsURL, demo.Buyer.ID, demo.ReadOnlyBuyer.ID, speed, emuURL, emu.CAFile(), o.storage.DataDir)
 		})
 		cancel()
 		wg.Wait()
