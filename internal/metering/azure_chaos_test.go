@@ -275,6 +275,17 @@ type azSub struct {
 	sent      []usage.Input
 	cancelled time.Time // when the buyer cancelled at Microsoft's; zero while subscribed
 	heard     string    // how the seller was to learn of it: notice or reconcile
+	// before is totals at the cancellation: the usage before it, all
+	// billable within Microsoft's 24 hours (R18).
+	before map[string]*big.Int
+}
+
+// knowsCancelled says whether the seller has the subscription cancelled.
+func (s *azSeller) knowsCancelled(c *azSub) bool {
+	s.t.Helper()
+	var status string
+	scan(s.t, s.db.Read().QueryRow(`SELECT status FROM subscriptions WHERE id = $1`, c.id), &status)
+	return status == marketplace.StatusCancelled
 }
 
 func (c *azSub) add(meter, qty string) {
@@ -495,10 +506,17 @@ func runAzureChaos(t *testing.T, db *store.DB, seed uint64) {
 	n := 0
 	for round := range azChaosRounds {
 		for _, c := range subs {
+			from := linked
 			if !c.cancelled.IsZero() {
-				continue // no usage after the cancellation: it is not this subscription's (R20)
+				if c.heard == "notice" {
+					continue // no usage after the cancellation: it is not this subscription's (R20)
+				}
+				// The notice lost, the organization goes on using the
+				// product until the seller learns of the cancellation.
+				from = c.cancelled
 			}
 			var batch []usage.Input
+			var qtys []string
 			for range rng.IntN(10) {
 				m := testMeters[rng.IntN(len(testMeters))].Name
 				qty := fmt.Sprintf("%d.%06d", rng.IntN(300), rng.IntN(1_000_000))
@@ -506,12 +524,23 @@ func runAzureChaos(t *testing.T, db *store.DB, seed uint64) {
 				// of it late for an hour already metered (R11).
 				back, jitter := time.Duration(rng.IntN(int(3*time.Hour/time.Second)))*time.Second, time.Duration(rng.IntN(60))*time.Second
 				at := s.clock.Now().Add(-back)
-				if at.Before(linked) {
-					at = linked.Add(jitter)
+				if at.Before(from) {
+					at = from.Add(jitter)
 				}
 				batch = append(batch, event(fmt.Sprintf("az%d", n), m, at, qty))
-				c.add(m, qty)
+				qtys = append(qtys, qty)
 				n++
+			}
+			if !c.cancelled.IsZero() && s.knowsCancelled(c) {
+				// (Drawn all the same: when the seller learns depends on
+				// timing, and a replayed seed's usage must not.)
+				batch = nil
+			}
+			for i, e := range batch {
+				c.add(e.Type, qtys[i])
+			}
+			if !c.cancelled.IsZero() {
+				stats["events after a cancellation"] += len(batch)
 			}
 			if len(batch) > 0 {
 				if res, err := s.ingester.Ingest(ctx, c.orgID, batch); err != nil || len(res.Rejected) > 0 || res.Accepted != len(batch) {
@@ -568,6 +597,10 @@ func runAzureChaos(t *testing.T, db *store.DB, seed uint64) {
 				lost := rng.IntN(2) == 0
 				c.heard = map[bool]string{false: "notice", true: "reconcile"}[lost]
 				c.cancelled = s.cancel(ctx, c, lost)
+				c.before = map[string]*big.Int{}
+				for m, q := range c.totals {
+					c.before[m] = new(big.Int).Set(q)
+				}
 				stats["cancelled"]++
 			}
 		}
@@ -732,11 +765,12 @@ func (s *azSeller) checkAzureChaos(t *testing.T, subs []*azSub) string {
 			t.Errorf("Microsoft holds an event of dimension %q plan %q, want %q %q", e.Dimension, e.PlanID, azDimension, azPlan)
 		}
 	}
-	var ledgerAll, ratedAll, records int64
+	var ledgerAll, ratedAll, refusedAll, records int64
 	for _, c := range subs {
 		at := ledger[strings.ToLower(c.key)]
 		ours := map[int64]string{}
 		var table []string // for the failure message
+		var refused int64  // cents in records Microsoft refused as not subscribed
 		rows, err := s.db.Read().Query(`SELECT hour, dimension, quantity, status, metering_record_id, last_error FROM metering_records
 			WHERE subscription_id = $1 ORDER BY hour`, c.id)
 		if err != nil {
@@ -768,14 +802,35 @@ func (s *azSeller) checkAzureChaos(t *testing.T, subs []*azSub) string {
 				if _, held := at[hourKey{dimension, hour.Unix()}]; held {
 					t.Errorf("subscription %d: record of %s is carried, but Microsoft holds the hour", c.id, hour.UTC())
 				}
+			case metering.StatusConflict:
+				// On Microsoft's a resend is answered Duplicate carrying
+				// the original, so a conflict is a different quantity held
+				// for the hour. A resend refused as ResourceNotActive for an
+				// hour at or after the cancellation proves Microsoft never
+				// took the event (it takes usage before the cancellation
+				// only, and the first send came after the hour); calling
+				// that a conflict Microsoft may hold misleads the operator
+				// and keeps the maker making refused records (it stops on
+				// not-subscribed only).
+				_, held := at[hourKey{dimension, hour.Unix()}]
+				t.Errorf("subscription %d (cancelled %v, learnt by %q): record of %s (%d cents) is a conflict, Microsoft holds the hour: %v; reason: %q",
+					c.id, c.cancelled.UTC(), c.heard, hour.UTC(), qty, held, lastError.String)
+			case metering.StatusNotSubscribed:
+				// Usage after a cancellation the seller had not heard of:
+				// Microsoft refuses hours after the cancellation's.
+				if c.heard != "reconcile" || !hour.After(c.cancelled.Truncate(time.Hour)) {
+					t.Errorf("subscription %d (cancelled %v, learnt by %q): Microsoft refused its record of %s as not subscribed: %s",
+						c.id, c.cancelled.UTC(), c.heard, hour.UTC(), lastError.String)
+				}
+				refused += qty
 			default:
 				// Microsoft dedupes on the hour and answers a resend with
 				// the original: nothing but a bug leaves a conflict, a
 				// refusal or a pending record here.
 				t.Errorf("subscription %d: record of %s (%d cents) is %s at the end: %s", c.id, hour.UTC(), qty, status, lastError.String)
 			}
-			if !c.cancelled.IsZero() && !hour.Before(c.cancelled.Truncate(time.Hour).Add(time.Hour)) {
-				t.Errorf("subscription %d, cancelled at %s: a record of %s, after the cancellation's hour", c.id, c.cancelled.UTC(), hour.UTC())
+			if !c.cancelled.IsZero() && hour.After(c.cancelled.Truncate(time.Hour)) && status != metering.StatusNotSubscribed && status != metering.StatusConflict {
+				t.Errorf("subscription %d, cancelled at %s: a record of %s, after the cancellation's hour, is %s", c.id, c.cancelled.UTC(), hour.UTC(), status)
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -793,7 +848,19 @@ func (s *azSeller) checkAzureChaos(t *testing.T, subs []*azSub) string {
 			}
 		}
 		want := expectedCents(c.totals)
-		if got != want {
+		switch {
+		case c.heard == "reconcile":
+			// All the usage before the cancellation is billed; of the
+			// usage after it, until the seller learnt of it, what fell in
+			// the cancellation's hour too (a record bills a whole hour);
+			// the later hours are refused. Nothing is billed twice.
+			if least := expectedCents(c.before); got < least || got+refused > want {
+				t.Errorf("subscription %d (%s, cancelled %v, learnt by reconciliation): Microsoft's ledger holds %d cents and refused %d; "+
+					"the usage before the cancellation rates to %d, all of it to %d; its records:\n%s",
+					c.id, c.key, c.cancelled.UTC(), got, refused, least, want, strings.Join(table, "\n"))
+			}
+			refusedAll += refused
+		case got != want:
 			t.Errorf("subscription %d (%s, cancelled %v, learnt by %q): Microsoft's ledger holds %d cents; its rated usage is %d; its records:\n%s",
 				c.id, c.key, c.cancelled.UTC(), c.heard, got, want, strings.Join(table, "\n"))
 		}
@@ -815,5 +882,6 @@ func (s *azSeller) checkAzureChaos(t *testing.T, subs []*azSub) string {
 			t.Errorf("subscription %d: %s at Microsoft's and %s here, want %s and %s", c.id, remote.Status, status, wantRemote, wantStatus)
 		}
 	}
-	return fmt.Sprintf("%d records; Microsoft's ledger %d cents, rated usage %d cents; records %s", records, ledgerAll, ratedAll, s.recordStatuses())
+	return fmt.Sprintf("%d records; Microsoft's ledger %d cents, rated usage %d cents, %d refused after cancellations; records %s",
+		records, ledgerAll, ratedAll, refusedAll, s.recordStatuses())
 }
