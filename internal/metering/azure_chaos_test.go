@@ -173,8 +173,9 @@ func newAzSeller(t *testing.T, db *store.DB) *azSeller {
 	}
 	s.emu, err = azure.New(ctx, azure.Config{PublicURL: base + "/azure", Auth: azEntraAuth{id}, Tokens: id, Now: s.clock.Now,
 		TickInterval: 20 * time.Millisecond, DeliveryPoll: 5 * time.Millisecond, Logger: logger,
-		// One try per webhook call: a refused one is lost for good.
-		Settings: azmarket.Settings{WebhookMaxAttempts: 1}})
+		// One try per webhook call: a refused one is lost for good; and
+		// each is delivered twice, as Microsoft may.
+		Settings: azmarket.Settings{WebhookMaxAttempts: 1, DuplicateWebhooks: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,14 +268,12 @@ func (s *azSeller) sender(m metering.Meterer) *metering.Sender {
 	return snd
 }
 
-// azSub is one SaaS subscription of the run and what its organization used.
+// azSub is one SaaS subscription of the run and what its organization
+// used: the AWS run's, with Microsoft's id for it.
 type azSub struct {
-	id, orgID int64
-	key       string // Microsoft's subscription id
-	totals    map[string]*big.Int
-	sent      []usage.Input
-	cancelled time.Time // when the buyer cancelled at Microsoft's; zero while subscribed
-	heard     string    // how the seller was to learn of it: notice or reconcile
+	chaosSub
+	key   string // Microsoft's subscription id
+	heard string // how the seller was to learn of its cancellation: notice or reconcile
 	// before is totals at the cancellation: the usage before it, all
 	// billable within Microsoft's 24 hours (R18).
 	before map[string]*big.Int
@@ -325,7 +324,7 @@ func (s *azSeller) buy(ctx context.Context, n int) *azSub {
 	if !res.Activating {
 		s.t.Fatalf("link of subscription %d: %+v, want it activating", n, res)
 	}
-	return &azSub{id: p.Subscription.ID, orgID: res.Org.ID, key: sub.ID, totals: map[string]*big.Int{}}
+	return &azSub{chaosSub: chaosSub{id: p.Subscription.ID, orgID: res.Org.ID, totals: map[string]*big.Int{}}, key: sub.ID}
 }
 
 // fleet buys the run's subscriptions. One activation's answer is lost
@@ -374,13 +373,16 @@ func (s *azSeller) cancel(ctx context.Context, c *azSub, lost bool) time.Time {
 	}
 	// Wait for the call (real time: the emulator's sender delivers at once).
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		settled := false
+		calls, settled := 0, 0
 		for _, d := range s.emu.Market().Deliveries() {
-			if d.OperationID == op.ID && d.Status != azmarket.DeliveryPending {
-				settled = true
+			if d.OperationID == op.ID {
+				calls++
+				if d.Status != azmarket.DeliveryPending {
+					settled++
+				}
 			}
 		}
-		if settled {
+		if calls > 0 && settled == calls {
 			break
 		}
 		if time.Now().After(deadline) {
