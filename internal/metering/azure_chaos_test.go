@@ -473,11 +473,14 @@ func (c *azChaos) call(ctx context.Context, product string, recs []metering.Reco
 // (500s, answers dropped after the commit, delays, 429s), throttling for
 // part of the run, failed calls, lost answers and processes dying with
 // records claimed; cancellations mid-hour that the seller hears of by the
-// webhook or only by reconciliation. In the end Microsoft's ledger holds,
-// for each subscription, exactly the cents its usage rates to, one event
-// per subscription, dimension and hour, none of zero, none after a
-// cancellation, and every record of the seller is accepted as such or
-// carried into a later one (R10, R11, R18; #15).
+// webhook, or only by reconciliation while the organization goes on using
+// the product. In the end Microsoft's ledger holds, for each subscription,
+// exactly the cents its usage rates to (for a cancellation the seller
+// learnt late: all the usage before it, and what Microsoft refused is in
+// not-subscribed records of the hours after it), one event per
+// subscription, dimension and hour, none of zero, none after a
+// cancellation; every record of the seller is accepted as such, carried
+// into a later one, or so refused (R10, R11, R18; #15).
 func TestMetering_AzureChaosLedgerEqualsRatedUsage(t *testing.T) {
 	seeds := chaosSeedList(t)
 	if os.Getenv(chaosSeedEnv) == "" && os.Getenv(chaosSeedsEnv) == "" {
