@@ -892,3 +892,61 @@ func (s *azSeller) checkAzureChaos(t *testing.T, subs []*azSub) string {
 	return fmt.Sprintf("%d records; Microsoft's ledger %d cents, rated usage %d cents, %d refused after cancellations; records %s",
 		records, ledgerAll, ratedAll, refusedAll, s.recordStatuses())
 }
+
+// The chaos run's finding, made deterministic: a buyer cancels at
+// Microsoft's, the webhook call is lost, and the organization goes on using
+// the product into the next hour. The seller, not knowing, meters that hour;
+// the call's answer is lost; the resend is refused as ResourceNotActive.
+// Microsoft takes usage before the cancellation only, and the record was
+// first sent after its hour, so Microsoft never took it: it is
+// not-subscribed (and the maker stops), not a conflict that "AWS may hold"
+// (R18, #15).
+func TestMetering_AzureResendRefusedAfterCancellationIsNotSubscribed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newAzSeller(t, db)
+		c := s.buy(ctx, 1)
+		s.shift(ctx, time.Minute)
+		if _, err := s.ingester.Ingest(ctx, c.orgID, []usage.Input{event("before", "compute", s.clock.Now(), "100")}); err != nil {
+			t.Fatal(err)
+		}
+		cancelled := s.cancel(ctx, c, true)
+		next := cancelled.Truncate(time.Hour).Add(time.Hour)
+		s.shift(ctx, next.Add(5*time.Minute).Sub(s.clock.Now()))
+		if _, err := s.ingester.Ingest(ctx, c.orgID, []usage.Input{event("after", "compute", s.clock.Now(), "50")}); err != nil {
+			t.Fatal(err)
+		}
+		s.shift(ctx, time.Hour) // both hours closed
+		if _, err := s.maker.MakeRecords(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = s.sender(&lostAnswer{real: azuremp.NewMeter(s.client)}).SendPending(ctx)
+		s.shift(ctx, 2*time.Minute)
+		s.makeAndDrain()
+		got := map[string]string{}
+		rows, err := db.Read().Query(`SELECT hour, status, last_error FROM metering_records WHERE subscription_id = $1 ORDER BY hour`, c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var hour time.Time
+			var status, lastError string
+			if err := rows.Scan(&hour, &status, &lastError); err != nil {
+				t.Fatal(err)
+			}
+			got[hour.UTC().Format("15:04")] = status
+			if hour.Equal(next) && status != metering.StatusNotSubscribed {
+				t.Errorf("record of %s, the hour after the cancellation at %s, Microsoft does not hold (%d events in its ledger): %s, %q; want %s",
+					hour.UTC(), cancelled.UTC(), len(s.emu.Market().Ledger(azmarket.LedgerFilter{PublisherID: azPublisher})), status, lastError,
+					metering.StatusNotSubscribed)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[cancelled.UTC().Truncate(time.Hour).Format("15:04")] != metering.StatusAccepted {
+			t.Errorf("records %v: want the cancellation's hour accepted and the next one refused", got)
+		}
+	})
+}
