@@ -950,3 +950,44 @@ func TestMetering_AzureResendRefusedAfterCancellationIsNotSubscribed(t *testing.
 		}
 	})
 }
+
+// A record Microsoft refuses because the subscription is suspended for
+// non-payment is not final: Microsoft may reinstate it. It stays pending,
+// is sent again, and is accepted after the reinstatement; the maker goes on
+// making the hours after it (R11, R19 on Microsoft's).
+func TestMetering_AzureSuspendedRecordWaitsForReinstatement(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newAzSeller(t, db)
+		c := s.buy(ctx, 1)
+		s.shift(ctx, time.Minute)
+		if _, err := s.ingester.Ingest(ctx, c.orgID, []usage.Input{event("before", "compute", s.clock.Now(), "100")}); err != nil {
+			t.Fatal(err)
+		}
+		s.shift(ctx, time.Hour) // the hour closes
+		if n, err := s.maker.MakeRecords(ctx); err != nil || n == 0 {
+			t.Fatalf("MakeRecords = %d, %v", n, err)
+		}
+		if _, err := s.emu.Market().Suspend(ctx, c.key); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = s.sender(azuremp.NewMeter(s.client)).SendPending(ctx)
+		var status string
+		scan(t, db.Read().QueryRow(`SELECT status FROM metering_records WHERE subscription_id = $1`, c.id), &status)
+		if status != metering.StatusPending {
+			t.Fatalf("a record refused while suspended is %s, want pending (sent again after a reinstatement)", status)
+		}
+		if _, err := s.emu.Market().Reinstate(ctx, c.key); err != nil {
+			t.Fatal(err)
+		}
+		s.shift(ctx, 10*time.Minute) // past the sender's back-off
+		s.makeAndDrain()
+		scan(t, db.Read().QueryRow(`SELECT status FROM metering_records WHERE subscription_id = $1 ORDER BY hour LIMIT 1`, c.id), &status)
+		if status != metering.StatusAccepted {
+			t.Fatalf("after the reinstatement the record is %s, want accepted", status)
+		}
+		if got := len(s.emu.Market().Ledger(azmarket.LedgerFilter{PublisherID: azPublisher})); got != 1 {
+			t.Fatalf("Microsoft's ledger holds %d events, want 1", got)
+		}
+	})
+}

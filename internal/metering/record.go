@@ -55,6 +55,11 @@ type Outcome struct {
 	MeteringRecordID string
 	// Detail says why, for a conflict or a rejection: the operator reads it.
 	Detail string
+	// NotHeld, with OutcomeNotSubscribed, says the marketplace cannot hold
+	// the record even from a send whose answer was lost (Microsoft refuses
+	// a cancelled subscription's usage only for hours after the
+	// cancellation, which it never took): not a conflict.
+	NotHeld bool
 }
 
 // Errors of a whole call that the sender handles.

@@ -341,6 +341,10 @@ func (s *Sender) send(ctx context.Context, batch []Record) (int, error) {
 			default:
 				status = StatusPending
 			}
+			// A record the marketplace did not process waits a little
+			// before it is claimed again, as a failed call's do: claimed at
+			// once, a suspended subscription's record would be sent again
+			// and again within one pass.
 			// Only the claimant records an outcome: if its lease ran out and
 			// another process took the record, that one's answer counts.
 			// An unprocessed record was answered: AWS did not take it.
@@ -349,11 +353,13 @@ func (s *Sender) send(ctx context.Context, batch []Record) (int, error) {
 			// ended since AWS took it. Such a record is a conflict for an
 			// operator, as in carryExpired, not counted as never billed.
 			if _, err := tx.ExecContext(ctx, `UPDATE metering_records
-				SET status = CASE WHEN $1 = 'not-subscribed' AND maybe_sent THEN 'conflict' ELSE $1 END, metering_record_id = $2,
-					sent_at = CASE WHEN $1 = 'pending' THEN sent_at ELSE $3 END, lease_until = NULL, in_flight = FALSE,
-					last_error = CASE WHEN $1 = 'not-subscribed' AND maybe_sent
+				SET status = CASE WHEN $1 = 'not-subscribed' AND maybe_sent AND NOT $7 THEN 'conflict' ELSE $1 END, metering_record_id = $2,
+					sent_at = CASE WHEN $1 = 'pending' THEN sent_at ELSE $3 END, in_flight = FALSE,
+					lease_until = $8,
+					last_error = CASE WHEN $1 = 'not-subscribed' AND maybe_sent AND NOT $7 AND $6 = ''
 						THEN 'AWS may hold this record: its answer was lost, and a resend was answered CustomerNotSubscribed' ELSE $6 END
-				WHERE id = $4 AND claimed_by = $5 AND status = 'pending'`, status, o.MeteringRecordID, now, r.ID, s.owner, truncate(o.Detail, 500)); err != nil {
+				WHERE id = $4 AND claimed_by = $5 AND status = 'pending'`, status, o.MeteringRecordID, now, r.ID, s.owner, truncate(o.Detail, 500), o.NotHeld,
+				leaseAfter(status, now)); err != nil {
 				return fmt.Errorf("store outcome of record %d: %w", r.ID, err)
 			}
 		}
@@ -477,4 +483,13 @@ func truncate(msg string, n int) string {
 		n--
 	}
 	return msg[:n]
+}
+
+// leaseAfter is the lease a record keeps after its outcome is stored: none
+// once settled; a short back-off while pending (not processed).
+func leaseAfter(status string, now time.Time) sql.NullTime {
+	if status != StatusPending {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: now.Add(retryDelay(nil)), Valid: true}
 }

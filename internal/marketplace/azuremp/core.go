@@ -188,6 +188,20 @@ func (m *Meter) BatchMeterUsage(ctx context.Context, _ string, recs []metering.R
 		return nil, fmt.Errorf("batch usage event: %w", err)
 	}
 	out := make([]metering.Outcome, len(recs))
+	// ResourceNotActive means suspended, never activated, or cancelled;
+	// what to do depends on which, so the subscription is read.
+	statuses := map[string]SubscriptionStatus{}
+	for _, res := range results {
+		if res.Status == UsageResourceNotActive {
+			if _, ok := statuses[res.Event.ResourceID]; !ok {
+				sub, err := m.c.Subscription(ctx, res.Event.ResourceID)
+				if err != nil {
+					sub.Status = "" // unknown: sent again later
+				}
+				statuses[res.Event.ResourceID] = sub.Status
+			}
+		}
+	}
 	for i, res := range results {
 		o := metering.Outcome{MeteringRecordID: res.UsageEventID}
 		switch {
@@ -196,8 +210,18 @@ func (m *Meter) BatchMeterUsage(ctx context.Context, _ string, recs []metering.R
 		case res.Status == UsageDuplicate:
 			o.Status = metering.OutcomeConflict
 			o.Detail = fmt.Sprintf("Microsoft holds another event for the hour: %s", describeOriginal(res.Original))
+		case res.Status == UsageResourceNotActive && statuses[res.Event.ResourceID] == SubscriptionUnsubscribed:
+			// Microsoft takes a cancelled subscription's usage for the
+			// hours before the cancellation, and answers a resend of one it
+			// took Duplicate: refused, this hour is after the cancellation,
+			// and no earlier send of it was ever taken.
+			o.Status, o.NotHeld = metering.OutcomeNotSubscribed, true
+			o.Detail = "Microsoft refused it: the subscription was cancelled before this hour"
 		case res.Status == UsageResourceNotActive:
-			o.Status = metering.OutcomeNotSubscribed
+			// Suspended (for non-payment, which Microsoft may reinstate)
+			// or not known now: sent again, and carried into a later hour
+			// once the window closes, never dropped (R11).
+			o.Status = metering.OutcomeUnprocessed
 		case res.Status == UsageResourceNotFound, res.Status == UsageResourceNotAuthorized, res.Status == UsageInvalidDimension,
 			res.Status == UsageInvalidQuantity, res.Status == UsageBadArgument:
 			o.Status = metering.OutcomeRejected
