@@ -3,6 +3,7 @@ package market
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -169,6 +170,16 @@ func TestPrivatePlanVisibility(t *testing.T) {
 	s := f.buy(t, "deal", 0)
 	if s.PlanID != "deal" {
 		t.Fatal(s)
+	}
+	// An audience written in capitals still names the same tenant: GUIDs
+	// have no case.
+	const lettered = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+	if _, err := f.m.SetAudience(context.Background(), "cloud", "deal", []string{strings.ToUpper(lettered)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.m.Purchase(context.Background(), PurchaseInput{OfferID: "cloud", PlanID: "deal", Name: "y",
+		Beneficiary: Identity{TenantID: lettered, EmailID: "eve@lettered.example"}}); err != nil {
+		t.Fatalf("private plan whose audience names the tenant in capitals: %v", err)
 	}
 }
 

@@ -1,6 +1,9 @@
 package market
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Micros is an amount of US dollars in millionths. Prices per unit need finer
 // steps than cents, and money is never a float: floats exist only on the wire
@@ -146,8 +149,10 @@ func (p *Plan) visibleTo(tenant string) bool {
 	if !p.Private {
 		return true
 	}
+	// Tenant ids are GUIDs, which Partner Center and Entra write in
+	// either case.
 	for _, t := range p.Audience {
-		if t == tenant {
+		if strings.EqualFold(t, tenant) {
 			return true
 		}
 	}
