@@ -62,36 +62,12 @@ func (s *Service) RecordNotice(ctx context.Context, marketplace string, n Notice
 // limit, and returns how many took effect. A notice for a subscription
 // not landed here waits, and is applied once it is.
 func (s *Service) ApplyNotices(ctx context.Context, limit int) (int, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT id FROM marketplace_notices WHERE status IN ('pending', 'waiting')
+	ids, err := s.listIDs(ctx, `SELECT id FROM marketplace_notices WHERE status IN ('pending', 'waiting')
 		AND (retry_after IS NULL OR retry_after <= $1) ORDER BY id LIMIT $2`, s.now(), limit)
 	if err != nil {
 		return 0, fmt.Errorf("list notices: %w", err)
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	applied := 0
-	for _, id := range ids {
-		ok, err := s.ApplyNotice(ctx, id)
-		if err != nil {
-			s.cfg.Logger.Warn("notice not applied", "notice", id, "err", err)
-			continue
-		}
-		if ok {
-			applied++
-		}
-	}
-	return applied, nil
+	return s.runEach(ctx, ids, "notice not applied", s.ApplyNotice), nil
 }
 
 type storedNotice struct {

@@ -88,7 +88,7 @@ func (s *Service) Record(ctx context.Context, n Notification) (id int64, isNew b
 func (s *Service) ApplyPending(ctx context.Context, limit int) (int, error) {
 	// New notifications first: those waiting for a purchase that may never
 	// come must not hold them up.
-	ids, err := s.listNotifications(ctx, `SELECT id FROM notifications WHERE status = 'pending' ORDER BY sent_at, id LIMIT $1`, limit)
+	ids, err := s.listIDs(ctx, `SELECT id FROM notifications WHERE status = 'pending' ORDER BY sent_at, id LIMIT $1`, limit)
 	if err != nil {
 		return 0, fmt.Errorf("list pending notifications: %w", err)
 	}
@@ -193,7 +193,8 @@ func (s *Service) listWaiting(ctx context.Context, idCond string, id int64, n in
 	return out, rows.Err()
 }
 
-func (s *Service) listNotifications(ctx context.Context, query string, args ...any) ([]int64, error) {
+// listIDs runs a query of ids on the read pool.
+func (s *Service) listIDs(ctx context.Context, query string, args ...any) ([]int64, error) {
 	rows, err := s.db.Read().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err

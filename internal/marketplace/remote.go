@@ -266,36 +266,29 @@ func (s *Service) activationFailed(ctx context.Context, subID int64, cause error
 // ActivateWanted makes the activations that are due, up to limit, and
 // returns how many succeeded.
 func (s *Service) ActivateWanted(ctx context.Context, limit int) (int, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT id FROM subscriptions WHERE activation = 'wanted'
+	ids, err := s.listIDs(ctx, `SELECT id FROM subscriptions WHERE activation = 'wanted'
 		AND (activation_after IS NULL OR activation_after <= $1) ORDER BY id LIMIT $2`, s.now(), limit)
 	if err != nil {
 		return 0, fmt.Errorf("list wanted activations: %w", err)
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
+	return s.runEach(ctx, ids, "activation not made", s.Activate), nil
+}
+
+// runEach runs fn for each id in turn and counts those it did; a failure
+// is logged and left for the next pass.
+func (s *Service) runEach(ctx context.Context, ids []int64, failed string, fn func(context.Context, int64) (bool, error)) int {
 	done := 0
 	for _, id := range ids {
-		ok, err := s.Activate(ctx, id)
+		ok, err := fn(ctx, id)
 		if err != nil {
-			s.cfg.Logger.Warn("activation not made", "subscription", id, "err", err)
+			s.cfg.Logger.Warn(failed, "id", id, "err", err)
 			continue
 		}
 		if ok {
 			done++
 		}
 	}
-	return done, nil
+	return done
 }
 
 // ReconcileReport is what a reconciliation with a marketplace found.
