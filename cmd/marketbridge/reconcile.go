@@ -18,8 +18,8 @@ import (
 
 func newReconcileCommand() *command {
 	c := &command{Command: config.NewCommand("reconcile",
-		"Compare, per subscription and month, rated usage with what was metered to AWS, and flag differences.",
-		"For each subscription billed through AWS Marketplace: the cents its usage owes, and the metering records\n"+
+		"Compare, per subscription and month, rated usage with what was metered to its marketplace, and flag differences.",
+		"For each subscription billed through a marketplace (AWS's or Microsoft's): the cents its usage owes, and the metering records\n"+
 			"accepted, pending, carried into a later hour, and refused. Exits 1 when any subscription differs.")}
 	var storage config.Storage
 	var log config.Log
