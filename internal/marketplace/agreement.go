@@ -12,6 +12,7 @@ import (
 
 	"github.com/marketbridge/marketbridge/internal/fault"
 	"github.com/marketbridge/marketbridge/internal/money"
+	"github.com/marketbridge/marketbridge/internal/store"
 )
 
 // Agreement is what a buyer accepted, as the marketplace's agreement
@@ -619,7 +620,7 @@ func nullableTime(t time.Time) sql.NullTime {
 	if t.IsZero() {
 		return sql.NullTime{}
 	}
-	return sql.NullTime{Time: t.UTC(), Valid: true}
+	return sql.NullTime{Time: store.Now(t), Valid: true}
 }
 
 // RunAgreements reads agreements every interval until ctx ends, apart from

@@ -136,7 +136,7 @@ func (s *Service) ApplyNotice(ctx context.Context, id int64) (bool, error) {
 		if status == "applied" {
 			return nil
 		}
-		if err := s.syncRemote(ctx, tx, subID, r, n.SentAt); err != nil {
+		if _, err := s.syncRemote(ctx, tx, subID, r, n.SentAt); err != nil {
 			return err
 		}
 		if !shown && r.Status == StatusActive {

@@ -79,7 +79,7 @@ func (s *Service) Land(ctx context.Context, marketplace, token string) (claim st
 		if err != nil {
 			return err
 		}
-		if err := s.syncRemote(ctx, tx, subID, r, s.now()); err != nil {
+		if _, err := s.syncRemote(ctx, tx, subID, r, s.now()); err != nil {
 			return err
 		}
 		if r.Status == StatusCancelled {
@@ -120,16 +120,18 @@ func (s *Service) upsertRemote(ctx context.Context, tx *sql.Tx, marketplace stri
 // is now, as of at, and tells the organization it bills of any change of
 // status (mail, audit, webhook events). A status never goes back to
 // pending, and a cancellation is final, so that a stale read arriving late
-// cannot undo a newer one.
-func (s *Service) syncRemote(ctx context.Context, tx *sql.Tx, subID int64, r Remote, at time.Time) error {
-	var status, activation string
-	if err := tx.QueryRowContext(ctx, `SELECT status, activation FROM subscriptions WHERE id = $1`+s.db.Dialect().ForUpdate(), subID).
-		Scan(&status, &activation); err != nil {
-		return fmt.Errorf("lock subscription %d: %w", subID, err)
+// cannot undo a newer one. It reports whether the status, plan or seats
+// changed.
+func (s *Service) syncRemote(ctx context.Context, tx *sql.Tx, subID int64, r Remote, at time.Time) (changed bool, err error) {
+	var status, activation, plan string
+	var seats int64
+	if err := tx.QueryRowContext(ctx, `SELECT status, activation, plan_id, quantity FROM subscriptions WHERE id = $1`+s.db.Dialect().ForUpdate(), subID).
+		Scan(&status, &activation, &plan, &seats); err != nil {
+		return false, fmt.Errorf("lock subscription %d: %w", subID, err)
 	}
 	link, err := s.eventLink(ctx, tx, subID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	next := r.Status
 	switch {
@@ -148,38 +150,32 @@ func (s *Service) syncRemote(ctx context.Context, tx *sql.Tx, subID int64, r Rem
 			term_start = $5, term_end = $6, free_trial = $7, read_at = $8, updated_at = $8, activation = $9,
 			activated_at = CASE WHEN $9 = 'done' THEN COALESCE(activated_at, $8) ELSE activated_at END,
 			activation_error = CASE WHEN $9 = 'wanted' THEN activation_error ELSE '' END
-		WHERE id = $10`, r.Plan, r.Quantity, r.Name, r.Email, nullTimeOf(r.TermStart), nullTimeOf(r.TermEnd), r.FreeTrial,
+		WHERE id = $10`, r.Plan, r.Quantity, r.Name, r.Email, nullableTime(r.TermStart), nullableTime(r.TermEnd), r.FreeTrial,
 		s.now(), activation, subID); err != nil {
-		return fmt.Errorf("update subscription %d from its marketplace: %w", subID, err)
+		return false, fmt.Errorf("update subscription %d from its marketplace: %w", subID, err)
 	}
+	changed = next != status || r.Plan != plan || r.Quantity != seats
 	if next == status {
-		return s.tellChange(ctx, tx, link, subID, "", false)
+		return changed, s.tellChange(ctx, tx, link, subID, "", false)
 	}
 	at = store.Now(at)
 	if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = $1, status_at = $2,
 			cancelled_at = CASE WHEN $1 = 'cancelled' THEN $2 ELSE cancelled_at END WHERE id = $3`, next, at, subID); err != nil {
-		return fmt.Errorf("update subscription %d to %s: %w", subID, next, err)
+		return changed, fmt.Errorf("update subscription %d to %s: %w", subID, next, err)
 	}
 	// The activation that follows a link is no news to the admins its
 	// mail just told; a reinstatement after a suspension is.
 	if status != StatusPending {
 		if err := s.tellBilling(ctx, tx, subID, next); err != nil {
-			return err
+			return changed, err
 		}
 	}
 	if next == StatusCancelled {
 		if err := s.endLink(ctx, tx, subID, StatusCancelled); err != nil {
-			return err
+			return changed, err
 		}
 	}
-	return s.tellChange(ctx, tx, link, subID, next, false)
-}
-
-func nullTimeOf(t time.Time) sql.NullTime {
-	if t.IsZero() {
-		return sql.NullTime{}
-	}
-	return sql.NullTime{Time: store.Now(t), Valid: true}
+	return changed, s.tellChange(ctx, tx, link, subID, next, false)
 }
 
 // wantActivation marks a subscription just linked as owing its
@@ -208,9 +204,10 @@ const activationLease = time.Minute
 func (s *Service) Activate(ctx context.Context, subID int64) (bool, error) {
 	now := s.now()
 	var marketplace, key string
+	var attempts int
 	err := s.db.Write().QueryRowContext(ctx, `UPDATE subscriptions SET activation_after = $1, activation_attempts = activation_attempts + 1
 		WHERE id = $2 AND activation = 'wanted' AND (activation_after IS NULL OR activation_after <= $3)
-		RETURNING marketplace, agreement_key`, now.Add(activationLease), subID, now).Scan(&marketplace, &key)
+		RETURNING marketplace, agreement_key, activation_attempts`, now.Add(activationLease), subID, now).Scan(&marketplace, &key, &attempts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil // done, not wanted, or another process is at it
 	}
@@ -219,7 +216,7 @@ func (s *Service) Activate(ctx context.Context, subID int64) (bool, error) {
 	}
 	prov, ok := s.cfg.Providers[marketplace]
 	if !ok {
-		return false, s.activationFailed(ctx, subID, ErrMarketplaceNotConfigured)
+		return false, s.activationFailed(ctx, subID, attempts, ErrMarketplaceNotConfigured)
 	}
 	r, err := prov.Read(ctx, key)
 	if err == nil && r.Status == StatusPending {
@@ -235,29 +232,29 @@ func (s *Service) Activate(ctx context.Context, subID int64) (bool, error) {
 		}
 	}
 	if err != nil {
-		return false, s.activationFailed(ctx, subID, err)
+		return false, s.activationFailed(ctx, subID, attempts, err)
 	}
-	err = s.db.InTx(ctx, func(tx *sql.Tx) error { return s.syncRemote(ctx, tx, subID, r, s.now()) })
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := s.syncRemote(ctx, tx, subID, r, s.now())
+		return err
+	})
 	if err != nil {
-		return false, s.activationFailed(ctx, subID, err)
+		return false, s.activationFailed(ctx, subID, attempts, err)
 	}
 	return r.Status == StatusActive || r.Status == StatusSuspended, nil
 }
 
 // activationFailed keeps the error for the billing page and the operator,
-// and backs off: 10 s, doubling, at most 10 minutes.
-func (s *Service) activationFailed(ctx context.Context, subID int64, cause error) error {
+// and backs off after the claim's attempt: 10 s, doubling, at most 10
+// minutes.
+func (s *Service) activationFailed(ctx context.Context, subID int64, attempts int, cause error) error {
 	msg := cause.Error()
 	if len(msg) > 1000 {
 		msg = msg[:1000]
 	}
-	var attempts int
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT activation_attempts FROM subscriptions WHERE id = $1`, subID).Scan(&attempts); err != nil {
-		return errors.Join(cause, err)
-	}
-	wait := 10 * time.Second << min(attempts-1, 6)
+	wait := min(10*time.Second<<min(attempts-1, 6), 10*time.Minute)
 	if _, err := s.db.Write().ExecContext(ctx, `UPDATE subscriptions SET activation_error = $1, activation_after = $2
-		WHERE id = $3 AND activation = 'wanted'`, msg, s.now().Add(min(wait, 10*time.Minute)), subID); err != nil {
+		WHERE id = $3 AND activation = 'wanted'`, msg, s.now().Add(wait), subID); err != nil {
 		return errors.Join(cause, err)
 	}
 	return cause
@@ -312,9 +309,8 @@ func (s *Service) Reconcile(ctx context.Context, marketplace string) (ReconcileR
 	err := prov.List(ctx, func(r Remote) error {
 		rep.Listed++
 		var id int64
-		var before string
-		err := s.db.Read().QueryRowContext(ctx, `SELECT id, status || '|' || plan_id || '|' || quantity FROM subscriptions
-			WHERE marketplace = $1 AND agreement_key = $2`, marketplace, r.Key).Scan(&id, &before)
+		err := s.db.Read().QueryRowContext(ctx, `SELECT id FROM subscriptions WHERE marketplace = $1 AND agreement_key = $2`,
+			marketplace, r.Key).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -322,20 +318,15 @@ func (s *Service) Reconcile(ctx context.Context, marketplace string) (ReconcileR
 			return fmt.Errorf("find subscription %s: %w", r.Key, err)
 		}
 		rep.Known++
-		var after string
-		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-			if err := s.syncRemote(ctx, tx, id, r, s.now()); err != nil {
-				return err
-			}
-			return tx.QueryRowContext(ctx, `SELECT status || '|' || plan_id || '|' || quantity FROM subscriptions WHERE id = $1`, id).Scan(&after)
-		})
-		if err != nil {
+		var changed bool
+		err = s.db.InTx(ctx, func(tx *sql.Tx) (err error) {
+			changed, err = s.syncRemote(ctx, tx, id, r, s.now())
 			return err
-		}
-		if after != before {
+		})
+		if changed {
 			rep.Changed++
 		}
-		return nil
+		return err
 	})
 	return rep, err
 }

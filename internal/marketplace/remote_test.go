@@ -501,3 +501,33 @@ func TestMeteredSubscriptions_Azure_R18(t *testing.T) {
 }
 
 func errorsMessage(err error) string { return err.Error() + " | " + fault.Message(err) }
+
+// The operator's "Run again" on a marketplace notice: a notice whose
+// subscription has not landed says so and stays; once it has, it applies;
+// an applied one is not run again.
+func TestRetryNotice_WaitingThenAppliedThenNotRetryable(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newAzureWorld(t, db)
+		key, token := w.fake.buy("tenant-a", "flat", 0)
+		id, _, err := w.svc.RecordNotice(ctx, marketplace.Azure, marketplace.Notice{ID: "op-1", SubscriptionKey: key, Action: "Renew",
+			SentAt: w.Now(), Payload: "{}"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.svc.RetryNotice(ctx, id); err == nil || !strings.Contains(err.Error(), "has not been set up here yet") {
+			t.Fatalf("RetryNotice before the landing = %v, want it waiting", err)
+		}
+		w.land(token, w.user("ada@example.com"))
+		if err := w.svc.RetryNotice(ctx, id); err != nil {
+			t.Fatalf("RetryNotice after the landing: %v", err)
+		}
+		if err := w.svc.RetryNotice(ctx, id); !errors.Is(err, marketplace.ErrNotRetryable) {
+			t.Fatalf("RetryNotice of an applied notice = %v, want ErrNotRetryable", err)
+		}
+		notices, err := w.svc.Notices(ctx, 10)
+		if err != nil || len(notices) != 1 || notices[0].Status != "applied" || notices[0].Source != "Microsoft commercial marketplace webhook" {
+			t.Fatalf("Notices = %+v, %v", notices, err)
+		}
+	})
+}
