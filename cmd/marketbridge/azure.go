@@ -14,7 +14,6 @@ import (
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/marketplace/azuremp"
 	"github.com/marketbridge/marketbridge/internal/metering"
-	"github.com/marketbridge/marketbridge/internal/store"
 	"github.com/marketbridge/marketbridge/internal/web"
 )
 
@@ -150,9 +149,8 @@ func productsOf(catalog *marketplace.Catalog, name string) []string {
 const azureMeteringWindow = 23 * time.Hour
 
 // azureSender sends the metering records of Microsoft's products.
-func azureSender(db *store.DB, deps azureDeps, catalog *marketplace.Catalog, pacer metering.Pacer, base metering.SenderConfig) (*metering.Sender, error) {
+func azureSender(deps azureDeps, catalog *marketplace.Catalog, pacer metering.Pacer, base metering.SenderConfig) (*metering.Sender, error) {
 	base.Meterer, base.Pacer, base.Window, base.Products = deps.meter, pacer, azureMeteringWindow, productsOf(catalog, marketplace.Azure)
-	base.DB = db
 	if len(base.Products) == 0 {
 		return nil, nil
 	}

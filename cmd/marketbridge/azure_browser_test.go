@@ -7,9 +7,12 @@ package main
 // the vendor's webhooks, in headless Chromium against the real demo command.
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -293,5 +296,77 @@ func TestAzureWebhook_RefusesUnverifiedCalls(t *testing.T) {
 				t.Errorf("status %d, want 401", resp.StatusCode)
 			}
 		})
+	}
+}
+
+// Usage of an organization billed through Microsoft's marketplace reaches
+// Microsoft's ledger through serve's own wiring (its metering sender, its
+// quota, the Microsoft client), once the hour closes on the demo's clock:
+// one event of the rated cents on usage_cents, and the billing page says
+// so (R10, R11). Over HTTP, without a browser.
+func TestDemo_AzureUsageReachesMicrosoftsLedger_R10_R11(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, "--clock-speed", demoTestSpeed)
+	now := d.clock(t)
+	d.control(t, http.MethodPut, "/clock", map[string]any{"now": time.Date(now.Year(), now.Month()+1, 10, 0, 0, 0, 0, time.UTC)}, nil)
+
+	c := newConsole(t, d.seller)
+	c.signUp("mary@example.com")
+	var bought struct {
+		Subscription azureSubscription `json:"subscription"`
+		LandingURL   string            `json:"landing_url"`
+	}
+	d.azureControl(t, http.MethodPost, "/subscriptions", map[string]any{"offer_id": demoAzureOffer, "plan_id": "payg", "name": "Jackson cloud",
+		"beneficiary": map[string]string{"tenantId": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b", "emailId": "mary@example.com"}}, &bought)
+	landing, err := url.Parse(bought.LandingURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.expect(c.get(landing.RequestURI()), http.StatusSeeOther, "/marketplace/azure/setup")
+	purchase := c.expect(c.get("/marketplace/azure/setup"), http.StatusSeeOther, "/marketplace/purchases/")
+	billing := withoutOutcome(c.expect(c.post(purchase+"/link", url.Values{"org": {"new"}, "name": {"Jackson Aeronautics"}}), http.StatusSeeOther, "/orgs/"))
+	key := c.createKey(strings.TrimSuffix(billing, "billing"))
+
+	at := d.clock(t)
+	event := fmt.Sprintf(`{"specversion":"1.0","id":"evt-az-1","source":"my-service","type":"compute","subject":"db-1",
+		"time":%q,"data":{"quantity":2.5}}`, at.Format(time.RFC3339Nano))
+	if status, body := postUsage(t, d.seller, key, event); status != http.StatusOK || !strings.Contains(body, `"accepted":1`) {
+		t.Fatalf("POST /api/v1/events = %d %s", status, body)
+	}
+	catalog, err := demoCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	compute, _ := catalog.Meter("compute")
+	wantCents := compute.PriceMicros * 5 / 2 / 10_000
+
+	type ledgerEvent struct {
+		ResourceID string          `json:"resource_id"`
+		Dimension  string          `json:"dimension"`
+		Quantity   json.RawMessage `json:"quantity"`
+		Hour       time.Time       `json:"hour"`
+	}
+	var ledger struct {
+		Events []ledgerEvent `json:"events"`
+	}
+	for deadline := time.Now().Add(ledgerWait); ; time.Sleep(50 * time.Millisecond) {
+		d.azureControl(t, http.MethodGet, "/ledger?subscription="+bought.Subscription.ID, nil, &ledger)
+		if len(ledger.Events) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no usage event in Microsoft's ledger within %s", ledgerWait)
+		}
+	}
+	e := ledger.Events[0]
+	if len(ledger.Events) != 1 || e.Dimension != "usage_cents" || string(e.Quantity) != strconv.FormatInt(wantCents, 10) {
+		t.Errorf("Microsoft's ledger: %+v (quantity %s); want one event of %d on usage_cents", ledger.Events, e.Quantity, wantCents)
+	}
+	if hour := at.UTC().Truncate(time.Hour); e.Hour.Before(hour) || e.Hour.After(hour.Add(time.Hour)) {
+		t.Errorf("metered for the hour of %s, want the event's hour, %s, or the next", e.Hour, hour)
+	}
+	wantDollars := fmt.Sprintf("$%d.%02d", wantCents/100, wantCents%100)
+	if page := c.get(billing).body; !strings.Contains(page, wantDollars+" reported to Microsoft commercial marketplace") {
+		t.Errorf("the billing page does not say %s was reported to Microsoft commercial marketplace:\n%.2000s", wantDollars, pageText(page))
 	}
 }

@@ -302,7 +302,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		if err != nil {
 			return err
 		}
-		s, err := azureSender(db, az, catalog, pacer, senderCfg)
+		s, err := azureSender(az, catalog, pacer, senderCfg)
 		if err != nil {
 			return err
 		}
