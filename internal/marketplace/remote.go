@@ -28,13 +28,15 @@ var ErrMarketplaceNotConfigured = fault.New(fault.KindNotFound, "This marketplac
 
 // landingErrors are what a buyer arriving from a Provider's marketplace
 // is told, in that marketplace's words (R5).
-var landingErrors = map[string]struct{ invalid, cancelled error }{
+var landingErrors = map[string]struct{ invalid, cancelled, unavailable error }{
 	Azure: {
 		invalid: fault.New(fault.KindInvalid, "The link from Microsoft's marketplace is not valid or has expired. "+
 			"Open your SaaS subscription in the Azure portal or the Microsoft 365 admin center and select "+
 			"\u201cConfigure account now\u201d (or \u201cManage account\u201d) again; you do not need to buy again."),
 		cancelled: fault.New(fault.KindConflict, "This subscription was cancelled on Microsoft's marketplace, so it cannot bill an organization. "+
 			"Buy the offer again in the Azure portal or Microsoft AppSource, then select \u201cConfigure account now\u201d."),
+		unavailable: fault.New(fault.KindUnavailable, "Microsoft's marketplace did not answer. Nothing was changed: "+
+			"reload this page in a minute, or select \u201cConfigure account now\u201d on the marketplace again."),
 	},
 }
 
@@ -59,8 +61,11 @@ func (s *Service) Land(ctx context.Context, marketplace, token string) (claim st
 		return "", Purchase{}, words.invalid
 	}
 	r, err := prov.Resolve(ctx, token)
-	if errors.Is(err, ErrTokenInvalid) || errors.Is(err, ErrTokenExpired) {
+	switch {
+	case errors.Is(err, ErrTokenInvalid), errors.Is(err, ErrTokenExpired):
 		return "", Purchase{}, fmt.Errorf("%w: %w", words.invalid, err)
+	case errors.Is(err, ErrMarketplaceUnavailable):
+		return "", Purchase{}, fmt.Errorf("%w: %w", words.unavailable, err)
 	}
 	if err != nil {
 		return "", Purchase{}, err

@@ -275,6 +275,16 @@ func TestLand_Refusals_R5(t *testing.T) {
 				}
 			})
 		}
+		// Microsoft not answering is said in Microsoft's words, and is
+		// still the core's ErrMarketplaceUnavailable.
+		_, ok := w.fake.buy("tenant-d", "flat", 0)
+		w.fake.mu.Lock()
+		w.fake.down = true
+		w.fake.mu.Unlock()
+		_, _, err := w.svc.Land(ctx, marketplace.Azure, ok)
+		if !errors.Is(err, marketplace.ErrMarketplaceUnavailable) || !strings.Contains(fault.Message(err), "Microsoft's marketplace did not answer") {
+			t.Fatalf("Land while Microsoft is down = %v (%q)", err, fault.Message(err))
+		}
 	})
 }
 

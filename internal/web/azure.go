@@ -51,33 +51,11 @@ func (s *Server) handleAzureLanding(w http.ResponseWriter, r *http.Request) erro
 	token := strings.ReplaceAll(r.URL.Query().Get("token"), " ", "+")
 	claim, _, err := s.cfg.Market.Land(r.Context(), marketplace.Azure, token)
 	if err != nil {
-		return s.renderAzureError(w, r, err)
+		return s.renderSetUpError(w, r, err, marketplace.Azure)
 	}
 	http.SetCookie(w, &http.Cookie{Name: purchaseCookie, Value: claim, Path: "/", MaxAge: int(marketplace.PurchaseTTL.Seconds()),
 		HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
 	return seeOther(w, r, azureSetupPath)
-}
-
-// renderAzureError is renderMarketplaceError in Microsoft's words.
-func (s *Server) renderAzureError(w http.ResponseWriter, r *http.Request, err error) error {
-	if fault.KindOf(err) == fault.KindInternal {
-		return err
-	}
-	v := marketplaceErrorView{Heading: "We could not set up your subscription", Message: fault.Message(err),
-		ConsoleURL: azureConsoleURL, ConsoleLabel: "Your SaaS subscriptions in the Azure portal"}
-	var pe *marketplace.ProductError
-	switch {
-	case errors.Is(err, marketplace.ErrMarketplaceUnavailable):
-		v.Heading, v.Message, v.Retry = "Microsoft's marketplace is not answering", "Microsoft's marketplace did not answer. Nothing was changed: "+
-			"reload this page in a minute, or select \u201cConfigure account now\u201d on the marketplace again.", true
-	case errors.As(err, &pe):
-		v.Heading, v.ProductCode = "This offer is not set up yet", pe.Code
-	case fault.KindOf(err) == fault.KindInvalid:
-		v.Heading = "This set-up link is not valid"
-	}
-	s.logger.InfoContext(r.Context(), "marketplace set-up refused", "marketplace", marketplace.Azure, "err", err)
-	s.render(w, r, statusOf(err), "marketplace_error", view{Title: v.Heading, Data: v})
-	return nil
 }
 
 // handleAzureWebhook is Microsoft's connection webhook. Nothing is believed

@@ -30,24 +30,34 @@ type marketplaceErrorView struct {
 	Retry        bool
 }
 
-// renderMarketplaceError shows what went wrong with a set-up and what to do.
+// renderMarketplaceError shows what went wrong with an AWS set-up and what
+// to do.
 func (s *Server) renderMarketplaceError(w http.ResponseWriter, r *http.Request, err error) error {
+	return s.renderSetUpError(w, r, err, marketplace.AWS)
+}
+
+// renderSetUpError shows what went wrong with a set-up on the marketplace
+// and what to do; the core words the message in that marketplace's terms.
+func (s *Server) renderSetUpError(w http.ResponseWriter, r *http.Request, err error, market string) error {
 	if fault.KindOf(err) == fault.KindInternal {
 		return err
 	}
 	v := marketplaceErrorView{Heading: "We could not set up your subscription", Message: fault.Message(err), ConsoleURL: s.cfg.BuyerConsoleURL}
+	if market == marketplace.Azure {
+		v.ConsoleURL, v.ConsoleLabel = azureConsoleURL, "Your SaaS subscriptions in the Azure portal"
+	}
 	var pe *marketplace.ProductError
 	switch {
 	case errors.Is(err, marketplace.ErrTokenExpired):
 		v.Heading = "Your set-up link has expired"
-	case errors.Is(err, marketplace.ErrTokenInvalid):
+	case errors.Is(err, marketplace.ErrTokenInvalid), market != marketplace.AWS && fault.KindOf(err) == fault.KindInvalid && !errors.As(err, &pe):
 		v.Heading = "This set-up link is not valid"
 	case errors.Is(err, marketplace.ErrMarketplaceUnavailable):
-		v.Heading, v.Retry = "AWS Marketplace is not answering", true
+		v.Heading, v.Retry = marketplace.Label(market)+" is not answering", true
 	case errors.As(err, &pe):
 		v.Heading, v.ProductCode = "This product is not set up yet", pe.Code
 	}
-	s.logger.InfoContext(r.Context(), "marketplace set-up refused", "err", err)
+	s.logger.InfoContext(r.Context(), "marketplace set-up refused", "marketplace", market, "err", err)
 	s.render(w, r, statusOf(err), "marketplace_error", view{Title: v.Heading, Data: v})
 	return nil
 }
