@@ -24,16 +24,8 @@ type Client struct {
 	cfg     Config
 	http    *http.Client
 	tokens  *tokenCache
-	pacer   Pacer
 	sleep   func(ctx context.Context, d time.Duration) error
 	newUUID func() string
-}
-
-// Pacer lets a call go when a quota allows it (package quota's Limiter,
-// shared by the seller's processes). Microsoft publishes no rate limits
-// (§5.5); a pacer keeps the seller's own bound.
-type Pacer interface {
-	Wait(ctx context.Context) error
 }
 
 // New checks cfg and builds a client. No request is made until a call.
@@ -58,10 +50,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	return c, nil
 }
-
-// Pace makes every request wait for p first. Call it before the client is
-// used.
-func (c *Client) Pace(p Pacer) { c.pacer = p }
 
 // tokenCache holds the publisher's access token and fetches a new one
 // before it expires: five minutes early, or at half its life if it is
@@ -178,13 +166,6 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	}
 	var last *APIError
 	for attempt := 1; ; attempt++ {
-		if c.pacer != nil {
-			// A pacer that cannot wait (the caller's deadline comes
-			// first) ends the call: trying again would not help.
-			if err := c.pacer.Wait(ctx); err != nil {
-				return nil, &APIError{Kind: ErrUnavailable, Op: r.op, CorrelationID: correlation, Err: fmt.Errorf("wait for the request quota: %w", err)}
-			}
-		}
 		resp, err := c.attempt(ctx, r, correlation)
 		if err == nil {
 			return resp, nil
