@@ -49,7 +49,7 @@ func (a *API) wrap(op string, h http.HandlerFunc) http.Handler {
 		}
 		pub, err := a.m.PublisherByApp(tid, appid)
 		if err != nil {
-			writeForbidden(w, err.(*market.Error).Message)
+			a.writeError(w, err)
 			return
 		}
 		if ok, wait := a.m.Allow(pub.ID); !ok {

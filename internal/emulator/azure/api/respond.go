@@ -57,18 +57,7 @@ func (a *API) writeError(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusInternalServerError, errorBody{Code: "InternalServerError", Message: "internal error: " + err.Error()})
 		return
 	}
-	status := http.StatusInternalServerError
-	switch me.Kind {
-	case market.KindInvalid:
-		status = http.StatusBadRequest
-	case market.KindForbidden:
-		status = http.StatusForbidden
-	case market.KindNotFound:
-		status = http.StatusNotFound
-	case market.KindConflict:
-		status = http.StatusConflict
-	}
-	writeJSON(w, status, errorBody{Code: me.Code, Message: me.Message, Target: me.Target})
+	writeJSON(w, me.Kind.HTTPStatus(), errorBody{Code: me.Code, Message: me.Message, Target: me.Target})
 }
 
 // readBody reads a bounded body; an empty body is nil.

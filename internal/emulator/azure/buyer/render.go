@@ -199,19 +199,20 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var me *market.Error
 	if errors.As(err, &me) {
 		f.Message = me.Message
+		status = me.Kind.HTTPStatus()
 		switch me.Kind {
 		case market.KindInvalid:
-			status, f.Heading = http.StatusBadRequest, "Check your choices"
+			f.Heading = "Check your choices"
 			f.Next = "Go back, correct what the message names, and submit again."
 		case market.KindNotFound:
-			status, f.Heading = http.StatusNotFound, "Not found"
+			f.Heading = "Not found"
 			f.Next = "Check that you are signed in as the tenant that holds it, or start again from your subscriptions."
 			f.NextURL, f.NextText = p.path("/subscriptions"), "Your SaaS subscriptions"
 		case market.KindConflict:
-			status, f.Heading = http.StatusConflict, "This can't be done now"
+			f.Heading = "This can't be done now"
 			f.Next = "Read the message, fix what it names (for example with the emulator's control API), and try again."
 		case market.KindForbidden:
-			status, f.Heading = http.StatusForbidden, "Not allowed"
+			f.Heading = "Not allowed"
 			f.Next = "Sign in as the tenant that holds it."
 		}
 	} else {

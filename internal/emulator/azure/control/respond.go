@@ -39,16 +39,7 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 	)
 	if errors.As(err, &me) {
 		body.Error.Kind, body.Error.Code, body.Error.Message = string(me.Kind), me.Code, me.Message
-		switch me.Kind {
-		case market.KindInvalid:
-			status = http.StatusBadRequest
-		case market.KindNotFound:
-			status = http.StatusNotFound
-		case market.KindConflict:
-			status = http.StatusConflict
-		case market.KindForbidden:
-			status = http.StatusForbidden
-		}
+		status = me.Kind.HTTPStatus()
 	} else {
 		log.Error("azure emulator control API", "err", err)
 		body.Error.Kind, body.Error.Message = "internal", "internal error: "+err.Error()

@@ -3,6 +3,7 @@ package market
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Kind classifies an outcome; the API and the control API map it to a status.
@@ -15,6 +16,22 @@ const (
 	KindNotFound  Kind = "not_found" // 404
 	KindConflict  Kind = "conflict"  // 409
 )
+
+// HTTPStatus is the status every surface of the emulator answers the kind
+// with; 500 for an unknown one.
+func (k Kind) HTTPStatus() int {
+	switch k {
+	case KindInvalid:
+		return http.StatusBadRequest
+	case KindForbidden:
+		return http.StatusForbidden
+	case KindNotFound:
+		return http.StatusNotFound
+	case KindConflict:
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
 
 // Error is a domain outcome with a message safe to show. Code and Target are
 // what the Fulfillment API puts in its error body.
