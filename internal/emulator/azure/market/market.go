@@ -136,8 +136,11 @@ type Market struct {
 	dedup         map[string]*UsageEvent // resource|dimension|hour
 	charges       map[string]*Charge
 	deliveries    map[string]*Delivery
-	faults        map[string]*Fault
-	limiters      map[string]*rate.Limiter
+	// outbox is the deliveries still pending, which the sender scans twice
+	// a second: deliveries are kept for the control API, never deleted.
+	outbox   map[string]*Delivery
+	faults   map[string]*Fault
+	limiters map[string]*rate.Limiter
 	// nextDue is the earliest time a subscription's term ends, a suspension's
 	// grace runs out or a token expires; tick scans them only from then on,
 	// so that an idle second costs nothing at any number of subscriptions.
@@ -189,6 +192,7 @@ func (m *Market) clear() {
 	m.dedup = map[string]*UsageEvent{}
 	m.charges = map[string]*Charge{}
 	m.deliveries = map[string]*Delivery{}
+	m.outbox = map[string]*Delivery{}
 	m.faults = map[string]*Fault{}
 	m.limiters = map[string]*rate.Limiter{}
 }
@@ -349,6 +353,9 @@ func (m *Market) load(recs []Record) error {
 	}
 	for _, d := range m.deliveries {
 		m.seq = max(m.seq, d.Seq)
+		if d.Status == DeliveryPending {
+			m.outbox[d.ID] = d
+		}
 	}
 	return nil
 }

@@ -63,6 +63,7 @@ func (m *Market) notify(tx *txn, op *Operation, s *Subscription) {
 			TenantID: p.TenantID, Audience: p.AppID, URL: p.WebhookURL, Body: string(body),
 			Status: DeliveryPending, NextAt: now, CreatedAt: now}
 		m.deliveries[d.ID] = d
+		m.outbox[d.ID] = d
 		tx.put(kindDelivery, d.ID, d)
 	}
 	m.signalWake()
@@ -75,8 +76,8 @@ func (m *Market) DueDeliveries(limit int) []Delivery {
 	defer m.mu.Unlock()
 	now := m.now()
 	var out []Delivery
-	for _, d := range m.deliveries {
-		if d.Status == DeliveryPending && !now.Before(d.NextAt) {
+	for _, d := range m.outbox {
+		if !now.Before(d.NextAt) {
 			out = append(out, *d)
 		}
 	}
@@ -92,8 +93,8 @@ func (m *Market) NextDeliveryAt() (time.Time, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var next time.Time
-	for _, d := range m.deliveries {
-		if d.Status == DeliveryPending && (next.IsZero() || d.NextAt.Before(next)) {
+	for _, d := range m.outbox {
+		if next.IsZero() || d.NextAt.Before(next) {
 			next = d.NextAt
 		}
 	}
@@ -141,6 +142,9 @@ func (m *Market) DeliveryResult(ctx context.Context, id string, status int, atte
 				delay *= 2
 			}
 			d.NextAt = now.Add(min(delay, m.cfg.WebhookRetryMax))
+		}
+		if d.Status != DeliveryPending {
+			delete(m.outbox, d.ID)
 		}
 		tx.put(kindDelivery, d.ID, d)
 		return nil
