@@ -242,6 +242,15 @@ func TestControlAPIErrors(t *testing.T) {
 		{"purchase of an unknown plan", "POST", "/emulator/v1/subscriptions", `{"offer_id":"cloud","plan_id":"nope","quantity":1,"name":"x","beneficiary":{"tenantId":"` + buyerTenant + `","emailId":"a@b.example"}}`, 404},
 		{"purchase above the seats", "POST", "/emulator/v1/subscriptions", `{"offer_id":"cloud","plan_id":"seats","quantity":6,"name":"x","beneficiary":{"tenantId":"` + buyerTenant + `","emailId":"a@b.example"}}`, 400},
 		{"change a pending subscription", "POST", sub + "/change-quantity", `{"quantity":3}`, 400},
+		{"change a pending subscription's plan", "POST", sub + "/change-plan", `{"plan_id":"more"}`, 400},
+		{"renew a pending subscription", "POST", sub + "/renew", ``, 400},
+		{"publishers", "GET", "/emulator/v1/publishers", ``, 200},
+		{"offers", "GET", "/emulator/v1/offers", ``, 200},
+		{"plans for a tenant", "GET", "/emulator/v1/offers/cloud/plans?tenant=" + buyerTenant, ``, 200},
+		{"plans of an unknown offer", "GET", "/emulator/v1/offers/nope/plans", ``, 404},
+		{"subscriptions", "GET", "/emulator/v1/subscriptions", ``, 200},
+		{"settings read", "GET", "/emulator/v1/settings", ``, 200},
+		{"clock read", "GET", "/emulator/v1/clock", ``, 200},
 		{"suspend a pending subscription", "POST", sub + "/suspend", ``, 400},
 		{"reinstate a pending subscription", "POST", sub + "/reinstate", ``, 400},
 		{"auto-renew without a value", "PUT", sub + "/auto-renew", `{}`, 400},
@@ -273,5 +282,14 @@ func TestControlAPIErrors(t *testing.T) {
 	}
 	if s := h.e.Market().Settings(); s.AckWindow != 2*time.Second || s.ThrottleBurst != 5 || s.PageSize != 100 {
 		t.Fatalf("settings %+v", s)
+	}
+	// Reset empties the market: nothing is left to list.
+	if status, b, _ := h.do(t, "POST", "/emulator/v1/reset", ``); status != 200 {
+		t.Fatalf("reset: %d %s", status, b)
+	}
+	_, b, _ = h.do(t, "GET", "/emulator/v1/status", ``)
+	var st struct{ Publishers, Offers, Subscriptions, Faults int }
+	if err := json.Unmarshal(b, &st); err != nil || st.Publishers+st.Offers+st.Subscriptions+st.Faults != 0 {
+		t.Fatalf("status after reset: %s (%v)", b, err)
 	}
 }
