@@ -109,11 +109,7 @@ func (s *Server) RegisterApp(a App) error {
 	if t, ok := s.clientTenants[a.ClientID]; ok && t != a.TenantID {
 		return fmt.Errorf("app registration: client id %s is already registered in tenant %s; remove it there first", a.ClientID, t)
 	}
-	k := keyOf(a.TenantID, a.ClientID)
-	if _, ok := s.apps[k]; !ok {
-		s.tenantApps[a.TenantID]++
-	}
-	s.apps[k] = a
+	s.apps[keyOf(a.TenantID, a.ClientID)] = a
 	s.clientTenants[a.ClientID] = a.TenantID
 	return nil
 }
@@ -129,9 +125,6 @@ func (s *Server) RemoveApp(tenantID, clientID string) bool {
 	}
 	delete(s.apps, k)
 	delete(s.clientTenants, k.client)
-	if s.tenantApps[k.tenant]--; s.tenantApps[k.tenant] == 0 {
-		delete(s.tenantApps, k.tenant)
-	}
 	return true
 }
 
@@ -160,9 +153,15 @@ func (s *Server) app(tenantID, clientID string) (App, bool) {
 // knownTenant reports whether any app is registered in tenant: the
 // stand-in's directory has no tenants but those of its apps.
 func (s *Server) knownTenant(tenantID string) bool {
+	tenantID = strings.ToLower(tenantID)
 	s.appsMu.RLock()
 	defer s.appsMu.RUnlock()
-	return s.tenantApps[strings.ToLower(tenantID)] > 0
+	for k := range s.apps {
+		if k.tenant == tenantID {
+			return true
+		}
+	}
+	return false
 }
 
 // derivedID is a stable GUID-shaped id for an object the stand-in does not

@@ -55,6 +55,14 @@ func (s *Server) putApp(w http.ResponseWriter, r *http.Request) {
 	controlJSON(w, http.StatusOK, appView(a))
 }
 
+func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) {
+	if !s.RemoveApp(r.PathValue("tenant"), r.PathValue("client")) {
+		controlError(w, http.StatusNotFound, errors.New("no such app in that tenant"))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Server) listApps(w http.ResponseWriter, _ *http.Request) {
 	views := []map[string]string{}
 	for _, a := range s.Apps() {

@@ -27,6 +27,7 @@ func TestControl_RegisterListRotate(t *testing.T) {
 		{"bad tenant", http.MethodPut, "/emulator/v1/apps/not-a-tenant/" + client, `{"secret":"x"}`, 400, "tenant"},
 		{"list hides secrets", http.MethodGet, "/emulator/v1/apps", "", 200, "Billing"},
 		{"rotate", http.MethodPost, "/emulator/v1/keys/rotate", "", 200, "published"},
+		{"remove an unknown app", http.MethodDelete, "/emulator/v1/apps/" + tenant + "/0b6f3c2e-0000-4e8f-9c7b-2d4e6f8a0b1c", "", 404, "no such app"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
@@ -52,6 +53,18 @@ func TestControl_RegisterListRotate(t *testing.T) {
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/emulator/v1/apps", nil))
 	if err := json.Unmarshal(rec.Body.Bytes(), &apps); err != nil || len(apps.Apps) != 1 {
 		t.Fatalf("apps = %s, %v", rec.Body, err)
+	}
+	// Removed, the app gets no token and its tenant is unknown again.
+	rec = httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodDelete, "/emulator/v1/apps/"+tenant+"/"+client, nil))
+	if rec.Code != http.StatusNoContent {
+		t.Fatalf("DELETE app = %d %s", rec.Code, rec.Body)
+	}
+	if _, _, err := s.IssueAccessToken(tenant, client, time.Now()); err == nil {
+		t.Fatal("a removed app still gets tokens")
+	}
+	if s.knownTenant(tenant) {
+		t.Fatal("the tenant of the removed app, its only one, is still known")
 	}
 }
 

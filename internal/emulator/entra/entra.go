@@ -135,7 +135,6 @@ type Server struct {
 	appsMu        sync.RWMutex
 	apps          map[appKey]App
 	clientTenants map[string]string // client id → tenant id: client ids are unique across Entra
-	tenantApps    map[string]int    // tenant id → number of apps: the directory's tenants
 }
 
 // New loads or makes the signing keys and returns a Server with no apps.
@@ -161,7 +160,6 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		log:           logger,
 		apps:          map[appKey]App{},
 		clientTenants: map[string]string{},
-		tenantApps:    map[string]int{},
 	}
 	if cfg.APITokenVersion != "" {
 		s.apiVersion = cfg.APITokenVersion

@@ -17,6 +17,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/{tenant}/oauth2/authorize", s.authorize)
 	mux.HandleFunc("GET /emulator/v1/apps", s.listApps)
 	mux.HandleFunc("PUT /emulator/v1/apps/{tenant}/{client}", s.putApp)
+	mux.HandleFunc("DELETE /emulator/v1/apps/{tenant}/{client}", s.deleteApp)
 	mux.HandleFunc("POST /emulator/v1/keys/rotate", s.rotate)
 	return mux
 }
