@@ -59,9 +59,10 @@ func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	out := listResponse{Subscriptions: []market.SubscriptionWire{}}
+	out := listResponse{Subscriptions: make([]market.SubscriptionWire, 0, len(page.Subscriptions))}
+	quirks := a.m.Settings().LiveQuirks // once a page, not once a subscription
 	for _, s := range page.Subscriptions {
-		out.Subscriptions = append(out.Subscriptions, a.wireSub(s))
+		out.Subscriptions = append(out.Subscriptions, market.NewSubscriptionWire(s, quirks))
 	}
 	if page.Next != "" {
 		out.NextLink = a.base + "/saas/subscriptions/?" + url.Values{"continuationToken": {page.Next}, "api-version": {APIVersion}}.Encode()

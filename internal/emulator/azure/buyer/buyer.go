@@ -50,16 +50,6 @@ type Pages struct {
 	handle http.Handler
 }
 
-// New returns the pages for mounting at DefaultPrefix with
-// http.StripPrefix(DefaultPrefix, ...). It panics on a nil market.
-func New(m *market.Market, logger *slog.Logger) http.Handler {
-	p, err := NewPages(Config{Market: m, Logger: logger, Prefix: DefaultPrefix})
-	if err != nil {
-		panic(err)
-	}
-	return p
-}
-
 // NewPages returns the pages for the configured prefix.
 func NewPages(cfg Config) (*Pages, error) {
 	if err := cfg.Validate(); err != nil {

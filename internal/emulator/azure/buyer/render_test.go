@@ -86,8 +86,12 @@ func TestNew_DefaultPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pages, err := NewPages(Config{Market: m, Prefix: DefaultPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle(DefaultPrefix+"/", http.StripPrefix(DefaultPrefix, New(m, nil)))
+	mux.Handle(DefaultPrefix+"/", http.StripPrefix(DefaultPrefix, pages))
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, httptest.NewRequest("GET", DefaultPrefix+"/signin", nil))
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `action="/azure/buyer/signin"`) {
