@@ -159,7 +159,7 @@ func azureSender(deps azureDeps, catalog *marketplace.Catalog, pacer metering.Pa
 
 // azureNotices is the web server's AzureNotices: a nil interface, not a
 // nil pointer in one, when Microsoft's marketplace is not configured.
-func azureNotices(d azureDeps) web.AzureNotices {
+func azureNotices(d azureDeps) web.NoticeReader {
 	if d.notices == nil {
 		return nil
 	}

@@ -30,8 +30,9 @@ func (t OfferType) Label() string {
 
 // Product is one marketplace product the seller has configured.
 type Product struct {
-	// Marketplace is where it is sold: aws (the default), or azure, whose
-	// product_code is the offer id of Partner Center (#15).
+	// Marketplace is where it is sold: aws (the default); azure, whose
+	// product_code is the offer id of Partner Center (#15); or gcp, whose
+	// product_code is the product's service name (#16).
 	Marketplace string    `json:"marketplace,omitempty"`
 	Code        string    `json:"product_code"`
 	Name        string    `json:"name"`
@@ -79,6 +80,11 @@ type Catalog struct {
 
 var productCodeRE = regexp.MustCompile(`^[-a-zA-Z0-9/=:_.@]{1,255}$`)
 
+// serviceNameRE is a Google service name: a DNS name of two labels or
+// more, which is what Service Control and the Procurement API's
+// productExternalName call the product.
+var serviceNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$`)
+
 // offerIDRE is Partner Center's rule for offer ids.
 var offerIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,49}$`)
 
@@ -107,10 +113,13 @@ func NewCatalog(products []Product, meters ...Meter) (*Catalog, error) {
 		}
 		switch {
 		case Label(p.Marketplace) == "":
-			errs = append(errs, fmt.Errorf("products[%d]: marketplace %q: want aws or azure", i, p.Marketplace))
+			errs = append(errs, fmt.Errorf("products[%d]: marketplace %q: want aws, azure or gcp", i, p.Marketplace))
 		case p.Marketplace == Azure && !offerIDRE.MatchString(p.Code):
 			errs = append(errs, fmt.Errorf("products[%d]: product_code %q is not a Partner Center offer id (lowercase letters, digits, - and _, at most 50)", i, p.Code))
-		case !productCodeRE.MatchString(p.Code):
+		case p.Marketplace == GCP && (len(p.Code) > 253 || !serviceNameRE.MatchString(p.Code)):
+			errs = append(errs, fmt.Errorf("products[%d]: product_code %q is not a Google service name (the product's service domain in Producer Portal, "+
+				"such as example.gcpmarketplace.example.com)", i, p.Code))
+		case p.Marketplace == AWS && !productCodeRE.MatchString(p.Code):
 			errs = append(errs, fmt.Errorf("products[%d]: product_code %q is not an AWS product code", i, p.Code))
 		case c.products[p.Code].Code != "":
 			errs = append(errs, fmt.Errorf("products[%d]: product_code %q appears twice", i, p.Code))

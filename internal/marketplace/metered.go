@@ -29,9 +29,15 @@ type Metered struct {
 	Terms []Term
 }
 
-// RemoteFinalMeteringWindow is how long after a cancellation Microsoft
-// still accepts the usage of the hours before it (R18 on Microsoft's).
-const RemoteFinalMeteringWindow = 24 * time.Hour
+// FinalMeteringWindowOf is how long after a cancellation a marketplace
+// still accepts the usage of the hours before it (R18): an hour on AWS's
+// and Google's, 24 hours on Microsoft's.
+func FinalMeteringWindowOf(marketplace string) time.Duration {
+	if marketplace == Azure {
+		return 24 * time.Hour
+	}
+	return FinalMeteringWindow
+}
 
 // MeteredSubscriptions lists the subscriptions whose usage is reported to
 // the marketplace: linked and active or being cancelled, and those
@@ -42,9 +48,9 @@ func (s *Service) MeteredSubscriptions(ctx context.Context) ([]Metered, error) {
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+meteredColumns+meteredFrom+`
 		WHERE ((l.ended_at IS NULL AND s.status IN ('active', 'unsubscribe-pending'))
 			OR (l.end_reason = 'cancelled' AND s.status = 'cancelled'
-				AND ((s.marketplace = 'aws' AND s.cancelled_at > $1) OR (s.marketplace <> 'aws' AND s.cancelled_at > $2))))
+				AND ((s.marketplace <> 'azure' AND s.cancelled_at > $1) OR (s.marketplace = 'azure' AND s.cancelled_at > $2))))
 			AND (s.marketplace = 'aws' OR s.quantity = 0)
-		ORDER BY s.id`, s.now().Add(-FinalMeteringWindow), s.now().Add(-RemoteFinalMeteringWindow))
+		ORDER BY s.id`, s.now().Add(-FinalMeteringWindowOf(AWS)), s.now().Add(-FinalMeteringWindowOf(Azure)))
 	if err != nil {
 		return nil, fmt.Errorf("list metered subscriptions: %w", err)
 	}

@@ -11,11 +11,15 @@ import (
 )
 
 // Notice is a message from a Provider's marketplace that one of its
-// subscriptions changed (Microsoft's webhook), as its adapter parsed it.
+// subscriptions changed (Microsoft's webhook, Google's Pub/Sub push), as its
+// adapter parsed it.
 // The core reads the subscription again before acting on it: a notice is
 // only a reason to look.
 type Notice struct {
-	ID              string // the marketplace's id: a second copy is ignored
+	ID string // the marketplace's id: a second copy is ignored
+	// SubscriptionKey is Remote.Key of the subscription it is about; ""
+	// for a notice about none (Google's account events), which is kept
+	// for the record and needs nothing done.
 	SubscriptionKey string
 	Action          string // as the marketplace names it, for the record
 	// Plan and Quantity are the change a notice announces (Microsoft's
@@ -44,11 +48,19 @@ func (s *Service) RecordNotice(ctx context.Context, marketplace string, n Notice
 	if _, ok := s.cfg.Providers[marketplace]; !ok {
 		return 0, false, ErrMarketplaceNotConfigured
 	}
+	// A notice about no subscription (Google's account events) is kept for
+	// the record: the subscriptions' own notices and reads carry what
+	// matters.
+	status, applied := "pending", sql.NullTime{}
+	if n.SubscriptionKey == "" {
+		status, applied = "applied", sql.NullTime{Time: s.now(), Valid: true}
+	}
 	err = s.db.Write().QueryRowContext(ctx, `INSERT INTO marketplace_notices (marketplace, notice_id, subscription_key, action,
-			plan_id, quantity, needs_ack, sent_at, payload, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			plan_id, quantity, needs_ack, sent_at, payload, received_at, status, applied_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (marketplace, notice_id) DO NOTHING RETURNING id`,
-		marketplace, n.ID, n.SubscriptionKey, n.Action, n.Plan, n.Quantity, n.NeedsAck, store.Now(n.SentAt), n.Payload, s.now()).Scan(&id)
+		marketplace, n.ID, n.SubscriptionKey, n.Action, n.Plan, n.Quantity, n.NeedsAck, store.Now(n.SentAt), n.Payload, s.now(),
+		status, applied).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}

@@ -569,14 +569,27 @@ var transitionNotes = map[string]struct{ subject, text string }{
 // whose name replaces %s in the subject and {marketplace} in the text.
 var remoteTransitionNotes = map[string]struct{ subject, text string }{
 	StatusCancelled: {"Your %s subscription was cancelled",
-		"The {marketplace} subscription that billed %q was cancelled. Usage up to the cancellation is still reported within 24 hours. " +
+		"The {marketplace} subscription that billed %q was cancelled. Usage up to the cancellation is still reported within {final}. " +
 			"The organization and its data are kept. Link a new subscription or billing method within 14 days; after that the organization is suspended.\n\nBilling page: %s\n"},
 	StatusSuspended: {"Your %s subscription is suspended",
 		"The {marketplace} subscription that bills %q is suspended: the marketplace could not collect its payment. " +
 			"Nothing of the organization is lost. Update the payment method on the marketplace within 30 days, or it cancels the subscription.\n\nBilling page: %s\n"},
 	StatusActive: {"Your %s subscription is reinstated",
 		"The {marketplace} subscription that bills %q is active again: the marketplace received its payment, and usage is billed through it.\n\nBilling page: %s\n"},
+	// Google's pending cancellation runs to the end of the term, and the
+	// buyer may withdraw it until then.
+	StatusUnsubscribePending: {"Your %s subscription is being cancelled",
+		"The {marketplace} subscription that bills %q is being cancelled: it is not renewed, and ends with its current term. " +
+			"Until then usage is billed through it as before, and the buyer can withdraw the cancellation on the marketplace. " +
+			"Link another subscription or billing method within 14 days of the end to keep using the service.\n\nBilling page: %s\n"},
+	noteCancellationReverted: {"Your %s subscription is no longer being cancelled",
+		"The cancellation of the {marketplace} subscription that bills %q was withdrawn: it renews as before, and usage is billed through it.\n\nBilling page: %s\n"},
 }
+
+// noteCancellationReverted stands for a pending cancellation withdrawn
+// (Google's ENTITLEMENT_CANCELLATION_REVERTED): active again, but not a
+// reinstatement after a failed payment.
+const noteCancellationReverted = "cancellation-reverted"
 
 // tellBilling records a status change in the linked organization's audit
 // log and mails its admins and billing members, in the same transaction as
@@ -590,7 +603,11 @@ func (s *Service) tellBilling(ctx context.Context, tx *sql.Tx, subID int64, stat
 	if marketplace != AWS {
 		note, ok = remoteTransitionNotes[status]
 		note.subject = fmt.Sprintf(note.subject, Label(marketplace))
-		note.text = strings.Replace(note.text, "{marketplace}", Label(marketplace), -1)
+		note.text = strings.NewReplacer("{marketplace}", Label(marketplace),
+			"{final}", finalWindowWords(FinalMeteringWindowOf(marketplace))).Replace(note.text)
+		if status == noteCancellationReverted {
+			status = StatusActive // for the audit log
+		}
 	}
 	if !ok {
 		return nil
@@ -609,6 +626,15 @@ func (s *Service) tellBilling(ctx context.Context, tx *sql.Tx, subID int64, stat
 	page := fmt.Sprintf("%s/orgs/%d/billing", s.cfg.BaseURL, link.OrgID)
 	_, err = s.cfg.Mailer.Enqueue(ctx, tx, mailbox.Message{To: to, Subject: note.subject, Text: fmt.Sprintf(note.text, link.OrgName, page)})
 	return err
+}
+
+// finalWindowWords says a final-metering window in words: "an hour",
+// "24 hours".
+func finalWindowWords(d time.Duration) string {
+	if d == time.Hour {
+		return "an hour"
+	}
+	return fmt.Sprintf("%d hours", int(d.Hours()))
 }
 
 // refreshesEntitlements says whether the notification means re-reading the

@@ -9,6 +9,7 @@ import (
 const (
 	AWS   = "aws"
 	Azure = "azure"
+	GCP   = "gcp"
 )
 
 // Label names a marketplace as pages, mail and the vendor API do; "" for a
@@ -19,6 +20,8 @@ func Label(marketplace string) string {
 		return "AWS Marketplace"
 	case Azure:
 		return "Microsoft commercial marketplace"
+	case GCP:
+		return "Google Cloud Marketplace"
 	}
 	return ""
 }
@@ -37,12 +40,14 @@ const (
 // something changed (Microsoft's webhook documentation requires as much).
 type Remote struct {
 	// Key is the marketplace's id of the subscription (Microsoft: the
-	// SaaS subscription id), unique across its buyers.
+	// SaaS subscription id; Google: the entitlement id), unique across its
+	// buyers.
 	Key string
 	// ProductCode is the catalog's code of what was bought (Microsoft: the
-	// offer id).
+	// offer id; Google: the product's service name).
 	ProductCode string
-	// Account is the buyer's account (Microsoft: the beneficiary's tenant).
+	// Account is the buyer's account (Microsoft: the beneficiary's tenant;
+	// Google: the procurement account, one per billing account).
 	Account string
 	Name    string // the name the buyer gave it
 	Email   string // the beneficiary's e-mail
@@ -54,10 +59,17 @@ type Remote struct {
 	FreeTrial bool
 	TermStart time.Time // zero until billable
 	TermEnd   time.Time
+	// UsageID is what the marketplace names the subscription by in usage
+	// reports, when that is not Key (Google: the entitlement's
+	// usageReportingId, which may arrive after the entitlement is active).
+	UsageID string
+	// OfferID names the private offer bought, "" for a public plan.
+	OfferID string
 }
 
 // Provider is what the core needs of a marketplace that sells plans and
-// subscriptions it must be told to bill (Microsoft's: package azuremp).
+// subscriptions it must be told to bill (Microsoft's: package azuremp;
+// Google's: package gcpmp).
 // Its errors are those of Resolver: ErrTokenInvalid, ErrTokenExpired,
 // ErrMarketplaceUnavailable, or wrap them.
 type Provider interface {
@@ -68,12 +80,14 @@ type Provider interface {
 	Read(ctx context.Context, key string) (Remote, error)
 	// Activate tells the marketplace to start billing a subscription that
 	// is StatusPending, for its plan and quantity. It is not idempotent on
-	// Microsoft's: the core calls it only after Read says pending.
+	// Microsoft's: the core calls it only after Read says pending. On
+	// Google's it approves the buyer's account, then the entitlement.
 	Activate(ctx context.Context, r Remote) error
 	// List calls fn with every subscription the marketplace holds for the
 	// seller, for reconciliation.
 	List(ctx context.Context, fn func(Remote) error) error
 	// Acknowledge accepts a change the marketplace waits on the seller for
-	// (Microsoft: a plan or quantity change, a reinstatement).
+	// (Microsoft: a plan or quantity change, a reinstatement; Google: a
+	// plan change, approved or rejected by the seller's policy).
 	Acknowledge(ctx context.Context, key, noticeID string) error
 }

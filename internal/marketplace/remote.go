@@ -38,6 +38,15 @@ var landingErrors = map[string]struct{ invalid, cancelled, unavailable error }{
 		unavailable: fault.New(fault.KindUnavailable, "Microsoft's marketplace did not answer. Nothing was changed: "+
 			"reload this page in a minute, or select \u201cConfigure account now\u201d on the marketplace again."),
 	},
+	GCP: {
+		invalid: fault.New(fault.KindInvalid, "The sign-up from Google Cloud Marketplace is not valid or has expired (it lasts five minutes). "+
+			"Open the product in Google Cloud Marketplace (Your orders) and click \u201cRegister\u201d (or \u201cManage on\u201d) for it again; "+
+			"you do not need to order again."),
+		cancelled: fault.New(fault.KindConflict, "This order was cancelled on Google Cloud Marketplace, so it cannot bill an organization. "+
+			"Order the product again in Google Cloud Marketplace, then click \u201cRegister\u201d."),
+		unavailable: fault.New(fault.KindUnavailable, "Google Cloud Marketplace did not answer. Nothing was changed: "+
+			"click \u201cRegister\u201d on the product's page in Google Cloud Marketplace again in a minute."),
+	},
 }
 
 // setUpActivationTimeout bounds what a link waits for the marketplace to
@@ -128,10 +137,10 @@ func (s *Service) upsertRemote(ctx context.Context, tx *sql.Tx, marketplace stri
 // cannot undo a newer one. It reports whether the status, plan or seats
 // changed.
 func (s *Service) syncRemote(ctx context.Context, tx *sql.Tx, subID int64, r Remote, at time.Time) (changed bool, err error) {
-	var status, activation, plan string
+	var status, activation, plan, usageID string
 	var seats int64
-	if err := tx.QueryRowContext(ctx, `SELECT status, activation, plan_id, quantity FROM subscriptions WHERE id = $1`+s.db.Dialect().ForUpdate(), subID).
-		Scan(&status, &activation, &plan, &seats); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT status, activation, plan_id, quantity, customer_identifier FROM subscriptions WHERE id = $1`+s.db.Dialect().ForUpdate(), subID).
+		Scan(&status, &activation, &plan, &seats, &usageID); err != nil {
 		return false, fmt.Errorf("lock subscription %d: %w", subID, err)
 	}
 	link, err := s.eventLink(ctx, tx, subID)
@@ -151,12 +160,18 @@ func (s *Service) syncRemote(ctx context.Context, tx *sql.Tx, subID int64, r Rem
 			activation = "" // nothing to bill any more
 		}
 	}
+	// A usage id, once known, stays: Google's may be missing from a read
+	// made before it was issued.
+	if r.UsageID != "" {
+		usageID = r.UsageID
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET plan_id = $1, quantity = $2, display_name = $3, buyer_email = $4,
 			term_start = $5, term_end = $6, free_trial = $7, read_at = $8, updated_at = $8, activation = $9,
 			activated_at = CASE WHEN $9 = 'done' THEN COALESCE(activated_at, $8) ELSE activated_at END,
-			activation_error = CASE WHEN $9 = 'wanted' THEN activation_error ELSE '' END
-		WHERE id = $10`, r.Plan, r.Quantity, r.Name, r.Email, nullableTime(r.TermStart), nullableTime(r.TermEnd), r.FreeTrial,
-		s.now(), activation, subID); err != nil {
+			activation_error = CASE WHEN $9 = 'wanted' THEN activation_error ELSE '' END,
+			customer_identifier = $10, offer_id = $11
+		WHERE id = $12`, r.Plan, r.Quantity, r.Name, r.Email, nullableTime(r.TermStart), nullableTime(r.TermEnd), r.FreeTrial,
+		s.now(), activation, usageID, r.OfferID, subID); err != nil {
 		return false, fmt.Errorf("update subscription %d from its marketplace: %w", subID, err)
 	}
 	changed = next != status || r.Plan != plan || r.Quantity != seats
@@ -171,7 +186,11 @@ func (s *Service) syncRemote(ctx context.Context, tx *sql.Tx, subID int64, r Rem
 	// The activation that follows a link is no news to the admins its
 	// mail just told; a reinstatement after a suspension is.
 	if status != StatusPending {
-		if err := s.tellBilling(ctx, tx, subID, next); err != nil {
+		note := next
+		if status == StatusUnsubscribePending && next == StatusActive {
+			note = noteCancellationReverted
+		}
+		if err := s.tellBilling(ctx, tx, subID, note); err != nil {
 			return changed, err
 		}
 	}

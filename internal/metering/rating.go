@@ -197,7 +197,7 @@ func (m *Maker) alertCredits(ctx context.Context, sub marketplace.Metered, spans
 }
 
 // lastHour is where the hours metering makes records for end: the closed
-// hours; for a subscription being cancelled its current hour too, final,
+// hours; for a subscription being cancelled on AWS its current hour too, final,
 // and for one cancelled before the worker saw it pending, the hours up to
 // and including the cancellation's (R18); for a contract, no hour after
 // its last term (R14). A link that moved to another organization, or whose
@@ -208,7 +208,12 @@ func lastHour(sub marketplace.Metered, spans []span, now time.Time) time.Time {
 	last := now.UTC().Truncate(time.Hour)
 	switch sub.Status {
 	case marketplace.StatusUnsubscribePending:
-		last = last.Add(time.Hour)
+		// AWS ends the subscription within the hour; Google's pending
+		// cancellation runs to the term's end and may be withdrawn, so
+		// its hours close as an active subscription's do.
+		if sub.Product.Marketplace != marketplace.GCP {
+			last = last.Add(time.Hour)
+		}
 	case marketplace.StatusCancelled:
 		last = sub.CancelledAt.UTC().Truncate(time.Hour).Add(time.Hour)
 	}

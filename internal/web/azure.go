@@ -1,9 +1,6 @@
 package web
 
 import (
-	"context"
-	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -23,14 +20,6 @@ const (
 	// select "Configure account now" or "Manage account" again.
 	azureConsoleURL = "https://portal.azure.com/#browse/Microsoft.SaaS%2Fresources"
 )
-
-// AzureNotices verifies and reads the calls of Microsoft's webhook
-// (package azuremp): the Entra ID bearer token first, then the body. An
-// error that is marketplace.ErrNoticeNotAuthentic is answered 401, any
-// other 400.
-type AzureNotices interface {
-	Notice(ctx context.Context, authorization string, body []byte) (marketplace.Notice, error)
-}
 
 // azureAckBudget bounds the work done for a new notice before the webhook
 // is answered: Microsoft waits 10 seconds for the seller to accept a plan
@@ -65,44 +54,5 @@ func (s *Server) handleAzureLanding(w http.ResponseWriter, r *http.Request) erro
 // applied at once, within the 10 seconds Microsoft gives the seller to
 // accept a plan or quantity change; the providers' loop retries what fails.
 func (s *Server) handleAzureWebhook(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.AzureNotices == nil {
-		http.NotFound(w, r)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxNotificationBytes))
-	if err != nil {
-		s.refuseNotification(w, r, http.StatusRequestEntityTooLarge, err)
-		return
-	}
-	n, err := s.cfg.AzureNotices.Notice(r.Context(), r.Header.Get("Authorization"), body)
-	if errors.Is(err, marketplace.ErrNoticeNotAuthentic) {
-		s.refuseNotification(w, r, http.StatusUnauthorized, err)
-		return
-	}
-	if errors.Is(err, marketplace.ErrMarketplaceUnavailable) {
-		// Entra's keys could not be read: a 4xx would reject a plan
-		// change, a 503 makes Microsoft try again.
-		s.logger.WarnContext(r.Context(), "marketplace notice not verified yet", "err", err)
-		http.Error(w, "cannot verify now; retry", http.StatusServiceUnavailable)
-		return
-	}
-	if err != nil {
-		s.refuseNotification(w, r, http.StatusBadRequest, err)
-		return
-	}
-	id, isNew, err := s.cfg.Market.RecordNotice(r.Context(), marketplace.Azure, n)
-	if err != nil {
-		s.logger.ErrorContext(r.Context(), "store marketplace notice", "notice", n.ID, "err", err)
-		http.Error(w, "not stored; retry", http.StatusServiceUnavailable)
-		return
-	}
-	if isNew {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), azureAckBudget)
-		if _, err := s.cfg.Market.ApplyNotice(ctx, id); err != nil {
-			s.logger.WarnContext(r.Context(), "apply marketplace notice", "notice", n.ID, "err", err)
-		}
-		cancel()
-	}
-	s.logger.InfoContext(r.Context(), "marketplace notice", "marketplace", marketplace.Azure, "action", n.Action, "notice", n.ID, "duplicate", !isNew)
-	w.WriteHeader(http.StatusOK)
+	s.handleNotice(w, r, marketplace.Azure, s.cfg.AzureNotices, azureAckBudget, http.StatusOK)
 }

@@ -43,8 +43,11 @@ func (s *Server) renderSetUpError(w http.ResponseWriter, r *http.Request, err er
 		return err
 	}
 	v := marketplaceErrorView{Heading: "We could not set up your subscription", Message: fault.Message(err), ConsoleURL: s.cfg.BuyerConsoleURL}
-	if market == marketplace.Azure {
+	switch market {
+	case marketplace.Azure:
 		v.ConsoleURL, v.ConsoleLabel = azureConsoleURL, "Your SaaS subscriptions in the Azure portal"
+	case marketplace.GCP:
+		v.ConsoleURL, v.ConsoleLabel = gcpConsoleURL, "Your orders in Google Cloud Marketplace"
 	}
 	var pe *marketplace.ProductError
 	switch {

@@ -79,6 +79,13 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "GET "+azureSetupPath, s.page(s.handleSetup))
 	s.handle(mux, "POST "+azureWebhookPath, http.HandlerFunc(s.handleAzureWebhook))
 
+	// Google Cloud Marketplace (#16): the sign-up post, then the same
+	// set-up and linking pages; its Pub/Sub push endpoint.
+	s.handle(mux, "POST "+gcpSignupPath, s.page(s.handleGCPSignup))
+	s.handle(mux, gcpSignupPath, s.page(s.handleGCPSignupNotPosted))
+	s.handle(mux, "GET "+gcpSetupPath, s.page(s.handleSetup))
+	s.handle(mux, "POST "+gcpPubSubPath, http.HandlerFunc(s.handleGCPPubSub))
+
 	// The JSON API, authenticated with an organization's API key (its own
 	// organization) or a service token (any, by scope): see api.go.
 	s.handle(mux, "GET /api/v1/openapi.json", handleOpenAPI())

@@ -62,7 +62,10 @@ type Config struct {
 	SNS        *awsmp.SNSVerifier
 	// AzureNotices verifies Microsoft's webhook calls; nil when the seller
 	// does not sell through Microsoft's marketplace (the webhook is 404).
-	AzureNotices AzureNotices
+	AzureNotices NoticeReader
+	// GCPNotices verifies Google's Pub/Sub push calls; nil when the seller
+	// does not sell through Google Cloud Marketplace (the endpoint is 404).
+	GCPNotices NoticeReader
 	// EventBridgeKey is the secret an EventBridge API destination sends in
 	// the EventBridgeHeader header; empty disables the events endpoint.
 	EventBridgeKey    string
@@ -200,6 +203,8 @@ func New(cfg Config) (*Server, error) {
 	// design; the registration token it carries, checked with AWS at once,
 	// is the proof that the request is genuine.
 	csrf.AddInsecureBypassPattern("POST " + fulfillmentPath)
+	// Google's "Register with <vendor>" likewise, with its signed token.
+	csrf.AddInsecureBypassPattern("POST " + gcpSignupPath)
 	s.handler = s.withRequestID(s.withTimeout(s.withSecurityHeaders(csrf.Handler(mux))))
 	return s, nil
 }
