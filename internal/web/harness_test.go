@@ -57,6 +57,13 @@ type appOption func(*web.Config)
 
 func newApp(t testing.TB, db *store.DB, opts ...appOption) *app {
 	t.Helper()
+	return newAppWith(t, db, nil, opts...)
+}
+
+// newAppWith is newApp selling through the given Providers' marketplaces
+// too, with their products in the catalog.
+func newAppWith(t testing.TB, db *store.DB, providers map[string]marketplace.Provider, opts ...appOption) *app {
+	t.Helper()
 	a := &app{t: t, db: db, now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 	a.srv = httptest.NewUnstartedServer(nil)
 	base := "http://" + a.srv.Listener.Addr().String()
@@ -71,14 +78,18 @@ func newApp(t testing.TB, db *store.DB, opts ...appOption) *app {
 		t.Fatal(err)
 	}
 	a.startEmulator(base)
-	catalog, err := marketplace.NewCatalog(demoProducts, marketplace.Meter{Name: "compute", PriceMicros: 220_000})
+	products := demoProducts
+	if providers != nil {
+		products = append(append([]marketplace.Product{}, demoProducts...), providerProducts...)
+	}
+	catalog, err := marketplace.NewCatalog(products, marketplace.Meter{Name: "compute", PriceMicros: 220_000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sdk := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
 	client := awsmp.New(sdk, awsmp.Endpoints{Metering: a.emuURL, Entitlement: a.emuURL, Agreement: a.emuURL})
 	a.market, err = marketplace.New(marketplace.Config{DB: db, Catalog: catalog, Orgs: a.orgs, Mailer: a.outbox, Logger: logger, Now: a.Now,
-		BaseURL: base, Resolver: client, Agreements: client, Events: webhook.NewRecorder(time.Now)})
+		BaseURL: base, Resolver: client, Agreements: client, Events: webhook.NewRecorder(time.Now), Providers: providers})
 	if err != nil {
 		t.Fatal(err)
 	}
