@@ -62,7 +62,7 @@ func (f *fakeGoogle) Activate(_ context.Context, r marketplace.Remote) error {
 }
 
 func (f *fakeGoogle) List(context.Context, func(marketplace.Remote) error) error { return nil }
-func (f *fakeGoogle) Acknowledge(context.Context, string, string) error        { return nil }
+func (f *fakeGoogle) Acknowledge(context.Context, string, string) error          { return nil }
 
 // fakePush reads a push as gcpmp would: "Bearer good" is authentic,
 // "Bearer keys-down" cannot be checked now, the body is the notice's id
