@@ -191,12 +191,12 @@ func (s *Service) noticeFailed(ctx context.Context, id int64, cause error) error
 
 // RunProviders, until ctx ends, makes the activations that are due and
 // applies the notices that are due every interval, and reconciles with
-// each marketplace every reconcileEvery (none when zero).
-func (s *Service) RunProviders(ctx context.Context, every, reconcileEvery time.Duration) {
+// each marketplace every reconcileEvery[name] (never when absent or zero).
+func (s *Service) RunProviders(ctx context.Context, every time.Duration, reconcileEvery map[string]time.Duration) {
 	if len(s.cfg.Providers) == 0 {
 		return
 	}
-	var last time.Time
+	last := map[string]time.Time{}
 	runEvery(ctx, every, func() {
 		if _, err := s.ActivateWanted(ctx, 50); err != nil {
 			s.cfg.Logger.Warn("activations", "err", err)
@@ -204,17 +204,18 @@ func (s *Service) RunProviders(ctx context.Context, every, reconcileEvery time.D
 		if _, err := s.ApplyNotices(ctx, 100); err != nil {
 			s.cfg.Logger.Warn("marketplace notices", "err", err)
 		}
-		if reconcileEvery > 0 && time.Since(last) >= reconcileEvery {
-			last = time.Now()
-			for name := range s.cfg.Providers {
-				rep, err := s.Reconcile(ctx, name)
-				if err != nil {
-					s.cfg.Logger.Warn("reconcile", "marketplace", name, "err", err)
-					continue
-				}
-				if rep.Changed > 0 {
-					s.cfg.Logger.Info("reconciled", "marketplace", name, "listed", rep.Listed, "known", rep.Known, "changed", rep.Changed)
-				}
+		for name := range s.cfg.Providers {
+			if d := reconcileEvery[name]; d <= 0 || time.Since(last[name]) < d {
+				continue
+			}
+			last[name] = time.Now()
+			rep, err := s.Reconcile(ctx, name)
+			if err != nil {
+				s.cfg.Logger.Warn("reconcile", "marketplace", name, "err", err)
+				continue
+			}
+			if rep.Changed > 0 {
+				s.cfg.Logger.Info("reconciled", "marketplace", name, "listed", rep.Listed, "known", rep.Known, "changed", rep.Changed)
 			}
 		}
 	})
