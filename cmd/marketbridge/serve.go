@@ -396,8 +396,10 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	})
 	workers.Go(func() { market.RunNotifications(workerCtx, 2*time.Second) })
 	workers.Go(func() { market.RunAgreements(workerCtx, 5*time.Second) })
-	workers.Go(func() { market.RunProviders(workerCtx, 2*time.Second,
-		map[string]time.Duration{marketplace.Azure: o.azure.reconcileInterval}) })
+	workers.Go(func() {
+		market.RunProviders(workerCtx, 2*time.Second,
+			map[string]time.Duration{marketplace.Azure: o.azure.reconcileInterval})
+	})
 	workers.Go(func() { deliverer.Run(workerCtx, webhookInterval) })
 	workers.Go(func() {
 		metering.Run(workerCtx, logger.With("component", "metering"), maker, o.clock.toReal(o.metering.interval), senders...)
