@@ -193,4 +193,3 @@ func describeStatus(s *servicecontrol.Status) string {
 	}
 	return fmt.Sprintf("code %d: %s", s.Code, s.Message)
 }
-

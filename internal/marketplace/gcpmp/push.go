@@ -86,9 +86,9 @@ func checkPush(cl pushClaims, cfg PushConfig, now time.Time) error {
 // Event is a Marketplace message as the push delivers it: the §3.2 payload
 // of the §3.4 envelope.
 type Event struct {
-	ID        string // eventId, or the Pub/Sub messageId when there is none
-	Type      string // eventType, e.g. ENTITLEMENT_ACTIVE
-	Provider  string // providerId, "" when absent
+	ID       string // eventId, or the Pub/Sub messageId when there is none
+	Type     string // eventType, e.g. ENTITLEMENT_ACTIVE
+	Provider string // providerId, "" when absent
 	// Entitlement is the entitlement's bare id; "" for an account event.
 	Entitlement string
 	// Account is the account's bare id of an account event.
@@ -108,10 +108,10 @@ type envelope struct {
 }
 
 type payload struct {
-	EventID     string `json:"eventId"`
-	EventType   string `json:"eventType"`
-	ProviderID  string `json:"providerId"`
-	Account     *struct {
+	EventID    string `json:"eventId"`
+	EventType  string `json:"eventType"`
+	ProviderID string `json:"providerId"`
+	Account    *struct {
 		ID string `json:"id"`
 	} `json:"account"`
 	Entitlement *struct {
