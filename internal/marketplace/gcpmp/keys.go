@@ -28,6 +28,9 @@ const (
 	defaultKeysTTL = 5 * time.Minute
 	// maxKeysBody bounds the read of a key document (a few KiB).
 	maxKeysBody = 1 << 20
+	// maxKeysTTL bounds a max-age: a typo'd year must not pin keys that
+	// Google has withdrawn.
+	maxKeysTTL = 24 * time.Hour
 	// minRSABits refuses toy keys.
 	minRSABits = 2048
 )
@@ -144,6 +147,9 @@ func cacheTTL(h http.Header) time.Duration {
 	}
 	if age, err := strconv.Atoi(h.Get("Age")); err == nil && age > 0 {
 		maxAge -= age
+	}
+	if maxAge > int(maxKeysTTL/time.Second) {
+		return maxKeysTTL
 	}
 	return time.Duration(max(maxAge, 0)) * time.Second
 }

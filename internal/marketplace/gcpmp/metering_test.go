@@ -42,7 +42,7 @@ func TestBatchMeterUsage_R10_R11(t *testing.T) {
 	f.checkErrors["project_number:2"] = []map[string]any{{"code": "BILLING_DISABLED", "detail": "billing is off"}}
 	f.checkErrors["project_number:3"] = []map[string]any{{"code": "API_KEY_INVALID"}}
 	f.checkErrors["project_number:4"] = []map[string]any{{"code": "SERVICE_STATUS_UNAVAILABLE"}}
-	f.reportErrors[testProduct+"/bad_metric"] = 3  // INVALID_ARGUMENT
+	f.reportErrors[testProduct+"/bad_metric"] = 3    // INVALID_ARGUMENT
 	f.reportErrors[testProduct+"/flaky_metric"] = 14 // UNAVAILABLE
 	m := NewMeter(f.client(newClock().Now))
 	recs := []metering.Record{

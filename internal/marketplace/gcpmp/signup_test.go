@@ -196,6 +196,7 @@ func TestCacheTTL(t *testing.T) {
 		{"no-store", "", 0},
 		{"", "", defaultKeysTTL},
 		{"max-age=bad", "", defaultKeysTTL},
+		{"max-age=99999999999999", "", maxKeysTTL},
 	} {
 		h := map[string][]string{"Cache-Control": {tc.cc}, "Age": {tc.age}}
 		if got := cacheTTL(h); got != tc.want {
