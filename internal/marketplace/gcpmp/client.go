@@ -188,6 +188,10 @@ func retryable(err error) bool {
 	if errors.As(err, &g) {
 		return g.Code == http.StatusTooManyRequests || g.Code >= 500
 	}
+	var grant *oauth2.RetrieveError
+	if errors.As(err, &grant) {
+		return grant.Response == nil || grant.Response.StatusCode == http.StatusTooManyRequests || grant.Response.StatusCode >= 500
+	}
 	return !errors.Is(err, context.Canceled) // transport failures and attempt timeouts
 }
 
@@ -213,7 +217,11 @@ func apiError(doing string, err error) error {
 		return nil
 	}
 	var g *googleapi.Error
-	if !errors.As(err, &g) {
+	var grant *oauth2.RetrieveError
+	switch {
+	case errors.As(err, &grant) && grant.Response != nil && grant.Response.StatusCode < 500 && grant.Response.StatusCode != http.StatusTooManyRequests:
+		return fmt.Errorf("%s: the token endpoint refused the seller's service account key (revoked or deleted?): %w", doing, err)
+	case !errors.As(err, &g):
 		return fmt.Errorf("%w: %s: %w", marketplace.ErrMarketplaceUnavailable, doing, err)
 	}
 	st := statusOf(g)

@@ -65,7 +65,14 @@ func certPEM(t testing.TB, k *rsa.PrivateKey) string {
 // sign makes a compact RS256 JWS of claims with kid.
 func sign(t testing.TB, k *rsa.PrivateKey, kid string, claims any) string {
 	t.Helper()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+	return signAlg(t, jose.RS256, k, kid, claims)
+}
+
+// signAlg makes a compact JWS of claims by any algorithm, as a forger
+// would.
+func signAlg(t testing.TB, alg jose.SignatureAlgorithm, key any, kid string, claims any) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
 	if err != nil {
 		t.Fatal(err)
 	}

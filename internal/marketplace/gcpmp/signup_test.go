@@ -9,7 +9,6 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 )
@@ -41,15 +40,7 @@ func unsignedToken(header string, claims string) string {
 }
 
 func hs256(t *testing.T, secret []byte, claims any) string {
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: secret}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := jwt.Signed(s).Claims(claims).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return signAlg(t, jose.HS256, secret, "k1", claims)
 }
 
 // TestVerifySignup_R4 walks §1.4's rules: only a token signed RS256 by a
