@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/marketbridge/marketbridge/internal/marketplace"
 )
 
 // TestCredentialsJSON: with a service account key, the seller gets its
@@ -26,7 +29,12 @@ func TestCredentialsJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	var grants atomic.Int32
+	var revoked atomic.Bool
 	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if revoked.Load() {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+			return
+		}
 		if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
 			http.Error(w, "bad grant", http.StatusBadRequest)
 			return
@@ -54,6 +62,15 @@ func TestCredentialsJSON(t *testing.T) {
 	}
 	if grants.Load() != 1 {
 		t.Fatalf("grants %d, want 1 (the token is reused)", grants.Load())
+	}
+
+	// A key Google no longer honours is the operator's to fix: not retried,
+	// not "unavailable".
+	revoked.Store(true)
+	c = f.client(newClock().Now, func(c *Config) { c.TokenSource, c.CredentialsJSON = nil, key })
+	_, err = NewProvider(c).Read(context.Background(), "ent-1")
+	if err == nil || errors.Is(err, marketplace.ErrMarketplaceUnavailable) || !strings.Contains(err.Error(), "token endpoint refused") {
+		t.Fatalf("revoked key: %v", err)
 	}
 
 	for _, bad := range []string{`{"type":"authorized_user"}`, `not json`,

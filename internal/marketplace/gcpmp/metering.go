@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	servicecontrol "google.golang.org/api/servicecontrol/v1"
 
+	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/metering"
 )
 
@@ -43,8 +44,11 @@ var transientCodes = map[string]bool{
 	"LOCATION_POLICY_BACKEND_UNAVAILABLE": true, "INJECTED_ERROR": true,
 }
 
-// grpcInvalidArgument is google.rpc.Code INVALID_ARGUMENT.
-const grpcInvalidArgument = 3
+// google.rpc.Code values of reportErrors.
+const (
+	grpcInvalidArgument    = 3
+	grpcFailedPrecondition = 9
+)
 
 // Meter is metering.Meterer for Service Control: one operation per
 // record (entitlement, metric and hour), checked, then reported.
@@ -68,7 +72,10 @@ func (c *Client) MetricName(product, dimension string) string {
 // reports each one's outcome in the order given. Each record is checked
 // first (§4.4.1), then all that passed are reported in one call. A record
 // whose entitlement has no usageReportingId yet is not sent (unprocessed:
-// sent later). A report Google did not answer, or answered with an error
+// sent later). Of the report's per-operation errors, INVALID_ARGUMENT is
+// rejected, FAILED_PRECONDITION is not subscribed when the entitlement
+// has ended (read to tell) and unprocessed otherwise, the rest
+// unprocessed. A report Google did not answer, or answered with an error
 // status, returns an error: its outcome is unknown for every record, and
 // the resend carries the same operationIds.
 func (m *Meter) BatchMeterUsage(ctx context.Context, productCode string, recs []metering.Record) ([]metering.Outcome, error) {
@@ -110,6 +117,10 @@ func (m *Meter) BatchMeterUsage(ctx context.Context, productCode string, recs []
 	for _, op := range ops {
 		out[index[op.OperationId]].Status = metering.OutcomeAccepted
 	}
+	// FAILED_PRECONDITION says the entitlement cannot take the hour: over
+	// (final) or not active now (suspended, which Google may lift): its
+	// entitlement is read to tell which, once per entitlement.
+	ended := map[string]bool{}
 	for _, re := range res.ReportErrors {
 		if re == nil {
 			continue
@@ -119,9 +130,24 @@ func (m *Meter) BatchMeterUsage(ctx context.Context, productCode string, recs []
 			continue // not one of ours: ignored
 		}
 		o := &out[i]
-		o.Status, o.Detail = metering.OutcomeUnprocessed, "Google did not process it: "+describeStatus(re.Status)
-		if re.Status != nil && re.Status.Code == grpcInvalidArgument {
+		switch code := statusCode(re.Status); code {
+		case grpcInvalidArgument:
 			o.Status, o.Detail = metering.OutcomeRejected, "Google refused it: "+describeStatus(re.Status)
+		case grpcFailedPrecondition:
+			key := recs[i].Key
+			if _, ok := ended[key]; !ok {
+				r, err := NewProvider(m.c).Read(ctx, key)
+				ended[key] = err == nil && r.Status == marketplace.StatusCancelled
+			}
+			o.Status, o.Detail = metering.OutcomeUnprocessed, "Google did not take it now: "+describeStatus(re.Status)
+			if ended[key] {
+				// Google deduplicates a resend of what it took before
+				// validating it, so a refusal means it holds none of it.
+				o.Status, o.NotHeld = metering.OutcomeNotSubscribed, true
+				o.Detail = "Google refused it: the entitlement has ended: " + describeStatus(re.Status)
+			}
+		default:
+			o.Status, o.Detail = metering.OutcomeUnprocessed, "Google did not process it: "+describeStatus(re.Status)
 		}
 	}
 	return out, nil
@@ -185,6 +211,13 @@ func meterError(doing string, err error) error {
 		return fmt.Errorf("%w: %s: %w", metering.ErrRejected, doing, err)
 	}
 	return fmt.Errorf("%s: %w", doing, err)
+}
+
+func statusCode(s *servicecontrol.Status) int64 {
+	if s == nil {
+		return 0
+	}
+	return s.Code
 }
 
 func describeStatus(s *servicecontrol.Status) string {

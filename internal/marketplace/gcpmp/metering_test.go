@@ -44,6 +44,9 @@ func TestBatchMeterUsage_R10_R11(t *testing.T) {
 	f.checkErrors["project_number:4"] = []map[string]any{{"code": "SERVICE_STATUS_UNAVAILABLE"}}
 	f.reportErrors[testProduct+"/bad_metric"] = 3    // INVALID_ARGUMENT
 	f.reportErrors[testProduct+"/flaky_metric"] = 14 // UNAVAILABLE
+	f.reportErrors[testProduct+"/late_metric"] = 9   // FAILED_PRECONDITION
+	f.entitlement("ent-9", "E-1", "CANCELLED", nil)
+	f.entitlement("ent-10", "E-1", "SUSPENDED", nil)
 	m := NewMeter(f.client(newClock().Now))
 	recs := []metering.Record{
 		rec("ent-1", "project_number:1", "usage_cents", 150),
@@ -54,13 +57,16 @@ func TestBatchMeterUsage_R10_R11(t *testing.T) {
 		rec("ent-6", "project_number:6", "bad_metric", 10),
 		rec("ent-7", "project_number:7", "flaky_metric", 10),
 		rec("ent-8", "project_number:8", "usage_cents", 0),
+		rec("ent-9", "project_number:9", "late_metric", 5),
+		rec("ent-10", "project_number:10", "late_metric", 5),
 	}
 	out, err := m.BatchMeterUsage(context.Background(), testProduct, recs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []metering.OutcomeStatus{metering.OutcomeAccepted, metering.OutcomeNotSubscribed, metering.OutcomeRejected,
-		metering.OutcomeUnprocessed, metering.OutcomeUnprocessed, metering.OutcomeRejected, metering.OutcomeUnprocessed, metering.OutcomeAccepted}
+		metering.OutcomeUnprocessed, metering.OutcomeUnprocessed, metering.OutcomeRejected, metering.OutcomeUnprocessed, metering.OutcomeAccepted,
+		metering.OutcomeNotSubscribed, metering.OutcomeUnprocessed}
 	for i, o := range out {
 		if o.Status != want[i] {
 			t.Errorf("record %d (%s): outcome %v (%s), want %v", i, recs[i].Key, o.Status, o.Detail, want[i])
@@ -71,6 +77,9 @@ func TestBatchMeterUsage_R10_R11(t *testing.T) {
 		if o.Status != metering.OutcomeAccepted && o.Status != metering.OutcomeUnprocessed && o.Detail == "" {
 			t.Errorf("record %d: no detail", i)
 		}
+		if o.NotHeld != (recs[i].Key == "ent-9") {
+			t.Errorf("record %d: NotHeld %v", i, o.NotHeld)
+		}
 	}
 	// Only the checked operations were reported, each as §4.3 says.
 	f.mu.Lock()
@@ -79,7 +88,8 @@ func TestBatchMeterUsage_R10_R11(t *testing.T) {
 	for _, op := range f.reported {
 		consumers = append(consumers, op["consumerId"].(string))
 	}
-	if !slices.Equal(consumers, []string{"project_number:1", "project_number:6", "project_number:7", "project_number:8"}) {
+	if !slices.Equal(consumers, []string{"project_number:1", "project_number:6", "project_number:7", "project_number:8",
+		"project_number:9", "project_number:10"}) {
 		t.Fatalf("reported %q", consumers)
 	}
 	op := f.reported[0]
