@@ -51,7 +51,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		// context: the guarded one, so that it too reaches only the
 		// configured hosts.
 		tctx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, guardedClient(cfg.HTTPClient, allowed...))
-		creds, err := google.CredentialsFromJSON(tctx, cfg.CredentialsJSON, Scope)
+		// The typed reader (CredentialsFromJSON is deprecated) takes a
+		// service account key and nothing else: an external-account file
+		// would make the library call URLs the file names.
+		creds, err := google.CredentialsFromJSONWithType(tctx, cfg.CredentialsJSON, google.ServiceAccount, Scope)
 		if err != nil {
 			return nil, fmt.Errorf("gcp credentials: %w", err)
 		}

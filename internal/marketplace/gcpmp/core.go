@@ -110,7 +110,7 @@ func rank(e *procurement.Entitlement) int {
 }
 
 // better says whether e should be taken over best: a higher rank, or the
-// same rank and created later (RFC 3339 UTC strings sort by time).
+// same rank and created later.
 func better(e, best *procurement.Entitlement) bool {
 	if rank(e) == 0 {
 		return false
@@ -118,7 +118,14 @@ func better(e, best *procurement.Entitlement) bool {
 	if best == nil || rank(e) != rank(best) {
 		return best == nil || rank(e) > rank(best)
 	}
-	return e.CreateTime > best.CreateTime
+	return parseTime(e.CreateTime).After(parseTime(best.CreateTime))
+}
+
+// parseTime reads an RFC 3339 time of Google's (fractions of a second
+// optional, so the strings do not sort); zero when absent or malformed.
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
 }
 
 // filterValue writes a value for the list filter (§2.3): as is when it is
@@ -269,7 +276,7 @@ func remote(e *procurement.Entitlement) (marketplace.Remote, error) {
 		r.OfferID = e.Offer
 	}
 	for _, t := range []string{e.OfferEndTime, e.SubscriptionEndTime} {
-		if end, err := time.Parse(time.RFC3339Nano, t); err == nil {
+		if end := parseTime(t); !end.IsZero() {
 			r.TermEnd = end
 			break
 		}

@@ -111,7 +111,8 @@ func TestResolve(t *testing.T) {
 		{"newest waiting over active", func(f *fakeGoogle) {
 			f.entitlement("ent-a", "E-1234-5678-ABCD-EFGH", "ACTIVE", map[string]any{"createTime": "2026-01-01T12:00:00Z"})
 			f.entitlement("ent-b", "E-1234-5678-ABCD-EFGH", "ACTIVATION_REQUESTED", map[string]any{"createTime": "2026-01-01T09:00:00Z"})
-			f.entitlement("ent-c", "E-1234-5678-ABCD-EFGH", "ACTIVATION_REQUESTED", map[string]any{"createTime": "2026-01-01T09:30:00Z"})
+			f.entitlement("ent-c", "E-1234-5678-ABCD-EFGH", "ACTIVATION_REQUESTED", map[string]any{"createTime": "2026-01-01T09:30:00.5Z"})
+			f.entitlement("ent-c0", "E-1234-5678-ABCD-EFGH", "ACTIVATION_REQUESTED", map[string]any{"createTime": "2026-01-01T09:30:00Z"})
 			f.entitlement("ent-d", "E-1234-5678-ABCD-EFGH", "ACTIVATION_REQUESTED", map[string]any{"productExternalName": "not-ours.example.com",
 				"createTime": "2026-01-01T11:00:00Z"})
 		}, func() string { return token() }, "ent-c", nil},
