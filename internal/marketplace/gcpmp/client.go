@@ -133,7 +133,10 @@ func (c *Client) entitlements(ctx context.Context, filter string, fn func(*procu
 	for {
 		var page *procurement.ListEntitlementsResponse
 		err := c.retry(ctx, func(ctx context.Context) (err error) {
-			call := c.proc.Providers.Entitlements.List("providers/" + c.cfg.ProviderID).PageSize(200).PageToken(token).Context(ctx)
+			call := c.proc.Providers.Entitlements.List("providers/" + c.cfg.ProviderID).PageSize(200).Context(ctx)
+			if token != "" {
+				call = call.PageToken(token)
+			}
 			if filter != "" {
 				call = call.Filter(filter)
 			}
