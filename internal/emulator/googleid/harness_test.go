@@ -8,7 +8,6 @@ import (
 	"time"
 )
 
-
 const (
 	testSA   = "marketbridge-seller@example-cloud-provider.iam.gserviceaccount.com"
 	pushSA   = "marketplace-push@example-cloud-provider.iam.gserviceaccount.com"
