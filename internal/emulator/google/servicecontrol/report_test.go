@@ -99,7 +99,9 @@ func TestReport_InvalidRequests(t *testing.T) {
 		{"empty interval", op(func(m map[string]any) { m["startTime"] = m["endTime"] })},
 		{"int64 as a number", op(func(m map[string]any) { m["metricValueSets"] = sets(map[string]any{"int64Value": 5}) })},
 		{"int64 not a number", op(func(m map[string]any) { m["metricValueSets"] = sets(map[string]any{"int64Value": "5x"}) })},
-		{"two value fields", op(func(m map[string]any) { m["metricValueSets"] = sets(map[string]any{"int64Value": "5", "doubleValue": 5}) })},
+		{"two value fields", op(func(m map[string]any) {
+			m["metricValueSets"] = sets(map[string]any{"int64Value": "5", "doubleValue": 5})
+		})},
 		{"no value field", op(func(m map[string]any) { m["metricValueSets"] = sets(map[string]any{}) })},
 		{"duplicate metric value", op(func(m map[string]any) {
 			m["metricValueSets"] = sets(map[string]any{"int64Value": "5"}, map[string]any{"int64Value": "6"})
