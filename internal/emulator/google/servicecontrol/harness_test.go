@@ -176,3 +176,12 @@ func (e *env) post(t *testing.T, path, body string) *http.Response {
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
+
+// newLoopback is a test server whose handler is set up after its URL is
+// known (the identity's key files name its token URL).
+func newLoopback(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
