@@ -266,18 +266,12 @@ func TestPushToken_GoOIDC(t *testing.T) {
 	if c.Email != pushSA || !c.EmailVerified || c.Sub != c.Azp || len(c.Sub) != 21 || strings.Trim(c.Sub, "0123456789") != "" {
 		t.Fatalf("claims %+v", c)
 	}
-	for name, opt := range map[string]TokenOption{
-		"wrong key": WithWrongKey(), "wrong issuer": WithIssuer("https://evil.example"),
-		"wrong audience": WithAudience("https://other.example/push"), "expired": WithExpired(),
-	} {
-		bad, err := e.s.PushToken(aud, pushSA, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := verify(bad); err == nil {
-			t.Errorf("%s: verified", name)
-		}
-	}
+	expectRefused(t, func(opt TokenOption) (string, error) { return e.s.PushToken(aud, pushSA, opt) },
+		func(raw string) error { _, err := verify(raw); return err },
+		map[string]TokenOption{
+			"wrong key": WithWrongKey(), "wrong issuer": WithIssuer("https://evil.example"),
+			"wrong audience": WithAudience("https://other.example/push"), "expired": WithExpired(),
+		})
 
 	if err := e.s.Rotate(); err != nil {
 		t.Fatal(err)
@@ -335,6 +329,21 @@ func TestPushToken_IDTokenPackage(t *testing.T) {
 	}
 	if p.Issuer != DefaultPushIssuer || p.Claims["email"] != pushSA || p.Claims["email_verified"] != true {
 		t.Fatalf("payload %+v", p)
+	}
+}
+
+// expectRefused mints a token with each spoiling option and checks that
+// the seller's verification refuses it.
+func expectRefused(t *testing.T, mint func(TokenOption) (string, error), verify func(string) error, spoilers map[string]TokenOption) {
+	t.Helper()
+	for name, opt := range spoilers {
+		bad, err := mint(opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if verify(bad) == nil {
+			t.Errorf("%s: verified", name)
+		}
 	}
 }
 
@@ -411,19 +420,13 @@ func TestSignupToken_X509Map(t *testing.T) {
 		len(c.Google.Orders) != 1 || len(c.Google.Roles) == 0 {
 		t.Fatalf("claims %+v", c)
 	}
-	for name, opt := range map[string]TokenOption{
-		"wrong key": WithWrongKey(), "wrong issuer": WithIssuer(e.s.PartnerCertsURL()),
-		"wrong audience": WithAudience("evil.example"), "expired": WithExpired(),
-		"issued in the future": WithIssuedAt(e.clock.Now().Add(time.Hour)),
-	} {
-		bad, err := e.s.SignupToken("E-1", aud, nil, "", opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := verify(bad); err == nil {
-			t.Errorf("%s: verified", name)
-		}
-	}
+	expectRefused(t, func(opt TokenOption) (string, error) { return e.s.SignupToken("E-1", aud, nil, "", opt) },
+		func(raw string) error { _, err := verify(raw); return err },
+		map[string]TokenOption{
+			"wrong key": WithWrongKey(), "wrong issuer": WithIssuer(e.s.PartnerCertsURL()),
+			"wrong audience": WithAudience("evil.example"), "expired": WithExpired(),
+			"issued in the future": WithIssuedAt(e.clock.Now().Add(time.Hour)),
+		})
 	// After a rotation the previous kid stays in the map and the JWKS.
 	if err := e.s.Rotate(); err != nil {
 		t.Fatal(err)

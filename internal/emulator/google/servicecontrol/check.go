@@ -1,23 +1,39 @@
 package servicecontrol
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 )
 
-// readBody reads a request body of at most MaxRequestBytes (Google's limit
-// on a CheckRequest or ReportRequest).
-func readBody(r *http.Request) ([]byte, *apiError) {
+// readRequest reads a request body of at most MaxRequestBytes (Google's
+// limit on a CheckRequest or ReportRequest) and decodes it.
+func readRequest[T any](r *http.Request, decode func([]byte) (T, *apiError)) (T, *apiError) {
+	var zero T
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
 	if err != nil {
-		return nil, invalidArgument("The request body could not be read.")
+		return zero, invalidArgument("The request body could not be read.")
 	}
 	if len(body) > MaxRequestBytes {
-		return nil, invalidArgument(fmt.Sprintf("Request payload size exceeds the limit: %d bytes.", MaxRequestBytes))
+		return zero, invalidArgument(fmt.Sprintf("Request payload size exceeds the limit: %d bytes.", MaxRequestBytes))
 	}
-	return body, nil
+	return decode(body)
+}
+
+// consumer looks a consumerId up: nil when the house does not know it, an
+// INTERNAL error when the house could not say.
+func (s *Server) consumer(ctx context.Context, service, consumerID string) (*Consumer, *apiError) {
+	c, ok, err := s.consumers.Consumer(ctx, service, consumerID)
+	if err != nil {
+		s.log.Error("service control consumer lookup failed", "service", service, "consumer_id", consumerID, "error", err)
+		return nil, &apiError{status: http.StatusInternalServerError, code: "INTERNAL", message: "Internal error encountered."}
+	}
+	if !ok {
+		return nil, nil
+	}
+	return &c, nil
 }
 
 type checkErrorJSON struct {
@@ -76,25 +92,19 @@ func newCheckError(code, consumerID, detail string) checkErrorJSON {
 // check serves POST /v1/services/{service}:check (contract §4.4.1-2): 200
 // with checkErrors when the consumer may not be charged, empty when it may.
 func (s *Server) check(w http.ResponseWriter, r *http.Request, service string) {
-	body, e := readBody(r)
+	op, e := readRequest(r, decodeCheck)
 	if e != nil {
 		s.writeError(w, r, e)
 		return
 	}
-	op, e := decodeCheck(body)
+	c, e := s.consumer(r.Context(), service, op.ConsumerID)
 	if e != nil {
 		s.writeError(w, r, e)
-		return
-	}
-	c, ok, err := s.consumers.Consumer(r.Context(), service, op.ConsumerID)
-	if err != nil {
-		s.log.Error("service control consumer lookup failed", "service", service, "consumer_id", op.ConsumerID, "error", err)
-		s.writeError(w, r, &apiError{status: http.StatusInternalServerError, code: "INTERNAL", message: "Internal error encountered."})
 		return
 	}
 	resp := checkResponse{OperationID: op.ID, ServiceConfigID: s.serviceConfigID, ServiceRolloutID: s.serviceConfigID}
 	switch {
-	case !ok:
+	case c == nil:
 		resp.CheckErrors = []checkErrorJSON{newCheckError("NOT_FOUND", op.ConsumerID,
 			fmt.Sprintf("Consumer '%s' was not found, or has no entitlement to service '%s'.", op.ConsumerID, service))}
 	case c.CheckError != "":
@@ -104,7 +114,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request, service string) {
 		resp.CheckErrors = []checkErrorJSON{newCheckError("SERVICE_NOT_ACTIVATED", op.ConsumerID,
 			fmt.Sprintf("Service '%s' is not active for consumer '%s': its entitlement is not active.", service, op.ConsumerID))}
 	}
-	if ok {
+	if c != nil {
 		n, _ := strings.CutPrefix(op.ConsumerID, "project_number:")
 		resp.CheckInfo = &checkInfoJSON{ConsumerInfo: consumerInfoJSON{ConsumerNumber: n, ProjectNumber: n, Type: "PROJECT"}}
 	}

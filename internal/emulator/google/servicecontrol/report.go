@@ -33,12 +33,7 @@ func opFailure(op operation, code, msg string) *reportErrorJSON {
 // or a reportErrors entry, and the accepted ones are recorded in one
 // transaction (contract §4.4.7-9).
 func (s *Server) report(w http.ResponseWriter, r *http.Request, service string) {
-	body, e := readBody(r)
-	if e != nil {
-		s.writeError(w, r, e)
-		return
-	}
-	ops, e := decodeReport(body)
+	ops, e := readRequest(r, decodeReport)
 	if e != nil {
 		s.writeError(w, r, e)
 		return
@@ -46,14 +41,9 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, service string) 
 	ctx := r.Context()
 	consumers := make([]*Consumer, len(ops))
 	for i, op := range ops {
-		c, ok, err := s.consumers.Consumer(ctx, service, op.ConsumerID)
-		if err != nil {
-			s.log.Error("service control consumer lookup failed", "service", service, "consumer_id", op.ConsumerID, "error", err)
-			s.writeError(w, r, &apiError{status: http.StatusInternalServerError, code: "INTERNAL", message: "Internal error encountered."})
+		if consumers[i], e = s.consumer(ctx, service, op.ConsumerID); e != nil {
+			s.writeError(w, r, e)
 			return
-		}
-		if ok {
-			consumers[i] = &c
 		}
 	}
 	resp := reportResponse{ServiceConfigID: s.serviceConfigID, ServiceRolloutID: s.serviceConfigID}
