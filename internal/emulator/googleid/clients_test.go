@@ -444,3 +444,33 @@ func TestSignupToken_X509Map(t *testing.T) {
 		t.Fatalf("JWKS %+v, %v", set, err)
 	}
 }
+
+// With target_audience instead of a scope the token endpoint answers an ID
+// token, as Google's does; idtoken.NewTokenSource (cloud.google.com/go/auth
+// underneath) asks for one with the issued key file.
+func TestTokenEndpoint_IDToken(t *testing.T) {
+	e := newEnv(t)
+	key, err := e.s.ServiceAccountKey(testSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const aud = "https://seller.example/gcp/pubsub/push"
+	ts, err := idtoken.NewTokenSource(t.Context(), aud, option.WithAuthCredentialsJSON(option.ServiceAccount, key), option.WithHTTPClient(e.client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := ts.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := oidc.ClientContext(t.Context(), e.client)
+	idt, err := oidc.NewVerifier(DefaultPushIssuer, oidc.NewRemoteKeySet(ctx, e.s.OIDCJWKSURL()),
+		&oidc.Config{ClientID: aud, Now: e.clock.Now}).Verify(ctx, tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c PushClaims
+	if err := idt.Claims(&c); err != nil || c.Email != testSA || !c.EmailVerified {
+		t.Fatalf("claims %+v, %v", c, err)
+	}
+}

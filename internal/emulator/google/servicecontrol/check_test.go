@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -111,7 +112,13 @@ func TestWithGoogleID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux.Handle("/google/id/", http.StripPrefix("/google/id", gid))
+	var tokenCalls atomic.Int32
+	mux.Handle("/google/id/", http.StripPrefix("/google/id", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			tokenCalls.Add(1)
+		}
+		gid.ServeHTTP(w, r)
+	})))
 	e := newEnv(t, func(c *Config) { c.Authorize = gid.Authorize })
 	mux.Handle(mountPrefix+"/", http.StripPrefix(mountPrefix, e.s))
 	e.endpoint = srv.URL + mountPrefix + "/"
@@ -128,11 +135,17 @@ func TestWithGoogleID(t *testing.T) {
 		"x/oauth2":              e.newClient(t, option.WithTokenSource(creds.TokenSource)),
 		"cloud.google.com/auth": e.newClient(t, option.WithAuthCredentialsJSON(option.ServiceAccount, key)),
 	}
-	for name, c := range clients {
+	for _, name := range []string{"x/oauth2", "cloud.google.com/auth"} {
 		t.Run(name, func(t *testing.T) {
-			resp, err := c.Services.Report(testService, &sc.ReportRequest{Operations: []*sc.Operation{usageOp("op-"+name, consumerA, hour0, 1)}}).Context(t.Context()).Do()
+			before := tokenCalls.Load()
+			resp, err := clients[name].Services.Report(testService, &sc.ReportRequest{Operations: []*sc.Operation{usageOp("op-"+name, consumerA, hour0, 1)}}).Context(t.Context()).Do()
 			if err != nil || len(resp.ReportErrors) != 0 {
 				t.Fatalf("%v %s", err, mustJSON(resp))
+			}
+			// Both libraries take the key file's token_uri (a self-signed
+			// JWT would skip it; Authorize accepts those too).
+			if tokenCalls.Load() != before+1 {
+				t.Errorf("%d calls to /token, want 1", tokenCalls.Load()-before)
 			}
 		})
 	}
