@@ -299,3 +299,27 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// Concurrent retries of one operation record it once.
+func TestReport_ConcurrentRetries(t *testing.T) {
+	e := newEnv(t)
+	op := usageOp("op-1", consumerA, hour0, 9)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			resp, err := e.report(t, op)
+			if err == nil && len(resp.ReportErrors) != 0 {
+				err = errors.New(mustJSON(resp.ReportErrors))
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if entries := e.ledger(t); len(entries) != 1 {
+		t.Fatalf("%d entries, want 1", len(entries))
+	}
+}

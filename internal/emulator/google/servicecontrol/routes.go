@@ -12,8 +12,8 @@ import (
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/services/", s.serviceCall)
-	mux.HandleFunc("GET /v1/emulator/ledger", s.ledgerPage)
-	mux.HandleFunc("GET /v1/emulator/invoices/{account}/{month}", s.invoicePage)
+	mux.HandleFunc("/v1/emulator/ledger", readOnly(s, s.ledgerPage))
+	mux.HandleFunc("/v1/emulator/invoices/{account}/{month}", readOnly(s, s.invoicePage))
 	mux.HandleFunc("/", s.notFound)
 	return mux
 }
@@ -82,6 +82,18 @@ func (s *Server) admit(r *http.Request, service, verb, method string) *apiError 
 			message: "Permission '" + perm + "' denied on service '" + service + "' for " + email + ". Grant it roles/servicemanagement.serviceController."}
 	}
 	return nil
+}
+
+// readOnly answers anything but GET on the inspection endpoints with a
+// JSON 405, as the rest of the API answers in JSON.
+func readOnly(s *Server, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, code: "UNIMPLEMENTED", message: "The emulator's inspection endpoints are read-only: use GET."})
+			return
+		}
+		h(w, r)
+	}
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
