@@ -80,9 +80,9 @@ func (c Config) Validate() error {
 	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		errs = append(errs, fmt.Errorf("googleid: public URL %q: want http(s)://host:port/prefix/ with no query", c.PublicURL))
 	}
-	for name, iss := range map[string]string{"sign-up issuer": c.SignupIssuer, "push issuer": c.PushIssuer} {
-		if strings.TrimSpace(iss) != iss {
-			errs = append(errs, fmt.Errorf("googleid: %s %q has surrounding spaces", name, iss))
+	for _, f := range []struct{ name, iss string }{{"sign-up issuer", c.SignupIssuer}, {"push issuer", c.PushIssuer}} {
+		if strings.TrimSpace(f.iss) != f.iss {
+			errs = append(errs, fmt.Errorf("googleid: %s %q has surrounding spaces", f.name, f.iss))
 		}
 	}
 	if c.TokenLifetime < 0 || c.CertsMaxAge < 0 || c.ClockSkew < 0 {
