@@ -48,6 +48,7 @@ type serveOptions struct {
 	metricsAddr string
 	market      marketOptions
 	azure       azureOptions
+	gcp         gcpOptions
 	metering    meteringOptions
 	// devMailbox shows kept mail at /dev/mailbox, unauthenticated: only
 	// the demo sets it, since the mailbox holds log-in and reset links.
@@ -93,6 +94,7 @@ func (o *serveOptions) bind(c *config.Command, devMailbox bool) {
 	c.Flags.StringVar(&o.productName, "product-name", "", "the product's name in \"Open <product>\" (default: the subscription's product name from the catalog)")
 	c.Flags.StringVar(&o.market.catalogPath, "catalog", "", "the products sold through AWS Marketplace and Microsoft's commercial marketplace, a JSON file (see docs/aws-setup.md, docs/azure-setup.md)")
 	o.azure.bind(c.Flags)
+	o.gcp.bind(c.Flags)
 	o.webhooks.bind(c.Flags, devMailbox)
 	o.log.Bind(c.Flags)
 }
@@ -140,7 +142,7 @@ func (o *serveOptions) validate() error {
 	}
 	_, snsCAErr := o.market.snsCertHostRoots()
 	return joinErrors(o.storage.Validate(), o.http.Validate(), o.log.Validate(), o.mail.Validate(), o.oidc.Validate(), baseErr, mailboxErr, meterErr,
-		entitlementErr, metricsErr, originsErr, productErr, snsCAErr, o.webhooks.validate(), o.azure.validate())
+		entitlementErr, metricsErr, originsErr, productErr, snsCAErr, o.webhooks.validate(), o.azure.validate(), o.gcp.validate(o.baseURL))
 }
 
 func newServeCommand() *command {
@@ -253,8 +255,16 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	if err != nil {
 		return err
 	}
+	gc, err := o.gcp.build(ctx, catalog, baseURL, now)
+	if err != nil {
+		return err
+	}
+	mcfg.Providers = map[string]marketplace.Provider{}
 	if az.provider != nil {
-		mcfg.Providers = map[string]marketplace.Provider{marketplace.Azure: az.provider}
+		mcfg.Providers[marketplace.Azure] = az.provider
+	}
+	if gc.provider != nil {
+		mcfg.Providers[marketplace.GCP] = gc.provider
 	}
 	market, err := marketplace.New(mcfg)
 	if err != nil {
@@ -303,6 +313,19 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 			return err
 		}
 		s, err := azureSender(az, catalog, pacer, senderCfg)
+		if err != nil {
+			return err
+		}
+		if s != nil {
+			senders = append(senders, s)
+		}
+	}
+	if gc.meter != nil {
+		pacer, err := quota.New(quota.Config{DB: db, Name: "gcp:services.report", Rate: o.gcp.meteringRate, Logger: logger.With("component", "quota")})
+		if err != nil {
+			return err
+		}
+		s, err := gcpSender(gc, catalog, pacer, senderCfg)
 		if err != nil {
 			return err
 		}
@@ -372,6 +395,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		Webhooks:          hooks,
 		WebhookInbox:      inbox,
 		AzureNotices:      azureNotices(az),
+		GCPNotices:        gcpNotices(gc),
 	})
 	if err != nil {
 		return err
@@ -398,7 +422,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 	workers.Go(func() { market.RunAgreements(workerCtx, 5*time.Second) })
 	workers.Go(func() {
 		market.RunProviders(workerCtx, 2*time.Second,
-			map[string]time.Duration{marketplace.Azure: o.azure.reconcileInterval})
+			map[string]time.Duration{marketplace.Azure: o.azure.reconcileInterval, marketplace.GCP: o.gcp.reconcileInterval})
 	})
 	workers.Go(func() { deliverer.Run(workerCtx, webhookInterval) })
 	workers.Go(func() {
