@@ -3,6 +3,7 @@ package buyer
 import (
 	"bytes"
 	"html"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,7 +26,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	m := newFakeMarket()
-	p, err := New(Config{Market: m, Prefix: prefix, Rand: bytes.NewReader(bytes.Repeat([]byte{7}, 1<<12))})
+	p, err := New(Config{Market: m, Prefix: prefix, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Rand: bytes.NewReader(bytes.Repeat([]byte{7}, 1<<12))})
 	if err != nil {
 		t.Fatal(err)
 	}
