@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,9 @@ var funcs = template.FuncMap{
 	"date":    date,
 	"term":    termName,
 	"choice":  choiceOf,
+	// seg is an id as one path segment: a product or order id with "/",
+	// "?" or "#" in it still names one page.
+	"seg": url.PathEscape,
 	// dict passes several values to a shared template.
 	"dict": func(kv ...any) (map[string]any, error) {
 		if len(kv)%2 != 0 {
