@@ -236,7 +236,7 @@ func TestActions(t *testing.T) {
 		{"plan change before activation", StateActivationRequested, "plan", form("plan", "team"), "", http.StatusConflict, "", "only while it is active"},
 		{"plan change while one is pending", StatePendingPlanChangeApproval, "plan", form("plan", "team"), "", http.StatusConflict, "", "only while it is active"},
 		{"cancel", StateActive, "cancel", form("confirm", "cancel"), "Cancel", http.StatusSeeOther, "/orders?done=cancelled", ""},
-		{"cancel before activation", StateActivationRequested, "cancel", form("confirm", "cancel"), "Cancel", http.StatusSeeOther, "/orders?done=cancelled", ""},
+		{"cancel before activation", StateActivationRequested, "cancel", form("confirm", "cancel"), "Cancel", http.StatusSeeOther, "/orders?done=withdrawn", ""},
 		{"cancel unconfirmed", StateActive, "cancel", url.Values{}, "", http.StatusSeeOther, "/orders/e1/cancel", ""},
 		{"cancel twice", StatePendingCancellation, "cancel", form("confirm", "cancel"), "", http.StatusConflict, "", "nothing to cancel"},
 		{"revert", StatePendingCancellation, "revert", url.Values{}, "RevertCancellation", http.StatusSeeOther, "/orders?done=reverted", ""},

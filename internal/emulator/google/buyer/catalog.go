@@ -10,8 +10,8 @@ import (
 // productCard is a listing on the Marketplace page.
 type productCard struct {
 	Product
-	Public, Private int // how many public plans and private offers
-	From            *Price
+	Public, Private int   // how many public plans and private offers
+	First           *Plan // shown with its price, as the console's card does
 }
 
 // productNamed finds a product by its service name among those on sale to
@@ -49,8 +49,8 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
 			} else {
 				c.Private++
 			}
-			if len(pl.Prices) > 0 && c.From == nil {
-				c.From = &pr.Plans[i].Prices[0]
+			if c.First == nil {
+				c.First = &pr.Plans[i]
 			}
 		}
 		cards = append(cards, c)

@@ -293,6 +293,10 @@ func (p *Pages) cancel(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	if v.E.State == StateActivationRequested {
+		p.seeOther(w, r, "/orders", "withdrawn") // it never started, so it has no term to run
+		return
+	}
 	p.seeOther(w, r, "/orders", "cancelled")
 }
 

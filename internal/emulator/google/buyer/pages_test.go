@@ -85,7 +85,7 @@ func TestSignedOut(t *testing.T) {
 func TestHome(t *testing.T) {
 	f := newFixture(t)
 	checkPage(t, f.do(t, req{method: "GET", path: prefix + "/", billing: buyerBA}), http.StatusOK,
-		`href="/google/buyer/products/`+product+`"`, "Example Cloud", "2 plans, 1 private offer", "Private offer for you", "from $0.01 per usage_cents")
+		`href="/google/buyer/products/`+product+`"`, "Example Cloud", "2 plans, 1 private offer", "Private offer for you", "Standard: $0.01 per usage_cents")
 	w := f.do(t, req{method: "GET", path: prefix + "/", billing: otherBA})
 	checkPage(t, w, http.StatusOK, "2 plans")
 	if strings.Contains(w.Body.String(), "Private offer") {

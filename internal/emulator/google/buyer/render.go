@@ -186,6 +186,7 @@ var notices = map[string]string{
 	"ordered":        "Your order request has been sent to {company}. To finish, select Register with {company}: you create or link your account on their site, and they approve your order.",
 	"plan-requested": "Plan change requested. {company} has been told and has to approve it; until then your order keeps its current plan.",
 	"cancelled":      "Your order is cancelled. It runs until the end of its term, and you can revert the cancellation until then.",
+	"withdrawn":      "Your order is cancelled. It had not started, so nothing runs on and nothing is charged.",
 	"reverted":       "The cancellation was reverted: your order continues and renews as before.",
 }
 
