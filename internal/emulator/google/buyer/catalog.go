@@ -25,6 +25,24 @@ func productNamed(ps []Product, name string) (Product, error) {
 	return Product{}, &Error{Kind: KindNotFound, Message: "No product " + shorten(name) + " is on sale to your billing account. Pick one from the Marketplace page."}
 }
 
+// listedProduct is the product the path names, as the signed-in billing
+// account may buy it.
+func (p *Pages) listedProduct(w http.ResponseWriter, r *http.Request) (session, Product, bool) {
+	s, ok := p.requireBuyer(w, r)
+	if !ok {
+		return s, Product{}, false
+	}
+	ps, err := p.m.Products(r.Context(), s.BillingAccount)
+	if err == nil {
+		var pr Product
+		if pr, err = productNamed(ps, r.PathValue("product")); err == nil {
+			return s, pr, true
+		}
+	}
+	p.fail(w, r, err)
+	return s, Product{}, false
+}
+
 // home is the Marketplace: every product on sale, with a search box.
 func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
 	s, ok := p.requireBuyer(w, r)
@@ -86,57 +104,32 @@ func split(plans []Plan) (public, private []Plan) {
 // account's private offers, and its orders of the product with "Register
 // with <company>" while one waits for sign-up.
 func (p *Pages) product(w http.ResponseWriter, r *http.Request) {
-	s, ok := p.requireBuyer(w, r)
+	_, a, ok := p.signedIn(w, r)
 	if !ok {
 		return
 	}
-	ps, err := p.m.Products(r.Context(), s.BillingAccount)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	pr, err := productNamed(ps, r.PathValue("product"))
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	set, err := p.settings(r.Context())
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	es, err := p.m.Entitlements(r.Context(), s.BillingAccount)
+	pr, err := productNamed(a.products, r.PathValue("product"))
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
 	var mine []orderView
-	for _, e := range es {
+	for _, e := range a.orders {
 		if e.Product == pr.Name {
-			mine = append(mine, viewOrder(e, ps, set))
+			mine = append(mine, viewOrder(e, a.products, a.settings))
 		}
 	}
 	public, private := split(pr.Plans)
 	p.render(w, r, http.StatusOK, "product", pr.DisplayName, map[string]any{
-		"Product": pr, "Public": public, "Private": private, "Orders": mine, "Settings": set,
+		"Product": pr, "Public": public, "Private": private, "Orders": mine, "Settings": a.settings,
 	})
 }
 
 // orderForm is the order page: plan (or private offer), the billing
 // account, the terms, and Subscribe.
 func (p *Pages) orderForm(w http.ResponseWriter, r *http.Request) {
-	s, ok := p.requireBuyer(w, r)
+	_, pr, ok := p.listedProduct(w, r)
 	if !ok {
-		return
-	}
-	ps, err := p.m.Products(r.Context(), s.BillingAccount)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	pr, err := productNamed(ps, r.PathValue("product"))
-	if err != nil {
-		p.fail(w, r, err)
 		return
 	}
 	if len(pr.Plans) == 0 {
@@ -145,6 +138,7 @@ func (p *Pages) orderForm(w http.ResponseWriter, r *http.Request) {
 	}
 	chosen := pr.Plans[0]
 	if q := r.URL.Query(); q.Has("choice") {
+		var err error
 		if chosen, err = pickPlan(pr.Plans, q.Get("choice")); err != nil {
 			p.fail(w, r, invalid(err))
 			return
@@ -164,18 +158,8 @@ func (p *Pages) orderForm(w http.ResponseWriter, r *http.Request) {
 // order is Subscribe: checked here first (product, plan, terms), so a
 // wrong form orders nothing, then one call to the market.
 func (p *Pages) order(w http.ResponseWriter, r *http.Request) {
-	s, ok := p.requireBuyer(w, r)
+	s, pr, ok := p.listedProduct(w, r)
 	if !ok {
-		return
-	}
-	ps, err := p.m.Products(r.Context(), s.BillingAccount)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	pr, err := productNamed(ps, r.PathValue("product"))
-	if err != nil {
-		p.fail(w, r, err)
 		return
 	}
 	pl, perr := pickPlan(pr.Plans, r.PostFormValue("choice"))
@@ -184,13 +168,7 @@ func (p *Pages) order(w http.ResponseWriter, r *http.Request) {
 		terr = errors.New("accept the terms of service to order; Google and the vendor need your agreement")
 	}
 	if perr != nil || terr != nil {
-		var msgs []string
-		for _, e := range []error{perr, terr} {
-			if e != nil {
-				msgs = append(msgs, sentence(e))
-			}
-		}
-		p.fail(w, r, &Error{Kind: KindInvalid, Message: strings.Join(msgs, " ") + " Nothing was ordered."})
+		p.fail(w, r, &Error{Kind: KindInvalid, Message: sentences(perr, terr) + " Nothing was ordered."})
 		return
 	}
 	o, err := p.m.Order(r.Context(), OrderRequest{BillingAccount: s.BillingAccount, User: s.Email, Product: pr.Name, Plan: pl.ID, Offer: pl.Offer})

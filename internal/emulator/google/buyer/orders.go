@@ -1,6 +1,7 @@
 package buyer
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -99,69 +100,70 @@ func viewOrder(e Entitlement, ps []Product, set BuyerSettings) orderView {
 	return v
 }
 
+// account is what the pages show of a billing account: its orders, what
+// it may buy, and the vendor's settings that word them.
+type account struct {
+	orders   []Entitlement
+	products []Product
+	settings BuyerSettings
+}
+
+func (p *Pages) account(ctx context.Context, billingAccount string) (account, error) {
+	var a account
+	var err error
+	if a.orders, err = p.m.Entitlements(ctx, billingAccount); err != nil {
+		return a, err
+	}
+	if a.products, err = p.m.Products(ctx, billingAccount); err != nil {
+		return a, err
+	}
+	a.settings, err = p.settings(ctx)
+	return a, err
+}
+
+// signedIn is the signed-in buyer and their billing account.
+func (p *Pages) signedIn(w http.ResponseWriter, r *http.Request) (session, account, bool) {
+	s, ok := p.requireBuyer(w, r)
+	if !ok {
+		return s, account{}, false
+	}
+	a, err := p.account(r.Context(), s.BillingAccount)
+	if err != nil {
+		p.fail(w, r, err)
+		return s, account{}, false
+	}
+	return s, a, true
+}
+
 // ownOrder is the signed-in billing account's order named in the path,
 // with the products and settings that word it. Another billing account's
 // order answers exactly as an unknown one does.
 func (p *Pages) ownOrder(w http.ResponseWriter, r *http.Request) (session, orderView, BuyerSettings, bool) {
-	s, ok := p.requireBuyer(w, r)
+	s, a, ok := p.signedIn(w, r)
 	if !ok {
 		return s, orderView{}, BuyerSettings{}, false
 	}
 	id := r.PathValue("id")
-	es, err := p.m.Entitlements(r.Context(), s.BillingAccount)
-	if err != nil {
-		p.fail(w, r, err)
-		return s, orderView{}, BuyerSettings{}, false
-	}
-	var found *Entitlement
-	for i := range es {
-		if es[i].ID == id {
-			found = &es[i]
+	for _, e := range a.orders {
+		if e.ID == id {
+			return s, viewOrder(e, a.products, a.settings), a.settings, true
 		}
 	}
-	if found == nil {
-		p.fail(w, r, &Error{Kind: KindNotFound, Message: "Your billing account " + s.BillingAccount + " has no order " + shorten(id) + "."})
-		return s, orderView{}, BuyerSettings{}, false
-	}
-	ps, err := p.m.Products(r.Context(), s.BillingAccount)
-	if err != nil {
-		p.fail(w, r, err)
-		return s, orderView{}, BuyerSettings{}, false
-	}
-	set, err := p.settings(r.Context())
-	if err != nil {
-		p.fail(w, r, err)
-		return s, orderView{}, BuyerSettings{}, false
-	}
-	return s, viewOrder(*found, ps, set), set, true
+	p.fail(w, r, &Error{Kind: KindNotFound, Message: "Your billing account " + s.BillingAccount + " has no order " + shorten(id) + "."})
+	return s, orderView{}, BuyerSettings{}, false
 }
 
 // orders is "Your orders": every entitlement of the billing account.
 func (p *Pages) orders(w http.ResponseWriter, r *http.Request) {
-	s, ok := p.requireBuyer(w, r)
+	_, a, ok := p.signedIn(w, r)
 	if !ok {
 		return
 	}
-	es, err := p.m.Entitlements(r.Context(), s.BillingAccount)
-	if err != nil {
-		p.fail(w, r, err)
-		return
+	rows := make([]orderView, 0, len(a.orders))
+	for _, e := range a.orders {
+		rows = append(rows, viewOrder(e, a.products, a.settings))
 	}
-	ps, err := p.m.Products(r.Context(), s.BillingAccount)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	set, err := p.settings(r.Context())
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	rows := make([]orderView, 0, len(es))
-	for _, e := range es {
-		rows = append(rows, viewOrder(e, ps, set))
-	}
-	p.render(w, r, http.StatusOK, "orders", "Your orders", map[string]any{"Orders": rows, "Settings": set})
+	p.render(w, r, http.StatusOK, "orders", "Your orders", map[string]any{"Orders": rows, "Settings": a.settings})
 }
 
 // handoff is the page that posts the browser to the vendor with a token,
@@ -247,7 +249,7 @@ func (p *Pages) changePlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v.E.State != StateActive {
-		p.fail(w, r, &Error{Kind: KindConflict, Message: "This order is " + lowerFirst(v.Status) + "; a plan change can be requested only while it is active. Nothing was changed."})
+		p.refuseState(w, r, v, "; a plan change can be requested only while it is active.")
 		return
 	}
 	plan := strings.TrimSpace(r.PostFormValue("plan"))
@@ -255,11 +257,7 @@ func (p *Pages) changePlan(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, &Error{Kind: KindInvalid, Message: sentence(err) + " (It must differ from the current plan.) Nothing was changed."})
 		return
 	}
-	if err := p.m.RequestPlanChange(r.Context(), s.BillingAccount, v.E.ID, plan); err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	p.seeOther(w, r, "/orders", "plan-requested")
+	p.changed(w, r, p.m.RequestPlanChange(r.Context(), s.BillingAccount, v.E.ID, plan), "plan-requested")
 }
 
 // cancelForm asks first, and says until when the order runs.
@@ -269,7 +267,7 @@ func (p *Pages) cancelForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !v.CanCancel {
-		p.fail(w, r, &Error{Kind: KindConflict, Message: "This order is " + lowerFirst(v.Status) + ", so there is nothing to cancel."})
+		p.refuseState(w, r, v, ", so there is nothing to cancel.")
 		return
 	}
 	p.render(w, r, http.StatusOK, "cancel", "Cancel order", v)
@@ -286,18 +284,14 @@ func (p *Pages) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !v.CanCancel {
-		p.fail(w, r, &Error{Kind: KindConflict, Message: "This order is " + lowerFirst(v.Status) + ", so there is nothing to cancel. Nothing was changed."})
+		p.refuseState(w, r, v, ", so there is nothing to cancel.")
 		return
 	}
-	if err := p.m.Cancel(r.Context(), s.BillingAccount, v.E.ID); err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	done := "cancelled"
 	if v.E.State == StateActivationRequested {
-		p.seeOther(w, r, "/orders", "withdrawn") // it never started, so it has no term to run
-		return
+		done = "withdrawn" // it never started, so it has no term to run
 	}
-	p.seeOther(w, r, "/orders", "cancelled")
+	p.changed(w, r, p.m.Cancel(r.Context(), s.BillingAccount, v.E.ID), done)
 }
 
 func (p *Pages) revert(w http.ResponseWriter, r *http.Request) {
@@ -306,12 +300,24 @@ func (p *Pages) revert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !v.CanRevert {
-		p.fail(w, r, &Error{Kind: KindConflict, Message: "This order is " + lowerFirst(v.Status) + ", not cancelled, so there is no cancellation to revert. Nothing was changed."})
+		p.refuseState(w, r, v, ", not cancelled, so there is no cancellation to revert.")
 		return
 	}
-	if err := p.m.RevertCancellation(r.Context(), s.BillingAccount, v.E.ID); err != nil {
+	p.changed(w, r, p.m.RevertCancellation(r.Context(), s.BillingAccount, v.E.ID), "reverted")
+}
+
+// refuseState is the page for an action the order's state does not allow,
+// before the market is asked.
+func (p *Pages) refuseState(w http.ResponseWriter, r *http.Request, v orderView, why string) {
+	p.fail(w, r, &Error{Kind: KindConflict, Message: "This order is " + lowerFirst(v.Status) + why + " Nothing was changed."})
+}
+
+// changed ends an action on an order: the market's refusal as a page, or
+// Your orders with the notice done.
+func (p *Pages) changed(w http.ResponseWriter, r *http.Request, err error, done string) {
+	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	p.seeOther(w, r, "/orders", "reverted")
+	p.seeOther(w, r, "/orders", done)
 }

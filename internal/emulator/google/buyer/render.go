@@ -267,3 +267,14 @@ func sentence(err error) string {
 	}
 	return msg
 }
+
+// sentences words every field error of a form at once, nil ones skipped.
+func sentences(errs ...error) string {
+	var msgs []string
+	for _, e := range errs {
+		if e != nil {
+			msgs = append(msgs, sentence(e))
+		}
+	}
+	return strings.Join(msgs, " ")
+}

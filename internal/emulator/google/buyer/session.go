@@ -119,13 +119,7 @@ func (p *Pages) signIn(w http.ResponseWriter, r *http.Request) {
 	account, aerr := parseBillingAccount(r.PostFormValue("billing_account"))
 	email, eerr := parseEmail(r.PostFormValue("email"))
 	if aerr != nil || eerr != nil {
-		var msgs []string
-		for _, e := range []error{aerr, eerr} {
-			if e != nil {
-				msgs = append(msgs, sentence(e))
-			}
-		}
-		p.fail(w, r, &Error{Kind: KindInvalid, Message: strings.Join(msgs, " ")})
+		p.fail(w, r, &Error{Kind: KindInvalid, Message: sentences(aerr, eerr)})
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: session{BillingAccount: account, Email: email}.encode(),
