@@ -103,7 +103,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) *apiError {
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	if len(parts) < 4 || parts[0] != "v1" || parts[1] != "providers" || (parts[3] != "accounts" && parts[3] != "entitlements" && !strings.HasPrefix(parts[3], "accounts") && !strings.HasPrefix(parts[3], "entitlements")) || len(parts) > 5 {
+	if len(parts) < 4 || len(parts) > 5 || parts[0] != "v1" || parts[1] != "providers" || (parts[3] != "accounts" && parts[3] != "entitlements") {
 		return errorf(market.NotFound, "Requested entity was not found: no method at "+r.URL.Path+".")
 	}
 	if s.authorize != nil {
@@ -123,8 +123,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *apiError {
 		if id == "" {
 			return errorf(market.NotFound, "Requested entity was not found.")
 		}
-	} else if coll != "accounts" && coll != "entitlements" {
-		return errorf(market.NotFound, "Requested entity was not found: no method at "+r.URL.Path+".")
+	}
+	// Due transitions (activation delay, scheduled starts) happen before
+	// the request sees the state, whether or not the house's ticker ran.
+	if err := s.market.Tick(r.Context()); err != nil {
+		return s.fromMarket(err)
 	}
 	method := r.Method
 	switch {
@@ -147,9 +150,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *apiError {
 		return s.patchEntitlement(w, r, id)
 	case coll == "entitlements" && method == http.MethodPost && verb != "":
 		return s.entitlementVerb(w, r, id, verb)
-	}
-	if id != "" && verb == "" && method != http.MethodGet {
-		w.Header().Set("Allow", "GET")
 	}
 	return errorf(market.NotFound, "Requested entity was not found: no method "+method+" "+r.URL.Path+".")
 }
