@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/oauth2"
 	cp "google.golang.org/api/cloudcommerceprocurement/v1"
@@ -262,7 +261,6 @@ func TestListPaginationAndFilter(t *testing.T) {
 			t.Errorf("filter %q: %d, %v; want %d", tt.filter, got, err, tt.want)
 		}
 	}
-	_ = time.Second
 }
 
 func TestParseFilter(t *testing.T) {
