@@ -239,7 +239,9 @@ func (c Consumers) Consumer(ctx context.Context, service, consumerID string) (se
 // DemoInput is what the demo seeds besides the catalog. The URLs are kept
 // for the buyer pages and the push sender (which the emulator wires).
 type DemoInput struct {
+	Company        string // shown by the buyer pages (default "Example Cloud")
 	SignupURL      string // the seller's sign-up URL (buyer pages POST the JWT there)
+	LoginURL       string // the seller's login URL ("Manage on provider")
 	PushURL        string // the seller's Pub/Sub push endpoint
 	PushAudience   string // aud of push tokens (default PushURL)
 	SellerAccount  string // service account whose key the seller uses (default DemoSellerAccount)
@@ -260,6 +262,9 @@ func (h *House) DemoSeed(ctx context.Context, in DemoInput) (DemoResult, error) 
 	if in.PushAudience == "" {
 		in.PushAudience = in.PushURL
 	}
+	if in.Company == "" {
+		in.Company = "Example Cloud"
+	}
 	if in.SellerAccount == "" {
 		in.SellerAccount = DemoSellerAccount
 	}
@@ -267,12 +272,15 @@ func (h *House) DemoSeed(ctx context.Context, in DemoInput) (DemoResult, error) 
 		in.BillingAccount = DemoBillingAccount
 	}
 	cent := map[string]int64{DemoMetric: 10_000} // 1 cent = 10,000 micro-dollars
-	p := market.Product{ServiceName: DemoService, Plans: []market.Plan{
-		{Name: "standard", Metrics: cent},
-		{Name: "team", Metrics: cent},
-		{Name: "enterprise", Metrics: cent, Private: true},
+	p := market.Product{ServiceName: DemoService, DisplayName: "Example Cloud", Description: "The demo SaaS product sold through Google Cloud Marketplace.", Plans: []market.Plan{
+		{Name: "standard", DisplayName: "Standard", Description: "Pay per use", Metrics: cent},
+		{Name: "team", DisplayName: "Team", Description: "For teams, pay per use", Metrics: cent},
+		{Name: "enterprise", DisplayName: "Enterprise", Description: "Private offer", Metrics: cent, Private: true},
 	}, PrivateOffers: []market.PrivateOffer{{ID: DemoPrivateOfferID, BillingAccount: in.BillingAccount, Plan: "enterprise", Duration: "P1Y"}}}
 	if err := h.market.PutProduct(ctx, p); err != nil {
+		return DemoResult{}, fmt.Errorf("google demo seed: %w", err)
+	}
+	if err := h.market.SetFrontend(ctx, market.Frontend{Company: in.Company, SignupURL: in.SignupURL, LoginURL: in.LoginURL}); err != nil {
 		return DemoResult{}, fmt.Errorf("google demo seed: %w", err)
 	}
 	key, err := h.identity.ServiceAccountKey(in.SellerAccount)

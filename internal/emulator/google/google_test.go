@@ -54,7 +54,12 @@ func TestHouseEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := h.Market()
-	e, a, err := m.Order(ctx, market.OrderRequest{BillingAccount: DemoBillingAccount, Product: DemoService, PrivateOffer: DemoPrivateOfferID})
+	if f := m.Frontend(); f.SignupURL != "http://127.0.0.1:1/signup" || f.Company == "" {
+		t.Fatalf("frontend %+v", f)
+	}
+	ps := m.ProductsFor(DemoBillingAccount)
+	offer := ps[0].OfferName(DemoPrivateOfferID)
+	e, a, err := m.Order(ctx, market.OrderRequest{BillingAccount: DemoBillingAccount, Product: DemoService, PrivateOffer: offer, User: "buyer@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +102,9 @@ func TestHouseEndToEnd(t *testing.T) {
 	got, ok := h2.Market().Entitlement(e.ID)
 	if !ok || got.State != market.StateActive || got.UsageReportingID != usageID {
 		t.Fatalf("after restart %+v %v", got, ok)
+	}
+	if h2.Market().Frontend().SignupURL == "" || got.Offer != offer {
+		t.Fatalf("frontend or offer lost: %+v", got)
 	}
 	if n := len(h2.Market().Events()); n != 3 {
 		t.Fatalf("events after restart: %d", n)

@@ -35,6 +35,8 @@ func New(m *market.Market, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /emulator/v1/settings", a.getSettings)
 	mux.HandleFunc("PUT /emulator/v1/settings", a.putSettings)
+	mux.HandleFunc("GET /emulator/v1/frontend", a.getFrontend)
+	mux.HandleFunc("PUT /emulator/v1/frontend", a.putFrontend)
 	mux.HandleFunc("GET /emulator/v1/clock", a.getClock)
 	mux.HandleFunc("POST /emulator/v1/clock/advance", a.advanceClock)
 	mux.HandleFunc("GET /emulator/v1/products", a.listProducts)
@@ -277,4 +279,21 @@ func (a *API) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) getFrontend(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.m.Frontend())
+}
+
+func (a *API) putFrontend(w http.ResponseWriter, r *http.Request) {
+	var f market.Frontend
+	if err := decode(r, &f); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	if err := a.m.SetFrontend(r.Context(), f); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
 }

@@ -23,7 +23,7 @@ func FuzzControlBodies(f *testing.F) {
 	}
 	h := New(m, nil)
 	paths := []string{"PUT /emulator/v1/settings", "POST /emulator/v1/clock/advance", "PUT /emulator/v1/products/p",
-		"POST /emulator/v1/entitlements", "POST /emulator/v1/entitlements/x/change-plan"}
+		"POST /emulator/v1/entitlements", "POST /emulator/v1/entitlements/x/change-plan", "PUT /emulator/v1/frontend"}
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, p := range paths {
 			method, path, _ := strings.Cut(p, " ")

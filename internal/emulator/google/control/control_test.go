@@ -44,6 +44,12 @@ func TestControlFlow(t *testing.T) {
 		{"POST", "/emulator/v1/entitlements", `{"billing_account":"nope","product":"` + svc + `","plan":"standard"}`, 400, nil},
 		{"POST", "/emulator/v1/clock/advance", `{"duration":"-1h"}`, 400, nil},
 		{"GET", "/emulator/v1/clock", ``, 200, nil},
+		{"PUT", "/emulator/v1/frontend", `{"company":"Example Cloud","signup_url":"http://127.0.0.1:8080/gcp/signup"}`, 200, nil},
+		{"GET", "/emulator/v1/frontend", ``, 200, func(b map[string]any) {
+			if b["company"] != "Example Cloud" {
+				t.Errorf("frontend %v", b)
+			}
+		}},
 		{"GET", "/emulator/v1/events", ``, 200, func(b map[string]any) {
 			if n := len(b["events"].([]any)); n != 2 {
 				t.Errorf("events: %d", n)

@@ -157,7 +157,8 @@ type OrderRequest struct {
 	BillingAccount string `json:"billing_account"` // billingAccounts/...
 	Product        string `json:"product"`         // service name
 	Plan           string `json:"plan,omitempty"`
-	PrivateOffer   string `json:"private_offer,omitempty"` // offer id (its plan wins)
+	PrivateOffer   string `json:"private_offer,omitempty"` // offer id or resource name (its plan wins)
+	User           string `json:"user,omitempty"`          // the buyer's e-mail
 }
 
 // Order creates the account (when new: ACCOUNT_ACTIVE event, signup
@@ -179,7 +180,7 @@ func (m *Market) Order(ctx context.Context, o OrderRequest) (Entitlement, Accoun
 		var offer *PrivateOffer
 		if o.PrivateOffer != "" {
 			for i := range p.PrivateOffers {
-				if po := &p.PrivateOffers[i]; po.ID == o.PrivateOffer && po.BillingAccount == o.BillingAccount {
+				if po := &p.PrivateOffers[i]; (po.ID == o.PrivateOffer || p.OfferName(po.ID) == o.PrivateOffer) && po.BillingAccount == o.BillingAccount {
 					offer = po
 				}
 			}
@@ -212,19 +213,23 @@ func (m *Market) Order(ctx context.Context, o OrderRequest) (Entitlement, Accoun
 		}
 		e := &Entitlement{ID: m.newUUID(), Account: a.ID, BillingAccount: o.BillingAccount, Product: p.ServiceName,
 			Plan: pl.Name, State: StateActivationRequested, CreateTime: now, UpdateTime: now,
-			Consumers: []string{"projects/" + m.newProjectNumber()}}
+			Consumers: []string{"projects/" + m.newProjectNumber()}, OrderedBy: o.User}
 		e.OfferDuration = "P1Y"
 		if offer != nil {
-			e.Offer = "projects/" + p.ProjectNumber + "/services/" + p.ServiceName + "/privateOffers/" + offer.ID
+			e.Offer = p.OfferName(offer.ID)
 			if offer.Duration != "" {
 				e.OfferDuration = offer.Duration
+			}
+			if !offer.EndTime.IsZero() {
+				e.OfferDuration = "" // a fixed end date instead of a duration (§2.5)
+				e.NewOfferEndTime = offer.EndTime.UTC()
 			}
 			if !offer.StartTime.IsZero() && offer.StartTime.After(now) {
 				e.NewOfferStartTime = offer.StartTime.UTC()
 				e.NewOfferEndTime = e.NewOfferStartTime.Add(time.Duration(st.Term))
 			}
 		} else {
-			e.Offer = "projects/" + p.ProjectNumber + "/services/" + p.ServiceName + "/standardOffers/" + pl.Name
+			e.Offer = p.StandardOfferName(pl.Name)
 		}
 		m.ents[e.ID] = e
 		if offer != nil && offer.AutoApprove {
@@ -461,7 +466,7 @@ func (m *Market) RequestPlanChange(ctx context.Context, billingAccount, id, plan
 			}
 		}
 		e.NewPendingPlan = plan
-		e.NewPendingOffer = "projects/" + p.ProjectNumber + "/services/" + p.ServiceName + "/standardOffers/" + plan
+		e.NewPendingOffer = p.StandardOfferName(plan)
 		setState(e, StatePendingPlanChangeApprov, now)
 		m.entEvent(tx, "ENTITLEMENT_PLAN_CHANGE_REQUESTED", e)
 		return nil

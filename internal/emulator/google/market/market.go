@@ -120,6 +120,7 @@ type Market struct {
 	accounts map[string]*Account
 	ents     map[string]*Entitlement
 	outbox   map[string]*Delivery // by event id
+	frontend Frontend
 }
 
 // Kinds of persisted records.
@@ -135,6 +136,7 @@ type meta struct {
 	Offset   time.Duration `json:"offset"`
 	Seq      int64         `json:"seq"`
 	Settings Settings      `json:"settings"`
+	Frontend Frontend      `json:"frontend"`
 }
 
 // Open loads the state from the store (if any).
@@ -163,7 +165,7 @@ func Open(ctx context.Context, cfg Config) (*Market, error) {
 }
 
 func (m *Market) clear() {
-	m.offset, m.seq, m.settings = 0, 0, Settings{}
+	m.offset, m.seq, m.settings, m.frontend = 0, 0, Settings{}, Frontend{}
 	m.products = map[string]*Product{}
 	m.accounts = map[string]*Account{}
 	m.ents = map[string]*Entitlement{}
@@ -177,7 +179,7 @@ func (m *Market) load(recs []Record) error {
 		case kindMeta:
 			var mt meta
 			if err = json.Unmarshal(r.Body, &mt); err == nil {
-				m.offset, m.seq, m.settings = mt.Offset, mt.Seq, mt.Settings
+				m.offset, m.seq, m.settings, m.frontend = mt.Offset, mt.Seq, mt.Settings, mt.Frontend
 			}
 		case kindProduct:
 			err = loadInto(r, m.products)
@@ -243,7 +245,7 @@ func (m *Market) persist(ctx context.Context, tx *txn) error {
 	if m.store == nil || len(tx.changes) == 0 {
 		return nil
 	}
-	tx.put(kindMeta, "meta", meta{Offset: m.offset, Seq: m.seq, Settings: m.settings})
+	tx.put(kindMeta, "meta", m.meta())
 	if err := m.store.Apply(ctx, tx.changes); err != nil {
 		recs, lerr := m.store.LoadAll(ctx)
 		if lerr == nil {
@@ -279,7 +281,7 @@ func (m *Market) AdvanceClock(ctx context.Context, d time.Duration) (time.Time, 
 	var now time.Time
 	err := m.update(ctx, func(tx *txn) error {
 		m.offset += d
-		tx.put(kindMeta, "meta", meta{Offset: m.offset, Seq: m.seq, Settings: m.settings})
+		tx.put(kindMeta, "meta", m.meta())
 		m.tick(tx)
 		now = m.now()
 		return nil
@@ -305,7 +307,7 @@ func (m *Market) EffectiveSettings() Settings {
 func (m *Market) SetSettings(ctx context.Context, s Settings) error {
 	return m.update(ctx, func(tx *txn) error {
 		m.settings = s
-		tx.put(kindMeta, "meta", meta{Offset: m.offset, Seq: m.seq, Settings: m.settings})
+		tx.put(kindMeta, "meta", m.meta())
 		return nil
 	})
 }
@@ -373,4 +375,24 @@ func (m *Market) newAccountID() string {
 
 func (m *Market) newProjectNumber() string {
 	return fmt.Sprintf("%012d", 100000000000+m.randUint64()%900000000000)
+}
+
+func (m *Market) meta() meta {
+	return meta{Offset: m.offset, Seq: m.seq, Settings: m.settings, Frontend: m.frontend}
+}
+
+// Frontend is the vendor's frontend integration.
+func (m *Market) Frontend() Frontend {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.frontend
+}
+
+// SetFrontend replaces the vendor's frontend integration.
+func (m *Market) SetFrontend(ctx context.Context, f Frontend) error {
+	return m.update(ctx, func(tx *txn) error {
+		m.frontend = f
+		tx.put(kindMeta, "meta", m.meta())
+		return nil
+	})
 }

@@ -23,7 +23,11 @@ const (
 
 // Plan is one plan of a product: public, or private when an offer names it.
 type Plan struct {
-	Name string `json:"name"`
+	Name        string `json:"name"`
+	DisplayName string `json:"display_name,omitempty"`
+	Description string `json:"description,omitempty"`
+	// MonthlyMicros is a flat fee per month in micro-dollars (0 = none).
+	MonthlyMicros int64 `json:"monthly_micros,omitempty"`
 	// Metrics maps each metric name the plan allows to its price in
 	// micro-dollars per unit.
 	Metrics map[string]int64 `json:"metrics"`
@@ -47,15 +51,30 @@ type PrivateOffer struct {
 	// ENTITLEMENT_CREATION_REQUESTED (§3.2).
 	AutoApprove bool   `json:"auto_approve,omitempty"`
 	Duration    string `json:"duration,omitempty"` // ISO 8601, e.g. P1Y
+	// EndTime is a fixed end of the offer's term (instead of Duration).
+	EndTime time.Time `json:"end_time,omitempty"`
 }
 
 // Product is a SaaS listing; its service name is the productExternalName
 // and the Service Control service.
 type Product struct {
 	ServiceName   string         `json:"service_name"`
+	DisplayName   string         `json:"display_name,omitempty"`
+	Description   string         `json:"description,omitempty"`
 	ProjectNumber string         `json:"project_number,omitempty"` // the listing project in offer names
 	Plans         []Plan         `json:"plans"`
 	PrivateOffers []PrivateOffer `json:"private_offers,omitempty"`
+}
+
+// OfferName is the resource name of one of p's private offers, as
+// entitlements carry it (§2.5).
+func (p *Product) OfferName(offerID string) string {
+	return "projects/" + p.ProjectNumber + "/services/" + p.ServiceName + "/privateOffers/" + offerID
+}
+
+// StandardOfferName is the resource name of a public plan's offer.
+func (p *Product) StandardOfferName(plan string) string {
+	return "projects/" + p.ProjectNumber + "/services/" + p.ServiceName + "/standardOffers/" + plan
 }
 
 func (p *Product) plan(name string) (Plan, bool) {
@@ -115,7 +134,8 @@ type Entitlement struct {
 	SubscriptionEndTime time.Time `json:"subscription_end_time,omitempty"`
 	MessageToUser       string    `json:"message_to_user,omitempty"`
 	CancellationReason  string    `json:"cancellation_reason,omitempty"`
-	Consumers           []string  `json:"consumers,omitempty"` // projects/<n>
+	Consumers           []string  `json:"consumers,omitempty"`  // projects/<n>
+	OrderedBy           string    `json:"ordered_by,omitempty"` // the buyer's e-mail
 	CreateTime          time.Time `json:"create_time"`
 	UpdateTime          time.Time `json:"update_time"`
 
@@ -174,4 +194,13 @@ func rfc3339(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Frontend is the vendor's frontend integration in Producer Portal, which
+// the buyer pages use.
+type Frontend struct {
+	Company   string `json:"company"`
+	SignupURL string `json:"signup_url"`
+	SSOURL    string `json:"sso_url,omitempty"`
+	LoginURL  string `json:"login_url,omitempty"`
 }
