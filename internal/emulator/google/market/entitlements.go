@@ -38,15 +38,7 @@ func (m *Market) PutProduct(ctx context.Context, p Product) error {
 }
 
 // Products lists the catalog.
-func (m *Market) Products() []Product {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]Product, 0, len(m.products))
-	for _, k := range keys(m.products) {
-		out = append(out, *m.products[k])
-	}
-	return out
-}
+func (m *Market) Products() []Product { return snapshot(m, m.products) }
 
 // ProductsFor lists the products with the plans billingAccount may buy: the
 // public plans, and private plans only through offers made to it.
@@ -72,27 +64,34 @@ func (m *Market) ProductsFor(billingAccount string) []Product {
 	return out
 }
 
-// Account returns an account by id.
-func (m *Market) Account(id string) (Account, bool) {
+// lookup copies mm[id] out under the lock.
+func lookup[T any](m *Market, mm map[string]*T, id string) (T, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a, ok := m.accounts[id]
+	v, ok := mm[id]
 	if !ok {
-		return Account{}, false
+		var zero T
+		return zero, false
 	}
-	return *a, true
+	return *v, true
 }
 
-// Accounts lists the accounts ordered by id.
-func (m *Market) Accounts() []Account {
+// snapshot copies every value of mm out under the lock, ordered by key.
+func snapshot[T any](m *Market, mm map[string]*T) []T {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]Account, 0, len(m.accounts))
-	for _, k := range keys(m.accounts) {
-		out = append(out, *m.accounts[k])
+	out := make([]T, 0, len(mm))
+	for _, k := range keys(mm) {
+		out = append(out, *mm[k])
 	}
 	return out
 }
+
+// Account returns an account by id.
+func (m *Market) Account(id string) (Account, bool) { return lookup(m, m.accounts, id) }
+
+// Accounts lists the accounts ordered by id.
+func (m *Market) Accounts() []Account { return snapshot(m, m.accounts) }
 
 // AccountOf returns the account of a billing account, if any.
 func (m *Market) AccountOf(billingAccount string) (Account, bool) {
@@ -114,24 +113,11 @@ func (m *Market) accountOf(billingAccount string) *Account {
 }
 
 // Entitlement returns an entitlement by id (deleted ones are gone).
-func (m *Market) Entitlement(id string) (Entitlement, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e, ok := m.ents[id]
-	if !ok {
-		return Entitlement{}, false
-	}
-	return *e, true
-}
+func (m *Market) Entitlement(id string) (Entitlement, bool) { return lookup(m, m.ents, id) }
 
 // Entitlements lists the entitlements ordered by creation.
 func (m *Market) Entitlements() []Entitlement {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]Entitlement, 0, len(m.ents))
-	for _, e := range m.ents {
-		out = append(out, *e)
-	}
+	out := snapshot(m, m.ents)
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].CreateTime.Equal(out[j].CreateTime) {
 			return out[i].CreateTime.Before(out[j].CreateTime)

@@ -303,20 +303,26 @@ func nextToken(kind string, next, total int) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + strconv.Itoa(next)))
 }
 
+// pageOf converts the page [off, off+size) of all, and gives the token of
+// the next page ("" on the last).
+func pageOf[T, J any](all []T, kind string, off, size int, conv func(T) J) ([]J, string) {
+	var out []J
+	for i := off; i < len(all) && i < off+size; i++ {
+		out = append(out, conv(all[i]))
+	}
+	return out, nextToken(kind, off+size, len(all))
+}
+
 func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) *apiError {
 	off, size, e := page(r, "a", 25, 200)
 	if e != nil {
 		return e
 	}
-	all := s.market.Accounts()
 	resp := struct {
 		Accounts      []accountJSON `json:"accounts,omitempty"`
 		NextPageToken string        `json:"nextPageToken,omitempty"`
 	}{}
-	for i := off; i < len(all) && i < off+size; i++ {
-		resp.Accounts = append(resp.Accounts, s.toAccount(all[i]))
-	}
-	resp.NextPageToken = nextToken("a", off+size, len(all))
+	resp.Accounts, resp.NextPageToken = pageOf(s.market.Accounts(), "a", off, size, s.toAccount)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
@@ -340,10 +346,7 @@ func (s *Server) listEntitlements(w http.ResponseWriter, r *http.Request) *apiEr
 		Entitlements  []entitlementJSON `json:"entitlements,omitempty"`
 		NextPageToken string            `json:"nextPageToken,omitempty"`
 	}{}
-	for i := off; i < len(all) && i < off+size; i++ {
-		resp.Entitlements = append(resp.Entitlements, s.toEntitlement(all[i]))
-	}
-	resp.NextPageToken = nextToken("e", off+size, len(all))
+	resp.Entitlements, resp.NextPageToken = pageOf(all, "e", off, size, s.toEntitlement)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
