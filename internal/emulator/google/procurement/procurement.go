@@ -10,11 +10,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/marketbridge/marketbridge/internal/emulator/google/market"
 )
@@ -28,6 +30,36 @@ type Server struct {
 	market    *market.Market
 	authorize Authorizer
 	log       *slog.Logger
+
+	faultMu    sync.Mutex
+	failN      int
+	failStatus int
+}
+
+var faultCodes = map[int]string{429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+
+// FailNext makes the next n requests answer status (429, 500 or 503) before
+// doing anything, so that a seller's retries can be exercised (the official
+// client does not retry, §2.1).
+func (s *Server) FailNext(n, status int) error {
+	if _, ok := faultCodes[status]; !ok || n < 0 {
+		return fmt.Errorf("procurement: fault %d x %d: want n >= 0 and status 429, 500 or 503", n, status)
+	}
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	s.failN, s.failStatus = n, status
+	return nil
+}
+
+func (s *Server) takeFault() *apiError {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	if s.failN == 0 {
+		return nil
+	}
+	s.failN--
+	code := faultCodes[s.failStatus]
+	return &apiError{status: s.failStatus, code: code, message: "Injected fault: " + code + " (emulator fault injection)."}
 }
 
 // New builds the server. authorize nil accepts every request (tests, an
@@ -102,6 +134,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) *apiError {
+	if e := s.takeFault(); e != nil {
+		return e
+	}
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	if len(parts) < 4 || len(parts) > 5 || parts[0] != "v1" || parts[1] != "providers" || (parts[3] != "accounts" && parts[3] != "entitlements") {
 		return errorf(market.NotFound, "Requested entity was not found: no method at "+r.URL.Path+".")

@@ -292,3 +292,23 @@ func TestParseFilter(t *testing.T) {
 		}
 	}
 }
+
+func TestFailNext(t *testing.T) {
+	h := newHarness(t)
+	srv := New(h.m, nil, nil)
+	if err := srv.FailNext(1, 418); err == nil {
+		t.Fatal("418 accepted as a fault")
+	}
+	if err := srv.FailNext(2, 503); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	api := client(t, ts.URL, "any")
+	for i, want := range []int{503, 503, 0} {
+		_, err := api.Providers.Accounts.List(h.base).Do()
+		if code, _ := status(err); code != want {
+			t.Fatalf("call %d: %v, want %d", i, err, want)
+		}
+	}
+}
