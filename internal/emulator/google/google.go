@@ -83,6 +83,7 @@ type House struct {
 	market   *market.Market
 	store    *sqlite.Store
 	sc       *servicecontrol.Server
+	proc     *procurement.Server
 	identity *googleid.Server
 	handler  http.Handler
 	log      *slog.Logger
@@ -143,7 +144,8 @@ func New(ctx context.Context, cfg Config) (*House, error) {
 	h.sc = sc
 	mux := http.NewServeMux()
 	mux.Handle("/id/", http.StripPrefix("/id", cfg.Identity))
-	mux.Handle("/procurement/", http.StripPrefix("/procurement", procurement.New(m, cfg.Identity.Authorize, log)))
+	h.proc = procurement.New(m, cfg.Identity.Authorize, log)
+	mux.Handle("/procurement/", http.StripPrefix("/procurement", h.proc))
 	mux.Handle("/servicecontrol/", http.StripPrefix("/servicecontrol", sc))
 	mux.Handle("/emulator/v1/", control.New(m, log))
 	if cfg.Buyer != nil {
@@ -195,6 +197,9 @@ func (h *House) Handler() http.Handler { return h.handler }
 
 // Market is the house's state, for the buyer pages and the pubsub sender.
 func (h *House) Market() *market.Market { return h.market }
+
+// Procurement is the Partner Procurement API server (fault injection).
+func (h *House) Procurement() *procurement.Server { return h.proc }
 
 // ServiceControl is the Service Control server (faults, ledger).
 func (h *House) ServiceControl() *servicecontrol.Server { return h.sc }
