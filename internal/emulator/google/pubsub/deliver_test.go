@@ -409,7 +409,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"bare subscription name", func(c *Config) { c.Subscription = "marketbridge-push" }, false},
 		{"topic instead of subscription", func(c *Config) { c.Subscription = "projects/p/topics/t" }, false},
 		{"negative ack deadline", func(c *Config) { c.AckDeadline = -time.Second }, false},
-		{"max backoff under min", func(c *Config) { c.MinBackoff, c.MaxBackoff = 10 * time.Second, time.Second }, false},
+		{"max backoff under min", func(c *Config) { c.MinBackoff, c.MaxBackoff = 10*time.Second, time.Second }, false},
 		{"max backoff under default min", func(c *Config) { c.MaxBackoff = time.Millisecond }, false},
 		{"negative attempts", func(c *Config) { c.MaxAttempts = -1 }, false},
 	} {
