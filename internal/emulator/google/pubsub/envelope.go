@@ -21,15 +21,16 @@ type envelope struct {
 	DeliveryAttempt int     `json:"deliveryAttempt,omitempty"`
 }
 
+// message is a push message. MessageID2 and PublishTime2 are the legacy
+// snake_case duplicates Pub/Sub still sends.
 type message struct {
 	// Attributes is always present, as {}: Marketplace sets none.
-	Attributes  map[string]string `json:"attributes"`
-	Data        string            `json:"data"`
-	MessageID   string            `json:"messageId"`
-	MessageID2  string            `json:"message_id"`
-	PublishTime string            `json:"publishTime"`
-	// PublishTime2 and MessageID2 are the legacy snake_case duplicates.
-	PublishTime2 string `json:"publish_time"`
+	Attributes   map[string]string `json:"attributes"`
+	Data         string            `json:"data"`
+	MessageID    string            `json:"messageId"`
+	MessageID2   string            `json:"message_id"`
+	PublishTime  string            `json:"publishTime"`
+	PublishTime2 string            `json:"publish_time"`
 }
 
 // encodeEnvelope builds the body of one push request. attempt is the

@@ -213,7 +213,7 @@ func newEnv(t *testing.T, answer func(n int, r received, w http.ResponseWriter, 
 	return &env{sub: sub, src: src, rc: rc, clock: clock}
 }
 
-// publish adds Marketplace events ev-1..ev-n (§3.2 payloads) a second
+// publish adds §3.2 entitlement events with the given ids, a millisecond
 // apart.
 func (e *env) publish(t *testing.T, ids ...string) {
 	t.Helper()
