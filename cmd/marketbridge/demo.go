@@ -10,6 +10,7 @@ import (
 	"github.com/marketbridge/marketbridge/internal/clock"
 	"github.com/marketbridge/marketbridge/internal/config"
 	"github.com/marketbridge/marketbridge/internal/emulator"
+	"github.com/marketbridge/marketbridge/internal/emulator/google"
 	"github.com/marketbridge/marketbridge/internal/emulator/market"
 )
 
@@ -89,6 +90,19 @@ func newDemoCommand() *command {
 			return err
 		}
 		ms.demoSeller(&o.azure, emu.CACertificatePEM())
+		// Google's house on the same port too (#16), pushing its Pub/Sub
+		// messages to the seller.
+		gs, err := newGoogleEmulator(ctx, o.storage.DataDir, reset, emuURL,
+			googlePush{Endpoint: sellerURL + "/marketplace/gcp/pubsub"}, emu.Market().Now, logger.With("component", "emulator"))
+		if err != nil {
+			return err
+		}
+		defer gs.Close()
+		gkey, err := gs.seedDemo(ctx, sellerURL, o.storage.DataDir)
+		if err != nil {
+			return err
+		}
+		gs.demoSeller(&o.gcp, gkey)
 		o.market.demoEndpoint = emuURL
 		// The emulator's SNS URLs are https on its port; the seller trusts
 		// its CA for that host only.
@@ -106,7 +120,7 @@ func newDemoCommand() *command {
 		var wg sync.WaitGroup
 		var emuErr error
 		wg.Go(func() {
-			emuErr = serveHTTP(ctx, logger, emu.Listener(emuLn), ms.mount(emu.Handler()), config.HTTP{RequestTimeout: time.Minute, ShutdownTimeout: o.http.ShutdownTimeout})
+			emuErr = serveHTTP(ctx, logger, emu.Listener(emuLn), gs.mount(ms.mount(emu.Handler())), config.HTTP{RequestTimeout: time.Minute, ShutdownTimeout: o.http.ShutdownTimeout})
 			cancel() // the demo is both or nothing
 		})
 		if speed > 1 {
@@ -118,6 +132,8 @@ func newDemoCommand() *command {
 				"                              then \"Set up your account\"; private offers are in the buyer's inbox\n"+
 				"  Microsoft's marketplace     %s/azure/buyer/   sign in as a tenant (%s sees the private plan),\n"+
 				"   (emulated)                 buy \"Example Cloud\", then \"Configure account now\"\n"+
+				"  Google Cloud Marketplace    %s/google/buyer/   sign in with a billing account (%s holds a\n"+
+				"   (emulated)                 private offer), order \"Example Cloud\", then \"Register with Example Cloud\"\n"+
 				"  seller console              %s/   (register; mail arrives in the dev mailbox)\n"+
 				"  dev mailbox                 %s/dev/mailbox\n"+
 				"  dev webhook inbox           %s/dev/webhooks\n"+
@@ -126,7 +142,7 @@ func newDemoCommand() *command {
 				"The marketplace's clock runs %gx real time (--clock-speed); its time is at %s/emulator/v1/clock.\n"+
 				"The emulator also answers https on its port, with a certificate from the CA in %s.\n"+
 				"Data folder: %s. Press Ctrl+C to stop.\n\n",
-				emuURL, emuURL, demoAzureBuyerTenant, s.url, s.url, s.url, s.url, s.metricsURL, demo.Buyer.ID, demo.ReadOnlyBuyer.ID, speed, emuURL, emu.CAFile(), o.storage.DataDir)
+				emuURL, emuURL, demoAzureBuyerTenant, emuURL, google.DemoBillingAccount, s.url, s.url, s.url, s.url, s.metricsURL, demo.Buyer.ID, demo.ReadOnlyBuyer.ID, speed, emuURL, emu.CAFile(), o.storage.DataDir)
 		})
 		cancel()
 		wg.Wait()

@@ -79,14 +79,15 @@ func (o gcpOptions) validate(baseURL string) error {
 	if _, err := o.httpClient(); err != nil {
 		errs = append(errs, err)
 	}
-	cfg, err := o.config(nil, baseURL, []string{"placeholder.example.com"}, nil)
+	if baseURL == "" {
+		baseURL = "http://127.0.0.1" // serve's default is http://ADDR, on loopback
+	}
+	// The products come from the catalog, read later; one stands in.
+	cfg, err := o.config(nil, baseURL, []string{"example.gcpmarketplace.example.com"}, nil)
 	if err != nil {
 		errs = append(errs, err)
-	} else {
-		cfg.CredentialsJSON = nil
-		if err := cfg.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("Google Cloud Marketplace (--gcp-*): %w", err))
-		}
+	} else if err := cfg.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Google Cloud Marketplace (--gcp-*): %w", err))
 	}
 	return errors.Join(errs...)
 }
