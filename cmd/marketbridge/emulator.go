@@ -93,12 +93,13 @@ func (o *emulatorOptions) config() emulator.Config {
 
 func newEmulatorCommand() *command {
 	c := &command{Command: config.NewCommand("emulator",
-		"Run the marketplace emulators (AWS Marketplace, Microsoft's commercial marketplace) alone, for your own CI (see docs/emulator.md).",
+		"Run the marketplace emulators (AWS Marketplace, Microsoft's commercial marketplace, Google Cloud Marketplace) alone, for your own CI (see docs/emulator.md).",
 		"Serves the AWS API (ResolveCustomer, BatchMeterUsage, GetEntitlements, and the Agreement Service's DescribeAgreement,\n"+
 			"GetAgreementTerms, SearchAgreements) on POST /, the buyer pages under /buyer/,\n"+
 			"and the control API under /emulator/v1/. Point the AWS SDK at it with AWS_ENDPOINT_URL and credentials test/test.\n"+
 			"Microsoft's SaaS Fulfillment and Metering APIs are under /azure/api/, its control API under /azure/emulator/v1/,\n"+
-			"and its Entra ID stand-in under /entra/, on the same port, over HTTP and HTTPS.")}
+			"and its Entra ID stand-in under /entra/; Google's Procurement API, Service Control, identity, buyer pages and\n"+
+			"control API under /google/; all on the same port, over HTTP and HTTPS.")}
 	var o emulatorOptions
 	o.bind(c.Command)
 	c.run = func(ctx context.Context, e env) error {
@@ -107,7 +108,7 @@ func newEmulatorCommand() *command {
 		}
 		logger := o.log.Logger(e.stderr)
 		return runEmulator(ctx, logger, o, func(url string, emu *emulator.Emulator, ms *microsoftEmulator) {
-			fmt.Fprintf(e.stdout, "\nAWS Marketplace and Microsoft commercial marketplace emulators are running.\n\n"+
+			fmt.Fprintf(e.stdout, "\nAWS Marketplace, Microsoft commercial marketplace and Google Cloud Marketplace emulators are running.\n\n"+
 				"  AWS API        POST %s/   (AWS_ENDPOINT_URL=%s, credentials %s / ...)\n"+
 				"  buyer pages    %s/buyer/\n"+
 				"  control API    %s/emulator/v1/status\n"+
@@ -119,9 +120,17 @@ func newEmulatorCommand() *command {
 				"  Entra ID       %s   (--azure-authority-host; --azure-ca the CA above)\n"+
 				"  control API    %s/azure/emulator/v1/status\n"+
 				"  demo app       tenant %s, client %s, secret %s (with --seed-demo)\n\n"+
-				"State: %s/emulator.db and azure-emulator.db. Press Ctrl+C to stop.\n\n", url, url, o.accessKeyID, url, url,
+				"Google Cloud Marketplace:\n"+
+				"  Procurement    %s/google/procurement/   (marketbridge serve --gcp-procurement-url)\n"+
+				"  Service Control %s/google/servicecontrol/   (--gcp-service-control-url)\n"+
+				"  identity       %s/google/id/   (sign-up keys, push keys, token endpoint)\n"+
+				"  buyer pages    %s/google/buyer/\n"+
+				"  control API    %s/google/emulator/v1/entitlements\n"+
+				"  seller's key   %s/%s   (--gcp-credentials, with --seed-demo)\n\n"+
+				"State: %s/emulator.db, azure-emulator.db and google/. Press Ctrl+C to stop.\n\n", url, url, o.accessKeyID, url, url,
 				emu.Market().SigningCertURL(), emu.CAFile(), ms.apiURL, ms.authorityHost, url,
-				demoAzureTenantID, demoAzureClientID, demoAzureClientSecret, o.dataDir)
+				demoAzureTenantID, demoAzureClientID, demoAzureClientSecret,
+				url, url, url, url, url, o.dataDir, googleKeyFile, o.dataDir)
 		})
 	}
 	return c
@@ -155,18 +164,34 @@ func runEmulator(ctx context.Context, logger *slog.Logger, o emulatorOptions, st
 		return err
 	}
 	defer ms.Close()
+	// Google's house pushes to the seed's seller, when there is one.
+	var push googlePush
+	var seller *url.URL
+	if o.seedDemo != "" {
+		if seller, err = url.Parse(o.seedDemo); err != nil || seller.Host == "" {
+			ln.Close()
+			return fmt.Errorf("--seed-demo: %q is not a URL", o.seedDemo)
+		}
+		push.Endpoint = seller.Scheme + "://" + seller.Host + "/marketplace/gcp/pubsub"
+	}
+	gs, err := newGoogleEmulator(ctx, o.dataDir, o.reset, o.url(), push, emu.Market().Now, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer gs.Close()
 	if o.seedDemo != "" {
 		if _, err := emu.SeedDemo(ctx, market.DemoInput{FulfillmentURL: o.seedDemo}); err != nil {
 			ln.Close()
 			return fmt.Errorf("seed demo catalog: %w", err)
 		}
-		// Microsoft's landing page and webhook are on the same seller.
-		seller, err := url.Parse(o.seedDemo)
-		if err != nil || seller.Host == "" {
-			ln.Close()
-			return fmt.Errorf("--seed-demo: %q is not a URL", o.seedDemo)
-		}
+		// Microsoft's landing page and webhook, and Google's sign-up URL
+		// and push endpoint, are on the same seller.
 		if err := ms.seedDemo(ctx, seller.Scheme+"://"+seller.Host); err != nil {
+			ln.Close()
+			return err
+		}
+		if _, err := gs.seedDemo(ctx, seller.Scheme+"://"+seller.Host, o.dataDir); err != nil {
 			ln.Close()
 			return err
 		}
@@ -175,5 +200,5 @@ func runEmulator(ctx context.Context, logger *slog.Logger, o emulatorOptions, st
 	if started != nil {
 		started(o.url(), emu, ms)
 	}
-	return serveHTTP(ctx, logger, emu.Listener(ln), ms.mount(emu.Handler()), config.HTTP{Addr: o.addr, RequestTimeout: 2 * time.Minute, ShutdownTimeout: o.shutdownTimeout})
+	return serveHTTP(ctx, logger, emu.Listener(ln), gs.mount(ms.mount(emu.Handler())), config.HTTP{Addr: o.addr, RequestTimeout: 2 * time.Minute, ShutdownTimeout: o.shutdownTimeout})
 }
