@@ -107,6 +107,16 @@ func TestGCP_PendingCancellationRunsToTermAndReverts_R18(t *testing.T) {
 			t.Fatalf("after the cancellation: %s", b.State)
 		}
 
+		// Deleted: Google's get answers 404, which the adapter reads as a
+		// cancelled entitlement it knows nothing else of; what was
+		// recorded stays.
+		apply("ev-deleted", "ENTITLEMENT_DELETED", func(r *marketplace.Remote) { *r = marketplace.Remote{Key: key, Status: marketplace.StatusCancelled} })
+		var plan, offer, product string
+		if err := db.Read().QueryRow(`SELECT plan_id, offer_id, product_code FROM subscriptions WHERE agreement_key = $1`, key).Scan(&plan, &offer, &product); err != nil ||
+			plan != "standard" || offer == "" || product != gcpProduct.Code {
+			t.Fatalf("after the deletion: plan %q offer %q product %q, %v", plan, offer, product, err)
+		}
+
 		var states []string
 		for _, e := range w.events(orgID) {
 			states = append(states, e.String())

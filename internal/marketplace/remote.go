@@ -165,7 +165,16 @@ func (s *Service) syncRemote(ctx context.Context, tx *sql.Tx, subID int64, r Rem
 	if r.UsageID != "" {
 		usageID = r.UsageID
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET plan_id = $1, quantity = $2, display_name = $3, buyer_email = $4,
+	if r.ProductCode == "" && r.Status == StatusCancelled {
+		// A subscription the marketplace no longer has (Google's get
+		// answers 404 once an entitlement is deleted): cancelled, and
+		// what was recorded of it stays.
+		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET read_at = $1, updated_at = $1,
+				activation = CASE WHEN activation = 'wanted' THEN '' ELSE activation END WHERE id = $2`, s.now(), subID); err != nil {
+			return false, fmt.Errorf("update subscription %d from its marketplace: %w", subID, err)
+		}
+		r.Plan, r.Quantity = plan, seats
+	} else if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET plan_id = $1, quantity = $2, display_name = $3, buyer_email = $4,
 			term_start = $5, term_end = $6, free_trial = $7, read_at = $8, updated_at = $8, activation = $9,
 			activated_at = CASE WHEN $9 = 'done' THEN COALESCE(activated_at, $8) ELSE activated_at END,
 			activation_error = CASE WHEN $9 = 'wanted' THEN activation_error ELSE '' END,
