@@ -9,10 +9,13 @@ package main
 // command.
 
 import (
+	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -288,5 +291,127 @@ func TestGCPSignupAndPush_RefuseUnverified_R5(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("push with %q: status %d, want 401", auth, resp.StatusCode)
 		}
+	}
+}
+
+var (
+	csrfField   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	firstPlan   = regexp.MustCompile(`id="plan-0" value="([^"]+)"`)
+	registerFor = regexp.MustCompile(`action="/google/buyer/orders/([^/"]+)/register"`)
+	signupToken = regexp.MustCompile(`name="x-gcp-marketplace-token" value="([^"]+)"`)
+)
+
+// googleSignupToken orders the demo product's first plan on the emulated
+// marketplace's buyer pages over HTTP, as a browser would, and returns the
+// entitlement and the sign-up JWT that "Register with" would post.
+func googleSignupToken(t *testing.T, d demoURLs, billingAccount, email string) (string, string) {
+	t.Helper()
+	buyer := newConsole(t, d.emulator+"/google/buyer")
+	csrf := func(r reply) string {
+		t.Helper()
+		m := csrfField.FindStringSubmatch(r.body)
+		if m == nil {
+			t.Fatalf("no CSRF token on the buyer page (%d):\n%.800s", r.status, pageText(r.body))
+		}
+		return html.UnescapeString(m[1])
+	}
+	page := buyer.get("/signin")
+	buyer.expect(buyer.post("/signin", url.Values{"csrf": {csrf(page)}, "billing_account": {billingAccount}, "email": {email}}), http.StatusSeeOther, "")
+	page = buyer.get("/products/" + google.DemoService + "/order")
+	plan := firstPlan.FindStringSubmatch(page.body)
+	if plan == nil {
+		t.Fatalf("no plan on the order page:\n%.800s", pageText(page.body))
+	}
+	r := buyer.post("/products/"+google.DemoService+"/order", url.Values{"csrf": {csrf(page)}, "choice": {html.UnescapeString(plan[1])}, "terms": {"accepted"}})
+	page = buyer.get(withoutOutcome(strings.TrimPrefix(r.location, "/google/buyer")))
+	ent := registerFor.FindStringSubmatch(page.body)
+	if ent == nil {
+		t.Fatalf("no Register button after ordering (%d → %q):\n%.800s", r.status, r.location, pageText(page.body))
+	}
+	handoff := buyer.post("/orders/"+ent[1]+"/register", url.Values{"csrf": {csrf(page)}})
+	tok := signupToken.FindStringSubmatch(handoff.body)
+	if tok == nil {
+		t.Fatalf("no sign-up token on the hand-off page (%d):\n%.800s", handoff.status, pageText(handoff.body))
+	}
+	return ent[1], html.UnescapeString(tok[1])
+}
+
+// Usage of an organization billed through Google Cloud Marketplace reaches
+// Service Control's ledger through serve's own wiring (its sender for
+// Google's products, its quota, the Google clients), once the hour closes
+// on the demo's clock: the rated cents on usage_cents for the entitlement,
+// and the billing page says so (R10, R11). Over HTTP, without a browser.
+func TestDemo_GCPUsageReachesGooglesLedger_R10_R11(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, "--clock-speed", demoTestSpeed)
+	now := d.clock(t)
+	d.control(t, http.MethodPut, "/clock", map[string]any{"now": time.Date(now.Year(), now.Month()+1, 10, 0, 0, 0, 0, time.UTC)}, nil)
+
+	c := newConsole(t, d.seller)
+	c.signUp("mary@example.com")
+	entID, token := googleSignupToken(t, d, "billingAccounts/5E6F7A-8B9C0D-1E2F3A", "mary@example.com")
+	c.expect(c.post("/marketplace/gcp/signup", url.Values{"x-gcp-marketplace-token": {token}}), http.StatusSeeOther, "/marketplace/gcp/setup")
+	purchase := c.expect(c.get("/marketplace/gcp/setup"), http.StatusSeeOther, "/marketplace/purchases/")
+	billing := withoutOutcome(c.expect(c.post(purchase+"/link", url.Values{"org": {"new"}, "name": {"Jackson Aeronautics"}}), http.StatusSeeOther, "/orgs/"))
+	key := c.createKey(strings.TrimSuffix(billing, "billing"))
+	// Usage is billed once Google has made the entitlement active and its
+	// usageReportingId is known.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(c.get(billing).body, `id="subscription-status">active<`); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the entitlement is not active on the billing page within 30s:\n%.1500s", pageText(c.get(billing).body))
+		}
+	}
+
+	at := d.clock(t)
+	event := fmt.Sprintf(`{"specversion":"1.0","id":"evt-gcp-1","source":"my-service","type":"compute","subject":"db-1",
+		"time":%q,"data":{"quantity":2.5}}`, at.Format(time.RFC3339Nano))
+	if status, body := postUsage(t, d.seller, key, event); status != http.StatusOK || !strings.Contains(body, `"accepted":1`) {
+		t.Fatalf("POST /api/v1/events = %d %s", status, body)
+	}
+	catalog, err := demoCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	compute, _ := catalog.Meter("compute")
+	wantCents := compute.PriceMicros * 5 / 2 / 10_000
+
+	type entry struct {
+		Entitlement string `json:"entitlement"`
+		Metric      string `json:"metric"`
+		Quantity    int64  `json:"quantity"`
+	}
+	var ledger struct {
+		Entries []entry `json:"entries"`
+	}
+	var got []entry
+	for deadline := time.Now().Add(ledgerWait); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(d.emulator + "/google/servicecontrol/v1/emulator/ledger")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&ledger)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("Service Control's ledger: %v", err)
+		}
+		got = got[:0]
+		for _, e := range ledger.Entries {
+			if e.Entitlement == entID {
+				got = append(got, e)
+			}
+		}
+		if len(got) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no usage of entitlement %s in Service Control's ledger within %s: %+v", entID, ledgerWait, ledger.Entries)
+		}
+	}
+	if len(got) != 1 || got[0].Metric != google.DemoMetric || got[0].Quantity != wantCents {
+		t.Errorf("Service Control's ledger for %s: %+v; want one report of %d on %s", entID, got, wantCents, google.DemoMetric)
+	}
+	wantDollars := fmt.Sprintf("$%d.%02d", wantCents/100, wantCents%100)
+	if page := c.get(billing).body; !strings.Contains(page, wantDollars+" reported to Google Cloud Marketplace") {
+		t.Errorf("the billing page does not say %s was reported to Google Cloud Marketplace:\n%.2000s", wantDollars, pageText(page))
 	}
 }
