@@ -110,7 +110,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request, service string) {
 	case c.CheckError != "":
 		resp.CheckErrors = []checkErrorJSON{newCheckError(c.CheckError, op.ConsumerID,
 			fmt.Sprintf("Consumer '%s' cannot use service '%s' (%s, scripted in the emulator).", op.ConsumerID, service, c.CheckError))}
-	case !c.Active:
+	case !c.Active && !endedAfter(c, op):
 		resp.CheckErrors = []checkErrorJSON{newCheckError("SERVICE_NOT_ACTIVATED", op.ConsumerID,
 			fmt.Sprintf("Service '%s' is not active for consumer '%s': its entitlement is not active.", service, op.ConsumerID))}
 	}
@@ -119,4 +119,12 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request, service string) {
 		resp.CheckInfo = &checkInfoJSON{ConsumerInfo: consumerInfoJSON{ConsumerNumber: n, ProjectNumber: n, Type: "PROJECT"}}
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// endedAfter says whether op's usage ends at or before the end of c's
+// entitlement: unreported usage from before a cancellation may still be
+// reported (contract §4.4.4), and report takes it, so check must not stop
+// the seller from sending it.
+func endedAfter(c *Consumer, op operation) bool {
+	return !c.EndedAt.IsZero() && !op.End.IsZero() && !op.End.After(c.EndedAt)
 }

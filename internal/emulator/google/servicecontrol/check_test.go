@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
@@ -29,12 +32,17 @@ func TestCheck(t *testing.T) {
 		{"unknown consumer", "project_number:999", "NOT_FOUND"},
 		{"scripted billing disabled", consumerBad, "BILLING_DISABLED"},
 		{"not active", consumerOff, "SERVICE_NOT_ACTIVATED"},
-		{"ended", consumerEnd, "SERVICE_NOT_ACTIVATED"},
+		{"ended, usage before the end", consumerEnd, ""},
+		{"ended, usage after the end", consumerEnd, "SERVICE_NOT_ACTIVATED"},
 	}
 	e := newEnv(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			op := usageOp("op-1", tt.consumer, hour0, 5)
+			start := hour0
+			if strings.HasSuffix(tt.name, "after the end") {
+				start = cancelledAt.Truncate(time.Hour) // its hour ends after the cancellation
+			}
+			op := usageOp("op-1", tt.consumer, start, 5)
 			op.UserLabels = nil // userLabels are only allowed in report
 			resp, err := e.client.Services.Check(testService, &sc.CheckRequest{Operation: op}).Context(t.Context()).Do()
 			if err != nil {
@@ -44,7 +52,7 @@ func TestCheck(t *testing.T) {
 				t.Errorf("response %s", mustJSON(resp))
 			}
 			if tt.code == "" {
-				if len(resp.CheckErrors) != 0 || resp.CheckInfo == nil || resp.CheckInfo.ConsumerInfo.ProjectNumber != 123456789012 {
+				if len(resp.CheckErrors) != 0 || resp.CheckInfo == nil || fmt.Sprint("project_number:", resp.CheckInfo.ConsumerInfo.ProjectNumber) != tt.consumer {
 					t.Fatalf("response %s", mustJSON(resp))
 				}
 				return
