@@ -22,6 +22,7 @@ import (
 
 	"github.com/marketbridge/marketbridge/internal/emulator/google"
 	gmarket "github.com/marketbridge/marketbridge/internal/emulator/google/market"
+	"github.com/marketbridge/marketbridge/internal/emulator/google/servicecontrol"
 	"github.com/marketbridge/marketbridge/internal/emulator/googleid"
 	"github.com/marketbridge/marketbridge/internal/mail"
 	"github.com/marketbridge/marketbridge/internal/marketplace"
@@ -40,11 +41,11 @@ import (
 // Google's identity stand-in. Google wants an hour's usage within the hour
 // after it, so rounds are shorter than Microsoft's.
 const (
-	gcChaosRounds        = 20
-	gcChaosRound         = 30 * time.Minute
+	gcChaosRounds        = 30
+	gcChaosRound         = 20 * time.Minute
 	gcChaosSubs          = 5 // entitlements, each of its own billing account and organization
 	gcChaosCancellations = 2 // at most, ended mid-hour
-	gcChaosTries         = 2 // sends a round
+	gcChaosTries         = 3 // sends a round, two minutes apart
 	gcChaosSeeds         = 2 // a run's, unless chaosSeedsEnv says
 	// gcChaosWindow is the seller's window for Google's records, as serve
 	// configures it (gcpMeteringWindow).
@@ -459,7 +460,7 @@ func runGCPChaos(t *testing.T, db *store.DB, seed uint64) {
 			s.shift(ctx, 2*time.Minute) // past the leases of dead processes and the backoffs
 		}
 		// Uneven steps, so that cancellations and ends fall mid-hour.
-		s.shift(ctx, gcChaosRound-gcChaosTries*2*time.Minute+time.Duration(rng.IntN(600))*time.Second)
+		s.shift(ctx, gcChaosRound-gcChaosTries*2*time.Minute+time.Duration(rng.IntN(300))*time.Second)
 	}
 	// Faults off; the seller reconciles and sends what is left; then the
 	// clock moves hours on, and nothing changes.
@@ -505,11 +506,13 @@ func runGCPChaos(t *testing.T, db *store.DB, seed uint64) {
 func (s *gcSeller) makeAndDrain() {
 	s.t.Helper()
 	ctx := context.Background()
-	if _, err := s.maker.MakeRecords(ctx); err != nil {
-		s.t.Fatal(err)
-	}
 	snd := s.sender(gcpmp.NewMeter(s.client))
 	for round := 0; ; round++ {
+		// Made each round: a record carried past Google's window goes
+		// into the next one the maker makes (R11).
+		if _, err := s.maker.MakeRecords(ctx); err != nil {
+			s.t.Fatal(err)
+		}
 		if round > 30 {
 			s.t.Fatalf("records still pending after 30 rounds without faults: %s", s.recordStatuses())
 		}
@@ -556,7 +559,7 @@ func (s *gcSeller) checkGCPChaos(t *testing.T, subs []*gcSub) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ledger := map[string]map[int64]int64{} // entitlement -> hour -> cents
+	ledger := map[string]map[int64]servicecontrol.Entry{} // entitlement -> hour
 	byOp := map[string]int64{}
 	var late int
 	for _, e := range entries {
@@ -565,14 +568,17 @@ func (s *gcSeller) checkGCPChaos(t *testing.T, subs []*gcSub) string {
 		}
 		byOp[e.OperationID] = e.Quantity
 		if ledger[e.Entitlement] == nil {
-			ledger[e.Entitlement] = map[int64]int64{}
+			ledger[e.Entitlement] = map[int64]servicecontrol.Entry{}
 		}
 		if _, twice := ledger[e.Entitlement][e.Start.Unix()]; twice {
 			t.Errorf("Service Control holds %s's hour %s twice", e.Entitlement, e.Start)
 		}
-		ledger[e.Entitlement][e.Start.Unix()] = e.Quantity
-		if e.Quantity <= 0 || e.Metric != google.DemoMetric || e.PriceMicros != 10_000 || !e.End.Equal(e.Start.Add(time.Hour)) {
-			t.Errorf("Service Control holds %s of %s: %d of %s at %d micros until %s; want whole cents above zero of %s, an hour",
+		ledger[e.Entitlement][e.Start.Unix()] = e
+		// An hour, or the final hour until the entitlement's end (checked
+		// below).
+		if e.Quantity <= 0 || e.Metric != google.DemoMetric || e.PriceMicros != 10_000 || e.Start.Minute() != 0 ||
+			!e.End.After(e.Start) || e.End.After(e.Start.Add(time.Hour)) {
+			t.Errorf("Service Control holds %s of %s: %d of %s at %d micros until %s; want whole cents above zero of %s, at most an hour",
 				e.OperationID, e.Start, e.Quantity, e.Metric, e.PriceMicros, e.End, google.DemoMetric)
 		}
 		if e.AfterEnd || len(e.Overlaps) > 0 {
@@ -602,10 +608,10 @@ func (s *gcSeller) checkGCPChaos(t *testing.T, subs []*gcSub) string {
 			}
 			records++
 			ours[hour.Unix()] = status
-			table = append(table, fmt.Sprintf("%s %d %s (Google: %d) %s", hour.UTC().Format("02 15:04"), qty, status, at[hour.Unix()], lastError.String))
+			table = append(table, fmt.Sprintf("%s %d %s (Google: %d) %s", hour.UTC().Format("02 15:04"), qty, status, at[hour.Unix()].Quantity, lastError.String))
 			switch status {
 			case metering.StatusAccepted:
-				if held, ok := byOp[id.String]; !ok || held != qty || at[hour.Unix()] != qty {
+				if held, ok := byOp[id.String]; !ok || held != qty || at[hour.Unix()].Quantity != qty {
 					t.Errorf("entitlement %d: accepted record of %s (%d cents, %q) is not in Service Control's ledger as such (%d)", c.id, hour.UTC(), qty, id.String, held)
 				}
 			case metering.StatusCarried:
@@ -622,8 +628,12 @@ func (s *gcSeller) checkGCPChaos(t *testing.T, subs []*gcSub) string {
 		}
 		rows.Close()
 		var got int64
-		for hour, q := range at {
-			got += q
+		for hour, e := range at {
+			got += e.Quantity
+			if end := e.Start.Add(time.Hour); !e.End.Equal(end) && (c.cancelled.IsZero() || !e.End.Equal(c.cancelled.UTC()) || !end.After(c.cancelled)) {
+				t.Errorf("entitlement %d (ended %v): Service Control holds usage of %s until %s: want the hour, or the final hour until the end",
+					c.id, c.cancelled.UTC(), e.Start, e.End)
+			}
 			if st := ours[hour]; st != metering.StatusAccepted {
 				t.Errorf("entitlement %d: Service Control holds hour %s, which we have as %q", c.id, time.Unix(hour, 0).UTC(), st)
 			}
