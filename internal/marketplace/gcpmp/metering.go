@@ -2,6 +2,7 @@ package gcpmp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -81,7 +82,8 @@ func (c *Client) MetricName(product, dimension string) string {
 func (m *Meter) BatchMeterUsage(ctx context.Context, productCode string, recs []metering.Record) ([]metering.Outcome, error) {
 	out := make([]metering.Outcome, len(recs))
 	var ops []*servicecontrol.Operation
-	index := map[string]int{} // operationId -> record
+	index := map[string]int{}      // operationId -> record
+	ends := map[string]time.Time{} // entitlement -> its end, zero while it runs (read once a call)
 	for i, r := range recs {
 		metric := m.c.MetricName(productCode, r.Dimension)
 		id := OperationID(r.Key, metric, r.Hour)
@@ -97,6 +99,22 @@ func (m *Meter) BatchMeterUsage(ctx context.Context, productCode string, recs []
 		passed, err := m.check(ctx, productCode, op, &out[i])
 		if err != nil {
 			return nil, err
+		}
+		if !passed && out[i].Status == metering.OutcomeNotSubscribed {
+			// The final hour of an entitlement that ended inside it:
+			// Google takes the usage before the end, reported until the
+			// end, not past it (§4.4.4, R18).
+			end, inside, err := m.endInside(ctx, r, ends)
+			switch {
+			case err != nil:
+				out[i].Status, out[i].Detail = metering.OutcomeUnprocessed, "Google's check refused the hour, and the entitlement could not be read to tell whether it ended inside it: "+err.Error()
+			case inside:
+				op.EndTime = end.Format(time.RFC3339)
+				out[i] = metering.Outcome{MeteringRecordID: id}
+				if passed, err = m.check(ctx, productCode, op, &out[i]); err != nil {
+					return nil, err
+				}
+			}
 		}
 		if passed {
 			ops = append(ops, op)
@@ -151,6 +169,26 @@ func (m *Meter) BatchMeterUsage(ctx context.Context, productCode string, recs []
 		}
 	}
 	return out, nil
+}
+
+// endInside reads the end of r's entitlement (its subscriptionEndTime
+// once CANCELLED, to the second, rounded down so that no usage after it
+// is reported) and says whether it falls inside r's hour; ends caches it.
+func (m *Meter) endInside(ctx context.Context, r metering.Record, ends map[string]time.Time) (time.Time, bool, error) {
+	end, seen := ends[r.Key]
+	if !seen {
+		e, err := m.c.entitlement(ctx, r.Key)
+		switch {
+		case errors.Is(err, errNotFound):
+			// Deleted, long after its end: not this hour's.
+		case err != nil:
+			return time.Time{}, false, err
+		case e.State == stateCancelled:
+			end = parseTime(e.SubscriptionEndTime).Truncate(time.Second)
+		}
+		ends[r.Key] = end
+	}
+	return end, end.After(r.Hour) && end.Before(r.Hour.Add(time.Hour)), nil
 }
 
 // check runs services.check for op and says whether it may be reported;
