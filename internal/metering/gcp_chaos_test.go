@@ -617,11 +617,17 @@ func (s *gcSeller) checkGCPChaos(t *testing.T, subs []*gcSub) string {
 			}
 			records++
 			ours[hour.Unix()] = status
+			// A record whose answers were all lost has no id stored: it is
+			// the one the meter derives (the same on every send).
+			op := gcpmp.OperationID(c.key, google.DemoMetric, hour)
+			if id.Valid && id.String != "" && id.String != op {
+				t.Errorf("entitlement %d: record of %s has operationId %q, want %q", c.id, hour.UTC(), id.String, op)
+			}
 			table = append(table, fmt.Sprintf("%s %d %s (Google: %d) %s", hour.UTC().Format("02 15:04"), qty, status, at[hour.Unix()].Quantity, lastError.String))
 			switch status {
 			case metering.StatusAccepted:
-				if held, ok := byOp[id.String]; !ok || held != qty || at[hour.Unix()].Quantity != qty {
-					t.Errorf("entitlement %d: accepted record of %s (%d cents, %q) is not in Service Control's ledger as such (%d)", c.id, hour.UTC(), qty, id.String, held)
+				if held, ok := byOp[op]; !ok || held != qty || at[hour.Unix()].Quantity != qty {
+					t.Errorf("entitlement %d: accepted record of %s (%d cents, %q) is not in Service Control's ledger as such (%d)", c.id, hour.UTC(), qty, op, held)
 				}
 			case metering.StatusConflict:
 				// Every send after a lost answer failed until the record's
@@ -630,9 +636,9 @@ func (s *gcSeller) checkGCPChaos(t *testing.T, subs []*gcSub) string {
 				// Google may hold it, rather than risk billing it twice.
 				// Google dedupes on the operationId, so it is sound only if
 				// Google holds exactly that record.
-				if held, ok := byOp[id.String]; !ok || held != qty || at[hour.Unix()].Quantity != qty || !strings.Contains(lastError.String, "answer was lost") {
+				if held, ok := byOp[op]; !ok || held != qty || at[hour.Unix()].Quantity != qty || !strings.Contains(lastError.String, "answer was lost") {
 					t.Errorf("entitlement %d: record of %s (%d cents, %q) is a conflict, but Service Control does not hold it as such (%d): %s",
-						c.id, hour.UTC(), qty, id.String, held, lastError.String)
+						c.id, hour.UTC(), qty, op, held, lastError.String)
 				}
 				conflicts++
 			case metering.StatusCarried:
