@@ -312,10 +312,11 @@ func (c *gcChaos) call(ctx context.Context, product string, recs []metering.Reco
 // failing and processes dying with records claimed; cancellations (pending,
 // then ended mid-hour) that the seller learns of by reconciliation. In the
 // end Service Control's ledger holds, for each entitlement, exactly the
-// cents its usage rates to, one operation per entitlement, metric and hour,
-// no operationId twice, none of zero, none after the end; every record of
-// the seller is accepted as such or carried into a later one (R10, R11,
-// R18; #16).
+// cents its usage rates to, one operation per entitlement, metric and hour
+// (the final one until the end), no operationId twice, none of zero, none
+// after the end; every record of the seller is accepted as such, carried
+// into a later one, or a conflict Google holds exactly as the seller made
+// it (R10, R11, R18; #16).
 func TestMetering_GCPChaosLedgerEqualsRatedUsage(t *testing.T) {
 	seeds := chaosSeedList(t)
 	if os.Getenv(chaosSeedEnv) == "" && os.Getenv(chaosSeedsEnv) == "" {
