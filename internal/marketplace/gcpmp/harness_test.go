@@ -108,6 +108,9 @@ type fakeGoogle struct {
 	approvedAndLost bool
 	// checkErrors scripts check errors by consumerId.
 	checkErrors map[string][]map[string]any
+	// endedAt lifts a consumer's check errors for operations that end at
+	// or before it (RFC 3339): usage before an entitlement's end.
+	endedAt map[string]string
 	// reportErrors scripts report errors by metricName, as google.rpc codes.
 	reportErrors map[string]int
 	reported     []map[string]any // operations reported (every call)
@@ -116,7 +119,7 @@ type fakeGoogle struct {
 
 func newFakeGoogle(t testing.TB) *fakeGoogle {
 	f := &fakeGoogle{t: t, certs: map[string]string{}, entitlements: map[string]map[string]any{}, accounts: map[string]string{},
-		fail: map[string][]int{}, failBody: map[int]string{}, checkErrors: map[string][]map[string]any{}, reportErrors: map[string]int{},
+		fail: map[string][]int{}, failBody: map[int]string{}, checkErrors: map[string][]map[string]any{}, endedAt: map[string]string{}, reportErrors: map[string]int{},
 		certsCache: "public, max-age=3600"}
 	k := keys(t)
 	f.certs["k1"] = certPEM(t, k[0])
@@ -371,7 +374,14 @@ func (f *fakeGoogle) serviceControl(w http.ResponseWriter, service, verb string,
 			return
 		}
 		consumer, _ := req.Operation["consumerId"].(string)
-		writeJSON(w, 200, map[string]any{"operationId": req.Operation["operationId"], "checkErrors": f.checkErrors[consumer]})
+		errs := f.checkErrors[consumer]
+		if end, ok := f.endedAt[consumer]; ok {
+			opEnd, _ := time.Parse(time.RFC3339, fmt.Sprint(req.Operation["endTime"]))
+			if at, _ := time.Parse(time.RFC3339, end); !opEnd.After(at) {
+				errs = nil
+			}
+		}
+		writeJSON(w, 200, map[string]any{"operationId": req.Operation["operationId"], "checkErrors": errs})
 	case "report":
 		var req struct {
 			Operations []map[string]any `json:"operations"`
