@@ -3,23 +3,21 @@ package metering_test
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	azmarket "github.com/marketbridge/marketbridge/internal/emulator/azure/market"
 	"github.com/marketbridge/marketbridge/internal/emulator/google"
 	gmarket "github.com/marketbridge/marketbridge/internal/emulator/google/market"
 	"github.com/marketbridge/marketbridge/internal/emulator/google/servicecontrol"
@@ -240,70 +238,10 @@ func (s *gcSeller) fleet(ctx context.Context) []*gcSub {
 	return subs
 }
 
-// knowsCancelled says whether the seller has the subscription cancelled.
-func (s *gcSeller) knowsCancelled(c *gcSub) bool {
-	s.t.Helper()
-	var status string
-	scan(s.t, s.db.Read().QueryRow(`SELECT status FROM subscriptions WHERE id = $1`, c.id), &status)
-	return status == marketplace.StatusCancelled
-}
-
-// gcChaos is the seller's connection to Google failing at random points:
-// before Google sees the call, after Google took it (the answer is lost),
-// or its process dies while the call is out, before or after Google took
-// it, with the records claimed.
-type gcChaos struct {
-	real  metering.Meterer
-	mu    sync.Mutex // the sender calls from several workers
-	rng   *rand.Rand
-	dies  func()
-	stats map[string]int
-}
-
-func (c *gcChaos) BatchMeterUsage(ctx context.Context, product string, recs []metering.Record) ([]metering.Outcome, error) {
-	c.mu.Lock()
-	roll := c.rng.IntN(len(azChaosKinds))
-	c.stats["connection "+azChaosKinds[roll]]++
-	c.mu.Unlock()
-	switch roll {
-	case 0:
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
-	case 1:
-		if _, err := c.call(ctx, product, recs); err != nil {
-			return nil, err
-		}
-		return nil, errors.New("connection reset after the request was sent")
-	case 2:
-		c.dies()
-		<-ctx.Done()
-		return nil, ctx.Err()
-	case 3:
-		_, _ = c.call(ctx, product, recs)
-		c.dies()
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}
-	return c.call(ctx, product, recs)
-}
-
-// call is the real call, its failures counted.
-func (c *gcChaos) call(ctx context.Context, product string, recs []metering.Record) ([]metering.Outcome, error) {
-	out, err := c.real.BatchMeterUsage(ctx, product, recs)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case errors.Is(err, metering.ErrThrottled):
-		c.stats["call throttled"]++
-	case err != nil:
-		c.stats["call failed"]++
-	}
-	for _, o := range out {
-		if o.Status != metering.OutcomeAccepted {
-			c.stats["record "+azOutcomes[o.Status]]++
-		}
-	}
-	return out, err
-}
+// noAzureLedger is the Microsoft run's failing connection's ledger for
+// Google's: the connection counts no "resent, Duplicate" (Service Control
+// answers a resend as a first report).
+func noAzureLedger(string) (azmarket.UsageEvent, bool) { return azmarket.UsageEvent{}, false }
 
 // Several entitlements ordered at Google's, signed up, linked and approved
 // through the core; random usage with resends and late events over many
@@ -456,7 +394,10 @@ func runGCPChaos(t *testing.T, db *store.DB, seed uint64) {
 		calls := rand.New(rand.NewPCG(seed, uint64(round)))
 		for range gcChaosTries {
 			pctx, die := context.WithCancel(ctx)
-			_, _ = s.sender(&gcChaos{real: gcpmp.NewMeter(s.client), rng: calls, dies: die, stats: stats}).SendPending(pctx)
+			// The Microsoft run's failing connection: refused, answer
+			// lost, died before or after Google took the call.
+			_, _ = s.sender(&azChaos{real: gcpmp.NewMeter(s.client), rng: calls, dies: die, stats: stats, ledger: noAzureLedger,
+				now: s.clock.Now}).SendPending(pctx)
 			die()
 			s.shift(ctx, 2*time.Minute) // past the leases of dead processes and the backoffs
 		}
@@ -538,27 +479,11 @@ func (s *gcSeller) makeAndDrain() {
 	}
 }
 
-// recordStatuses counts the seller's records by status.
+// recordStatuses counts the seller's records by status, as the Microsoft
+// run's does (it reads the database only).
 func (s *gcSeller) recordStatuses() string {
 	s.t.Helper()
-	rows, err := s.db.Read().Query(`SELECT status, COUNT(*), COALESCE(SUM(quantity), 0) FROM metering_records GROUP BY status ORDER BY status`)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var status string
-		var n, qty int64
-		if err := rows.Scan(&status, &n, &qty); err != nil {
-			s.t.Fatal(err)
-		}
-		out = append(out, fmt.Sprintf("%s %d (%d cents)", status, n, qty))
-	}
-	if err := rows.Err(); err != nil {
-		s.t.Fatal(err)
-	}
-	return strings.Join(out, ", ")
+	return (&azSeller{t: s.t, db: s.db}).recordStatuses()
 }
 
 // checkGCPChaos compares Service Control's ledger with the rated usage of
