@@ -523,7 +523,7 @@ func (s *gcSeller) checkGCPChaos(t *testing.T, subs []*gcSub) string {
 			late++
 		}
 	}
-	var ledgerAll, ratedAll, records, conflicts int64
+	var ledgerAll, ratedAll, records, conflicts, finals int64
 	for _, c := range subs {
 		at := ledger[c.key]
 		var table []string
@@ -583,6 +583,9 @@ func (s *gcSeller) checkGCPChaos(t *testing.T, subs []*gcSub) string {
 		var got int64
 		for hour, e := range at {
 			got += e.Quantity
+			if end := e.Start.Add(time.Hour); !e.End.Equal(end) {
+				finals++
+			}
 			if end := e.Start.Add(time.Hour); !e.End.Equal(end) && (c.cancelled.IsZero() || !e.End.Equal(c.cancelled.UTC().Truncate(time.Second)) || !end.After(c.cancelled)) {
 				t.Errorf("entitlement %d (ended %v): Service Control holds usage of %s until %s: want the hour, or the final hour until the end",
 					c.id, c.cancelled.UTC(), e.Start, e.End)
@@ -612,6 +615,6 @@ func (s *gcSeller) checkGCPChaos(t *testing.T, subs []*gcSub) string {
 			t.Errorf("entitlement %d: %s here, want %s", c.id, status, want)
 		}
 	}
-	return fmt.Sprintf("%d records (%d conflicts Google holds); Service Control's ledger %d cents (%d entries flagged late), rated usage %d cents; records %s",
-		records, conflicts, ledgerAll, late, ratedAll, s.recordStatuses())
+	return fmt.Sprintf("%d records (%d conflicts Google holds); Service Control's ledger %d cents (%d entries flagged late, %d final hours until an end), rated usage %d cents; records %s",
+		records, conflicts, ledgerAll, late, finals, ratedAll, s.recordStatuses())
 }
