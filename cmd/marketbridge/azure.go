@@ -74,23 +74,30 @@ func (o azureOptions) validate() error {
 // httpClient trusts the system's CAs and --azure-ca's (or the demo's);
 // nil when there is neither.
 func (o azureOptions) httpClient() (*http.Client, error) {
-	if o.caFile == "" && o.demoCA == nil {
+	return caClient("--azure-ca", o.caFile, o.demoCA)
+}
+
+// caClient is an HTTP client that trusts the system's CAs and those of
+// the PEM file caFile (named flag in errors) and of extra; nil when there
+// are none.
+func caClient(flag, caFile string, extra []byte) (*http.Client, error) {
+	if caFile == "" && extra == nil {
 		return nil, nil
 	}
 	roots, err := x509.SystemCertPool()
 	if err != nil {
 		roots = x509.NewCertPool()
 	}
-	if o.caFile != "" {
-		pemBytes, err := os.ReadFile(o.caFile)
+	if caFile != "" {
+		pemBytes, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("--azure-ca: %w", err)
+			return nil, fmt.Errorf("%s: %w", flag, err)
 		}
 		if !roots.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("--azure-ca: %s holds no PEM certificate", o.caFile)
+			return nil, fmt.Errorf("%s: %s holds no PEM certificate", flag, caFile)
 		}
 	}
-	if o.demoCA != nil && !roots.AppendCertsFromPEM(o.demoCA) {
+	if extra != nil && !roots.AppendCertsFromPEM(extra) {
 		return nil, errors.New("the demo emulator's CA is not a PEM certificate")
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -148,9 +155,12 @@ func productsOf(catalog *marketplace.Catalog, name string) []string {
 // and clocks that differ.
 const azureMeteringWindow = 23 * time.Hour
 
-// azureSender sends the metering records of Microsoft's products.
-func azureSender(deps azureDeps, catalog *marketplace.Catalog, pacer metering.Pacer, base metering.SenderConfig) (*metering.Sender, error) {
-	base.Meterer, base.Pacer, base.Window, base.Products = deps.meter, pacer, azureMeteringWindow, productsOf(catalog, marketplace.Azure)
+// marketplaceSender sends the metering records of one marketplace's
+// products, through its meterer and at its pace; nil when the catalog
+// sells nothing there.
+func marketplaceSender(name string, meter metering.Meterer, window time.Duration, catalog *marketplace.Catalog, pacer metering.Pacer,
+	base metering.SenderConfig) (*metering.Sender, error) {
+	base.Meterer, base.Pacer, base.Window, base.Products = meter, pacer, window, productsOf(catalog, name)
 	if len(base.Products) == 0 {
 		return nil, nil
 	}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/marketplace/gcpmp"
-	"github.com/marketbridge/marketbridge/internal/metering"
 	"github.com/marketbridge/marketbridge/internal/web"
 )
 
@@ -94,25 +91,7 @@ func (o gcpOptions) validate(baseURL string) error {
 
 // httpClient trusts the system's CAs and --gcp-ca's; nil when there is
 // no such file.
-func (o gcpOptions) httpClient() (*http.Client, error) {
-	if o.caFile == "" {
-		return nil, nil
-	}
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		roots = x509.NewCertPool()
-	}
-	pemBytes, err := os.ReadFile(o.caFile)
-	if err != nil {
-		return nil, fmt.Errorf("--gcp-ca: %w", err)
-	}
-	if !roots.AppendCertsFromPEM(pemBytes) {
-		return nil, fmt.Errorf("--gcp-ca: %s holds no PEM certificate", o.caFile)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr}, nil
-}
+func (o gcpOptions) httpClient() (*http.Client, error) { return caClient("--gcp-ca", o.caFile, nil) }
 
 // config is gcpmp's configuration; the audiences default to what Google
 // sends when the seller's public URL is what Producer Portal names.
@@ -183,15 +162,6 @@ func (o gcpOptions) build(ctx context.Context, catalog *marketplace.Catalog, bas
 // happened in; ten minutes' margin for the call and clocks that differ.
 // An older record is carried into the next hour's, never dropped (R11).
 const gcpMeteringWindow = 110 * time.Minute
-
-// gcpSender sends the metering records of Google's products.
-func gcpSender(deps gcpDeps, catalog *marketplace.Catalog, pacer metering.Pacer, base metering.SenderConfig) (*metering.Sender, error) {
-	base.Meterer, base.Pacer, base.Window, base.Products = deps.meter, pacer, gcpMeteringWindow, productsOf(catalog, marketplace.GCP)
-	if len(base.Products) == 0 {
-		return nil, nil
-	}
-	return metering.NewSender(base)
-}
 
 // gcpNotices is the web server's GCPNotices: a nil interface, not a nil
 // pointer in one, when Google Cloud Marketplace is not configured.

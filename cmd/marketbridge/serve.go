@@ -312,7 +312,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		if err != nil {
 			return err
 		}
-		s, err := azureSender(az, catalog, pacer, senderCfg)
+		s, err := marketplaceSender(marketplace.Azure, az.meter, azureMeteringWindow, catalog, pacer, senderCfg)
 		if err != nil {
 			return err
 		}
@@ -325,7 +325,7 @@ func runSeller(ctx context.Context, e env, o serveOptions, ln net.Listener, star
 		if err != nil {
 			return err
 		}
-		s, err := gcpSender(gc, catalog, pacer, senderCfg)
+		s, err := marketplaceSender(marketplace.GCP, gc.meter, gcpMeteringWindow, catalog, pacer, senderCfg)
 		if err != nil {
 			return err
 		}
