@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net/mail"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -34,7 +35,7 @@ func parseBillingAccount(s string) (string, error) {
 		ok = i == 6 || i == 13 || '0' <= c && c <= '9' || 'A' <= c && c <= 'F'
 	}
 	if !ok {
-		return "", fmt.Errorf("%q is not a billing account: enter its id like 01A2B3-C4D5E6-F7A8B9 (Billing, Account management, Billing account ID)", shorten(s))
+		return "", fmt.Errorf("%s is not a billing account: enter its id like 01A2B3-C4D5E6-F7A8B9 (Billing, Account management, Billing account ID)", quoteShort(s))
 	}
 	return billingPrefix + t, nil
 }
@@ -46,7 +47,7 @@ func parseBillingAccount(s string) (string, error) {
 func parseEmail(s string) (string, error) {
 	e := strings.TrimSpace(s)
 	bad := func() error {
-		return fmt.Errorf("%q is not an e-mail address: enter one like buyer@example.com", shorten(s))
+		return fmt.Errorf("%s is not an e-mail address: enter one like buyer@example.com", quoteShort(s))
 	}
 	if e == "" || len(e) > 254 || strings.ContainsFunc(e, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar
@@ -163,7 +164,7 @@ func pickPlan(plans []Plan, choice string) (Plan, error) {
 			return pl, nil
 		}
 	}
-	return Plan{}, fmt.Errorf("%q is not %s for this product; choose one the product page lists", shorten(id), kind)
+	return Plan{}, fmt.Errorf("%s is not %s for this product; choose one the product page lists", quoteShort(id), kind)
 }
 
 // maxQuery bounds the product search box, in bytes.
@@ -182,6 +183,21 @@ func shorten(s string) string {
 		return s
 	}
 	return cut(s, limit) + "…"
+}
+
+// quoteShort quotes s for an error message, at most about 80 bytes however
+// much someone pasted: the bound is on the quoted form, because a control
+// or invalid byte quotes as four.
+func quoteShort(s string) string {
+	const limit = 80
+	p := cut(s, limit)
+	for len(strconv.Quote(p)) > limit {
+		p = cut(p, len(p)-1)
+	}
+	if p != s {
+		return strconv.Quote(p) + "…"
+	}
+	return strconv.Quote(p)
 }
 
 // cut is s at most n bytes long, not splitting a rune.
