@@ -64,6 +64,9 @@ func DecodeEvent(body []byte) ([]Input, error) {
 	if len(body) == 0 || body[0] != '{' {
 		return nil, ErrNotJSON
 	}
+	if in, ok := fastEvent(body); ok {
+		return []Input{in}, nil
+	}
 	var in Input
 	if err := json.Unmarshal(body, &in); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -83,6 +86,9 @@ func DecodeBatch(body []byte) ([]Input, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '[' {
 		return nil, ErrNotJSON
+	}
+	if ins, ok := fastBatch(body); ok {
+		return ins, nil
 	}
 	var ins []Input
 	err := json.Unmarshal(body, &ins)
