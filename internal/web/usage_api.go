@@ -51,10 +51,16 @@ func rejectionStatus(k usage.RejectionKind) int {
 	return http.StatusBadRequest
 }
 
+// eventSink stores the events of a request: the usage.Ingester, or in the
+// benchmark of the HTTP floor, nothing at all.
+type eventSink interface {
+	Ingest(ctx context.Context, orgID int64, inputs []usage.Input) (usage.Result, error)
+}
+
 // usageEvents is POST /api/v1/events: CloudEvents from the vendor's
 // product, authenticated by an organization's API key. The events always
 // belong to that key's organization, whatever they say.
-func (s *Server) usageEvents(ing *usage.Ingester) http.Handler {
+func (s *Server) usageEvents(ing eventSink) http.Handler {
 	keys := newKeyCache(s.cfg.Orgs.AuthenticateKey, time.Now)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -37,6 +37,7 @@ func (m usageMeters) Meter(name string) (usage.Meter, bool) {
 type usageApp struct {
 	db       *store.DB
 	srv      *httptest.Server
+	server   *Server
 	orgs     *org.Service
 	ing      *usage.Ingester
 	user     int64
@@ -91,12 +92,19 @@ func newUsageApp(t testing.TB, db *store.DB, now func() time.Time) *usageApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{cfg: Config{Logger: logger, Orgs: a.orgs, RequestTimeout: 30 * time.Second}, logger: logger, metrics: metrics}
-	mux := http.NewServeMux()
-	s.handle(mux, "POST /api/v1/events", s.usageEvents(a.ing))
-	a.srv = httptest.NewServer(s.withRequestID(s.withTimeout(s.withSecurityHeaders(mux))))
+	a.server = &Server{cfg: Config{Logger: logger, Orgs: a.orgs, RequestTimeout: 30 * time.Second}, logger: logger, metrics: metrics}
+	a.srv = a.serve(a.ing)
 	t.Cleanup(func() { a.srv.Close(); cancel(); <-done })
 	return a
+}
+
+// serve is POST /api/v1/events of a's server, with its middleware, storing
+// events in sink.
+func (a *usageApp) serve(sink eventSink) *httptest.Server {
+	s := a.server
+	mux := http.NewServeMux()
+	s.handle(mux, "POST /api/v1/events", s.usageEvents(sink))
+	return httptest.NewServer(s.withRequestID(s.withTimeout(s.withSecurityHeaders(mux))))
 }
 
 type usageReply struct {
