@@ -41,7 +41,13 @@ func startIngester(t testing.TB, db *store.DB, now func() time.Time) *usage.Inge
 	if now == nil {
 		now = (&clock{now: testNow}).Now
 	}
-	ing, err := usage.New(usage.Config{DB: db, Meters: testMeters, Logger: slog.New(slog.DiscardHandler), Now: now})
+	return startIngesterWith(t, usage.Config{DB: db, Meters: testMeters, Logger: slog.New(slog.DiscardHandler), Now: now})
+}
+
+// startIngesterWith runs an Ingester of cfg until the test ends.
+func startIngesterWith(t testing.TB, cfg usage.Config) *usage.Ingester {
+	t.Helper()
+	ing, err := usage.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +109,13 @@ func storedTotals(t testing.TB, db *store.DB, orgID int64) totals {
 			Scan(&s.HourlyEvents, &s.HourlyQuantity)
 	}
 	if err == nil {
-		// On SQLite a key is in usage_keys or in a run (runs.go).
+		// On SQLite a key is in usage_keys, in a run or in the log (runs.go).
 		err = db.Read().QueryRow(`SELECT (SELECT COUNT(*) FROM usage_keys) + (SELECT COUNT(*) FROM usage_key_runs)`).Scan(&s.Keys)
+		if db.Dialect() == store.DialectSQLite {
+			var logged int64
+			err = db.Read().QueryRow(`SELECT COUNT(*) FROM usage_events WHERE id > (SELECT through FROM usage_key_log)`).Scan(&logged)
+			s.Keys += logged
+		}
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -312,12 +312,25 @@ func TestConfig_ValidateReportsEveryProblem(t *testing.T) {
 func TestPruneKeys_DropsOnlyExpiredHours(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := &clock{now: testNow}
-		ing := startIngester(t, db, clk.Now)
+		// One key a run: on SQLite keys leave the log for a run at once.
+		ing := startIngesterWith(t, usage.Config{DB: db, Meters: testMeters, Logger: discard(), Now: clk.Now, RunKeys: 1})
 		ctx := context.Background()
 		old := ev("old", map[string]any{"time": "2026-11-16T10:00:00Z"}) // just inside 7 days
 		young := ev("young", nil)
 		if res, err := ing.Ingest(ctx, 1, batch(t, old, young)); err != nil || res.Accepted != 2 {
 			t.Fatalf("%+v %v", res, err)
+		}
+		for deadline := time.Now().Add(time.Minute); db.Dialect() == store.DialectSQLite; time.Sleep(10 * time.Millisecond) {
+			var logged int
+			if err := db.Read().QueryRow(`SELECT COUNT(*) FROM usage_events WHERE id > (SELECT through FROM usage_key_log)`).Scan(&logged); err != nil {
+				t.Fatal(err)
+			}
+			if logged == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d keys still in the log", logged)
+			}
 		}
 		clk.mu.Lock()
 		clk.now = clk.now.Add(2 * time.Hour) // "old" is now past the window

@@ -533,28 +533,47 @@ func (in *Ingester) commitOnce(ctx context.Context, round []*submission) (refuse
 // errRefused rolls back a transaction whose round had events refused.
 var errRefused = errors.New("events refused by a bound")
 
-// compactPending is ready when SQLite's runs hold keys to move to usage_keys.
+// compactPending is ready when SQLite's index has work between rounds: keys
+// of the log to write to a run, or keys of cold hours to move from the runs
+// to usage_keys.
 func (in *Ingester) compactPending() <-chan struct{} {
-	if in.front != nil && in.front.ready && in.front.compacting && time.Since(in.compactFailed) > time.Minute {
+	if in.front != nil && in.front.ready && (in.front.compacting || in.front.flushDue()) && time.Since(in.compactFailed) > time.Minute {
 		return in.now
 	}
 	return nil
 }
 
-// compactOnce moves one step of cold keys out of SQLite's runs, if any wait.
+// compactOnce takes one step of that work, writing runs first: the log's
+// keys are what each restart would read back.
 func (in *Ingester) compactOnce(ctx context.Context) {
 	if in.compactPending() == nil {
 		return
 	}
+	what := "move usage keys out of their runs"
+	var done func()
 	err := in.db.InTx(ctx, func(tx *sql.Tx) error {
+		if in.front.flushDue() {
+			what = "write a run of usage keys"
+			var err error
+			done, err = in.front.flushStep(ctx, tx, in.cfg.Now())
+			return err
+		}
 		_, _, err := in.front.compact(ctx, tx)
 		return err
 	})
-	if err != nil && ctx.Err() == nil {
+	if err == nil {
+		in.front.committed()
+		if done != nil {
+			done()
+		}
+		return
+	}
+	in.front.rolledBack()
+	if ctx.Err() == nil {
 		// The step's view of the runs may not match the database any
-		// more: read them again, and leave moving keys for a minute.
+		// more: read them again, and leave the work for a minute.
 		in.front.ready = false
 		in.compactFailed = time.Now()
-		in.logger.WarnContext(ctx, "move usage keys out of their runs", "err", err)
+		in.logger.WarnContext(ctx, what, "err", err)
 	}
 }

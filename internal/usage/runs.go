@@ -24,17 +24,25 @@ import (
 // tree, reads back the ones the page cache dropped, and writes them all to the
 // WAL at commit. Throughput fell to a third after fifteen million events.
 //
-// So new keys go to a run instead: the newest part of usage_key_runs, a
-// B-tree of at most RunKeys keys that stays in the page cache. A full run is
-// closed and the next begun; closed runs are never written again. The keys of
-// hours that leave the hot window (the current hour and HotHours before it)
-// move from the runs to usage_keys in slot order, a step at a time between
-// rounds: for those hours that is an append, not a scatter.
+// So a new key is written only with its event: usage_events carries each
+// event's slot and chk, and the events after usage_key_log.through are the
+// log of keys not yet indexed. The writer holds those keys in memory
+// (pending) and, once there are RunKeys of them, writes them to a new run of
+// usage_key_runs in slot order, a step at a time between rounds, and moves
+// through past them. A run is written once, as an append, and never again.
+// (Writing each round's keys into a run as they came was what it did before:
+// random inserts into a B-tree of half a million keys dirtied most of its
+// pages every round, and the commit wrote them all to the WAL: half the
+// writer's time.) The keys of hours that leave the hot window (the current
+// hour and HotHours before it) move from the runs to usage_keys in slot
+// order, a step at a time between rounds: for those hours that is an append,
+// not a scatter.
 //
-// A key is then in usage_keys or in one of the runs, and checking one would
-// take a lookup in each. In-memory Bloom filters over the hot hours answer
-// "certainly new" for all but a few new keys in 1,000, so only resends,
-// those few and late events for hours outside the window are looked up.
+// A key is then in usage_keys, in one of the runs or pending, and checking
+// one would take a lookup in each. In-memory Bloom filters over the hot hours
+// answer "certainly new" for all but a few new keys in 1,000, so only
+// resends, those few and late events for hours outside the window are looked
+// up.
 //
 // The filters cover what this process wrote. SQLite has one writer at a
 // time, and each round first reads usage_key_owner: if another process wrote
@@ -43,7 +51,8 @@ import (
 // several processes on one SQLite file are not how marketbridge is meant to
 // run (PostgreSQL is).
 type runIndex struct {
-	runKeys  int   // keys a run holds before the next is begun
+	runKeys  int   // keys pending before a run is written
+	stepKeys int   // keys of a run one flushStep writes
 	hotHours int64 // hours before the current one that stay in runs, covered by filters
 	budget   int   // bytes the filters may take; the oldest hours lose theirs first
 	logger   *slog.Logger
@@ -58,9 +67,34 @@ type runIndex struct {
 	filters     map[int64]*hourFilter
 	dropped     map[int64]bool // hot hours whose filter went over budget
 	filterBytes int
-	runs        []int64 // runs that may hold keys, ascending; the last is written
-	inRun       int     // keys written to the last run
+	runs        []int64 // complete runs that may hold keys, ascending
+	lastRun     int64   // usage_key_log.run: the highest complete run
 	compacting  bool    // keys of cold hours may still sit in runs
+
+	through int64           // usage_key_log.through: events after it are the log
+	pending map[int64]int64 // slot → chk of the log's committed events not in flush
+	staged  []key           // keys of the open round: pending once it commits
+	flush   *runFlush       // the run being written, nil between runs
+}
+
+// runFlush is a run being written from the keys that were pending when it
+// began, in slot order, stepKeys keys a transaction. Until its last step
+// commits, its keys are looked up here, and a restart drops what was
+// written and reads them from the log again.
+type runFlush struct {
+	run     int64
+	through int64 // the last event whose key it holds
+	keys    []key // sorted by slot
+	written int
+}
+
+// find returns the chk of slot, if the run holds it.
+func (f *runFlush) find(slot int64) (int64, bool) {
+	i, ok := slices.BinarySearchFunc(f.keys, slot, func(k key, s int64) int { return cmp.Compare(k.slot, s) })
+	if !ok {
+		return 0, false
+	}
+	return f.keys[i].chk, true
 }
 
 const (
@@ -70,12 +104,15 @@ const (
 	// compactStep is about how many keys one compaction step moves: a step
 	// holds the writer, so it stays short next to a round.
 	compactStep = 50_000
+	// flushStep is how many keys of a run one step writes, for the same
+	// reason.
+	flushStep = 50_000
 )
 
 func newRunIndex(runKeys int, logger *slog.Logger, stmts stmtCache) *runIndex {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
-	return &runIndex{runKeys: runKeys, hotHours: defaultHotHours, budget: defaultFilterBytes, logger: logger, stmts: stmts,
+	return &runIndex{runKeys: runKeys, stepKeys: flushStep, hotHours: defaultHotHours, budget: defaultFilterBytes, logger: logger, stmts: stmts,
 		token: int64(binary.LittleEndian.Uint64(b[:]) >> 1)}
 }
 
@@ -135,17 +172,22 @@ func (x *runIndex) prepare(ctx context.Context, tx *sql.Tx, now time.Time) error
 		}
 		x.compacting = true
 	}
-	if x.inRun >= x.runKeys {
-		x.runs = append(x.runs, x.runs[len(x.runs)-1]+1)
-		x.inRun = 0
-	}
 	return nil
 }
 
-// committed and rolledBack tell the index how the round's transaction ended.
-func (x *runIndex) committed() { x.tokenPending = false }
+// committed and rolledBack tell the index how the round's transaction ended:
+// the round's keys are pending once their events are committed, and
+// forgotten with them.
+func (x *runIndex) committed() {
+	x.tokenPending = false
+	for _, k := range x.staged {
+		x.pending[k.slot] = k.chk
+	}
+	x.staged = x.staged[:0]
+}
 
 func (x *runIndex) rolledBack() {
+	x.staged = x.staged[:0]
 	if x.tokenPending {
 		x.ready, x.tokenPending = false, false
 	}
@@ -155,21 +197,23 @@ func (x *runIndex) rolledBack() {
 // of the hot hours.
 func (x *runIndex) load(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	start := time.Now()
+	if err := tx.QueryRowContext(ctx, `SELECT through, run FROM usage_key_log WHERE id = 1`).Scan(&x.through, &x.lastRun); err != nil {
+		return fmt.Errorf("read usage_key_log: %w", err)
+	}
+	// A run above the last complete one is a write cut short: its keys are
+	// still in the log, and it is written again from there.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM usage_key_runs WHERE run > ?`, x.lastRun); err != nil {
+		return fmt.Errorf("drop a usage key run cut short: %w", err)
+	}
 	runs, err := queryInts(ctx, tx, distinctRuns)
 	if err != nil {
 		return fmt.Errorf("list usage key runs: %w", err)
 	}
-	next := int64(1)
-	if len(runs) > 0 {
-		next = runs[len(runs)-1] + 1
-	}
-	x.runs, x.inRun = append(runs, next), 0
+	x.runs, x.flush, x.staged = runs, nil, x.staged[:0]
 	x.hotFrom = hourOf(now) - x.hotHours
 	x.filters, x.dropped, x.filterBytes = map[int64]*hourFilter{}, map[int64]bool{}, 0
 	x.compacting = true
-	if x.shared {
-		return nil
-	}
+	x.pending = map[int64]int64{}
 	lo := x.hotFrom << slotHashBits
 	keys := 0
 	add := func(query string, args ...any) error {
@@ -188,15 +232,34 @@ func (x *runIndex) load(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		}
 		return rows.Err()
 	}
-	if err := add(`SELECT slot FROM usage_keys WHERE slot >= ?`, lo); err != nil {
-		return fmt.Errorf("read usage keys: %w", err)
-	}
-	for _, r := range runs {
-		if err := add(`SELECT slot FROM usage_key_runs WHERE run = ? AND slot >= ?`, r, lo); err != nil {
-			return fmt.Errorf("read usage key runs: %w", err)
+	if !x.shared {
+		if err := add(`SELECT slot FROM usage_keys WHERE slot >= ?`, lo); err != nil {
+			return fmt.Errorf("read usage keys: %w", err)
+		}
+		for _, r := range runs {
+			if err := add(`SELECT slot FROM usage_key_runs WHERE run = ? AND slot >= ?`, r, lo); err != nil {
+				return fmt.Errorf("read usage key runs: %w", err)
+			}
 		}
 	}
-	x.logger.InfoContext(ctx, "usage deduplication filters loaded", "keys", keys, "runs", len(runs),
+	// The log, shared or not: its keys are nowhere else.
+	rows, err := tx.QueryContext(ctx, `SELECT slot, chk FROM usage_events WHERE id > ?`, x.through)
+	if err != nil {
+		return fmt.Errorf("read the usage key log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var slot, chk int64
+		if err := rows.Scan(&slot, &chk); err != nil {
+			return fmt.Errorf("read the usage key log: %w", err)
+		}
+		x.pending[slot] = chk
+		x.remember(slot)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the usage key log: %w", err)
+	}
+	x.logger.InfoContext(ctx, "usage deduplication filters loaded", "keys", keys, "runs", len(runs), "pending", len(x.pending),
 		"bytes", x.filterBytes, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -253,6 +316,7 @@ func (x *runIndex) dedup(ctx context.Context, tx *sql.Tx, items []*item, now tim
 	if err := x.prepare(ctx, tx, now); err != nil {
 		return nil, err
 	}
+	x.staged = x.staged[:0]
 	// occupied is every slot known to be taken, by this round or (learnt by
 	// a lookup) an earlier one, with its chk.
 	occupied := make(map[int64]int64, len(items))
@@ -299,8 +363,11 @@ func (x *runIndex) dedup(ctx context.Context, tx *sql.Tx, items []*item, now tim
 			}
 		}
 	}
-	if err := x.insert(ctx, tx, claims); err != nil {
-		return nil, err
+	// The claims' keys are written with their events (insertEvents); they
+	// are pending once the round commits.
+	for _, it := range claims {
+		x.staged = append(x.staged, it.key)
+		x.remember(it.key.slot)
 	}
 	fresh := make([]*item, 0, len(items))
 	for _, it := range items {
@@ -317,55 +384,104 @@ func (x *runIndex) lookup(ctx context.Context, tx *sql.Tx, items []*item) (map[i
 	if err != nil {
 		return nil, fmt.Errorf("read usage keys: %w", err)
 	}
-	// The run ids are ours, written into the text; with the slots as
-	// parameters SQLite seeks each (run, slot) pair of the primary key.
-	var runs strings.Builder
-	for i, r := range x.runs {
-		if i > 0 {
-			runs.WriteByte(',')
+	if len(x.runs) > 0 {
+		// The run ids are ours, written into the text; with the slots as
+		// parameters SQLite seeks each (run, slot) pair of the primary key.
+		var runs strings.Builder
+		for i, r := range x.runs {
+			if i > 0 {
+				runs.WriteByte(',')
+			}
+			runs.WriteString(strconv.FormatInt(r, 10))
 		}
-		runs.WriteString(strconv.FormatInt(r, 10))
+		prefix := "SELECT slot, chk FROM usage_key_runs WHERE run IN (" + runs.String() + ") AND slot IN ("
+		if err := slotChecks(ctx, tx, items, prefix, false, found); err != nil {
+			return nil, fmt.Errorf("read usage key runs: %w", err)
+		}
 	}
-	prefix := "SELECT slot, chk FROM usage_key_runs WHERE run IN (" + runs.String() + ") AND slot IN ("
-	if err := slotChecks(ctx, tx, items, prefix, false, found); err != nil {
-		return nil, fmt.Errorf("read usage key runs: %w", err)
+	for _, it := range items {
+		slot := it.key.slot
+		if chk, ok := x.pending[slot]; ok {
+			found[slot] = chk
+		} else if x.flush != nil {
+			if chk, ok := x.flush.find(slot); ok {
+				found[slot] = chk
+			}
+		}
 	}
 	return found, nil
 }
 
 // insertRunText is the statement for rows keys of a run. OR IGNORE keeps
 // SQLite from writing a statement journal (see insertEventsText); no row is
-// expected to be ignored, and insert checks that none was.
+// expected to be ignored, and flushStep checks that none was.
 func insertRunText(rows int) string {
 	return multiValues("INSERT OR IGNORE INTO usage_key_runs (run, slot, chk) VALUES ", rows, 3, "")
 }
 
-// insert writes the claimed keys to the current run, in slot order.
-func (x *runIndex) insert(ctx context.Context, tx *sql.Tx, claims []*item) error {
-	slices.SortFunc(claims, func(a, b *item) int { return cmp.Compare(a.key.slot, b.key.slot) })
-	run := x.runs[len(x.runs)-1]
+// flushDue says whether a run is being written or enough keys wait for one.
+func (x *runIndex) flushDue() bool {
+	return x.flush != nil || len(x.pending) >= x.runKeys
+}
+
+// flushStep writes the next stepKeys keys of a run, first beginning one
+// from the pending keys if none is being written, and on the last step moves
+// usage_key_log past the run's events. It runs between rounds, in its own
+// transaction; done says the step committed what it wrote, for afterFlush.
+func (x *runIndex) flushStep(ctx context.Context, tx *sql.Tx, now time.Time) (done func(), err error) {
+	if err := x.prepare(ctx, tx, now); err != nil {
+		return nil, err
+	}
+	if x.flush == nil {
+		if len(x.pending) < x.runKeys {
+			return func() {}, nil
+		}
+		f := &runFlush{run: x.lastRun + 1, keys: make([]key, 0, len(x.pending))}
+		if len(x.runs) > 0 {
+			f.run = max(f.run, x.runs[len(x.runs)-1]+1)
+		}
+		// Every event up to the newest holds a pending key or one already
+		// in usage_keys or a run: the writer that commits them is this one.
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM usage_events`).Scan(&f.through); err != nil {
+			return nil, fmt.Errorf("read the newest usage event: %w", err)
+		}
+		for slot, chk := range x.pending {
+			f.keys = append(f.keys, key{slot: slot, chk: chk})
+		}
+		slices.SortFunc(f.keys, func(a, b key) int { return cmp.Compare(a.slot, b.slot) })
+		// The keys move to the run being written now: a failed step makes
+		// the writer read them all back (ready = false).
+		x.flush, x.pending = f, map[int64]int64{}
+	}
+	f := x.flush
+	part := f.keys[f.written:min(f.written+x.stepKeys, len(f.keys))]
 	var written int64
-	err := x.stmts.chunked(ctx, tx, len(claims), keyRows, insertRunText,
+	err = x.stmts.chunked(ctx, tx, len(part), keyRows, insertRunText,
 		func(lo, hi int, buf []any) []any {
-			for _, it := range claims[lo:hi] {
-				buf = append(buf, run, it.key.slot, it.key.chk)
+			for _, k := range part[lo:hi] {
+				buf = append(buf, f.run, k.slot, k.chk)
 			}
 			return buf
 		}, nil, func(n int64) { written += n })
 	if err != nil {
-		return fmt.Errorf("insert usage key runs: %w", err)
+		return nil, fmt.Errorf("write usage key run %d: %w", f.run, err)
 	}
-	if written != int64(len(claims)) {
-		// Only a writer the token check missed can have put them there.
-		// Start over from the database on the next try.
-		x.ready = false
-		return fmt.Errorf("insert usage key runs: %d of %d keys were there already", int64(len(claims))-written, len(claims))
+	if written != int64(len(part)) {
+		return nil, fmt.Errorf("write usage key run %d: %d of %d keys were there already", f.run, int64(len(part))-written, len(part))
 	}
-	for _, it := range claims {
-		x.remember(it.key.slot)
+	last := f.written+len(part) == len(f.keys)
+	if last {
+		if _, err := tx.ExecContext(ctx, `UPDATE usage_key_log SET through = ?, run = ? WHERE id = 1`, f.through, f.run); err != nil {
+			return nil, fmt.Errorf("write usage_key_log: %w", err)
+		}
 	}
-	x.inRun += len(claims)
-	return nil
+	return func() {
+		f.written += len(part)
+		if last {
+			x.runs = append(x.runs, f.run)
+			x.lastRun, x.through, x.flush = f.run, f.through, nil
+		}
+	}, nil
 }
 
 // compact moves one step of keys of hours before the hot window from the runs
@@ -373,6 +489,10 @@ func (x *runIndex) insert(ctx context.Context, tx *sql.Tx, claims []*item) error
 // between rounds, so that a move never holds the writer long.
 func (x *runIndex) compact(ctx context.Context, tx *sql.Tx) (moved int, more bool, err error) {
 	if !x.ready || !x.compacting {
+		return 0, false, nil
+	}
+	if len(x.runs) == 0 {
+		x.compacting = false
 		return 0, false, nil
 	}
 	cut := x.hotFrom << slotHashBits
@@ -438,18 +558,16 @@ func (x *runIndex) compact(ctx context.Context, tx *sql.Tx) (moved int, more boo
 		}
 	}
 	if !more {
-		// Forget closed runs left empty, so that lookups stop asking them.
+		// Forget runs left empty, so that lookups stop asking them.
 		kept := x.runs[:0]
-		for i, r := range x.runs {
-			if i < len(x.runs)-1 {
-				var one int
-				err := tx.QueryRowContext(ctx, `SELECT 1 FROM usage_key_runs WHERE run = ? LIMIT 1`, r).Scan(&one)
-				if errors.Is(err, sql.ErrNoRows) {
-					continue
-				}
-				if err != nil {
-					return 0, false, err
-				}
+		for _, r := range x.runs {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM usage_key_runs WHERE run = ? LIMIT 1`, r).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return 0, false, err
 			}
 			kept = append(kept, r)
 		}

@@ -71,6 +71,9 @@ func startFront(t *testing.T, db *store.DB, clk *frontClock, runKeys int) runnin
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ing.front != nil {
+		ing.front.stepKeys = 16 // runs written in several steps, so that restarts and rounds fall between them
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = ing.Run(ctx) }()
@@ -88,14 +91,24 @@ func poolEvent(n int, base time.Time) Input {
 		Time: at.Format(time.RFC3339), Data: []byte(`{"quantity":1}`)}
 }
 
-func storedKeys(t *testing.T, db *store.DB) (keys, runKeys, events int64) {
+// storedKeys counts the keys in usage_keys, in runs and in SQLite's log,
+// and the events.
+func storedKeys(t *testing.T, db *store.DB) (keys, runKeys, logged, events int64) {
 	t.Helper()
-	err := db.Read().QueryRow(`SELECT (SELECT COUNT(*) FROM usage_keys), (SELECT COUNT(*) FROM usage_key_runs),
-		(SELECT COUNT(*) FROM usage_events)`).Scan(&keys, &runKeys, &events)
+	// One statement, so that the counts are of one moment. A run being
+	// written (above usage_key_log's run) does not count yet: its keys are
+	// still the log's.
+	logQuery, runQuery := "0", "SELECT COUNT(*) FROM usage_key_runs"
+	if db.Dialect() == store.DialectSQLite {
+		logQuery = "SELECT COUNT(*) FROM usage_events WHERE id > (SELECT through FROM usage_key_log)"
+		runQuery += " WHERE run <= (SELECT run FROM usage_key_log)"
+	}
+	err := db.Read().QueryRow(`SELECT (SELECT COUNT(*) FROM usage_keys), (`+runQuery+`),
+		(`+logQuery+`), (SELECT COUNT(*) FROM usage_events)`).Scan(&keys, &runKeys, &logged, &events)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return keys, runKeys, events
+	return keys, runKeys, logged, events
 }
 
 // TestRunIndex_RandomSendsRestartsAndClockCountEachEventOnce drives the
@@ -159,9 +172,10 @@ func TestRunIndex_RandomSendsRestartsAndClockCountEachEventOnce(t *testing.T) {
 				for _, ing := range ingesters {
 					ing.stop()
 				}
-				keys, runKeys, events := storedKeys(t, db)
-				if keys+runKeys != int64(len(stored)) || events != int64(len(stored)) {
-					t.Errorf("%d keys in usage_keys, %d in runs and %d events; want %d of each", keys, runKeys, events, len(stored))
+				keys, runKeys, logged, events := storedKeys(t, db)
+				if keys+runKeys+logged != int64(len(stored)) || events != int64(len(stored)) {
+					t.Errorf("%d keys in usage_keys, %d in runs, %d in the log and %d events; want %d of each",
+						keys, runKeys, logged, events, len(stored))
 				}
 			})
 		})
@@ -188,31 +202,38 @@ func TestRunIndex_ColdKeysMoveToUsageKeys(t *testing.T) {
 	if res, err := ing.Ingest(ctx, 1, in); err != nil || res.Accepted != 1000 {
 		t.Fatalf("%+v %v", res, err)
 	}
-	if keys, runKeys, _ := storedKeys(t, db); keys != 0 || runKeys != 1000 {
-		t.Fatalf("before the clock moves: %d keys in usage_keys, %d in runs; want all in runs", keys, runKeys)
-	}
+	// The keys go from the log to a run (100 keys a run at most) while the
+	// writer is idle.
+	waitKeys(t, db, func(keys, runKeys, logged int64) bool { return keys == 0 && runKeys == 1000 && logged == 0 })
 	clk.add(10 * time.Hour) // every hour of the pool is cold now
 	// The window moves at the next round; an event of the current hour makes one.
 	fresh := Input{SpecVersion: "1.0", ID: "now", Source: "s", Type: "api-calls", Time: clk.Now().Format(time.RFC3339), Data: []byte(`{"quantity":1}`)}
 	if res, err := ing.Ingest(ctx, 1, []Input{fresh}); err != nil || res.Accepted != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		keys, runKeys, _ := storedKeys(t, db)
-		if keys == 1000 && runKeys == 1 {
-			break
-		}
-		if keys+runKeys != 1001 {
-			t.Fatalf("while moving: %d + %d keys, want 1001", keys, runKeys)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for the cold keys to move: %d in usage_keys, %d in runs", keys, runKeys)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitKeys(t, db, func(keys, runKeys, logged int64) bool { return keys == 1000 && runKeys == 0 && logged == 1 })
 	if res, err := ing.Ingest(ctx, 1, in); err != nil || res.Duplicates != 1000 {
 		t.Errorf("resend after the move: %+v %v, want 1000 duplicates", res, err)
+	}
+}
+
+// waitKeys waits until done says the keys are where they should be,
+// checking meanwhile that every key is somewhere, once.
+func waitKeys(t *testing.T, db *store.DB, done func(keys, runKeys, logged int64) bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		keys, runKeys, logged, events := storedKeys(t, db)
+		if done(keys, runKeys, logged) {
+			return
+		}
+		if keys+runKeys+logged != events {
+			t.Fatalf("%d keys in usage_keys, %d in runs and %d in the log for %d events", keys, runKeys, logged, events)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %d keys in usage_keys, %d in runs, %d in the log", keys, runKeys, logged)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -262,6 +283,9 @@ func TestRunIndex_CollisionsInRunsAndUsageKeysMoveOn(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			if _, err := db.Write().Exec(`UPDATE usage_key_log SET run = 7`); err != nil { // run 7 is complete
+				t.Fatal(err)
+			}
 			ing := startFront(t, db, clk, 0) // started after the keys: it reads them
 			for i, want := range []Result{{Accepted: 1}, {Duplicates: 1}} {
 				res, err := ing.Ingest(context.Background(), 1, []Input{in})
@@ -270,9 +294,50 @@ func TestRunIndex_CollisionsInRunsAndUsageKeysMoveOn(t *testing.T) {
 				}
 			}
 			var chk int64
-			if err := db.Read().QueryRow(`SELECT chk FROM usage_key_runs WHERE slot = $1`, k.next().next().slot).Scan(&chk); err != nil || chk != k.chk {
+			if err := db.Read().QueryRow(`SELECT chk FROM usage_events WHERE slot = $1`, k.next().next().slot).Scan(&chk); err != nil || chk != k.chk {
 				t.Errorf("third slot holds %d (%v), want the event's chk %d", chk, err, k.chk)
 			}
 		})
+	}
+}
+
+// TestRunIndex_RunCutShortIsWrittenAgain: a writer stopped in the middle of
+// writing a run (kill -9 between two steps) leaves part of it in
+// usage_key_runs and usage_key_log before it. The next writer drops the
+// part, reads the keys back from the log, writes the run whole, and every
+// resend is still a duplicate.
+func TestRunIndex_RunCutShortIsWrittenAgain(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	base := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
+	clk := &frontClock{now: base}
+	ctx := context.Background()
+	var in []Input
+	for n := range 50 {
+		in = append(in, poolEvent(n%120, base))
+	}
+	first := startFront(t, db, clk, 1000) // no run yet: all 50 keys in the log
+	if res, err := first.Ingest(ctx, 1, in); err != nil || res.Accepted != 50 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	first.stop()
+	// What a cut-short write leaves: 20 of the keys in run 1, the log not moved.
+	if _, err := db.Write().Exec(`INSERT INTO usage_key_runs (run, slot, chk) SELECT 1, slot, chk FROM usage_events ORDER BY slot LIMIT 20`); err != nil {
+		t.Fatal(err)
+	}
+	var partial int
+	if err := db.Read().QueryRow(`SELECT COUNT(*) FROM usage_key_runs WHERE run > (SELECT run FROM usage_key_log)`).Scan(&partial); err != nil || partial != 20 {
+		t.Fatalf("set-up: %d keys in a run being written (%v), want 20", partial, err)
+	}
+	second := startFront(t, db, clk, 10)
+	if res, err := second.Ingest(ctx, 1, in); err != nil || res.Duplicates != 50 {
+		t.Fatalf("resend after the cut: %+v %v, want 50 duplicates", res, err)
+	}
+	waitKeys(t, db, func(keys, runKeys, logged int64) bool { return keys == 0 && runKeys == 50 && logged == 0 })
+	var runs int
+	if err := db.Read().QueryRow(`SELECT COUNT(DISTINCT run) FROM usage_key_runs`).Scan(&runs); err != nil || runs != 1 {
+		t.Errorf("%d runs (%v), want the one run written again", runs, err)
+	}
+	if res, err := second.Ingest(ctx, 1, in); err != nil || res.Duplicates != 50 {
+		t.Errorf("resend after the run is written: %+v %v, want 50 duplicates", res, err)
 	}
 }

@@ -256,8 +256,8 @@ func slotChecks(ctx context.Context, tx *sql.Tx, items []*item, prefix string, n
 // touches, in a temporary file); an error still rolls back the whole
 // transaction, in InTx.
 func insertEventsText(rows int) string {
-	return multiValues("INSERT OR FAIL INTO usage_events (org_id, meter, subject, source, event_id, usage_us, quantity, received_us) VALUES ",
-		rows, 8, "")
+	return multiValues("INSERT OR FAIL INTO usage_events (org_id, meter, subject, source, event_id, usage_us, quantity, received_us, slot, chk) VALUES ",
+		rows, 10, "")
 }
 
 // addHourlyText is SQLite's statement for rows hourly totals.
@@ -273,7 +273,8 @@ func (v valuesSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, 
 		func(lo, hi int, buf []any) []any {
 			for _, it := range items[lo:hi] {
 				ev := &it.ev
-				buf = append(buf, ev.OrgID, ev.Meter, ev.Subject, ev.Source, ev.ID, ev.Time.UnixMicro(), int64(ev.Quantity), received)
+				buf = append(buf, ev.OrgID, ev.Meter, ev.Subject, ev.Source, ev.ID, ev.Time.UnixMicro(), int64(ev.Quantity), received,
+					it.key.slot, it.key.chk)
 			}
 			return buf
 		}, nil)

@@ -89,16 +89,16 @@ func (postgresSQL) keyChecks(ctx context.Context, tx *sql.Tx, items []*item) (ma
 
 func (postgresSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, now time.Time) error {
 	n := len(items)
-	orgs, usage, qty := make([]int64, n), make([]int64, n), make([]int64, n)
+	orgs, usage, qty, slots, chks := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	meters, subjects, sources, ids := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, it := range items {
 		ev := &it.ev
 		orgs[i], meters[i], subjects[i], sources[i], ids[i] = ev.OrgID, ev.Meter, ev.Subject, ev.Source, ev.ID
-		usage[i], qty[i] = ev.Time.UnixMicro(), int64(ev.Quantity)
+		usage[i], qty[i], slots[i], chks[i] = ev.Time.UnixMicro(), int64(ev.Quantity), it.key.slot, it.key.chk
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO usage_events (org_id, meter, subject, source, event_id, usage_us, quantity, received_us)
-		SELECT o, m, s, src, id, u, q, $8 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
-		AS t (o, m, s, src, id, u, q)`, orgs, meters, subjects, sources, ids, usage, qty, now.UnixMicro())
+	res, err := tx.ExecContext(ctx, `INSERT INTO usage_events (org_id, meter, subject, source, event_id, usage_us, quantity, received_us, slot, chk)
+		SELECT o, m, s, src, id, u, q, $8, k, c FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
+		$9::bigint[], $10::bigint[]) AS t (o, m, s, src, id, u, q, k, c)`, orgs, meters, subjects, sources, ids, usage, qty, now.UnixMicro(), slots, chks)
 	if err != nil {
 		return err
 	}
