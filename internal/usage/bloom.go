@@ -4,30 +4,35 @@ package usage
 // one 512-bit block, a cache line, so a test costs one memory access however
 // large the filter. It answers "certainly absent" or "perhaps present".
 //
-// With 16 bits a key and 10 bits set per key, about 2 keys in 1,000 that
-// were never added are reported present by a full filter (measured). Each costs a lookup in usage_keys and in
-// every run, pages mostly out of the cache: with 12 bits and 8 probes (1 in
-// 250) those lookups took a tenth of the writer's time once an hour held
-// thirty million keys in sixty runs.
+// With 16 bits a key and 10 bits set per key, about 9 keys in 10,000 that
+// were never added are reported present by a full filter; with 20 bits, 2 in
+// 10,000 (measured, TestBloom_NoFalseNegativesAndFewFalsePositives). Each
+// costs a lookup in usage_keys, in every run and in the log's keys, pages
+// mostly out of the cache: with 2 in 1,000 those lookups took a third of the
+// writer's time once an hour held eighteen million keys in thirty-five runs.
 type bloom struct {
 	blocks [][8]uint64
-	mask   uint64 // len(blocks)-1; the count is a power of two
 	keys   int    // keys added
 	cap    int    // keys it is sized for
+	k      int    // bits set per key
 }
 
 const (
-	bloomBitsPerKey = 16
-	bloomProbes     = 10
-	bloomBlockBytes = 64
+	bloomBitsPerKey    = 16 // of an hour's first filter
+	bloomMaxBitsPerKey = 20 // of its fourth and later
+	bloomProbes        = 10
+	bloomBlockBytes    = 64
 )
 
-func newBloom(capacity int) *bloom {
-	n := 1
-	for n*512 < capacity*bloomBitsPerKey {
-		n <<= 1
-	}
-	return &bloom{blocks: make([][8]uint64, n), mask: uint64(n - 1), cap: capacity}
+func newBloom(capacity, bitsPerKey, probes int) *bloom {
+	n := max(1, (capacity*bitsPerKey+511)/512)
+	return &bloom{blocks: make([][8]uint64, n), cap: capacity, k: probes}
+}
+
+// block is the block of h among n: the top 32 bits of h scaled to n (a
+// multiply, not a modulo, so that n need not be a power of two).
+func (f *bloom) block(h uint64) *[8]uint64 {
+	return &f.blocks[(h>>32)*uint64(len(f.blocks))>>32]
 }
 
 // mix spreads a slot over 64 bits. A slot's low 43 bits are already a hash,
@@ -42,30 +47,38 @@ func mix(slot int64) uint64 {
 	return x
 }
 
-// probes returns the block of h and the two halves that place its bits: bit
-// i is at (a + i*b) mod 512, with b odd so that the ten differ.
-func probes(h uint64) (block uint64, a, b uint32) {
-	return h >> 32, uint32(h) & 511, (uint32(h)>>9)&511 | 1
-}
+// blockBits places a key's bits in its block: nine bits of a hash for each,
+// from two more mixes of h, independent of the bits that chose the block.
+// (Placing them as a + i*b from eighteen bits of h, as before, allowed only
+// 131,072 patterns in a block: keys sharing one made a floor of false
+// positives no size removed.)
+type blockBits [2]uint64
+
+func bitsOf(h uint64) blockBits { return blockBits{mix(int64(h ^ 0x9e3779b97f4a7c15)), mix(int64(h ^ 0x632be59bd9b4e019))} }
+
+// next is the position of bit i, for i < 14.
+func (b blockBits) next(i int) uint64 { return b[i/7] >> (9 * (i % 7)) & 511 }
 
 func (f *bloom) add(slot int64) {
-	blk, a, b := probes(mix(slot))
-	w := &f.blocks[blk&f.mask]
-	for range bloomProbes {
-		w[a>>6] |= 1 << (a & 63)
-		a = (a + b) & 511
+	h := mix(slot)
+	w := f.block(h)
+	bits := bitsOf(h)
+	for i := range f.k {
+		p := bits.next(i)
+		w[p>>6] |= 1 << (p & 63)
 	}
 	f.keys++
 }
 
 func (f *bloom) mayHave(slot int64) bool {
-	blk, a, b := probes(mix(slot))
-	w := &f.blocks[blk&f.mask]
-	for range bloomProbes {
-		if w[a>>6]&(1<<(a&63)) == 0 {
+	h := mix(slot)
+	w := f.block(h)
+	bits := bitsOf(h)
+	for i := range f.k {
+		p := bits.next(i)
+		if w[p>>6]&(1<<(p&63)) == 0 {
 			return false
 		}
-		a = (a + b) & 511
 	}
 	return true
 }
@@ -84,8 +97,17 @@ type hourFilter struct {
 	hint  int
 }
 
-// firstFilterKeys sizes an hour's first filter: 96 KiB.
-const firstFilterKeys = 1 << 16
+// firstFilterKeys sizes an hour's first filter when the hours before give
+// no hint: 2 MiB. A test asks every filter of the chain, each a memory
+// access far from the last, so a chain should stay short: it grows fourfold
+// up to quadFilterKeys, twofold after (for memory), and reaches a hundred
+// million keys in five filters. (It began at 65,536 keys and doubled: an
+// hour that grew to twenty million keys from nothing asked nine filters for
+// every key, a fifth of the writer's time.)
+const (
+	firstFilterKeys = 1 << 20
+	quadFilterKeys  = 1 << 24
+)
 
 func (h *hourFilter) mayHave(slot int64) bool {
 	for _, f := range h.chain {
@@ -101,10 +123,19 @@ func (h *hourFilter) add(slot int64) int {
 	grown := 0
 	if len(h.chain) == 0 || h.chain[len(h.chain)-1].full() {
 		next := max(firstFilterKeys, h.hint)
-		if len(h.chain) > 0 {
-			next = h.chain[len(h.chain)-1].cap << 1
+		if n := len(h.chain); n > 0 {
+			last := h.chain[n-1].cap
+			next = last << 1
+			if last < quadFilterKeys {
+				next = last << 2
+			}
 		}
-		f := newBloom(next)
+		// Each filter of the chain answers "perhaps" for its own share of
+		// absent keys, and a test asks them all: later filters take more
+		// bits a key, so that a long chain (an hour that grew far past
+		// the one before) stays near one filter's rate.
+		bits := min(bloomBitsPerKey+2*len(h.chain), bloomMaxBitsPerKey)
+		f := newBloom(next, bits, bloomProbes)
 		h.chain = append(h.chain, f)
 		grown = f.bytes()
 	}

@@ -48,9 +48,10 @@ type Config struct {
 	// Queue is how many requests may wait for the writer; zero means 256.
 	// A request that finds the queue full waits for room or its deadline.
 	Queue int
-	// RunKeys is, on SQLite, how many new deduplication keys go to one run
-	// before the next is begun (see runIndex); zero means 524,288. A run
-	// should fit the writer's page cache with room to spare.
+	// RunKeys is, on SQLite, how many new deduplication keys wait in the
+	// log (and in memory, about 40 bytes each) before they are written to a
+	// run (see runIndex); zero means 2,097,152. A lookup asks every run, so
+	// fewer, larger runs make lookups cheaper and the memory larger.
 	RunKeys int
 }
 

@@ -98,9 +98,9 @@ func (f *runFlush) find(slot int64) (int64, bool) {
 }
 
 const (
-	defaultRunKeys     = 1 << 19
+	defaultRunKeys     = 1 << 21
 	defaultHotHours    = 2
-	defaultFilterBytes = 128 << 20
+	defaultFilterBytes = 512 << 20
 	// compactStep is about how many keys one compaction step moves: a step
 	// holds the writer, so it stays short next to a round.
 	compactStep = 50_000

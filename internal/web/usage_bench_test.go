@@ -6,9 +6,12 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"flag"
+	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,6 +124,57 @@ func postEvents(c *http.Client, url, key, contentType string, body []byte) (int,
 	return resp.StatusCode, string(raw), err
 }
 
+// ingestTrace, when set, is where benchHTTPBatched writes the rate and the
+// process's resident size over the run, for cmd/perfchart:
+//
+//	go test -c -o /tmp/web.test ./internal/web
+//	/tmp/web.test -test.run '^$' -test.bench 'Ingest/sqlite/http-batched' -test.benchtime 100000000x -ingest.trace trace.csv
+var ingestTrace = flag.String("ingest.trace", "", "write the batched ingest's rate and resident size over time to this CSV file")
+
+// traceEvery is how often a trace row is written.
+const traceEvery = 5 * time.Second
+
+// traceIngest writes a row every traceEvery until stop is closed: events
+// acknowledged so far (millions), the rate over the interval and the
+// resident size, from /proc/self/status.
+func traceIngest(b *testing.B, path string, acked *atomic.Int64, stop <-chan struct{}) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintln(f, "events acknowledged [millions],rate [events/s],resident size [MB]")
+	last, lastAt := int64(0), time.Now()
+	tick := time.NewTicker(traceEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			n := acked.Load()
+			fmt.Fprintf(f, "%.3f,%.0f,%d\n", float64(n)/1e6, float64(n-last)/now.Sub(lastAt).Seconds(), residentMB())
+			last, lastAt = n, now
+		}
+	}
+}
+
+// residentMB is VmRSS of this process, in megabytes (0 where /proc is not).
+func residentMB() int64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
 // benchHTTPBatched sends b.N events in batches of size from clients
 // concurrent connections.
 func benchHTTPBatched(b *testing.B, db *store.DB, size, clients int) {
@@ -128,8 +182,14 @@ func benchHTTPBatched(b *testing.B, db *store.DB, size, clients int) {
 	url := a.srv.URL + "/api/v1/events"
 	c := benchClient(clients)
 	batches := (b.N + size - 1) / size
-	var next atomic.Int64
+	var next, acked atomic.Int64
 	var wg sync.WaitGroup
+	if *ingestTrace != "" {
+		stop := make(chan struct{})
+		traced := make(chan struct{})
+		go func() { defer close(traced); traceIngest(b, *ingestTrace, &acked, stop) }()
+		defer func() { close(stop); <-traced }()
+	}
 	b.ResetTimer()
 	for range clients {
 		wg.Go(func() {
@@ -147,6 +207,7 @@ func benchHTTPBatched(b *testing.B, db *store.DB, size, clients int) {
 					b.Errorf("batch %d: %d %v %.200s", i, status, err, body)
 					return
 				}
+				acked.Add(int64(n))
 			}
 		})
 	}
