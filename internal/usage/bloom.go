@@ -12,9 +12,9 @@ package usage
 // writer's time once an hour held eighteen million keys in thirty-five runs.
 type bloom struct {
 	blocks [][8]uint64
-	keys   int    // keys added
-	cap    int    // keys it is sized for
-	k      int    // bits set per key
+	keys   int // keys added
+	cap    int // keys it is sized for
+	k      int // bits set per key
 }
 
 const (
@@ -54,7 +54,9 @@ func mix(slot int64) uint64 {
 // positives no size removed.)
 type blockBits [2]uint64
 
-func bitsOf(h uint64) blockBits { return blockBits{mix(int64(h ^ 0x9e3779b97f4a7c15)), mix(int64(h ^ 0x632be59bd9b4e019))} }
+func bitsOf(h uint64) blockBits {
+	return blockBits{mix(int64(h ^ 0x9e3779b97f4a7c15)), mix(int64(h ^ 0x632be59bd9b4e019))}
+}
 
 // next is the position of bit i, for i < 14.
 func (b blockBits) next(i int) uint64 { return b[i/7] >> (9 * (i % 7)) & 511 }
