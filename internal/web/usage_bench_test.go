@@ -154,6 +154,9 @@ func traceIngest(b *testing.B, path string, acked *atomic.Int64, stop <-chan str
 			return
 		case now := <-tick.C:
 			n := acked.Load()
+			if n == last {
+				continue // done, or stalled: the next row shows it
+			}
 			fmt.Fprintf(f, "%.3f,%.0f,%d\n", float64(n)/1e6, float64(n-last)/now.Sub(lastAt).Seconds(), residentMB())
 			last, lastAt = n, now
 		}
