@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/marketplacemetering"
 	metertypes "github.com/aws/aws-sdk-go-v2/service/marketplacemetering/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/marketbridge/marketbridge/internal/metering"
 )
@@ -36,8 +39,19 @@ func (c *Client) BatchMeterUsage(ctx context.Context, productCode string, recs [
 		}
 		in.UsageRecords = append(in.UsageRecords, ur)
 	}
-	out, err := c.metering.BatchMeterUsage(ctx, in)
+	var attempts attemptLog
+	out, err := c.metering.BatchMeterUsage(ctx, in, attempts.record)
 	if err != nil {
+		// The SDK retries within the call, and answers with the last
+		// attempt's error. A throttled, out-of-window or rejected last
+		// attempt says AWS did not take that attempt's batch, not that an
+		// earlier one (whose answer was lost) was not taken: then the call
+		// is as uncertain as a lost answer, and must not be carried later
+		// as never billed.
+		if attempts.uncertain > 0 {
+			return nil, fmt.Errorf("batch meter usage: %d of %d attempts may have reached AWS before the last failed: %w",
+				attempts.uncertain, attempts.n, err)
+		}
 		var tooOld *metertypes.TimestampOutOfBoundsException
 		if errors.As(err, &tooOld) {
 			return nil, fmt.Errorf("%w: %w", metering.ErrTimestampOutOfBounds, err)
@@ -46,13 +60,8 @@ func (c *Client) BatchMeterUsage(ctx context.Context, productCode string, recs [
 		if errors.As(err, &throttled) {
 			return nil, fmt.Errorf("%w: %w", metering.ErrThrottled, err)
 		}
-		var api smithy.APIError
-		if errors.As(err, &api) {
-			switch api.ErrorCode() {
-			case "InvalidLicenseException", "InvalidCustomerIdentifierException", "InvalidUsageDimensionException",
-				"InvalidProductCodeException", "InvalidTagException", "InvalidUsageAllocationsException":
-				return nil, fmt.Errorf("%w: %w", metering.ErrRejected, err)
-			}
+		if rejected(err) {
+			return nil, fmt.Errorf("%w: %w", metering.ErrRejected, err)
 		}
 		return nil, fmt.Errorf("batch meter usage: %w", err)
 	}
@@ -95,4 +104,54 @@ func (c *Client) BatchMeterUsage(ctx context.Context, productCode string, recs [
 
 func key(dim string, hour time.Time, account, identifier, license string) string {
 	return fmt.Sprintf("%s|%d|%s|%s|%s", dim, hour.Unix(), account, identifier, license)
+}
+
+// rejected says AWS refused the batch for what it holds: sending it again
+// changes nothing.
+func rejected(err error) bool {
+	var api smithy.APIError
+	if !errors.As(err, &api) {
+		return false
+	}
+	switch api.ErrorCode() {
+	case "InvalidLicenseException", "InvalidCustomerIdentifierException", "InvalidUsageDimensionException",
+		"InvalidProductCodeException", "InvalidTagException", "InvalidUsageAllocationsException":
+		return true
+	}
+	return false
+}
+
+// attemptLog counts a call's attempts, and those that failed without AWS's
+// answer saying it did not take the batch: a timeout, a connection lost
+// after the request left, a server error. Its record option adds a step
+// after the SDK's retry step, which runs once an attempt.
+type attemptLog struct {
+	n, uncertain int
+}
+
+func (a *attemptLog) record(o *marketplacemetering.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("marketbridgeAttempts",
+			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleFinalize(ctx, in)
+				a.n++
+				if err != nil && !surelyNotTaken(err) {
+					a.uncertain++
+				}
+				return out, md, err
+			}), middleware.After)
+	})
+}
+
+// surelyNotTaken says an attempt's error proves AWS did not take its batch:
+// AWS answered with an error of its API, or the connection was never made.
+func surelyNotTaken(err error) bool {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		var resp *awshttp.ResponseError
+		// A server error may come after the records were stored.
+		return !errors.As(err, &resp) || resp.HTTPStatusCode() < 500
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

@@ -1,0 +1,70 @@
+package awsmp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/marketbridge/marketbridge/internal/marketplace"
+	"github.com/marketbridge/marketbridge/internal/metering"
+)
+
+// The SDK retries within one BatchMeterUsage call and answers with the last
+// attempt's error. When an earlier attempt may have reached AWS (a server
+// error, which can follow the records' storing) the call is uncertain even if
+// the last attempt was throttled: classed as throttled, its records would be
+// carried later as never billed, and billed twice. Only a call whose every
+// failure is AWS saying no keeps the throttled class (#14, found by the kill
+// test's fault proxy).
+func TestBatchMeterUsage_ThrottledAfterAnUncertainAttemptIsUncertain(t *testing.T) {
+	const (
+		throttle = `{"__type":"ThrottlingException","message":"Rate exceeded"}`
+		internal = `{"__type":"InternalServiceErrorException","message":"try again"}`
+	)
+	for _, tc := range []struct {
+		name          string
+		first         int // status of the first attempt's answer
+		body          string
+		wantThrottled bool
+	}{
+		{"throttled twice", http.StatusBadRequest, throttle, true},
+		{"a server error, then throttled", http.StatusInternalServerError, internal, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+				if calls.Add(1) == 1 {
+					w.WriteHeader(tc.first)
+					_, _ = w.Write([]byte(tc.body))
+					return
+				}
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(throttle))
+			}))
+			defer srv.Close()
+			c := New(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+				RetryMaxAttempts: 2}, Endpoints{Metering: srv.URL})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, err := c.BatchMeterUsage(ctx, "prod-1", []metering.Record{{ID: 1, Dimension: "requests", Hour: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC),
+				Quantity: 5, Customer: marketplace.Customer{AccountID: "111122223333"}}})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if n := calls.Load(); n != 2 {
+				t.Fatalf("%d attempts, want 2", n)
+			}
+			if got := errors.Is(err, metering.ErrThrottled); got != tc.wantThrottled {
+				t.Errorf("throttled = %v, want %v: %v", got, tc.wantThrottled, err)
+			}
+		})
+	}
+}
