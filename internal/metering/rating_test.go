@@ -75,7 +75,13 @@ func newSellerOf(t *testing.T, db *store.DB, contract bool) *seller {
 // newSellerWith is newSeller with the subscription subscribe records.
 func newSellerWith(t *testing.T, db *store.DB, subscribe func(s *seller) int64) *seller {
 	t.Helper()
-	b := newBench(t, db)
+	return newSellerSettings(t, db, market.Settings{}, subscribe)
+}
+
+// newSellerSettings is newSellerWith on an emulator of settings.
+func newSellerSettings(t *testing.T, db *store.DB, settings market.Settings, subscribe func(s *seller) int64) *seller {
+	t.Helper()
+	b := newBenchWith(t, db, settings)
 	ctx := context.Background()
 	catalog, err := marketplace.NewCatalog([]marketplace.Product{paygProduct, contractProduct}, testMeters...)
 	if err != nil {
