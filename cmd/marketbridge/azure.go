@@ -161,6 +161,7 @@ const azureMeteringWindow = 23 * time.Hour
 func marketplaceSender(name string, meter metering.Meterer, window time.Duration, catalog *marketplace.Catalog, pacer metering.Pacer,
 	base metering.SenderConfig) (*metering.Sender, error) {
 	base.Meterer, base.Pacer, base.Window, base.Products = meter, pacer, window, productsOf(catalog, name)
+	base.Marketplace = marketplace.Label(name)
 	if len(base.Products) == 0 {
 		return nil, nil
 	}

@@ -49,6 +49,17 @@ type SenderConfig struct {
 	// Products, when set, are the only products whose records this sender
 	// sends: those of its marketplace, when several are configured (#15).
 	Products []string
+	// Marketplace names the marketplace in what an operator reads of a
+	// record (marketplace.Label); empty means AWS Marketplace.
+	Marketplace string
+}
+
+// marketplaceName is how an operator's view names the sender's marketplace.
+func (c SenderConfig) marketplaceName() string {
+	if c.Marketplace == "" {
+		return "AWS Marketplace"
+	}
+	return c.Marketplace
 }
 
 // Validate reports every missing or invalid field.
@@ -356,10 +367,9 @@ func (s *Sender) send(ctx context.Context, batch []Record) (int, error) {
 				SET status = CASE WHEN $1 = 'not-subscribed' AND maybe_sent AND NOT $7 THEN 'conflict' ELSE $1 END, metering_record_id = $2,
 					sent_at = CASE WHEN $1 = 'pending' THEN sent_at ELSE $3 END, in_flight = FALSE,
 					lease_until = $8,
-					last_error = CASE WHEN $1 = 'not-subscribed' AND maybe_sent AND NOT $7 AND $6 = ''
-						THEN 'AWS may hold this record: its answer was lost, and a resend was answered CustomerNotSubscribed' ELSE $6 END
+					last_error = CASE WHEN $1 = 'not-subscribed' AND maybe_sent AND NOT $7 AND $6 = '' THEN CAST($9 AS TEXT) ELSE $6 END
 				WHERE id = $4 AND claimed_by = $5 AND status = 'pending'`, status, o.MeteringRecordID, now, r.ID, s.owner, truncate(o.Detail, 500), o.NotHeld,
-				leaseAfter(status, now)); err != nil {
+				leaseAfter(status, now), s.cfg.marketplaceName()+" may hold this record: its answer was lost, and a resend was answered that the customer is not subscribed"); err != nil {
 				return fmt.Errorf("store outcome of record %d: %w", r.ID, err)
 			}
 		}
@@ -455,8 +465,9 @@ func (s *Sender) carryExpired(ctx context.Context) error {
 	}
 	_, err = s.db.Write().ExecContext(ctx, `UPDATE metering_records
 		SET status = CASE WHEN maybe_sent OR in_flight THEN 'conflict' ELSE 'carried' END,
-			last_error = CASE WHEN maybe_sent OR in_flight THEN 'AWS may hold this record: its answer was lost and no resend came inside the window' ELSE last_error END
-		WHERE status = 'pending' AND hour <= $1 AND (lease_until IS NULL OR lease_until < $2)`, cutoff, now)
+			last_error = CASE WHEN maybe_sent OR in_flight THEN CAST($3 AS TEXT) ELSE last_error END
+		WHERE status = 'pending' AND hour <= $1 AND (lease_until IS NULL OR lease_until < $2)`, cutoff, now,
+		s.cfg.marketplaceName()+" may hold this record: its answer was lost and no resend came inside the window")
 	if err != nil {
 		return fmt.Errorf("carry expired records: %w", err)
 	}

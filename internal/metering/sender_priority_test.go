@@ -167,9 +167,9 @@ func TestSender_14_ExpiredZeroRecordsAreSkippedMoneyNever(t *testing.T) {
 			status, errStart string
 		}{
 			{subs[0], old, metering.StatusCarried, "skipped:"},
-			{subs[3], old, metering.StatusConflict, "AWS may hold"},
+			{subs[3], old, metering.StatusConflict, "AWS Marketplace may hold"},
 			{subs[1], old, metering.StatusCarried, ""},
-			{subs[2], old, metering.StatusConflict, "AWS may hold"},
+			{subs[2], old, metering.StatusConflict, "AWS Marketplace may hold"},
 			{subs[0], recent, metering.StatusAccepted, ""},
 			{subs[1], recent, metering.StatusAccepted, ""},
 		} {

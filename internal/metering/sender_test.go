@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -133,11 +134,17 @@ func (b *bench) record(sub int64, hour time.Time, qty int64) {
 
 func (b *bench) sender(m metering.Meterer) *metering.Sender {
 	b.t.Helper()
+	return b.senderLabelled(m, "")
+}
+
+// senderLabelled is sender with the marketplace's name for operators.
+func (b *bench) senderLabelled(m metering.Meterer, label string) *metering.Sender {
+	b.t.Helper()
 	if m == nil {
 		m = b.client
 	}
 	s, err := metering.NewSender(metering.SenderConfig{DB: b.db, Meterer: m, Logger: slog.New(slog.DiscardHandler), Now: b.Now,
-		Pacer: rate.NewLimiter(1000, 1000), Window: 6 * time.Hour, Lease: time.Minute, Workers: 3})
+		Pacer: rate.NewLimiter(1000, 1000), Window: 6 * time.Hour, Lease: time.Minute, Workers: 3, Marketplace: label})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -473,29 +480,40 @@ func (c *countingMeterer) count() int { c.mu.Lock(); defer c.mu.Unlock(); return
 // A record whose answer was lost (AWS accepted it) is sent again after the
 // buyer cancelled and AWS's final-metering window closed: AWS answers
 // CustomerNotSubscribed, yet it holds the record from the first send. The
-// record is a conflict for an operator ("AWS may hold this record"), as a
-// maybe-sent record that ages out is, not refused as not subscribed, which
-// would count it as never billed (#11, R18).
+// record is a conflict for an operator ("AWS Marketplace may hold this
+// record", or the sender's marketplace), as a maybe-sent record that ages out
+// is, not refused as not subscribed, which would count it as never billed
+// (#11, R18).
 func TestSender_NotSubscribedAfterALostAnswerIsAConflict(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		b := newBench(t, db)
-		ctx := context.Background()
-		sub := b.subscription(1)
-		b.shift(ctx, 3*time.Hour)
-		b.record(sub, b.Now().UTC().Truncate(time.Hour).Add(-time.Hour), 42)
-		if _, err := b.sender(&lostAnswer{real: b.client}).SendPending(ctx); err == nil {
-			t.Fatal("the first send reported no error, want the lost answer")
-		}
-		b.cancelOnAWS(ctx, sub)
-		b.shift(ctx, time.Hour+time.Minute) // past the final-metering window and the retry delay
-		b.drain(b.sender(nil))
-		if n := len(b.emu.Market().Records(market.RecordFilter{})); n != 1 {
-			t.Fatalf("AWS's ledger holds %d records, want the first send's", n)
-		}
-		var status string
-		scan(t, db.Read().QueryRow(`SELECT status FROM metering_records WHERE subscription_id = $1`, sub), &status)
-		if status != metering.StatusConflict {
-			t.Fatalf("record is %s, want %s: AWS holds it from the send whose answer was lost", status, metering.StatusConflict)
-		}
-	})
+	for _, tc := range []struct{ label, want string }{
+		{"", "AWS Marketplace may hold this record"},
+		{"Google Cloud Marketplace", "Google Cloud Marketplace may hold this record"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				b := newBench(t, db)
+				ctx := context.Background()
+				sub := b.subscription(1)
+				b.shift(ctx, 3*time.Hour)
+				b.record(sub, b.Now().UTC().Truncate(time.Hour).Add(-time.Hour), 42)
+				if _, err := b.senderLabelled(&lostAnswer{real: b.client}, tc.label).SendPending(ctx); err == nil {
+					t.Fatal("the first send reported no error, want the lost answer")
+				}
+				b.cancelOnAWS(ctx, sub)
+				b.shift(ctx, time.Hour+time.Minute) // past the final-metering window and the retry delay
+				b.drain(b.senderLabelled(nil, tc.label))
+				if n := len(b.emu.Market().Records(market.RecordFilter{})); n != 1 {
+					t.Fatalf("AWS's ledger holds %d records, want the first send's", n)
+				}
+				var status, lastError string
+				scan(t, db.Read().QueryRow(`SELECT status, last_error FROM metering_records WHERE subscription_id = $1`, sub), &status, &lastError)
+				if status != metering.StatusConflict {
+					t.Fatalf("record is %s, want %s: AWS holds it from the send whose answer was lost", status, metering.StatusConflict)
+				}
+				if !strings.HasPrefix(lastError, tc.want) {
+					t.Errorf("last error %q, want it to start %q", lastError, tc.want)
+				}
+			})
+		})
+	}
 }
