@@ -22,29 +22,19 @@ import (
 // ok == false.
 func fastBatch(body []byte) (ins []Input, ok bool) {
 	d := fastDecoder{b: body, s: string(body)}
-	if !d.byte('[') {
-		return nil, false
-	}
 	ins = make([]Input, 0, estimateEvents(body))
-	d.space()
-	if d.byte(']') {
-		return ins, d.end()
-	}
-	for {
+	ok = d.list('[', ']', func() bool {
 		var in Input
 		if !d.object(&in) {
-			return nil, false
+			return false
 		}
 		ins = append(ins, in)
-		d.space()
-		if d.byte(']') {
-			return ins, d.end()
-		}
-		if !d.byte(',') {
-			return nil, false
-		}
-		d.space()
+		return true
+	})
+	if !ok || !d.end() {
+		return nil, false
 	}
+	return ins, true
 }
 
 // fastEvent decodes body, one object with nothing around it, or reports
@@ -99,23 +89,11 @@ func (d *fastDecoder) end() bool {
 // object reads one event object into in. Attributes it does not know are
 // skipped (CloudEvents extensions), after checking their syntax.
 func (d *fastDecoder) object(in *Input) bool {
-	if !d.byte('{') {
-		return false
-	}
-	d.space()
-	if d.byte('}') {
-		return true
-	}
-	for {
+	return d.list('{', '}', func() bool {
 		name, ok := d.str()
-		if !ok {
+		if !ok || !d.colon() {
 			return false
 		}
-		d.space()
-		if !d.byte(':') {
-			return false
-		}
-		d.space()
 		var field *string
 		switch name {
 		case "specversion":
@@ -138,25 +116,34 @@ func (d *fastDecoder) object(in *Input) bool {
 				return false
 			}
 			in.Data = json.RawMessage(d.b[start:d.i:d.i])
+			return true
 		default:
 			// encoding/json matches names without regard to case: a name
 			// that folds to an attribute's is its to read.
-			if foldsToAttribute(name) {
-				return false
-			}
-			if !d.value(0) {
-				return false
-			}
+			return !foldsToAttribute(name) && d.value(0)
 		}
-		if field != nil {
-			v, ok := d.str() // null or another type: encoding/json's to answer
-			if !ok {
-				return false
-			}
-			*field = v
+		v, ok := d.str() // null or another type: encoding/json's to answer
+		*field = v
+		return ok
+	})
+}
+
+// list reads open, then elements separated by commas, then close, with
+// space around them; each reads one element.
+func (d *fastDecoder) list(open, close byte, each func() bool) bool {
+	if !d.byte(open) {
+		return false
+	}
+	d.space()
+	if d.byte(close) {
+		return true
+	}
+	for {
+		if !each() {
+			return false
 		}
 		d.space()
-		if d.byte('}') {
+		if d.byte(close) {
 			return true
 		}
 		if !d.byte(',') {
@@ -164,6 +151,16 @@ func (d *fastDecoder) object(in *Input) bool {
 		}
 		d.space()
 	}
+}
+
+// colon reads the ':' after a member's name, with space around it.
+func (d *fastDecoder) colon() bool {
+	d.space()
+	if !d.byte(':') {
+		return false
+	}
+	d.space()
+	return true
 }
 
 // attributeNames are the members of Input, as encoding/json matches them.
@@ -240,51 +237,9 @@ func (d *fastDecoder) value(depth int) bool {
 	case c == '"':
 		return d.skipString()
 	case c == '{':
-		d.i++
-		d.space()
-		if d.byte('}') {
-			return true
-		}
-		for {
-			if !d.skipString() {
-				return false
-			}
-			d.space()
-			if !d.byte(':') {
-				return false
-			}
-			d.space()
-			if !d.value(depth + 1) {
-				return false
-			}
-			d.space()
-			if d.byte('}') {
-				return true
-			}
-			if !d.byte(',') {
-				return false
-			}
-			d.space()
-		}
+		return d.list('{', '}', func() bool { return d.skipString() && d.colon() && d.value(depth+1) })
 	case c == '[':
-		d.i++
-		d.space()
-		if d.byte(']') {
-			return true
-		}
-		for {
-			if !d.value(depth + 1) {
-				return false
-			}
-			d.space()
-			if d.byte(']') {
-				return true
-			}
-			if !d.byte(',') {
-				return false
-			}
-			d.space()
-		}
+		return d.list('[', ']', func() bool { return d.value(depth + 1) })
 	case c == '-' || '0' <= c && c <= '9':
 		return d.number()
 	default:
