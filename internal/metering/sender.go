@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/store"
 )
 
@@ -57,7 +58,7 @@ type SenderConfig struct {
 // marketplaceName is how an operator's view names the sender's marketplace.
 func (c SenderConfig) marketplaceName() string {
 	if c.Marketplace == "" {
-		return "AWS Marketplace"
+		return marketplace.Label(marketplace.AWS)
 	}
 	return c.Marketplace
 }

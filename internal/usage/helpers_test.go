@@ -111,16 +111,26 @@ func storedTotals(t testing.TB, db *store.DB, orgID int64) totals {
 	if err == nil {
 		// On SQLite a key is in usage_keys, in a run or in the log (runs.go).
 		err = db.Read().QueryRow(`SELECT (SELECT COUNT(*) FROM usage_keys) + (SELECT COUNT(*) FROM usage_key_runs)`).Scan(&s.Keys)
-		if db.Dialect() == store.DialectSQLite {
-			var logged int64
-			err = db.Read().QueryRow(`SELECT COUNT(*) FROM usage_events WHERE id > (SELECT through FROM usage_key_log)`).Scan(&logged)
-			s.Keys += logged
-		}
+		s.Keys += loggedKeys(t, db)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// loggedKeys counts the keys only SQLite's log holds: those of events after
+// usage_key_log's through (runs.go).
+func loggedKeys(t testing.TB, db *store.DB) int64 {
+	t.Helper()
+	if db.Dialect() != store.DialectSQLite {
+		return 0
+	}
+	var n int64
+	if err := db.Read().QueryRow(`SELECT COUNT(*) FROM usage_events WHERE id > (SELECT through FROM usage_key_log)`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func ids(prefix string, n int) []map[string]any {
