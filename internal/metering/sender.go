@@ -402,7 +402,7 @@ func (s *Sender) release(ctx context.Context, batch []Record, cause error, carry
 	now := store.Now(s.cfg.Now())
 	// AWS surely did not take the batch when it said so (throttled, out of
 	// window, rejected); any other failure may have come after AWS accepted.
-	maybe := !errors.Is(cause, ErrThrottled) && !errors.Is(cause, ErrTimestampOutOfBounds) && !errors.Is(cause, ErrRejected) && !neverSent(cause)
+	maybe := !errors.Is(cause, ErrThrottled) && !errors.Is(cause, ErrTimestampOutOfBounds) && !errors.Is(cause, ErrRejected) && !NeverSent(cause)
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		for _, r := range batch {
 			status, note := StatusPending, msg
@@ -478,9 +478,10 @@ func (s *Sender) carryExpired(ctx context.Context) error {
 // skippedZero is the last error of a zero record skipped by carryExpired.
 const skippedZero = "skipped: a zero-quantity record AWS's quota left no room for inside its window"
 
-// neverSent says whether a call failed before its request left: the
-// connection could not be made, so AWS has nothing.
-func neverSent(err error) bool {
+// NeverSent says whether a call failed before its request left: the
+// connection could not be made, so the marketplace has nothing. Adapters
+// use it to class their own attempts (awsmp).
+func NeverSent(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -152,6 +151,5 @@ func surelyNotTaken(err error) bool {
 		// A server error may come after the records were stored.
 		return !errors.As(err, &resp) || resp.HTTPStatusCode() < 500
 	}
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	return metering.NeverSent(err)
 }
