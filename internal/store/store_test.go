@@ -235,3 +235,42 @@ func TestOpen_SQLiteWriterSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestIsUniqueViolation is checked on each engine's own errors: a taken
+// primary key and a taken unique index are unique violations, a check
+// constraint is not. The PostgreSQL usage writer tells a resent event from
+// other failures by it (#14).
+func TestIsUniqueViolation(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for _, stmt := range []string{
+			`CREATE TABLE uv (id BIGINT PRIMARY KEY, code TEXT NOT NULL UNIQUE, n BIGINT NOT NULL CHECK (n >= 0))`,
+			`INSERT INTO uv (id, code, n) VALUES (1, 'a', 1)`,
+		} {
+			if _, err := db.Write().ExecContext(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cases := []struct {
+			name, stmt string
+			want       bool
+		}{
+			{"primary key taken", `INSERT INTO uv (id, code, n) VALUES (1, 'b', 1)`, true},
+			{"unique index taken", `INSERT INTO uv (id, code, n) VALUES (2, 'a', 1)`, true},
+			{"check refused", `INSERT INTO uv (id, code, n) VALUES (3, 'c', -1)`, false},
+			{"no such table", `INSERT INTO no_such_table (id) VALUES (1)`, false},
+		}
+		for _, c := range cases {
+			_, err := db.Write().ExecContext(ctx, c.stmt)
+			if err == nil {
+				t.Fatalf("%s: the insert succeeded", c.name)
+			}
+			if got := store.IsUniqueViolation(fmt.Errorf("wrapped: %w", err)); got != c.want {
+				t.Errorf("%s: IsUniqueViolation(%v) = %v, want %v", c.name, err, got, c.want)
+			}
+		}
+		if store.IsUniqueViolation(nil) {
+			t.Error("IsUniqueViolation(nil) = true")
+		}
+	})
+}

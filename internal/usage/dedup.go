@@ -15,7 +15,13 @@ import (
 // first of slot, slot+1, ... that is free or holds its own chk. Slots of an
 // hour are only ever added (and dropped all together when the hour expires),
 // so a resend walks the same path and finds its event.
+//
+// The hours' locks come first, as on the fast way (writeRound), so that
+// every writer takes hour locks before key locks, whichever way it goes.
 func (in *Ingester) dedup(ctx context.Context, tx *sql.Tx, items []*item) ([]*item, error) {
+	if err := in.sql.lockHours(ctx, tx, hoursOf(items)); err != nil {
+		return nil, fmt.Errorf("lock usage hours: %w", err)
+	}
 	// occupied is every slot known to be taken, by this round or by an
 	// earlier one (learnt from the database), with its chk.
 	occupied := make(map[int64]int64, len(items))
@@ -90,6 +96,48 @@ func (in *Ingester) dedup(ctx context.Context, tx *sql.Tx, items []*item) ([]*it
 		}
 	}
 	return fresh, nil
+}
+
+// distinctKeys is the fast way's deduplication within the round: the
+// items whose keys are new to it, and the others, their own repeats,
+// marked dup. ok is false when two items meet on a slot with different
+// checks: probing past a collision needs the database, the careful way.
+func distinctKeys(items []*item) (fresh []*item, ok bool) {
+	seen := make(map[int64]int64, len(items))
+	fresh = make([]*item, 0, len(items))
+	for _, it := range items {
+		if chk, taken := seen[it.key.slot]; taken {
+			if chk != it.key.chk {
+				return nil, false
+			}
+			it.dup = true
+			continue
+		}
+		seen[it.key.slot] = it.key.chk
+		fresh = append(fresh, it)
+	}
+	return fresh, true
+}
+
+// hoursOf is the distinct organization hours of items, in the order the
+// writers lock them.
+func hoursOf(items []*item) []orgHour {
+	seen := map[orgHour]bool{}
+	var out []orgHour
+	for _, it := range items {
+		k := orgHour{it.ev.OrgID, it.ev.Time.Unix() / 3600}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b orgHour) int {
+		if c := cmpInt64(a.org, b.org); c != 0 {
+			return c
+		}
+		return cmpInt64(a.hour, b.hour)
+	})
+	return out
 }
 
 func cmpInt64(a, b int64) int {

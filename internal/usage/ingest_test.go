@@ -271,6 +271,54 @@ func TestIngest_ConcurrentResendsCountOnce(t *testing.T) {
 	})
 }
 
+// TestIngest_14_ResendsAcrossProcessesCountOnce: two Ingesters on one
+// database, as two processes, take the same events at once, in other
+// orders and batch sizes. On PostgreSQL each round is first written as if
+// all its keys were new; a key the other process holds, committed or not,
+// fails that try and the round is done the careful way. No event may be
+// lost or counted twice, and the writers must never deadlock (hour locks
+// come before key locks on both ways).
+func TestIngest_14_ResendsAcrossProcessesCountOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ings := []*usage.Ingester{startIngester(t, db, nil), startIngester(t, db, nil)}
+		const clients, shared, own = 6, 300, 20
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var total usage.Result
+		for c := range clients {
+			wg.Go(func() {
+				all := ids("shared", shared)
+				for i := range all {
+					j := (i*11 + c*17) % len(all)
+					all[i], all[j] = all[j], all[i]
+				}
+				all = append(all, ids(fmt.Sprintf("own-%d", c), own)...)
+				size := 3 + c*7
+				for lo := 0; lo < len(all); lo += size {
+					res, err := ings[c%2].Ingest(context.Background(), 1, batch(t, all[lo:min(lo+size, len(all))]...))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					total.Accepted += res.Accepted
+					total.Duplicates += res.Duplicates
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		want := usage.Result{Accepted: shared + clients*own, Duplicates: (clients - 1) * shared}
+		if diff := cmp.Diff(want, total); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		if got := storedTotals(t, db, 1); got.Events != int64(want.Accepted) || got.HourlyEvents != got.Events || got.Keys != got.Events ||
+			got.Quantity != int64(want.Accepted)*1_500_000 || got.HourlyQuantity != got.Quantity {
+			t.Errorf("stored %+v, want %d events, keys and hourly events of 1.5", got, want.Accepted)
+		}
+	})
+}
+
 func TestIngest_TooManyEvents(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ing := startIngester(t, db, nil)

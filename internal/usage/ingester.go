@@ -97,9 +97,12 @@ type Ingester struct {
 	stmts         stmtCache
 	front         *runIndex
 	compactFailed time.Time
-	now           chan struct{} // closed: a select case that is ready at once
-	queue         chan *submission
-	stopped       chan struct{} // closed when Run returns: no writer any more
+	// careful is how many more rounds PostgreSQL's writer claims keys
+	// before it writes (carefulRounds), owned by Run.
+	careful int
+	now     chan struct{} // closed: a select case that is ready at once
+	queue   chan *submission
+	stopped chan struct{} // closed when Run returns: no writer any more
 }
 
 // New returns an Ingester; call Run to start its writer.
@@ -482,19 +485,54 @@ func (in *Ingester) commitOnce(ctx context.Context, round []*submission) (refuse
 	for _, sub := range round {
 		for i := range sub.items {
 			it := &sub.items[i]
-			it.dup, it.key = false, it.home
 			if it.refused == "" {
 				items = append(items, it)
 			}
 		}
 	}
+	if in.front != nil {
+		return in.tryRound(ctx, items, false)
+	}
+	// PostgreSQL: a round is first tried as if every key were new, which
+	// almost every key is; a key taken after all (a resend, or another
+	// process's) fails that try, and the round and the next few are done
+	// the careful way, which finds which keys are taken.
+	fast := in.careful == 0
+	if !fast {
+		in.careful--
+	}
+	refused, err = in.tryRound(ctx, items, fast)
+	if fast && (store.IsUniqueViolation(err) || errors.Is(err, errAskKeys)) {
+		in.careful = carefulRounds
+		refused, err = in.tryRound(ctx, items, false)
+	}
+	return refused, err
+}
+
+// carefulRounds is how many rounds the PostgreSQL writer deduplicates the
+// careful way after a round's key was found taken: a client resending a
+// batch usually resends more than one.
+const carefulRounds = 32
+
+// tryRound stores items in one transaction. fast (PostgreSQL) assumes that
+// no key is stored yet and writes the round in one statement; SQLite's
+// index and PostgreSQL's careful way claim the keys first.
+func (in *Ingester) tryRound(ctx context.Context, items []*item, fast bool) (refused int, err error) {
+	for _, it := range items {
+		it.dup, it.key = false, it.home
+	}
 	now := store.Now(in.cfg.Now())
 	err = in.db.InTx(ctx, func(tx *sql.Tx) error {
 		var fresh []*item
 		var err error
-		if in.front != nil {
+		switch {
+		case in.front != nil:
 			fresh, err = in.front.dedup(ctx, tx, items, in.cfg.Now())
-		} else {
+		case fast:
+			if fresh, fast = distinctKeys(items); !fast {
+				fresh, err = in.dedup(ctx, tx, items)
+			}
+		default:
 			fresh, err = in.dedup(ctx, tx, items)
 		}
 		if err != nil {
@@ -504,8 +542,26 @@ func (in *Ingester) commitOnce(ctx context.Context, round []*submission) (refuse
 		if refused, adds, err = in.applyBounds(ctx, tx, fresh); err != nil {
 			return err
 		}
+		if refused > 0 && fast {
+			// Refused events may be resends, which are duplicates and
+			// refused nothing: only the careful way can tell.
+			for _, it := range fresh {
+				it.refused = ""
+			}
+			refused = 0
+			return errAskKeys
+		}
 		if refused > 0 {
 			return errRefused
+		}
+		if fast {
+			if len(fresh) == 0 {
+				return nil
+			}
+			if err := (postgresSQL{}).writeRound(ctx, tx, fresh, hourlyTotals(fresh), adds, now); err != nil {
+				return fmt.Errorf("store usage events: %w", err)
+			}
+			return nil
 		}
 		if err := in.sql.insertEvents(ctx, tx, fresh, now); err != nil {
 			return fmt.Errorf("insert usage events: %w", err)
@@ -533,6 +589,10 @@ func (in *Ingester) commitOnce(ctx context.Context, round []*submission) (refuse
 
 // errRefused rolls back a transaction whose round had events refused.
 var errRefused = errors.New("events refused by a bound")
+
+// errAskKeys rolls back a fast try (PostgreSQL) that cannot tell without
+// the stored keys whether its events are refused.
+var errAskKeys = errors.New("which events are new decides the round")
 
 // compactPending is ready when SQLite's index has work between rounds: keys
 // of the log to write to a run, or keys of cold hours to move from the runs
