@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/marketbridge/marketbridge/internal/metering"
 )
 
 // Client calls the Fulfillment and Metering APIs as the publisher. It is
@@ -164,29 +166,54 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	if correlation == "" {
 		correlation = c.newUUID()
 	}
-	var last *APIError
+	var last, arrived *APIError // arrived: the first attempt that may have reached Microsoft
 	for attempt := 1; ; attempt++ {
 		resp, err := c.attempt(ctx, r, correlation)
 		if err == nil {
 			return resp, nil
 		}
 		last = err
+		if arrived == nil && err.mayHaveArrived() {
+			arrived = err
+		}
 		retry := last.Kind == ErrThrottled || last.Kind == ErrUnavailable && r.idempotent && ctx.Err() == nil
 		if !retry || attempt >= c.cfg.MaxAttempts {
-			return nil, last
+			return nil, settled(last, arrived)
 		}
 		wait := backoff(attempt)
 		if last.RetryAfter > 0 {
 			if last.RetryAfter > c.cfg.MaxRetryAfter {
-				return nil, last // the caller's own schedule decides
+				return nil, settled(last, arrived) // the caller's own schedule decides
 			}
 			wait = last.RetryAfter
 		}
 		if err := c.sleep(ctx, wait); err != nil {
 			last.Err = errors.Join(last.Err, err)
-			return nil, last
+			return nil, settled(last, arrived)
 		}
 	}
+}
+
+// settled is the error a call ends with. A call throttled after an
+// attempt that may have reached Microsoft is not surely untaken: usage it
+// carried may be recorded, so it ends ErrUnavailable, not ErrThrottled,
+// which callers read as "Microsoft did nothing" (R10: metering would carry
+// such usage into a later hour, and bill it twice).
+func settled(last, arrived *APIError) *APIError {
+	if last.Kind != ErrThrottled || arrived == nil || arrived == last {
+		return last
+	}
+	e := *last
+	e.Kind = ErrUnavailable
+	e.Err = errors.Join(fmt.Errorf("throttled after an earlier attempt that may have reached Microsoft (%v)", arrived), last.Err)
+	return &e
+}
+
+// mayHaveArrived says whether Microsoft may have acted on the attempt that
+// failed with e: an answer of 5xx, or a failure after the request left. A
+// token that could not be had or a connection never made mean it did not.
+func (e *APIError) mayHaveArrived() bool {
+	return e.Kind == ErrUnavailable && !e.unsent && !metering.NeverSent(e.Err)
 }
 
 // backoff is the wait before attempt n+1 when Microsoft did not say: 1 s,
@@ -213,11 +240,13 @@ func (c *Client) attempt(ctx context.Context, r request, correlation string) (*r
 	token, err := c.tokens.get(ctx)
 	if err != nil {
 		var ae *APIError
-		if errors.As(err, &ae) {
+		if !errors.As(err, &ae) {
+			ae = fail(ErrUnavailable, err)
+		} else {
 			ae.Op = r.op + ": " + ae.Op
-			return nil, ae
 		}
-		return nil, fail(ErrUnavailable, err)
+		ae.unsent = true // the request itself never left
+		return nil, ae
 	}
 	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 	defer cancel()

@@ -61,6 +61,8 @@ type APIError struct {
 	// Err is the underlying cause: a network error, a context's, a parse
 	// error.
 	Err error
+	// unsent: the call's request never left (no token could be had).
+	unsent bool
 }
 
 // ErrorDetail is one item of an error body's details.

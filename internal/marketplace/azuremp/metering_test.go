@@ -4,11 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/marketbridge/marketbridge/internal/metering"
 )
 
 // TestBatchUsage_SendsExactly: quantities go out digit for digit as JSON
@@ -212,5 +216,43 @@ func TestDecimal_JSON(t *testing.T) {
 		if err := json.Unmarshal(b, &back); err != nil || !back.Equal(tc.d) {
 			t.Errorf("%s read back as %#v %v", b, back, err)
 		}
+	}
+}
+
+// TestMeter_ThrottledAfterAnAttemptThatMayHaveArrived (R10): the client
+// repeats a batch that got a 5xx or lost its answer, and Microsoft may have
+// recorded that first attempt. If the repeat is then throttled, the call is
+// not surely untaken: the sender must keep the records as maybe sent, never
+// carry them into a later hour as unbilled. A call throttled throughout, or
+// whose earlier failure never left, stays throttled.
+func TestMeter_ThrottledAfterAnAttemptThatMayHaveArrived(t *testing.T) {
+	recs := []metering.Record{{Key: testSubID, Plan: "gold", Dimension: "emails", Quantity: 3, Hour: time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC)}}
+	for _, tc := range []struct {
+		name      string
+		statuses  []int // the batch's answers, in turn
+		throttled bool
+	}{
+		{"503 then throttled", []int{503, 429, 429}, false},
+		{"throttled, 500, throttled", []int{429, 500, 429}, false},
+		{"throttled throughout", []int{429, 429, 429}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			n := 0
+			_, c, _, _ := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				status := tc.statuses[min(n, len(tc.statuses)-1)]
+				n++
+				mu.Unlock()
+				w.WriteHeader(status)
+			})
+			_, err := NewMeter(c).BatchMeterUsage(ctx, "", recs)
+			if err == nil || errors.Is(err, metering.ErrThrottled) != tc.throttled {
+				t.Errorf("err = %v; throttled %v, want %v", err, errors.Is(err, metering.ErrThrottled), tc.throttled)
+			}
+			if n != len(tc.statuses) {
+				t.Errorf("%d attempts, want %d", n, len(tc.statuses))
+			}
+		})
 	}
 }

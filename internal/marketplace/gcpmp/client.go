@@ -18,6 +18,7 @@ import (
 	servicecontrol "google.golang.org/api/servicecontrol/v1"
 
 	"github.com/marketbridge/marketbridge/internal/marketplace"
+	"github.com/marketbridge/marketbridge/internal/metering"
 )
 
 // Client reaches Google Cloud Marketplace through Google's generated
@@ -167,12 +168,26 @@ func (c *Client) entitlements(ctx context.Context, filter string, fn func(*procu
 // through it is safe to repeat: reads; approvals, whose repeat is taken
 // as done (see Provider.Activate); and Service Control operations, which
 // Google deduplicates on operationId.
+//
+// A call that fails after an attempt that may have reached Google (a 5xx,
+// an answer lost in transit) says so with errMayHaveArrived, whatever its
+// last attempt got: a report that ends throttled may still have been
+// recorded by the first attempt, and is not surely unbilled (R10).
 func (c *Client) retry(ctx context.Context, call func(context.Context) error) error {
+	var arrived error // the first attempt that may have reached Google
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 		err := call(actx)
 		cancel()
-		if err == nil || attempt >= c.cfg.MaxAttempts || ctx.Err() != nil || !retryable(err) {
+		if err == nil {
+			return nil
+		}
+		if arrived != nil {
+			err = fmt.Errorf("%w (%v): %w", errMayHaveArrived, arrived, err)
+		} else if mayHaveArrived(err) {
+			arrived = err
+		}
+		if attempt >= c.cfg.MaxAttempts || ctx.Err() != nil || !retryable(err) {
 			return err
 		}
 		wait := c.cfg.RetryBase << (attempt - 1)
@@ -187,6 +202,26 @@ func (c *Client) retry(ctx context.Context, call func(context.Context) error) er
 		case <-t.C:
 		}
 	}
+}
+
+// errMayHaveArrived marks a call's failure that came after an earlier
+// attempt which may have reached Google.
+var errMayHaveArrived = errors.New("after an earlier attempt that may have reached Google")
+
+// mayHaveArrived says whether a failed attempt may have been acted on by
+// Google: a 5xx, or a failure in transit after the request left. A token
+// that could not be had, a connection never made and a 4xx answer mean
+// Google did nothing.
+func mayHaveArrived(err error) bool {
+	var g *googleapi.Error
+	if errors.As(err, &g) {
+		return g.Code >= 500
+	}
+	var grant *oauth2.RetrieveError
+	if errors.As(err, &grant) || metering.NeverSent(err) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	return true
 }
 
 func retryable(err error) bool {

@@ -240,9 +240,12 @@ func (m *Meter) check(ctx context.Context, service string, op *servicecontrol.Op
 
 // meterError says a failed report call in the sender's words: throttled,
 // the whole request refused (400: a record of it is wrong; the sender
-// splits the batch to find it), or unknown.
+// splits the batch to find it), or unknown, which it also is after an
+// attempt that may have reached Google, whatever came last.
 func meterError(doing string, err error) error {
 	switch code := httpCode(err); {
+	case errors.Is(err, errMayHaveArrived):
+		return fmt.Errorf("%s: %w", doing, err) // neither surely unbilled nor refused
 	case code == http.StatusTooManyRequests:
 		return fmt.Errorf("%w: %s: %w", metering.ErrThrottled, doing, err)
 	case code == http.StatusBadRequest:

@@ -138,6 +138,20 @@ func TestBatchMeterUsage_Throttled(t *testing.T) {
 			}
 		})
 	}
+	// R10: a report whose first attempt got a 503 may have been recorded
+	// by Google; ending throttled, the call is not surely unbilled, and the
+	// sender must not carry its records into a later one as never billed.
+	t.Run("throttled after an attempt that may have arrived", func(t *testing.T) {
+		for _, codes := range [][]int{{503, 429, 429}, {429, 503, 429}, {500, 400}} {
+			f := newFakeGoogle(t)
+			f.fail["POST services/"+testProduct+":report"] = codes
+			m := NewMeter(f.client(newClock().Now))
+			_, err := m.BatchMeterUsage(context.Background(), testProduct, []metering.Record{rec("ent-1", "project_number:1", "usage_cents", 1)})
+			if err == nil || errors.Is(err, metering.ErrThrottled) || errors.Is(err, metering.ErrRejected) {
+				t.Errorf("%v: err = %v, want one that is neither throttled nor rejected", codes, err)
+			}
+		}
+	})
 	t.Run("retried inside", func(t *testing.T) {
 		f := newFakeGoogle(t)
 		f.fail["POST services/"+testProduct+":report"] = []int{429, 503}
