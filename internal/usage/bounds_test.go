@@ -166,6 +166,10 @@ func TestIngest_11_MoneyBoundPerOrganizationHour(t *testing.T) {
 		if res.Accepted != 6 || fmt.Sprint(refused) != "[1 3 5 7]" {
 			t.Errorf("accepted %d, refused %v; want 6 and [1 3 5 7]", res.Accepted, refused)
 		}
+		// What is stored is what was accepted, nothing refused.
+		if got := storedTotals(t, db, 1); got.Events != 6 || got.HourlyEvents != 6 || got.Keys != 6 {
+			t.Errorf("stored %+v, want the 6 accepted events", got)
+		}
 		// The same events for another organization's hour start afresh.
 		res, err = ing.Ingest(context.Background(), 2, batch(t, events[:1]...))
 		if err != nil || res.Accepted != 1 {

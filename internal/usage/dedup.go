@@ -19,7 +19,8 @@ import (
 // The hours' locks come first, as on the fast way (writeRound), so that
 // every writer takes hour locks before key locks, whichever way it goes.
 func (in *Ingester) dedup(ctx context.Context, tx *sql.Tx, items []*item) ([]*item, error) {
-	if err := in.sql.lockHours(ctx, tx, hoursOf(items)); err != nil {
+	_, hours := roundHours(items)
+	if err := in.sql.lockHours(ctx, tx, hours); err != nil {
 		return nil, fmt.Errorf("lock usage hours: %w", err)
 	}
 	// occupied is every slot known to be taken, by this round or by an
@@ -117,27 +118,6 @@ func distinctKeys(items []*item) (fresh []*item, ok bool) {
 		fresh = append(fresh, it)
 	}
 	return fresh, true
-}
-
-// hoursOf is the distinct organization hours of items, in the order the
-// writers lock them.
-func hoursOf(items []*item) []orgHour {
-	seen := map[orgHour]bool{}
-	var out []orgHour
-	for _, it := range items {
-		k := orgHour{it.ev.OrgID, it.ev.Time.Unix() / 3600}
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	slices.SortFunc(out, func(a, b orgHour) int {
-		if c := cmpInt64(a.org, b.org); c != 0 {
-			return c
-		}
-		return cmpInt64(a.hour, b.hour)
-	})
-	return out
 }
 
 func cmpInt64(a, b int64) int {

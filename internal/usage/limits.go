@@ -87,6 +87,21 @@ var moneyBound = new(big.Int).Mul(big.NewInt(MaxHourMicros), big.NewInt(Quantity
 // refused on each event that would pass a bound and returns how many it
 // refused; when none, it returns the increments of usage_meter_hourly.
 func (in *Ingester) applyBounds(ctx context.Context, tx *sql.Tx, fresh []*item) (refused int, adds []meterHour, err error) {
+	hours, keys := roundHours(fresh)
+	if err := in.sql.lockHours(ctx, tx, keys); err != nil {
+		return 0, nil, fmt.Errorf("lock usage hours: %w", err)
+	}
+	stored, err := in.sql.hourTotals(ctx, tx, keys, hours)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read usage hour totals: %w", err)
+	}
+	refused, adds = in.checkBounds(fresh, hours, stored)
+	return refused, adds, nil
+}
+
+// roundHours is the hours of the round's events, with their state to be
+// filled, and their keys in the order writers lock them.
+func roundHours(fresh []*item) (map[orgHour]*hourState, []orgHour) {
 	hours := map[orgHour]*hourState{}
 	var keys []orgHour
 	for _, it := range fresh {
@@ -102,23 +117,16 @@ func (in *Ingester) applyBounds(ctx context.Context, tx *sql.Tx, fresh []*item) 
 		}
 		return cmp.Compare(a.hour, b.hour)
 	})
-	if err := in.sql.lockHours(ctx, tx, keys); err != nil {
-		return 0, nil, fmt.Errorf("lock usage hours: %w", err)
-	}
-	stored, err := in.sql.hourTotals(ctx, tx, keys, hours)
-	if err != nil {
-		return 0, nil, fmt.Errorf("read usage hour totals: %w", err)
-	}
+	return hours, keys
+}
+
+// checkBounds is applyBounds once the hours' stored totals are known.
+func (in *Ingester) checkBounds(fresh []*item, hours map[orgHour]*hourState, stored []meterHour) (refused int, adds []meterHour) {
 	for _, mh := range stored {
 		st := hours[orgHour{mh.orgID, mh.hour.Unix() / 3600}]
 		st.totals[mh.meter] = mh.add
 		st.money.Add(st.money, in.value(mh.meter, mh.add))
 	}
-	type addKey struct {
-		k     orgHour
-		meter string
-	}
-	added := map[addKey]Quantity{}
 	for _, it := range fresh {
 		ev := &it.ev
 		k := orgHour{ev.OrgID, ev.Time.Unix() / 3600}
@@ -143,12 +151,25 @@ func (in *Ingester) applyBounds(ctx context.Context, tx *sql.Tx, fresh []*item) 
 		}
 		st.totals[ev.Meter] = cur + ev.Quantity
 		st.money = money
-		added[addKey{k, ev.Meter}] += ev.Quantity
 	}
 	if refused > 0 {
-		return refused, nil, nil
+		return refused, nil
 	}
-	adds = make([]meterHour, 0, len(added))
+	return 0, meterAdds(fresh, hours)
+}
+
+// meterAdds is what the events add to usage_meter_hourly, sorted by key so
+// that concurrent writers lock rows in one order.
+func meterAdds(fresh []*item, hours map[orgHour]*hourState) []meterHour {
+	type addKey struct {
+		k     orgHour
+		meter string
+	}
+	added := map[addKey]Quantity{}
+	for _, it := range fresh {
+		added[addKey{orgHour{it.ev.OrgID, it.ev.Time.Unix() / 3600}, it.ev.Meter}] += it.ev.Quantity
+	}
+	adds := make([]meterHour, 0, len(added))
 	for ak, q := range added {
 		adds = append(adds, meterHour{orgID: ak.k.org, hour: hours[ak.k].hour, meter: ak.meter, add: q})
 	}
@@ -161,7 +182,7 @@ func (in *Ingester) applyBounds(ctx context.Context, tx *sql.Tx, fresh []*item) 
 		}
 		return cmp.Compare(a.meter, b.meter)
 	})
-	return 0, adds, nil
+	return adds
 }
 
 // value is q of meter rated exactly, in micro-dollars × 10^6; zero for a

@@ -132,7 +132,14 @@ func (postgresSQL) addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now
 // statement, 3.2 s a million instead of 5.5 (docs/performance.md). A key
 // that is taken after all fails the whole statement with a unique
 // violation, which the writer answers by trying the round the careful way.
-func (postgresSQL) writeRound(ctx context.Context, tx *sql.Tx, items []*item, hours []hourly, adds []meterHour, now time.Time) error {
+//
+// It returns the hours' per-meter totals from before the round, for the
+// bounds: the caller holds the hours' locks (an earlier statement), so the
+// statement's snapshot has every other writer's totals of those hours, and
+// the bounds are checked after the write, which is rolled back if they
+// refuse anything.
+func (postgresSQL) writeRound(ctx context.Context, tx *sql.Tx, items []*item, hours []hourly, adds []meterHour,
+	keys []orgHour, states map[orgHour]*hourState, now time.Time) ([]meterHour, error) {
 	n := len(items)
 	orgs, usage, qty, slots, chks := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	meters, subjects, sources, ids := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -152,11 +159,17 @@ func (postgresSQL) writeRound(ctx context.Context, tx *sql.Tx, items []*item, ho
 	for i, a := range adds {
 		aOrgs[i], aHours[i], aMeters[i], aQty[i] = a.orgID, a.hour, a.meter, int64(a.add)
 	}
+	kOrgs, kHours := make([]int64, len(keys)), make([]time.Time, len(keys))
+	for i, k := range keys {
+		kOrgs[i], kHours[i] = k.org, states[k].hour
+	}
 	// t is referenced twice, so PostgreSQL materializes it: the arrays are
 	// unnested once. The keys go in in slot order, as dedup's do, so that
-	// writers that meet on a key wait for each other in one order.
-	var stored int
-	err := tx.QueryRowContext(ctx, `WITH t AS (
+	// writers that meet on a key wait for each other in one order. before
+	// reads the statement's snapshot, which none of its own writes are in.
+	// The first row carries the count of events stored (its org_id is
+	// NULL); the others are the totals before the round.
+	rows, err := tx.QueryContext(ctx, `WITH t AS (
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
 			AS t (o, m, s, src, id, u, q, k, c)),
 		keys AS (INSERT INTO usage_keys (slot, chk) SELECT k, c FROM t ORDER BY k),
@@ -169,13 +182,37 @@ func (postgresSQL) writeRound(ctx context.Context, tx *sql.Tx, items []*item, ho
 			events = usage_hourly.events + excluded.events, updated_at = excluded.updated_at),
 		meters AS (INSERT INTO usage_meter_hourly (org_id, hour, meter, quantity)
 			SELECT * FROM unnest($18::bigint[], $19::timestamptz[], $20::text[], $21::bigint[])
-			ON CONFLICT (org_id, hour, meter) DO UPDATE SET quantity = usage_meter_hourly.quantity + excluded.quantity)
-		SELECT count(*) FROM events`,
+			ON CONFLICT (org_id, hour, meter) DO UPDATE SET quantity = usage_meter_hourly.quantity + excluded.quantity),
+		before AS (SELECT b.org_id, b.hour, b.meter, b.quantity FROM usage_meter_hourly b
+			JOIN unnest($22::bigint[], $23::timestamptz[]) AS h (o, hr) ON b.org_id = h.o AND b.hour = h.hr)
+		SELECT NULL::bigint, NULL::timestamptz, NULL::text, (SELECT count(*) FROM events)
+		UNION ALL SELECT * FROM before`,
 		orgs, meters, subjects, sources, ids, usage, qty, slots, chks, now.UnixMicro(),
 		now, hOrgs, hMeters, hSubjects, hHours, hQty, hEvents,
-		aOrgs, aHours, aMeters, aQty).Scan(&stored)
+		aOrgs, aHours, aMeters, aQty, kOrgs, kHours)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return checkRowCount("usage_events", stored, n)
+	defer rows.Close()
+	var before []meterHour
+	stored := -1
+	for rows.Next() {
+		var org sql.NullInt64
+		var hour sql.NullTime
+		var meter sql.NullString
+		var q any
+		if err := rows.Scan(&org, &hour, &meter, &q); err != nil {
+			return nil, err
+		}
+		if !org.Valid {
+			c, _ := q.(int64)
+			stored = int(c)
+			continue
+		}
+		before = append(before, meterHour{orgID: org.Int64, hour: hour.Time.UTC(), meter: meter.String, add: storedQuantity(q)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return before, checkRowCount("usage_events", stored, n)
 }
