@@ -14,20 +14,28 @@ type oneMeter struct{}
 
 func (oneMeter) Meter(name string) (Meter, bool) { return Meter{Name: name}, name == "api-calls" }
 
+// runAt runs an Ingester of the meter api-calls whose clock stands at now,
+// until the test ends.
+func runAt(t *testing.T, db *store.DB, now time.Time) *Ingester {
+	t.Helper()
+	ing, err := New(Config{DB: db, Meters: oneMeter{}, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ing.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ing
+}
+
 // TestDedup_HashCollisionsMoveToTheNextSlot: a slot taken by another event
 // (same 43 hash bits, other chk) must neither swallow the new event nor
 // count it twice when it is resent.
 func TestDedup_HashCollisionsMoveToTheNextSlot(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		now := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
-		ing, err := New(Config{DB: db, Meters: oneMeter{}, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = ing.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		ing := runAt(t, db, now)
 
 		in := Input{SpecVersion: "1.0", ID: "e1", Source: "s", Type: "api-calls", Time: "2026-11-23T09:00:00Z", Data: []byte(`{"quantity":1}`)}
 		ev, err := checker{meters: oneMeter{}, now: now, maxAge: time.Hour, maxFuture: time.Minute}.check(1, in)

@@ -3,7 +3,6 @@ package usage
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -20,14 +19,7 @@ import (
 func TestIngest_14_FastWayFallsBackAndResumes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		now := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
-		ing, err := New(Config{DB: db, Meters: oneMeter{}, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = ing.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		ing := runAt(t, db, now)
 		pg := db.Dialect() == store.DialectPostgres
 
 		send := func(ids ...string) Result {

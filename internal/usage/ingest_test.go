@@ -231,36 +231,8 @@ func TestIngest_ResendsCountOnceAcrossRestarts(t *testing.T) {
 
 func TestIngest_ConcurrentResendsCountOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ing := startIngester(t, db, nil)
 		const clients, events = 8, 200
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var total usage.Result
-		for c := range clients {
-			wg.Go(func() {
-				// Every client sends the same events, in a different order
-				// and in batches of different sizes, plus some of its own.
-				all := ids("shared", events)
-				for i := range all {
-					j := (i*7 + c*13) % len(all)
-					all[i], all[j] = all[j], all[i]
-				}
-				all = append(all, ids(fmt.Sprintf("own-%d", c), 10)...)
-				size := 1 + c*5
-				for lo := 0; lo < len(all); lo += size {
-					res, err := ing.Ingest(context.Background(), 1, batch(t, all[lo:min(lo+size, len(all))]...))
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					total.Accepted += res.Accepted
-					total.Duplicates += res.Duplicates
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
+		total := sendShared(t, []*usage.Ingester{startIngester(t, db, nil)}, clients, events, 10, [2]int{7, 13}, func(c int) int { return 1 + c*5 })
 		want := usage.Result{Accepted: events + clients*10, Duplicates: (clients - 1) * events}
 		if diff := cmp.Diff(want, total); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
@@ -282,32 +254,7 @@ func TestIngest_14_ResendsAcrossProcessesCountOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ings := []*usage.Ingester{startIngester(t, db, nil), startIngester(t, db, nil)}
 		const clients, shared, own = 6, 300, 20
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var total usage.Result
-		for c := range clients {
-			wg.Go(func() {
-				all := ids("shared", shared)
-				for i := range all {
-					j := (i*11 + c*17) % len(all)
-					all[i], all[j] = all[j], all[i]
-				}
-				all = append(all, ids(fmt.Sprintf("own-%d", c), own)...)
-				size := 3 + c*7
-				for lo := 0; lo < len(all); lo += size {
-					res, err := ings[c%2].Ingest(context.Background(), 1, batch(t, all[lo:min(lo+size, len(all))]...))
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					total.Accepted += res.Accepted
-					total.Duplicates += res.Duplicates
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
+		total := sendShared(t, ings, clients, shared, own, [2]int{11, 17}, func(c int) int { return 3 + c*7 })
 		want := usage.Result{Accepted: shared + clients*own, Duplicates: (clients - 1) * shared}
 		if diff := cmp.Diff(want, total); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
@@ -317,6 +264,41 @@ func TestIngest_14_ResendsAcrossProcessesCountOnce(t *testing.T) {
 			t.Errorf("stored %+v, want %d events, keys and hourly events of 1.5", got, want.Accepted)
 		}
 	})
+}
+
+// sendShared has clients send the same shared events at once, each client
+// in its own order (a shuffle by the two factors) and batch size, plus own
+// events of its own, through the Ingesters in turn; it returns the counts
+// of all the answers summed.
+func sendShared(t *testing.T, ings []*usage.Ingester, clients, shared, own int, order [2]int, size func(client int) int) usage.Result {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var total usage.Result
+	for c := range clients {
+		wg.Go(func() {
+			all := ids("shared", shared)
+			for i := range all {
+				j := (i*order[0] + c*order[1]) % len(all)
+				all[i], all[j] = all[j], all[i]
+			}
+			all = append(all, ids(fmt.Sprintf("own-%d", c), own)...)
+			n := size(c)
+			for lo := 0; lo < len(all); lo += n {
+				res, err := ings[c%len(ings)].Ingest(context.Background(), 1, batch(t, all[lo:min(lo+n, len(all))]...))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				total.Accepted += res.Accepted
+				total.Duplicates += res.Duplicates
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return total
 }
 
 func TestIngest_TooManyEvents(t *testing.T) {

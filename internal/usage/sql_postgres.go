@@ -3,6 +3,7 @@ package usage
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"time"
 )
 
@@ -18,12 +19,8 @@ func (postgresSQL) lockHours(ctx context.Context, tx *sql.Tx, keys []orgHour) er
 }
 
 func (postgresSQL) hourTotals(ctx context.Context, tx *sql.Tx, keys []orgHour, hours map[orgHour]*hourState) ([]meterHour, error) {
-	orgs, hs := make([]int64, len(keys)), make([]time.Time, len(keys))
-	for i, k := range keys {
-		orgs[i], hs[i] = k.org, hours[k].hour
-	}
 	rows, err := tx.QueryContext(ctx, `SELECT t.org_id, t.hour, t.meter, t.quantity FROM usage_meter_hourly t
-		JOIN unnest($1::bigint[], $2::timestamptz[]) AS k (o, h) ON t.org_id = k.o AND t.hour = k.h`, orgs, hs)
+		JOIN unnest($1::bigint[], $2::timestamptz[]) AS k (o, h) ON t.org_id = k.o AND t.hour = k.h`, hourColumns(keys, hours)...)
 	if err != nil {
 		return nil, err
 	}
@@ -43,16 +40,29 @@ func (postgresSQL) hourTotals(ctx context.Context, tx *sql.Tx, keys []orgHour, h
 }
 
 func (postgresSQL) addMeterHourly(ctx context.Context, tx *sql.Tx, rows []meterHour) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO usage_meter_hourly (org_id, hour, meter, quantity)
+		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::bigint[])
+		ON CONFLICT (org_id, hour, meter) DO UPDATE SET quantity = usage_meter_hourly.quantity + excluded.quantity`, meterColumns(rows)...)
+	return err
+}
+
+// hourColumns are the organization hours keys as the arrays org_id, hour.
+func hourColumns(keys []orgHour, hours map[orgHour]*hourState) []any {
+	orgs, hs := make([]int64, len(keys)), make([]time.Time, len(keys))
+	for i, k := range keys {
+		orgs[i], hs[i] = k.org, hours[k].hour
+	}
+	return []any{orgs, hs}
+}
+
+// meterColumns are rows as the arrays org_id, hour, meter, quantity.
+func meterColumns(rows []meterHour) []any {
 	n := len(rows)
-	orgs, qty := make([]int64, n), make([]int64, n)
-	hours, meters := make([]time.Time, n), make([]string, n)
+	orgs, qty, hours, meters := make([]int64, n), make([]int64, n), make([]time.Time, n), make([]string, n)
 	for i, r := range rows {
 		orgs[i], hours[i], meters[i], qty[i] = r.orgID, r.hour, r.meter, int64(r.add)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO usage_meter_hourly (org_id, hour, meter, quantity)
-		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::bigint[])
-		ON CONFLICT (org_id, hour, meter) DO UPDATE SET quantity = usage_meter_hourly.quantity + excluded.quantity`, orgs, hours, meters, qty)
-	return err
+	return []any{orgs, hours, meters, qty}
 }
 
 // postgresSQL passes each column as one array parameter and unnests it on
@@ -88,6 +98,22 @@ func (postgresSQL) keyChecks(ctx context.Context, tx *sql.Tx, items []*item) (ma
 }
 
 func (postgresSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO usage_events (org_id, meter, subject, source, event_id, usage_us, quantity, received_us, slot, chk)
+		SELECT o, m, s, src, id, u, q, $10, k, c FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
+		$8::bigint[], $9::bigint[]) AS t (o, m, s, src, id, u, q, k, c)`, append(eventColumns(items), now.UnixMicro())...)
+	if err != nil {
+		return err
+	}
+	got, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	return checkRowCount("usage_events", int(got), len(items))
+}
+
+// eventColumns are the items' events as the arrays org_id, meter, subject,
+// source, event_id, usage_us, quantity, slot, chk.
+func eventColumns(items []*item) []any {
 	n := len(items)
 	orgs, usage, qty, slots, chks := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	meters, subjects, sources, ids := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -96,32 +122,28 @@ func (postgresSQL) insertEvents(ctx context.Context, tx *sql.Tx, items []*item, 
 		orgs[i], meters[i], subjects[i], sources[i], ids[i] = ev.OrgID, ev.Meter, ev.Subject, ev.Source, ev.ID
 		usage[i], qty[i], slots[i], chks[i] = ev.Time.UnixMicro(), int64(ev.Quantity), it.key.slot, it.key.chk
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO usage_events (org_id, meter, subject, source, event_id, usage_us, quantity, received_us, slot, chk)
-		SELECT o, m, s, src, id, u, q, $8, k, c FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
-		$9::bigint[], $10::bigint[]) AS t (o, m, s, src, id, u, q, k, c)`, orgs, meters, subjects, sources, ids, usage, qty, now.UnixMicro(), slots, chks)
-	if err != nil {
-		return err
-	}
-	got, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	return checkRowCount("usage_events", int(got), n)
+	return []any{orgs, meters, subjects, sources, ids, usage, qty, slots, chks}
 }
 
 func (postgresSQL) addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO usage_hourly (org_id, meter, subject, hour, quantity, events, updated_at)
+		SELECT o, m, s, h, q, e, $7 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[], $6::bigint[])
+		AS t (o, m, s, h, q, e)
+		ON CONFLICT (org_id, meter, hour, subject) DO UPDATE SET quantity = usage_hourly.quantity + excluded.quantity,
+		events = usage_hourly.events + excluded.events, updated_at = excluded.updated_at`, append(hourlyColumns(rows), now)...)
+	return err
+}
+
+// hourlyColumns are rows as the arrays org_id, meter, subject, hour,
+// quantity, events.
+func hourlyColumns(rows []hourly) []any {
 	n := len(rows)
 	orgs, qty, events := make([]int64, n), make([]int64, n), make([]int64, n)
 	meters, subjects, hours := make([]string, n), make([]string, n), make([]time.Time, n)
 	for i, h := range rows {
 		orgs[i], meters[i], subjects[i], hours[i], qty[i], events[i] = h.orgID, h.meter, h.subject, h.hour, int64(h.quantity), h.events
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO usage_hourly (org_id, meter, subject, hour, quantity, events, updated_at)
-		SELECT o, m, s, h, q, e, $7 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[], $6::bigint[])
-		AS t (o, m, s, h, q, e)
-		ON CONFLICT (org_id, meter, hour, subject) DO UPDATE SET quantity = usage_hourly.quantity + excluded.quantity,
-		events = usage_hourly.events + excluded.events, updated_at = excluded.updated_at`, orgs, meters, subjects, hours, qty, events, now)
-	return err
+	return []any{orgs, meters, subjects, hours, qty, events}
 }
 
 // writeRound stores a round whose keys were all new to the writer, in one
@@ -140,29 +162,6 @@ func (postgresSQL) addHourly(ctx context.Context, tx *sql.Tx, rows []hourly, now
 // refuse anything.
 func (postgresSQL) writeRound(ctx context.Context, tx *sql.Tx, items []*item, hours []hourly, adds []meterHour,
 	keys []orgHour, states map[orgHour]*hourState, now time.Time) ([]meterHour, error) {
-	n := len(items)
-	orgs, usage, qty, slots, chks := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	meters, subjects, sources, ids := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	for i, it := range items {
-		ev := &it.ev
-		orgs[i], meters[i], subjects[i], sources[i], ids[i] = ev.OrgID, ev.Meter, ev.Subject, ev.Source, ev.ID
-		usage[i], qty[i], slots[i], chks[i] = ev.Time.UnixMicro(), int64(ev.Quantity), it.key.slot, it.key.chk
-	}
-	nh := len(hours)
-	hOrgs, hQty, hEvents := make([]int64, nh), make([]int64, nh), make([]int64, nh)
-	hMeters, hSubjects, hHours := make([]string, nh), make([]string, nh), make([]time.Time, nh)
-	for i, h := range hours {
-		hOrgs[i], hMeters[i], hSubjects[i], hHours[i], hQty[i], hEvents[i] = h.orgID, h.meter, h.subject, h.hour, int64(h.quantity), h.events
-	}
-	na := len(adds)
-	aOrgs, aQty, aHours, aMeters := make([]int64, na), make([]int64, na), make([]time.Time, na), make([]string, na)
-	for i, a := range adds {
-		aOrgs[i], aHours[i], aMeters[i], aQty[i] = a.orgID, a.hour, a.meter, int64(a.add)
-	}
-	kOrgs, kHours := make([]int64, len(keys)), make([]time.Time, len(keys))
-	for i, k := range keys {
-		kOrgs[i], kHours[i] = k.org, states[k].hour
-	}
 	// t is referenced twice, so PostgreSQL materializes it: the arrays are
 	// unnested once. The keys go in in slot order, as dedup's do, so that
 	// writers that meet on a key wait for each other in one order. before
@@ -187,9 +186,7 @@ func (postgresSQL) writeRound(ctx context.Context, tx *sql.Tx, items []*item, ho
 			JOIN unnest($22::bigint[], $23::timestamptz[]) AS h (o, hr) ON b.org_id = h.o AND b.hour = h.hr)
 		SELECT NULL::bigint, NULL::timestamptz, NULL::text, (SELECT count(*) FROM events)
 		UNION ALL SELECT * FROM before`,
-		orgs, meters, subjects, sources, ids, usage, qty, slots, chks, now.UnixMicro(),
-		now, hOrgs, hMeters, hSubjects, hHours, hQty, hEvents,
-		aOrgs, aHours, aMeters, aQty, kOrgs, kHours)
+		slices.Concat(eventColumns(items), []any{now.UnixMicro(), now}, hourlyColumns(hours), meterColumns(adds), hourColumns(keys, states))...)
 	if err != nil {
 		return nil, err
 	}
@@ -214,5 +211,5 @@ func (postgresSQL) writeRound(ctx context.Context, tx *sql.Tx, items []*item, ho
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	return before, checkRowCount("usage_events", stored, n)
+	return before, checkRowCount("usage_events", stored, len(items))
 }
