@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/big"
 	"strings"
 	"sync"
@@ -213,6 +214,39 @@ func TestIngest_11_BoundHoldsAcrossProcesses(t *testing.T) {
 		}
 		if got := storedTotals(t, db, 1); got.Quantity != int64(usage.MaxHourQuantity) || got.HourlyQuantity != got.Quantity {
 			t.Errorf("stored %+v", got)
+		}
+	})
+}
+
+// TestIngest_14_TotalsPastInt64AreRefusedEventByEvent: PostgreSQL's fast
+// way writes a round's totals before it checks the bounds, so a round whose
+// totals cannot be written must still end as the careful way ends it, with
+// the events past the bound refused one by one, not the request failed:
+// a batch of 10,000 events of the largest quantity (its sum, 10^19
+// micro-units, passes int64), and an hour whose stored total is already
+// int64's largest (a row from before #11's bounds).
+func TestIngest_14_TotalsPastInt64AreRefusedEventByEvent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ing := startIngester(t, db, nil)
+		ctx := context.Background()
+		const perHour = int(usage.MaxHourQuantity / usage.MaxQuantity) // 1,000
+		res, err := ing.Ingest(ctx, 1, batch(t, maxEvents("wrap", usage.MaxBatch, nil)...))
+		if err != nil || res.Accepted != perHour || len(res.Rejected) != usage.MaxBatch-perHour {
+			t.Errorf("a batch whose sum passes int64: accepted %d, rejected %d (%v); want %d and %d",
+				res.Accepted, len(res.Rejected), err, perHour, usage.MaxBatch-perHour)
+		}
+		if got := storedTotals(t, db, 1); got.Events != int64(perHour) || got.Quantity != int64(usage.MaxHourQuantity) {
+			t.Errorf("stored %+v, want %d events filling the hour", got, perHour)
+		}
+
+		legacy := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+		if _, err := db.Write().ExecContext(ctx, `INSERT INTO usage_meter_hourly (org_id, hour, meter, quantity) VALUES ($1, $2, $3, $4)`,
+			2, legacy, "api-calls", int64(math.MaxInt64)); err != nil {
+			t.Fatal(err)
+		}
+		res, err = ing.Ingest(ctx, 2, batch(t, ev("late", map[string]any{"time": "2026-11-23T08:15:00Z"}), ev("now", nil)))
+		if err != nil || res.Accepted != 1 || len(res.Rejected) != 1 || res.Rejected[0].Index != 0 || res.Rejected[0].Kind != usage.RejectionOverBound {
+			t.Errorf("an hour already at int64's largest: %+v, %v; want the event of that hour refused and the other accepted", res, err)
 		}
 	})
 }

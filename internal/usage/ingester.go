@@ -496,13 +496,17 @@ func (in *Ingester) commitOnce(ctx context.Context, round []*submission) (refuse
 	// PostgreSQL: a round is first tried as if every key were new, which
 	// almost every key is; a key taken after all (a resend, or another
 	// process's) fails that try, and the round and the next few are done
-	// the careful way, which finds which keys are taken.
+	// the careful way, which finds which keys are taken. So does any other
+	// value the database refuses: the fast way writes the totals before it
+	// checks the bounds, and a total past int64 (a legacy row, a round
+	// whose sums wrap) fails the write where the careful way refuses the
+	// events that cause it, one by one.
 	fast := in.careful == 0
 	if !fast {
 		in.careful--
 	}
 	refused, err = in.tryRound(ctx, items, fast)
-	if fast && (store.IsUniqueViolation(err) || errors.Is(err, errAskKeys)) {
+	if fast && store.IsPermanent(err) {
 		in.careful = carefulRounds
 		refused, err = in.tryRound(ctx, items, false)
 	}
@@ -510,28 +514,24 @@ func (in *Ingester) commitOnce(ctx context.Context, round []*submission) (refuse
 }
 
 // writeFast is the fast way's write (PostgreSQL): the hours' locks, then
-// writeRound, then the bounds on the totals it read. Events a bound would
-// refuse may be resends, which are duplicates and refuse nothing: only the
-// careful way can tell, so the round is rolled back for it.
-func (in *Ingester) writeFast(ctx context.Context, tx *sql.Tx, fresh []*item, now time.Time) error {
+// writeRound, then the bounds on the totals it read. Once writeRound has
+// stored every key, every event is new, so the bounds refuse exactly what
+// the careful way would: the round is rolled back, and tried again without
+// the refused events.
+func (in *Ingester) writeFast(ctx context.Context, tx *sql.Tx, fresh []*item, now time.Time) (refused int, err error) {
 	if len(fresh) == 0 {
-		return nil
+		return 0, nil
 	}
 	hours, keys := roundHours(fresh)
 	if err := in.sql.lockHours(ctx, tx, keys); err != nil {
-		return fmt.Errorf("lock usage hours: %w", err)
+		return 0, fmt.Errorf("lock usage hours: %w", err)
 	}
 	before, err := postgresSQL{}.writeRound(ctx, tx, fresh, hourlyTotals(fresh), meterAdds(fresh, hours), keys, hours, now)
 	if err != nil {
-		return fmt.Errorf("store usage events: %w", err)
+		return 0, fmt.Errorf("store usage events: %w", err)
 	}
-	if refused, _ := in.checkBounds(fresh, hours, before); refused > 0 {
-		for _, it := range fresh {
-			it.refused = ""
-		}
-		return errAskKeys
-	}
-	return nil
+	refused, _ = in.checkBounds(fresh, hours, before)
+	return refused, nil
 }
 
 // carefulRounds is how many rounds the PostgreSQL writer deduplicates the
@@ -564,7 +564,10 @@ func (in *Ingester) tryRound(ctx context.Context, items []*item, fast bool) (ref
 			return err
 		}
 		if fast {
-			return in.writeFast(ctx, tx, fresh, now)
+			if refused, err = in.writeFast(ctx, tx, fresh, now); err == nil && refused > 0 {
+				return errRefused
+			}
+			return err
 		}
 		var adds []meterHour
 		if refused, adds, err = in.applyBounds(ctx, tx, fresh); err != nil {
@@ -599,10 +602,6 @@ func (in *Ingester) tryRound(ctx context.Context, items []*item, fast bool) (ref
 
 // errRefused rolls back a transaction whose round had events refused.
 var errRefused = errors.New("events refused by a bound")
-
-// errAskKeys rolls back a fast try (PostgreSQL) that cannot tell without
-// the stored keys whether its events are refused.
-var errAskKeys = errors.New("which events are new decides the round")
 
 // compactPending is ready when SQLite's index has work between rounds: keys
 // of the log to write to a run, or keys of cold hours to move from the runs
