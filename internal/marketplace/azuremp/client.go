@@ -194,19 +194,15 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	}
 }
 
-// settled is the error a call ends with. A call throttled after an
-// attempt that may have reached Microsoft is not surely untaken: usage it
-// carried may be recorded, so it ends ErrUnavailable, not ErrThrottled,
-// which callers read as "Microsoft did nothing" (R10: metering would carry
-// such usage into a later hour, and bill it twice).
+// settled is the error a call ends with: its last attempt's, which
+// remembers an earlier attempt that may have reached Microsoft. Usage such
+// a call carried may be recorded, whatever the last attempt got (throttled,
+// refused, no connection); the metering adapter reads it so (R10).
 func settled(last, arrived *APIError) *APIError {
-	if last.Kind != ErrThrottled || arrived == nil || arrived == last {
-		return last
+	if arrived != nil && arrived != last {
+		last.earlier = arrived
 	}
-	e := *last
-	e.Kind = ErrUnavailable
-	e.Err = errors.Join(fmt.Errorf("throttled after an earlier attempt that may have reached Microsoft (%v)", arrived), last.Err)
-	return &e
+	return last
 }
 
 // mayHaveArrived says whether Microsoft may have acted on the attempt that

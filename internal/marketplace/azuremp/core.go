@@ -169,6 +169,24 @@ func NewMeter(c *Client) *Meter { return &Meter{c: c} }
 
 var _ metering.Meterer = (*Meter)(nil)
 
+// meterError says a failed batch in the sender's words: throttled or
+// refused, which mean Microsoft took nothing, or else unknown. After an
+// attempt that may have reached Microsoft it is unknown whatever came
+// last, and keeps only the text of its causes: a dial error among them
+// would tell the sender the records never left (metering.NeverSent).
+func meterError(err error) error {
+	var ae *APIError
+	switch {
+	case errors.As(err, &ae) && ae.earlier != nil:
+		return fmt.Errorf("batch usage event: %v, after an earlier attempt that may have reached Microsoft: %v", err, ae.earlier)
+	case errors.Is(err, ErrThrottled):
+		return fmt.Errorf("%w: %w", metering.ErrThrottled, err)
+	case errors.Is(err, ErrInvalidInput), errors.Is(err, ErrBadRequest):
+		return fmt.Errorf("%w: %w", metering.ErrRejected, err)
+	}
+	return fmt.Errorf("batch usage event: %w", err)
+}
+
 // BatchMeterUsage sends up to 25 records and reports each one's outcome in
 // the order given. Microsoft answers a second event for an hour with
 // Duplicate carrying the first: the same quantity is this seller's own
@@ -179,13 +197,8 @@ func (m *Meter) BatchMeterUsage(ctx context.Context, _ string, recs []metering.R
 		events[i] = UsageEvent{ResourceID: r.Key, PlanID: r.Plan, Dimension: r.Dimension, Quantity: Int(r.Quantity), EffectiveStart: r.Hour}
 	}
 	results, err := m.c.BatchUsage(ctx, events)
-	switch {
-	case errors.Is(err, ErrThrottled):
-		return nil, fmt.Errorf("%w: %w", metering.ErrThrottled, err)
-	case errors.Is(err, ErrInvalidInput), errors.Is(err, ErrBadRequest):
-		return nil, fmt.Errorf("%w: %w", metering.ErrRejected, err)
-	case err != nil:
-		return nil, fmt.Errorf("batch usage event: %w", err)
+	if err != nil {
+		return nil, meterError(err)
 	}
 	out := make([]metering.Outcome, len(recs))
 	// ResourceNotActive means suspended, never activated, or cancelled;

@@ -63,6 +63,9 @@ type APIError struct {
 	Err error
 	// unsent: the call's request never left (no token could be had).
 	unsent bool
+	// earlier is an earlier attempt of the call that may have reached
+	// Microsoft, if one did.
+	earlier *APIError
 }
 
 // ErrorDetail is one item of an error body's details.

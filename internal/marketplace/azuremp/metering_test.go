@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -235,6 +236,7 @@ func TestMeter_ThrottledAfterAnAttemptThatMayHaveArrived(t *testing.T) {
 		{"503 then throttled", []int{503, 429, 429}, false},
 		{"throttled, 500, throttled", []int{429, 500, 429}, false},
 		{"throttled throughout", []int{429, 429, 429}, true},
+		{"500 then refused", []int{500, 400}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
@@ -247,6 +249,9 @@ func TestMeter_ThrottledAfterAnAttemptThatMayHaveArrived(t *testing.T) {
 				w.WriteHeader(status)
 			})
 			_, err := NewMeter(c).BatchMeterUsage(ctx, "", recs)
+			if !tc.throttled && errors.Is(err, metering.ErrRejected) {
+				t.Errorf("err = %v: refused, after an attempt that may have arrived", err)
+			}
 			if err == nil || errors.Is(err, metering.ErrThrottled) != tc.throttled {
 				t.Errorf("err = %v; throttled %v, want %v", err, errors.Is(err, metering.ErrThrottled), tc.throttled)
 			}
@@ -254,5 +259,33 @@ func TestMeter_ThrottledAfterAnAttemptThatMayHaveArrived(t *testing.T) {
 				t.Errorf("%d attempts, want %d", n, len(tc.statuses))
 			}
 		})
+	}
+}
+
+// TestMeterError_AfterAnAttemptThatMayHaveArrived: whatever the last
+// attempt got, a call with an earlier attempt that may have reached
+// Microsoft is neither throttled, refused nor never sent for the sender;
+// without one, the last attempt decides (R10).
+func TestMeterError_AfterAnAttemptThatMayHaveArrived(t *testing.T) {
+	dial := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	earlier := &APIError{Kind: ErrUnavailable, Op: "batch usage event", Status: 503}
+	type verdict struct{ throttled, rejected, neverSent bool }
+	for _, tc := range []struct {
+		name string
+		last *APIError
+		want verdict
+	}{
+		{"throttled", &APIError{Kind: ErrThrottled, Status: 429}, verdict{throttled: true}},
+		{"refused", &APIError{Kind: ErrBadRequest, Status: 400}, verdict{rejected: true}},
+		{"no connection", &APIError{Kind: ErrUnavailable, Err: dial}, verdict{neverSent: true}},
+		{"throttled after 503", &APIError{Kind: ErrThrottled, Status: 429, earlier: earlier}, verdict{}},
+		{"refused after 503", &APIError{Kind: ErrBadRequest, Status: 400, earlier: earlier}, verdict{}},
+		{"no connection after 503", &APIError{Kind: ErrUnavailable, Err: dial, earlier: earlier}, verdict{}},
+	} {
+		err := meterError(fmt.Errorf("wrapped: %w", tc.last))
+		got := verdict{errors.Is(err, metering.ErrThrottled), errors.Is(err, metering.ErrRejected), metering.NeverSent(err)}
+		if got != tc.want {
+			t.Errorf("%s: %v reads as %+v, want %+v", tc.name, err, got, tc.want)
+		}
 	}
 }

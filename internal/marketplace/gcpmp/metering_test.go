@@ -3,9 +3,14 @@ package gcpmp
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
+
+	"google.golang.org/api/googleapi"
 
 	"github.com/marketbridge/marketbridge/internal/marketplace"
 	"github.com/marketbridge/marketbridge/internal/metering"
@@ -190,5 +195,37 @@ func TestMetricPrefix(t *testing.T) {
 	}
 	if got := c.MetricName("other.example.com", "x"); got != "other.example.com/x" {
 		t.Fatal(got)
+	}
+}
+
+// TestMeterError_AfterAnAttemptThatMayHaveArrived: a report whose earlier
+// attempt may have reached Google is neither throttled, refused nor never
+// sent for the sender, whatever its last attempt got (R10); without one,
+// the last attempt decides.
+func TestMeterError_AfterAnAttemptThatMayHaveArrived(t *testing.T) {
+	dial := &url.Error{Op: "Post", URL: "https://servicecontrol.googleapis.com", Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}
+	throttled := &googleapi.Error{Code: 429}
+	refused := &googleapi.Error{Code: 400}
+	after := func(last error) error {
+		return fmt.Errorf("%w (%v): %w", errMayHaveArrived, &googleapi.Error{Code: 503}, last)
+	}
+	type verdict struct{ throttled, rejected, neverSent bool }
+	for _, tc := range []struct {
+		name string
+		err  error
+		want verdict
+	}{
+		{"throttled", throttled, verdict{throttled: true}},
+		{"refused", refused, verdict{rejected: true}},
+		{"no connection", dial, verdict{neverSent: true}},
+		{"throttled after 503", after(throttled), verdict{}},
+		{"refused after 503", after(refused), verdict{}},
+		{"no connection after 503", after(dial), verdict{}},
+	} {
+		err := meterError("report usage", tc.err)
+		got := verdict{errors.Is(err, metering.ErrThrottled), errors.Is(err, metering.ErrRejected), metering.NeverSent(err)}
+		if got != tc.want {
+			t.Errorf("%s: %v reads as %+v, want %+v", tc.name, err, got, tc.want)
+		}
 	}
 }
