@@ -68,3 +68,47 @@ func TestBatchMeterUsage_ThrottledAfterAnUncertainAttemptIsUncertain(t *testing.
 		})
 	}
 }
+
+// TestBatchMeterUsage_NoConnectionAfterAnUncertainAttemptIsUncertain: the
+// same when the last attempt could not connect at all. Its dial error says
+// that attempt never left, not the first: the call must not read as never
+// sent (metering.NeverSent), which would let the sender carry its records.
+// A call whose only attempt could not connect still reads as never sent.
+func TestBatchMeterUsage_NoConnectionAfterAnUncertainAttemptIsUncertain(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		answerFirst   bool // the first attempt gets a server error, then the server is gone
+		wantNeverSent bool
+	}{
+		{"a server error, then no connection", true, false},
+		{"no connection at all", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var srv *httptest.Server
+			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// The next attempt dials again, and finds nobody.
+				_ = srv.Listener.Close()
+				w.Header().Set("Connection", "close")
+				w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = w.Write([]byte(`{"__type":"InternalServiceErrorException","message":"try again"}`))
+			}))
+			defer srv.Close()
+			if !tc.answerFirst {
+				_ = srv.Listener.Close()
+			}
+			c := New(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+				RetryMaxAttempts: 2}, Endpoints{Metering: srv.URL})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, err := c.BatchMeterUsage(ctx, "prod-1", []metering.Record{{ID: 1, Dimension: "requests", Hour: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC),
+				Quantity: 5, Customer: marketplace.Customer{AccountID: "111122223333"}}})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := metering.NeverSent(err); got != tc.wantNeverSent {
+				t.Errorf("never sent = %v, want %v: %v", got, tc.wantNeverSent, err)
+			}
+		})
+	}
+}

@@ -46,9 +46,10 @@ func (c *Client) BatchMeterUsage(ctx context.Context, productCode string, recs [
 		// attempt says AWS did not take that attempt's batch, not that an
 		// earlier one (whose answer was lost) was not taken: then the call
 		// is as uncertain as a lost answer, and must not be carried later
-		// as never billed.
+		// as never billed. Only the text of the last error is kept: a dial
+		// error in it would say the call never left (metering.NeverSent).
 		if attempts.uncertain > 0 {
-			return nil, fmt.Errorf("batch meter usage: %d of %d attempts may have reached AWS before the last failed: %w",
+			return nil, fmt.Errorf("batch meter usage: %d of %d attempts may have reached AWS before the last failed: %v",
 				attempts.uncertain, attempts.n, err)
 		}
 		var tooOld *metertypes.TimestampOutOfBoundsException
