@@ -74,3 +74,16 @@ var (
 	// cannot succeed.
 	ErrRejected = errors.New("the marketplace rejected a record")
 )
+
+// Uncertain is the failure of a call, err, that came after an attempt of
+// it which may have reached the marketplace (a 5xx, an answer lost): the
+// sender keeps its records as maybe sent, whatever err says of the last
+// attempt (throttled, refused, no connection). Only err's text is kept, so
+// that nothing in it reads as one of those. Adapters whose clients retry
+// inside a call use it (R10: such records carried later would be billed
+// twice).
+func Uncertain(err error) error { return uncertainError(err.Error()) }
+
+type uncertainError string
+
+func (e uncertainError) Error() string { return string(e) }

@@ -402,7 +402,9 @@ func (s *Sender) release(ctx context.Context, batch []Record, cause error, carry
 	now := store.Now(s.cfg.Now())
 	// AWS surely did not take the batch when it said so (throttled, out of
 	// window, rejected); any other failure may have come after AWS accepted.
-	maybe := !errors.Is(cause, ErrThrottled) && !errors.Is(cause, ErrTimestampOutOfBounds) && !errors.Is(cause, ErrRejected) && !NeverSent(cause)
+	var uncertain uncertainError
+	maybe := errors.As(cause, &uncertain) ||
+		!errors.Is(cause, ErrThrottled) && !errors.Is(cause, ErrTimestampOutOfBounds) && !errors.Is(cause, ErrRejected) && !NeverSent(cause)
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		for _, r := range batch {
 			status, note := StatusPending, msg

@@ -46,11 +46,10 @@ func (c *Client) BatchMeterUsage(ctx context.Context, productCode string, recs [
 		// attempt says AWS did not take that attempt's batch, not that an
 		// earlier one (whose answer was lost) was not taken: then the call
 		// is as uncertain as a lost answer, and must not be carried later
-		// as never billed. Only the text of the last error is kept: a dial
-		// error in it would say the call never left (metering.NeverSent).
+		// as never billed.
 		if attempts.uncertain > 0 {
-			return nil, fmt.Errorf("batch meter usage: %d of %d attempts may have reached AWS before the last failed: %v",
-				attempts.uncertain, attempts.n, err)
+			return nil, metering.Uncertain(fmt.Errorf("batch meter usage: %d of %d attempts may have reached AWS before the last failed: %w",
+				attempts.uncertain, attempts.n, err))
 		}
 		var tooOld *metertypes.TimestampOutOfBoundsException
 		if errors.As(err, &tooOld) {

@@ -170,15 +170,13 @@ func NewMeter(c *Client) *Meter { return &Meter{c: c} }
 var _ metering.Meterer = (*Meter)(nil)
 
 // meterError says a failed batch in the sender's words: throttled or
-// refused, which mean Microsoft took nothing, or else unknown. After an
-// attempt that may have reached Microsoft it is unknown whatever came
-// last, and keeps only the text of its causes: a dial error among them
-// would tell the sender the records never left (metering.NeverSent).
+// refused, which mean Microsoft took nothing, or else unknown, which it is
+// after an attempt that may have reached Microsoft whatever came last.
 func meterError(err error) error {
 	var ae *APIError
 	switch {
 	case errors.As(err, &ae) && ae.earlier != nil:
-		return fmt.Errorf("batch usage event: %v, after an earlier attempt that may have reached Microsoft: %v", err, ae.earlier)
+		return metering.Uncertain(fmt.Errorf("batch usage event: %w, after an earlier attempt that may have reached Microsoft: %v", err, ae.earlier))
 	case errors.Is(err, ErrThrottled):
 		return fmt.Errorf("%w: %w", metering.ErrThrottled, err)
 	case errors.Is(err, ErrInvalidInput), errors.Is(err, ErrBadRequest):

@@ -245,10 +245,7 @@ func (m *Meter) check(ctx context.Context, service string, op *servicecontrol.Op
 func meterError(doing string, err error) error {
 	switch code := httpCode(err); {
 	case errors.Is(err, errMayHaveArrived):
-		// Neither surely unbilled nor refused, nor never sent: only the
-		// text of the causes, so that no dial error among them tells the
-		// sender otherwise (metering.NeverSent).
-		return fmt.Errorf("%s: %v", doing, err)
+		return metering.Uncertain(fmt.Errorf("%s: %w", doing, err))
 	case code == http.StatusTooManyRequests:
 		return fmt.Errorf("%w: %s: %w", metering.ErrThrottled, doing, err)
 	case code == http.StatusBadRequest:
