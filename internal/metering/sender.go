@@ -400,8 +400,10 @@ func (s *Sender) release(ctx context.Context, batch []Record, cause error, carry
 		msg = msg[:500]
 	}
 	now := store.Now(s.cfg.Now())
-	// AWS surely did not take the batch when it said so (throttled, out of
-	// window, rejected); any other failure may have come after AWS accepted.
+	// The marketplace surely did not take the batch when it said so
+	// (throttled, out of window, rejected) or was never reached; any other
+	// failure may have come after it accepted, and so may any call that
+	// failed after an attempt which may have reached it (Uncertain).
 	var uncertain uncertainError
 	maybe := errors.As(cause, &uncertain) ||
 		!errors.Is(cause, ErrThrottled) && !errors.Is(cause, ErrTimestampOutOfBounds) && !errors.Is(cause, ErrRejected) && !NeverSent(cause)
@@ -482,7 +484,7 @@ const skippedZero = "skipped: a zero-quantity record AWS's quota left no room fo
 
 // NeverSent says whether a call failed before its request left: the
 // connection could not be made, so the marketplace has nothing. Adapters
-// use it to class their own attempts (awsmp).
+// use it to class their own attempts (awsmp, azuremp, gcpmp).
 func NeverSent(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
