@@ -8,15 +8,15 @@ import (
 	"time"
 )
 
-// dedup, on PostgreSQL, claims a usage_keys slot for every item of a round
-// and returns the
-// items that were new, in the round's order; the others are marked dup. Slots are probed in order
-// within the event's hour, as in open addressing: an event's slot is the
+// dedup, on PostgreSQL's careful way, claims a usage_keys slot for every
+// item of a round and returns the items that were new, in the round's
+// order; the others are marked dup. Slots are probed in order within the
+// event's hour, as in open addressing: an event's slot is the
 // first of slot, slot+1, ... that is free or holds its own chk. Slots of an
 // hour are only ever added (and dropped all together when the hour expires),
 // so a resend walks the same path and finds its event.
 //
-// The hours' locks come first, as on the fast way (writeRound), so that
+// The hours' locks come first, as on the fast way (writeFast), so that
 // every writer takes hour locks before key locks, whichever way it goes.
 func (in *Ingester) dedup(ctx context.Context, tx *sql.Tx, items []*item) ([]*item, error) {
 	_, hours := roundHours(items)
