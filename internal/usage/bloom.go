@@ -4,12 +4,14 @@ package usage
 // one 512-bit block, a cache line, so a test costs one memory access however
 // large the filter. It answers "certainly absent" or "perhaps present".
 //
-// With 16 bits a key and 10 bits set per key, about 9 keys in 10,000 that
-// were never added are reported present by a full filter; with 20 bits, 2 in
-// 10,000 (measured, TestBloom_NoFalseNegativesAndFewFalsePositives). Each
-// costs a lookup in usage_keys, in every run and in the log's keys, pages
-// mostly out of the cache: with 2 in 1,000 those lookups took a third of the
-// writer's time once an hour held eighteen million keys in thirty-five runs.
+// With 24 bits a key and 12 bits set per key, about 1 key in 10,000 that was
+// never added is reported present by a chain of four filters holding forty
+// million keys (measured, BenchmarkHourFilter; TestBloom_NoFalseNegatives-
+// AndFewFalsePositives checks a bound). Each such "perhaps" costs a lookup in
+// usage_keys and in every run, pages mostly out of the cache: at 16 to 20
+// bits a key and 10 bits set, the same chain answered 15 in 10,000, and at
+// eighty million keys those lookups took a seventh of the writer's time.
+// The bits cost 3 bytes a key: 300 MB for a hundred million keys.
 type bloom struct {
 	blocks [][8]uint64
 	keys   int // keys added
@@ -18,10 +20,9 @@ type bloom struct {
 }
 
 const (
-	bloomBitsPerKey    = 16 // of an hour's first filter
-	bloomMaxBitsPerKey = 20 // of its fourth and later
-	bloomProbes        = 10
-	bloomBlockBytes    = 64
+	bloomBitsPerKey = 24
+	bloomProbes     = 12 // at most 14: blockBits holds 14 positions
+	bloomBlockBytes = 64
 )
 
 func newBloom(capacity, bitsPerKey, probes int) *bloom {
@@ -61,10 +62,8 @@ func bitsOf(h uint64) blockBits {
 // next is the position of bit i, for i < 14.
 func (b blockBits) next(i int) uint64 { return b[i/7] >> (9 * (i % 7)) & 511 }
 
-func (f *bloom) add(slot int64) {
-	h := mix(slot)
+func (f *bloom) add(h uint64, bits blockBits) {
 	w := f.block(h)
-	bits := bitsOf(h)
 	for i := range f.k {
 		p := bits.next(i)
 		w[p>>6] |= 1 << (p & 63)
@@ -72,10 +71,8 @@ func (f *bloom) add(slot int64) {
 	f.keys++
 }
 
-func (f *bloom) mayHave(slot int64) bool {
-	h := mix(slot)
-	w := f.block(h)
-	bits := bitsOf(h)
+// has tests the bits of a key whose block is w.
+func (f *bloom) has(w *[8]uint64, bits blockBits) bool {
 	for i := range f.k {
 		p := bits.next(i)
 		if w[p>>6]&(1<<(p&63)) == 0 {
@@ -100,7 +97,7 @@ type hourFilter struct {
 }
 
 // firstFilterKeys sizes an hour's first filter when the hours before give
-// no hint: 2 MiB. A test asks every filter of the chain, each a memory
+// no hint: 3 MiB. A test asks every filter of the chain, each a memory
 // access far from the last, so a chain should stay short: it grows fourfold
 // up to quadFilterKeys, twofold after (for memory), and reaches a hundred
 // million keys in five filters. (It began at 65,536 keys and doubled: an
@@ -111,13 +108,47 @@ const (
 	quadFilterKeys  = 1 << 24
 )
 
+// mayHave asks every filter of the chain, hashing the slot once. Each
+// filter's block is a cache and TLB miss; the blocks are all fetched before
+// any is tested, so that the misses overlap instead of each waiting for the
+// test before it (a test that found a bit clear returns, and its branch is
+// what the processor cannot see past).
 func (h *hourFilter) mayHave(slot int64) bool {
-	for _, f := range h.chain {
-		if f.mayHave(slot) {
+	hs := mix(slot)
+	bits := bitsOf(hs)
+	first := bits.next(0)
+	var blocks [8]*[8]uint64
+	var words [8]uint64 // each block's word of the first bit
+	n := min(len(h.chain), len(blocks))
+	for i, f := range h.chain[:n] {
+		blocks[i] = f.block(hs)
+		words[i] = blocks[i][first>>6]
+	}
+	for i, f := range h.chain[:n] {
+		if words[i]&(1<<(first&63)) != 0 && f.has(blocks[i], bits) {
+			return true
+		}
+	}
+	for _, f := range h.chain[n:] {
+		if f.has(f.block(hs), bits) {
 			return true
 		}
 	}
 	return false
+}
+
+// touch loads the first word of slot's block in every filter of the chain
+// and tests nothing, so that a loop of touches has no branch on what it
+// loads and runs ahead, many misses in flight at once. dedup touches a
+// window of a round's keys before it tests them.
+func (h *hourFilter) touch(slot int64) uint64 {
+	hs := mix(slot)
+	first := bitsOf(hs).next(0)
+	var seen uint64
+	for _, f := range h.chain {
+		seen ^= f.block(hs)[first>>6]
+	}
+	return seen
 }
 
 // add records slot and returns how many bytes the filter grew by.
@@ -132,16 +163,12 @@ func (h *hourFilter) add(slot int64) int {
 				next = last << 2
 			}
 		}
-		// Each filter of the chain answers "perhaps" for its own share of
-		// absent keys, and a test asks them all: later filters take more
-		// bits a key, so that a long chain (an hour that grew far past
-		// the one before) stays near one filter's rate.
-		bits := min(bloomBitsPerKey+2*len(h.chain), bloomMaxBitsPerKey)
-		f := newBloom(next, bits, bloomProbes)
+		f := newBloom(next, bloomBitsPerKey, bloomProbes)
 		h.chain = append(h.chain, f)
 		grown = f.bytes()
 	}
-	h.chain[len(h.chain)-1].add(slot)
+	hs := mix(slot)
+	h.chain[len(h.chain)-1].add(hs, bitsOf(hs))
 	return grown
 }
 

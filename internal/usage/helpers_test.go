@@ -110,7 +110,8 @@ func storedTotals(t testing.TB, db *store.DB, orgID int64) totals {
 	}
 	if err == nil {
 		// On SQLite a key is in usage_keys, in a run or in the log (runs.go).
-		err = db.Read().QueryRow(`SELECT (SELECT COUNT(*) FROM usage_keys) + (SELECT COUNT(*) FROM usage_key_runs)`).Scan(&s.Keys)
+		err = db.Read().QueryRow(`SELECT (SELECT COUNT(*) FROM usage_keys) +
+			(SELECT COALESCE(SUM(length(keys)), 0) / 16 FROM usage_key_blocks)`).Scan(&s.Keys)
 		s.Keys += loggedKeys(t, db)
 	}
 	if err != nil {

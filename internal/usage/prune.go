@@ -20,14 +20,26 @@ func (in *Ingester) PruneKeys(ctx context.Context) (int64, error) {
 	var total int64
 	if in.front != nil {
 		// Runs hold keys of recent hours; an old one is there only until
-		// the next compaction step moves it, but may be there now.
-		res, err := in.db.Write().ExecContext(ctx, `DELETE FROM usage_key_runs WHERE run IN (`+distinctRuns+`) AND slot < $1`,
-			(cutoff+1)<<slotHashBits)
+		// the next compaction step moves it, but may be there now. A block
+		// that reaches past the cutoff stays whole: its expired keys can
+		// never match again, and compaction moves them to usage_keys.
+		rows, err := in.db.Write().QueryContext(ctx, `DELETE FROM usage_key_blocks WHERE run IN (`+distinctRuns+`)
+			AND first_slot < $1 AND last_slot < $1 RETURNING length(keys)`, (cutoff+1)<<slotHashBits)
 		if err != nil {
 			return 0, fmt.Errorf("delete expired usage keys of runs: %w", err)
 		}
-		if total, err = res.RowsAffected(); err != nil {
-			return 0, fmt.Errorf("count deleted usage keys: %w", err)
+		for rows.Next() {
+			var n int64
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return 0, fmt.Errorf("count deleted usage keys: %w", err)
+			}
+			total += n / blockKeyBytes
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return 0, fmt.Errorf("delete expired usage keys of runs: %w", err)
 		}
 	}
 	for {

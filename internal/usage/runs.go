@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -27,9 +25,9 @@ import (
 // So a new key is written only with its event: usage_events carries each
 // event's slot and chk, and the events after usage_key_log.through are the
 // log of keys not yet indexed. The writer holds those keys in memory
-// (pending) and, once there are RunKeys of them, writes them to a new run of
-// usage_key_runs in slot order, a step at a time between rounds, and moves
-// through past them. A run is written once, as an append, and never again.
+// (pending) and, once there are RunKeys of them, writes them to a new run in
+// slot order, as blocks of usage_key_blocks (blocks.go), a step at a time
+// between rounds, and moves through past them. A run is written once, as an append, and never again.
 // (Writing each round's keys into a run as they came was what it did before:
 // random inserts into a B-tree of half a million keys dirtied most of its
 // pages every round, and the commit wrote them all to the WAL: half the
@@ -53,6 +51,7 @@ import (
 type runIndex struct {
 	runKeys  int   // keys pending before a run is written
 	stepKeys int   // keys of a run one flushStep writes
+	moveKeys int   // about how many keys one compaction step moves
 	hotHours int64 // hours before the current one that stay in runs, covered by filters
 	budget   int   // bytes the filters may take; the oldest hours lose theirs first
 	logger   *slog.Logger
@@ -67,6 +66,7 @@ type runIndex struct {
 	filters     map[int64]*hourFilter
 	dropped     map[int64]bool // hot hours whose filter went over budget
 	filterBytes int
+	sink        uint64  // what touchAhead loaded, kept so that the loads are not left out
 	runs        []int64 // complete runs that may hold keys, ascending
 	lastRun     int64   // usage_key_log.run: the highest complete run
 	compacting  bool    // keys of cold hours may still sit in runs
@@ -105,25 +105,25 @@ const (
 	// holds the writer, so it stays short next to a round.
 	compactStep = 50_000
 	// flushStep is how many keys of a run one step writes, for the same
-	// reason.
-	flushStep = 50_000
+	// reason: 2,185 blocks, a few milliseconds.
+	flushStep = 1 << 17
 )
 
 func newRunIndex(runKeys int, logger *slog.Logger, stmts stmtCache) *runIndex {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
-	return &runIndex{runKeys: runKeys, stepKeys: flushStep, hotHours: defaultHotHours, budget: defaultFilterBytes, logger: logger, stmts: stmts,
+	return &runIndex{runKeys: runKeys, stepKeys: flushStep, moveKeys: compactStep, hotHours: defaultHotHours, budget: defaultFilterBytes, logger: logger, stmts: stmts,
 		token: int64(binary.LittleEndian.Uint64(b[:]) >> 1)}
 }
 
 func hourOf(t time.Time) int64 { return int64(t.Sub(keyEpoch) / time.Hour) }
 
-// distinctRuns lists the runs present in usage_key_runs with one index seek
+// distinctRuns lists the runs present in usage_key_blocks with one index seek
 // per run (a skip scan), not a scan of every key.
 const distinctRuns = `WITH RECURSIVE r(run) AS (
-	SELECT MIN(run) FROM usage_key_runs
+	SELECT MIN(run) FROM usage_key_blocks
 	UNION ALL
-	SELECT (SELECT MIN(run) FROM usage_key_runs WHERE run > r.run) FROM r WHERE r.run IS NOT NULL)
+	SELECT (SELECT MIN(run) FROM usage_key_blocks WHERE run > r.run) FROM r WHERE r.run IS NOT NULL)
 SELECT run FROM r WHERE run IS NOT NULL`
 
 const selectOwner = `SELECT token FROM usage_key_owner WHERE id = 1`
@@ -202,7 +202,7 @@ func (x *runIndex) load(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	}
 	// A run above the last complete one is a write cut short: its keys are
 	// still in the log, and it is written again from there.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM usage_key_runs WHERE run > ?`, x.lastRun); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM usage_key_blocks WHERE run > ?`, x.lastRun); err != nil {
 		return fmt.Errorf("drop a usage key run cut short: %w", err)
 	}
 	runs, err := queryInts(ctx, tx, distinctRuns)
@@ -237,8 +237,17 @@ func (x *runIndex) load(ctx context.Context, tx *sql.Tx, now time.Time) error {
 			return fmt.Errorf("read usage keys: %w", err)
 		}
 		for _, r := range runs {
-			if err := add(`SELECT slot FROM usage_key_runs WHERE run = ? AND slot >= ?`, r, lo); err != nil {
-				return fmt.Errorf("read usage key runs: %w", err)
+			err := eachBlock(ctx, tx, `SELECT keys FROM usage_key_blocks WHERE run = ? AND last_slot >= ?`, []any{r, lo},
+				func(ks []key) {
+					for _, k := range ks {
+						if k.slot >= lo {
+							x.remember(k.slot)
+							keys++
+						}
+					}
+				})
+			if err != nil {
+				return fmt.Errorf("read usage key run %d: %w", r, err)
 			}
 		}
 	}
@@ -276,6 +285,20 @@ func (x *runIndex) surelyFree(slot int64) bool {
 	}
 	f := x.filters[h]
 	return f == nil || !f.mayHave(slot)
+}
+
+// touchWindow is how many keys' filter blocks dedup fetches before testing
+// them: enough to keep the processor's misses in flight, few enough that
+// their blocks are still in cache when tested.
+const touchWindow = 32
+
+// touchAhead fetches the filter blocks of the items' slots (hourFilter.touch).
+func (x *runIndex) touchAhead(items []*item) {
+	for _, it := range items {
+		if f := x.filters[it.key.slot>>slotHashBits]; f != nil {
+			x.sink ^= f.touch(it.key.slot)
+		}
+	}
 }
 
 // remember adds slot to its hour's filter; when the filters go over budget
@@ -324,7 +347,10 @@ func (x *runIndex) dedup(ctx context.Context, tx *sql.Tx, items []*item, now tim
 	pending := items
 	for len(pending) > 0 {
 		var check []*item
-		for _, it := range pending {
+		for i, it := range pending {
+			if i%touchWindow == 0 {
+				x.touchAhead(pending[i:min(i+touchWindow, len(pending))])
+			}
 			for {
 				if chk, taken := occupied[it.key.slot]; taken {
 					if chk == it.key.chk {
@@ -385,17 +411,7 @@ func (x *runIndex) lookup(ctx context.Context, tx *sql.Tx, items []*item) (map[i
 		return nil, fmt.Errorf("read usage keys: %w", err)
 	}
 	if len(x.runs) > 0 {
-		// The run ids are ours, written into the text; with the slots as
-		// parameters SQLite seeks each (run, slot) pair of the primary key.
-		var runs strings.Builder
-		for i, r := range x.runs {
-			if i > 0 {
-				runs.WriteByte(',')
-			}
-			runs.WriteString(strconv.FormatInt(r, 10))
-		}
-		prefix := "SELECT slot, chk FROM usage_key_runs WHERE run IN (" + runs.String() + ") AND slot IN ("
-		if err := slotChecks(ctx, tx, items, prefix, false, found); err != nil {
+		if err := x.blockChecks(ctx, tx, items, found); err != nil {
 			return nil, fmt.Errorf("read usage key runs: %w", err)
 		}
 	}
@@ -412,11 +428,88 @@ func (x *runIndex) lookup(ctx context.Context, tx *sql.Tx, items []*item) (map[i
 	return found, nil
 }
 
-// insertRunText is the statement for rows keys of a run. OR IGNORE keeps
-// SQLite from writing a statement journal (see insertEventsText); no row is
-// expected to be ignored, and flushStep checks that none was.
-func insertRunText(rows int) string {
-	return multiValues("INSERT OR IGNORE INTO usage_key_runs (run, slot, chk) VALUES ", rows, 3, "")
+// lookupRows is how many (run, slot) pairs one lookup statement asks.
+const lookupRows = 500
+
+// lookupBlocksText is the statement for rows (run, slot) pairs: each slot
+// with the block of the run that would hold it, the one whose first slot is
+// the highest at or below it (NULL if there is none): one seek of the
+// primary key a pair.
+func lookupBlocksText(rows int) string {
+	return multiValues("WITH q(run, slot) AS (VALUES ", rows, 2, ") SELECT q.slot, "+
+		"(SELECT b.keys FROM usage_key_blocks b WHERE b.run = q.run AND b.first_slot <= q.slot ORDER BY b.first_slot DESC LIMIT 1) FROM q")
+}
+
+// blockChecks adds to found the chk of each item's slot held by a run.
+func (x *runIndex) blockChecks(ctx context.Context, tx *sql.Tx, items []*item, found map[int64]int64) error {
+	runs := len(x.runs)
+	return x.stmts.chunked(ctx, tx, len(items)*runs, lookupRows, lookupBlocksText,
+		func(lo, hi int, buf []any) []any {
+			for p := lo; p < hi; p++ {
+				buf = append(buf, x.runs[p%runs], items[p/runs].key.slot)
+			}
+			return buf
+		},
+		func(rows *sql.Rows) error {
+			for rows.Next() {
+				var slot int64
+				var b []byte
+				if err := rows.Scan(&slot, &b); err != nil {
+					return err
+				}
+				if chk, ok := blockFind(b, slot); ok {
+					found[slot] = chk
+				}
+			}
+			return rows.Err()
+		})
+}
+
+// eachBlock runs query, whose one column is a block, and gives fn each
+// block's keys, valid until fn returns.
+func eachBlock(ctx context.Context, tx *sql.Tx, query string, args []any, fn func(keys []key)) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var ks []key
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return err
+		}
+		if ks, err = decodeBlock(ks[:0], b); err != nil {
+			return err
+		}
+		fn(ks)
+	}
+	return rows.Err()
+}
+
+// insertBlocksText is the statement for rows blocks of a run. OR IGNORE
+// keeps SQLite from writing a statement journal (see insertEventsText); no
+// row is expected to be ignored, and flushStep checks that none was.
+func insertBlocksText(rows int) string {
+	return multiValues("INSERT OR IGNORE INTO usage_key_blocks (run, first_slot, last_slot, keys) VALUES ", rows, 4, "")
+}
+
+// blockRows is how many blocks one insert writes.
+const blockRows = 250
+
+// insertBlocks writes keys, in slot order, as blocks of run, and returns
+// how many blocks it wrote and how many there were.
+func insertBlocks(ctx context.Context, stmts stmtCache, tx *sql.Tx, run int64, keys []key) (written, blocks int64, err error) {
+	n := (len(keys) + blockKeys - 1) / blockKeys
+	err = stmts.chunked(ctx, tx, n, blockRows, insertBlocksText,
+		func(lo, hi int, buf []any) []any {
+			for b := lo; b < hi; b++ {
+				ks := keys[b*blockKeys : min((b+1)*blockKeys, len(keys))]
+				buf = append(buf, run, ks[0].slot, ks[len(ks)-1].slot, encodeBlock(ks))
+			}
+			return buf
+		}, nil, func(rows int64) { written += rows })
+	return written, int64(n), err
 }
 
 // flushDue says whether a run is being written or enough keys wait for one.
@@ -455,19 +548,12 @@ func (x *runIndex) flushStep(ctx context.Context, tx *sql.Tx, now time.Time) (do
 	}
 	f := x.flush
 	part := f.keys[f.written:min(f.written+x.stepKeys, len(f.keys))]
-	var written int64
-	err = x.stmts.chunked(ctx, tx, len(part), keyRows, insertRunText,
-		func(lo, hi int, buf []any) []any {
-			for _, k := range part[lo:hi] {
-				buf = append(buf, f.run, k.slot, k.chk)
-			}
-			return buf
-		}, nil, func(n int64) { written += n })
+	written, blocks, err := insertBlocks(ctx, x.stmts, tx, f.run, part)
 	if err != nil {
 		return nil, fmt.Errorf("write usage key run %d: %w", f.run, err)
 	}
-	if written != int64(len(part)) {
-		return nil, fmt.Errorf("write usage key run %d: %d of %d keys were there already", f.run, int64(len(part))-written, len(part))
+	if written != blocks {
+		return nil, fmt.Errorf("write usage key run %d: %d of %d blocks were there already", f.run, blocks-written, blocks)
 	}
 	last := f.written+len(part) == len(f.keys)
 	if last {
@@ -496,50 +582,44 @@ func (x *runIndex) compact(ctx context.Context, tx *sql.Tx) (moved int, more boo
 		return 0, false, nil
 	}
 	cut := x.hotFrom << slotHashBits
-	per := max(256, compactStep/len(x.runs))
-	type pair struct{ slot, chk int64 }
-	got := make([][]pair, len(x.runs))
-	bound := cut - 1 // the highest slot this step moves
+	per := max(1, x.moveKeys/blockKeys/len(x.runs)) // blocks read from each run
+	read := make([][][]key, len(x.runs))            // each run's blocks that begin below cut, in order
+	bound := cut - 1                                // the highest slot this step moves
 	for i, r := range x.runs {
-		rows, err := tx.QueryContext(ctx, `SELECT slot, chk FROM usage_key_runs WHERE run = ? AND slot < ? ORDER BY slot LIMIT ?`, r, cut, per)
+		err := eachBlock(ctx, tx, `SELECT keys FROM usage_key_blocks WHERE run = ? AND first_slot < ? ORDER BY first_slot LIMIT ?`,
+			[]any{r, cut, per}, func(ks []key) { read[i] = append(read[i], slices.Clone(ks)) })
 		if err != nil {
 			return 0, false, fmt.Errorf("read usage key run %d: %w", r, err)
 		}
-		for rows.Next() {
-			var p pair
-			if err := rows.Scan(&p.slot, &p.chk); err != nil {
-				rows.Close()
-				return 0, false, err
-			}
-			got[i] = append(got[i], p)
-		}
-		if err := rows.Close(); err != nil {
-			return 0, false, err
-		}
-		if len(got[i]) == per {
-			// This run has more below cut: move only what every run has
-			// read up to, so that the keys go to usage_keys in order.
-			bound = min(bound, got[i][per-1].slot)
-			more = true
-		}
-	}
-	var batch []pair
-	for _, g := range got {
-		for _, p := range g {
-			if p.slot <= bound {
-				batch = append(batch, p)
+		if b := read[i]; len(b) == per {
+			if last := b[per-1][len(b[per-1])-1].slot; last < cut {
+				// This run may have more below cut: move only what every
+				// run has read up to, so that the keys go to usage_keys in
+				// order.
+				bound = min(bound, last)
+				more = true
 			}
 		}
 	}
-	slices.SortFunc(batch, func(a, b pair) int { return cmp.Compare(a.slot, b.slot) })
+	var batch []key
+	for _, blocks := range read {
+		for _, b := range blocks {
+			for _, k := range b {
+				if k.slot <= bound {
+					batch = append(batch, k)
+				}
+			}
+		}
+	}
+	slices.SortFunc(batch, func(a, b key) int { return cmp.Compare(a.slot, b.slot) })
 	var written int64
 	err = stmtCache(nil).chunked(ctx, tx, len(batch), keyRows,
 		func(rows int) string {
 			return multiValues("INSERT OR IGNORE INTO usage_keys (slot, chk) VALUES ", rows, 2, "")
 		},
 		func(lo, hi int, buf []any) []any {
-			for _, p := range batch[lo:hi] {
-				buf = append(buf, p.slot, p.chk)
+			for _, k := range batch[lo:hi] {
+				buf = append(buf, k.slot, k.chk)
 			}
 			return buf
 		}, nil, func(n int64) { written += n })
@@ -550,11 +630,33 @@ func (x *runIndex) compact(ctx context.Context, tx *sql.Tx) (moved int, more boo
 		x.logger.ErrorContext(ctx, "usage keys found in both a run and usage_keys; the older one is kept", "keys", int64(len(batch))-written)
 	}
 	for i, r := range x.runs {
-		if len(got[i]) == 0 {
+		// The blocks that begin at or below bound go; the keys above bound
+		// of the last of them (it may reach past bound) stay, as a block
+		// of their own.
+		var rest []key
+		gone := false
+		for _, b := range read[i] {
+			if b[0].slot > bound {
+				break
+			}
+			gone = true
+			rest = rest[:0]
+			for _, k := range b {
+				if k.slot > bound {
+					rest = append(rest, k)
+				}
+			}
+		}
+		if !gone {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM usage_key_runs WHERE run = ? AND slot <= ?`, r, bound); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM usage_key_blocks WHERE run = ? AND first_slot <= ?`, r, bound); err != nil {
 			return 0, false, fmt.Errorf("delete moved usage keys of run %d: %w", r, err)
+		}
+		if len(rest) > 0 {
+			if _, _, err := insertBlocks(ctx, nil, tx, r, rest); err != nil {
+				return 0, false, fmt.Errorf("keep usage keys of run %d: %w", r, err)
+			}
 		}
 	}
 	if !more {
@@ -562,7 +664,7 @@ func (x *runIndex) compact(ctx context.Context, tx *sql.Tx) (moved int, more boo
 		kept := x.runs[:0]
 		for _, r := range x.runs {
 			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM usage_key_runs WHERE run = ? LIMIT 1`, r).Scan(&one)
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM usage_key_blocks WHERE run = ? LIMIT 1`, r).Scan(&one)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,13 +19,8 @@ import (
 func TestBloom_NoFalseNegativesAndFewFalsePositives(t *testing.T) {
 	// An hour that grows from nothing to six million keys: three filters.
 	const keys = 6_000_000
-	var h hourFilter
-	hour := int64(60_000) << slotHashBits
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range keys {
-		h.add(hour | rng.Int64N(slotHashMask+1))
-	}
-	rng = rand.New(rand.NewPCG(1, 2)) // the same keys again
+	h, hour := grownHour(keys, rand.New(rand.NewPCG(1, 2)))
+	rng := rand.New(rand.NewPCG(1, 2)) // the same keys again
 	for range keys {
 		if s := hour | rng.Int64N(slotHashMask+1); !h.mayHave(s) {
 			t.Fatalf("slot %x was added but is reported absent", s)
@@ -35,17 +33,30 @@ func TestBloom_NoFalseNegativesAndFewFalsePositives(t *testing.T) {
 			fp++
 		}
 	}
-	// A full filter of 16 bits a key and 10 probes answers about 0.09% of
-	// absent keys "perhaps", and a test asks every filter of the chain: this
-	// one, three filters of 16 to 20 bits a key, answers about 0.15%. Each
-	// "perhaps" costs a lookup in every run. (Before the bits in a block came
-	// from their own hash and later filters took more bits, a chain of five
-	// answered 0.8%.)
+	// A test asks every filter of the chain, and each answers "perhaps" for
+	// its own share of absent keys: this chain, three filters of 24 bits a
+	// key, answers about 0.01%. Each "perhaps" costs a lookup in every run.
+	// (Before the bits in a block came from their own hash, a chain of five
+	// answered 0.8%; at 16 to 20 bits a key, 0.15%.)
 	rate := float64(fp) / trials
 	t.Logf("false positive rate %.5f with %d filters, %d bytes", rate, len(h.chain), h.bytes())
-	if rate > 0.003 {
-		t.Errorf("false positive rate %.4f, want at most 0.003 (%d filters, %d bytes)", rate, len(h.chain), h.bytes())
+	if rate > 0.0003 {
+		t.Errorf("false positive rate %.4f, want at most 0.0003 (%d filters, %d bytes)", rate, len(h.chain), h.bytes())
 	}
+}
+
+// runKeysQuery counts the keys in the blocks of runs (16 bytes a key).
+const runKeysQuery = "SELECT COALESCE(SUM(length(keys)), 0) / 16 FROM usage_key_blocks"
+
+// grownHour is the filter of an hour that grew from nothing to keys random
+// keys, drawn from rng.
+func grownHour(keys int, rng *rand.Rand) (*hourFilter, int64) {
+	h := &hourFilter{}
+	hour := int64(60_000) << slotHashBits
+	for range keys {
+		h.add(hour | rng.Int64N(slotHashMask+1))
+	}
+	return h, hour
 }
 
 // frontClock is a clock the test moves.
@@ -75,6 +86,7 @@ func startFront(t *testing.T, db *store.DB, clk *frontClock, runKeys int) runnin
 	}
 	if ing.front != nil {
 		ing.front.stepKeys = 16 // runs written in several steps, so that restarts and rounds fall between them
+		ing.front.moveKeys = 1  // one block of each run a compaction step, so that steps stop inside other runs' blocks
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -100,7 +112,7 @@ func storedKeys(t *testing.T, db *store.DB) (keys, runKeys, logged, events int64
 	// One statement, so that the counts are of one moment. A run being
 	// written (above usage_key_log's run) does not count yet: its keys are
 	// still the log's.
-	logQuery, runQuery := "0", "SELECT COUNT(*) FROM usage_key_runs"
+	logQuery, runQuery := "0", runKeysQuery
 	if db.Dialect() == store.DialectSQLite {
 		logQuery = "SELECT COUNT(*) FROM usage_events WHERE id > (SELECT through FROM usage_key_log)"
 		runQuery += " WHERE run <= (SELECT run FROM usage_key_log)"
@@ -277,11 +289,15 @@ func TestRunIndex_CollisionsInRunsAndUsageKeysMoveOn(t *testing.T) {
 			}
 			k := keyOf(&ev)
 			for i, slot := range []int64{k.slot, k.next().slot} {
-				q := `INSERT INTO usage_keys (slot, chk) VALUES ($1, $2)`
+				other := key{slot: slot, chk: k.chk + 1 + int64(i)}
+				var err error
 				if where == "run" {
-					q = `INSERT INTO usage_key_runs (run, slot, chk) VALUES (7, $1, $2)`
+					_, err = db.Write().Exec(`INSERT INTO usage_key_blocks (run, first_slot, last_slot, keys) VALUES (7, $1, $1, $2)`,
+						slot, encodeBlock([]key{other}))
+				} else {
+					_, err = db.Write().Exec(`INSERT INTO usage_keys (slot, chk) VALUES ($1, $2)`, other.slot, other.chk)
 				}
-				if _, err := db.Write().Exec(q, slot, k.chk+1+int64(i)); err != nil {
+				if err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -305,7 +321,7 @@ func TestRunIndex_CollisionsInRunsAndUsageKeysMoveOn(t *testing.T) {
 
 // TestRunIndex_RunCutShortIsWrittenAgain: a writer stopped in the middle of
 // writing a run (kill -9 between two steps) leaves part of it in
-// usage_key_runs and usage_key_log before it. The next writer drops the
+// usage_key_blocks and usage_key_log before it. The next writer drops the
 // part, reads the keys back from the log, writes the run whole, and every
 // resend is still a duplicate.
 func TestRunIndex_RunCutShortIsWrittenAgain(t *testing.T) {
@@ -323,11 +339,30 @@ func TestRunIndex_RunCutShortIsWrittenAgain(t *testing.T) {
 	}
 	first.stop()
 	// What a cut-short write leaves: 20 of the keys in run 1, the log not moved.
-	if _, err := db.Write().Exec(`INSERT INTO usage_key_runs (run, slot, chk) SELECT 1, slot, chk FROM usage_events ORDER BY slot LIMIT 20`); err != nil {
+	var cut []key
+	rows, err := db.Read().Query(`SELECT slot, chk FROM usage_events ORDER BY slot LIMIT 20`)
+	if err != nil {
 		t.Fatal(err)
 	}
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.slot, &k.chk); err != nil {
+			t.Fatal(err)
+		}
+		cut = append(cut, k)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for lo := 0; lo < len(cut); lo += 7 { // blocks of 7, 7 and 6 keys
+		part := cut[lo:min(lo+7, len(cut))]
+		if _, err := db.Write().Exec(`INSERT INTO usage_key_blocks (run, first_slot, last_slot, keys) VALUES (1, $1, $2, $3)`,
+			part[0].slot, part[len(part)-1].slot, encodeBlock(part)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var partial int
-	if err := db.Read().QueryRow(`SELECT COUNT(*) FROM usage_key_runs WHERE run > (SELECT run FROM usage_key_log)`).Scan(&partial); err != nil || partial != 20 {
+	if err := db.Read().QueryRow(runKeysQuery + ` WHERE run > (SELECT run FROM usage_key_log)`).Scan(&partial); err != nil || partial != 20 {
 		t.Fatalf("set-up: %d keys in a run being written (%v), want 20", partial, err)
 	}
 	second := startFront(t, db, clk, 10)
@@ -336,10 +371,156 @@ func TestRunIndex_RunCutShortIsWrittenAgain(t *testing.T) {
 	}
 	waitKeys(t, db, func(keys, runKeys, logged int64) bool { return keys == 0 && runKeys == 50 && logged == 0 })
 	var runs int
-	if err := db.Read().QueryRow(`SELECT COUNT(DISTINCT run) FROM usage_key_runs`).Scan(&runs); err != nil || runs != 1 {
+	if err := db.Read().QueryRow(`SELECT COUNT(DISTINCT run) FROM usage_key_blocks`).Scan(&runs); err != nil || runs != 1 {
 		t.Errorf("%d runs (%v), want the one run written again", runs, err)
 	}
 	if res, err := second.Ingest(ctx, 1, in); err != nil || res.Duplicates != 50 {
 		t.Errorf("resend after the run is written: %+v %v, want 50 duplicates", res, err)
+	}
+}
+
+// BenchmarkHourFilter tests absent keys against the chain of an hour that
+// grew from nothing to forty million keys (four filters, 130 MB): one key
+// at a time, and as dedup does, a window of keys touched before testing.
+// go test -run '^$' -bench HourFilter ./internal/usage
+func BenchmarkHourFilter(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	h, hour := grownHour(40_000_000, rng)
+	probe := make([]int64, 1<<16)
+	for i := range probe {
+		probe[i] = hour | rng.Int64N(slotHashMask+1)
+	}
+	b.Run(fmt.Sprintf("one-at-a-time/%d-filters", len(h.chain)), func(b *testing.B) {
+		hits := 0
+		for i := 0; b.Loop(); i++ {
+			if h.mayHave(probe[i&(len(probe)-1)]) {
+				hits++
+			}
+		}
+		b.ReportMetric(float64(hits)/float64(b.N), "positives/op")
+	})
+	b.Run(fmt.Sprintf("touched-ahead/%d-filters", len(h.chain)), func(b *testing.B) {
+		hits, sink := 0, uint64(0)
+		for i := 0; b.Loop(); i++ {
+			j := i & (len(probe) - 1)
+			if j%touchWindow == 0 {
+				for _, s := range probe[j : j+touchWindow] {
+					sink ^= h.touch(s)
+				}
+			}
+			if h.mayHave(probe[j]) {
+				hits++
+			}
+		}
+		b.ReportMetric(float64(hits)/float64(b.N), "positives/op")
+		_ = sink
+	})
+}
+
+// TestMigration0031_KeysOfCompleteRunsMoveToUsageKeys: runs stored a row a
+// key before migration 0031. Its keys of complete runs go to usage_keys, a
+// key already there is kept once, and a run cut short is left to the log,
+// whose keys the writer writes to a run again.
+func TestMigration0031_KeysOfCompleteRunsMoveToUsageKeys(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		types := map[store.Dialect]*strings.Replacer{
+			store.DialectSQLite:   strings.NewReplacer("{{bytes}}", "BLOB", "{{without_rowid}}", "WITHOUT ROWID"),
+			store.DialectPostgres: strings.NewReplacer("{{bytes}}", "BYTEA", "{{without_rowid}}", ""),
+		}[db.Dialect()]
+		hour := int64(60_000) << slotHashBits
+		before := []string{
+			`DROP TABLE usage_key_blocks`,
+			types.Replace(`CREATE TABLE usage_key_runs (run BIGINT NOT NULL, slot BIGINT NOT NULL, chk BIGINT NOT NULL,
+				PRIMARY KEY (run, slot)) {{without_rowid}}`),
+			fmt.Sprintf(`INSERT INTO usage_key_runs (run, slot, chk) VALUES (1, %d, 11), (1, %d, 12), (2, %d, 13), (2, %d, 14)`,
+				hour+1, hour+2, hour+3, hour+4),
+			fmt.Sprintf(`INSERT INTO usage_keys (slot, chk) VALUES (%d, 12)`, hour+2), // in usage_keys and a run
+			`UPDATE usage_key_log SET run = 1`,                                        // run 2 was cut short
+		}
+		for _, q := range before {
+			if _, err := db.Write().Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		ms, err := store.Migrations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := ms[slices.IndexFunc(ms, func(m store.Migration) bool { return m.Version == 31 })]
+		if _, err := db.Write().Exec(types.Replace(m.SQL)); err != nil {
+			t.Fatal(err)
+		}
+		got := map[int64]int64{}
+		rows, err := db.Read().Query(`SELECT slot, chk FROM usage_keys`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var slot, chk int64
+			if err := rows.Scan(&slot, &chk); err != nil {
+				t.Fatal(err)
+			}
+			got[slot-hour] = chk
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[int64]int64{1: 11, 2: 12}; !maps.Equal(got, want) {
+			t.Errorf("usage_keys after the migration: %v, want %v", got, want)
+		}
+		var blocks int
+		if err := db.Read().QueryRow(`SELECT COUNT(*) FROM usage_key_blocks`).Scan(&blocks); err != nil || blocks != 0 {
+			t.Errorf("usage_key_blocks: %d rows (%v), want an empty table", blocks, err)
+		}
+		if _, err := db.Read().Exec(`SELECT 1 FROM usage_key_runs`); err == nil {
+			t.Error("usage_key_runs is still there")
+		}
+	})
+}
+
+// TestPruneKeys_BlocksOfRuns: a block of a run goes when all its keys are
+// of expired hours; a block that reaches into a younger hour stays whole
+// (compaction moves its keys), and PruneKeys counts keys, not blocks.
+func TestPruneKeys_BlocksOfRuns(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	now := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
+	ing, err := New(Config{DB: db, Meters: oneMeter{}, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }, MaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hours wholly before the window end before 07:00.
+	expired, young := hourOf(now.Add(-3*time.Hour))<<slotHashBits, hourOf(now)<<slotHashBits
+	blocks := [][]key{
+		{{expired + 1, 1}, {expired + 2, 2}, {expired + 3, 3}}, // expired
+		{{expired + 9, 4}, {young + 1, 5}},                     // reaches into a young hour
+		{{young + 2, 6}},
+	}
+	for _, b := range blocks {
+		if _, err := db.Write().Exec(`INSERT INTO usage_key_blocks (run, first_slot, last_slot, keys) VALUES (1, $1, $2, $3)`,
+			b[0].slot, b[len(b)-1].slot, encodeBlock(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := ing.PruneKeys(context.Background())
+	if err != nil || n != 3 {
+		t.Fatalf("PruneKeys = %d, %v; want the 3 keys of the expired block", n, err)
+	}
+	var left []int64
+	rows, err := db.Read().Query(`SELECT first_slot FROM usage_key_blocks ORDER BY first_slot`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s int64
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, s)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{expired + 9, young + 2}; !slices.Equal(left, want) {
+		t.Errorf("blocks left begin at %v, want %v", left, want)
 	}
 }
