@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // A run of SQLite's deduplication keys (runs.go) is stored as blocks: rows
@@ -63,4 +64,49 @@ func blockFind(b []byte, slot int64) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+const (
+	radixBits = 11
+	radixMask = 1<<radixBits - 1
+)
+
+// sortBySlot sorts keys by slot, for a run. It is a radix sort on 11-bit
+// digits, lowest first, that skips a digit every key shares (the hour's high
+// bits): four passes over a run of one hour's keys, each scattering into
+// 2,048 places, few enough to stay in cache (16-bit digits take fewer passes
+// but are slower). slices.SortFunc, with a comparison call for every step,
+// took 280 ms for a run of 2,097,152 keys with the writer held; this takes
+// 69 ms (BenchmarkSortBySlot). Slots are never negative, so their order is
+// that of their bits.
+func sortBySlot(keys []key) {
+	if len(keys) < 1024 {
+		slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.slot, b.slot) })
+		return
+	}
+	src, dst := keys, make([]key, len(keys))
+	count := make([]int, 1<<radixBits)
+	for shift := 0; shift < 64; shift += radixBits {
+		clear(count)
+		for _, k := range src {
+			count[uint64(k.slot)>>shift&radixMask]++
+		}
+		if count[uint64(src[0].slot)>>shift&radixMask] == len(src) {
+			continue // every key has this digit
+		}
+		at := 0
+		for d, n := range count {
+			count[d] = at
+			at += n
+		}
+		for _, k := range src {
+			d := uint64(k.slot) >> shift & radixMask
+			dst[count[d]] = k
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &keys[0] {
+		copy(keys, src)
+	}
 }

@@ -1,6 +1,8 @@
 package usage
 
 import (
+	"cmp"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -40,5 +42,60 @@ func TestBlock_RoundTripAndFind(t *testing.T) {
 		if _, err := decodeBlock(nil, bad); err == nil {
 			t.Errorf("decodeBlock accepted a block of %d bytes", len(bad))
 		}
+	}
+}
+
+func TestSortBySlot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	hour := int64(60_000) << slotHashBits
+	for _, tc := range []struct {
+		name string
+		n    int
+		slot func() int64
+	}{
+		{"few keys", 100, func() int64 { return hour | rng.Int64N(slotHashMask+1) }},
+		{"one hour", 100_000, func() int64 { return hour | rng.Int64N(slotHashMask+1) }},
+		{"three hours", 100_000, func() int64 { return hour + rng.Int64N(3)<<slotHashBits | rng.Int64N(slotHashMask+1) }},
+		{"every bit", 100_000, func() int64 { return rng.Int64() }},
+		{"small slots", 100_000, func() int64 { return rng.Int64N(1 << 20) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys := make([]key, tc.n)
+			for i := range keys {
+				keys[i] = key{slot: tc.slot(), chk: int64(i)}
+			}
+			want := slices.Clone(keys)
+			slices.SortStableFunc(want, func(a, b key) int { return cmp.Compare(a.slot, b.slot) })
+			sortBySlot(keys)
+			if !slices.Equal(keys, want) {
+				t.Error("sortBySlot's order differs from slices.SortStableFunc's")
+			}
+		})
+	}
+}
+
+// BenchmarkSortBySlot sorts a run's keys, as flushStep does.
+// go test -run '^$' -bench SortBySlot ./internal/usage
+func BenchmarkSortBySlot(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	hour := int64(60_000) << slotHashBits
+	keys := make([]key, defaultRunKeys)
+	for i := range keys {
+		keys[i] = key{slot: hour | rng.Int64N(slotHashMask+1), chk: int64(i)}
+	}
+	work := make([]key, len(keys))
+	for _, bc := range []struct {
+		name string
+		sort func([]key)
+	}{
+		{"radix", sortBySlot},
+		{"slices.SortFunc", func(k []key) { slices.SortFunc(k, func(a, b key) int { return cmp.Compare(a.slot, b.slot) }) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				copy(work, keys)
+				bc.sort(work)
+			}
+		})
 	}
 }

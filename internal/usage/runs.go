@@ -541,7 +541,7 @@ func (x *runIndex) flushStep(ctx context.Context, tx *sql.Tx, now time.Time) (do
 		for slot, chk := range x.pending {
 			f.keys = append(f.keys, key{slot: slot, chk: chk})
 		}
-		slices.SortFunc(f.keys, func(a, b key) int { return cmp.Compare(a.slot, b.slot) })
+		sortBySlot(f.keys)
 		// The keys move to the run being written now: a failed step makes
 		// the writer read them all back (ready = false).
 		x.flush, x.pending = f, map[int64]int64{}
@@ -611,7 +611,7 @@ func (x *runIndex) compact(ctx context.Context, tx *sql.Tx) (moved int, more boo
 			}
 		}
 	}
-	slices.SortFunc(batch, func(a, b key) int { return cmp.Compare(a.slot, b.slot) })
+	sortBySlot(batch)
 	var written int64
 	err = stmtCache(nil).chunked(ctx, tx, len(batch), keyRows,
 		func(rows int) string {
