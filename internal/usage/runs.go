@@ -433,11 +433,12 @@ const lookupRows = 500
 
 // lookupBlocksText is the statement for rows (run, slot) pairs: each slot
 // with the block of the run that would hold it, the one whose first slot is
-// the highest at or below it (NULL if there is none): one seek of the
-// primary key a pair.
+// the highest at or below it (NULL if there is none, or if it ends below
+// the slot): one seek of the primary key a pair.
 func lookupBlocksText(rows int) string {
 	return multiValues("WITH q(run, slot) AS (VALUES ", rows, 2, ") SELECT q.slot, "+
-		"(SELECT b.keys FROM usage_key_blocks b WHERE b.run = q.run AND b.first_slot <= q.slot ORDER BY b.first_slot DESC LIMIT 1) FROM q")
+		"(SELECT CASE WHEN b.last_slot >= q.slot THEN b.keys END FROM usage_key_blocks b "+
+		"WHERE b.run = q.run AND b.first_slot <= q.slot ORDER BY b.first_slot DESC LIMIT 1) FROM q")
 }
 
 // blockChecks adds to found the chk of each item's slot held by a run.
@@ -453,9 +454,14 @@ func (x *runIndex) blockChecks(ctx context.Context, tx *sql.Tx, items []*item, f
 		func(rows *sql.Rows) error {
 			for rows.Next() {
 				var slot int64
-				var b []byte
+				var b sql.RawBytes // most pairs find no key: the block is not copied
 				if err := rows.Scan(&slot, &b); err != nil {
 					return err
+				}
+				if len(b)%blockKeyBytes != 0 {
+					// A wrong length would shift every key after the first
+					// and hide them: an event counted twice.
+					return fmt.Errorf("a usage key block of %d bytes, not a multiple of %d", len(b), blockKeyBytes)
 				}
 				if chk, ok := blockFind(b, slot); ok {
 					found[slot] = chk
@@ -654,7 +660,11 @@ func (x *runIndex) compact(ctx context.Context, tx *sql.Tx) (moved int, more boo
 			return 0, false, fmt.Errorf("delete moved usage keys of run %d: %w", r, err)
 		}
 		if len(rest) > 0 {
-			if _, _, err := insertBlocks(ctx, nil, tx, r, rest); err != nil {
+			written, blocks, err := insertBlocks(ctx, nil, tx, r, rest)
+			if err == nil && written != blocks {
+				err = fmt.Errorf("a block at slot %d was there already", rest[0].slot)
+			}
+			if err != nil {
 				return 0, false, fmt.Errorf("keep usage keys of run %d: %w", r, err)
 			}
 		}

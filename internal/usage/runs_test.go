@@ -79,14 +79,24 @@ type runningIngester struct {
 }
 
 func startFront(t *testing.T, db *store.DB, clk *frontClock, runKeys int) runningIngester {
+	// Runs written in several steps, so that restarts and rounds fall
+	// between them; one block of each run a compaction step, so that steps
+	// stop inside other runs' blocks.
+	return startFrontSteps(t, db, clk, runKeys, frontSteps{write: 16, move: 1})
+}
+
+// frontSteps sizes the steps of writing a run (keys) and of compaction
+// (about how many keys a step moves).
+type frontSteps struct{ write, move int }
+
+func startFrontSteps(t *testing.T, db *store.DB, clk *frontClock, runKeys int, steps frontSteps) runningIngester {
 	t.Helper()
 	ing, err := New(Config{DB: db, Meters: oneMeter{}, Logger: slog.New(slog.DiscardHandler), Now: clk.Now, RunKeys: runKeys})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ing.front != nil {
-		ing.front.stepKeys = 16 // runs written in several steps, so that restarts and rounds fall between them
-		ing.front.moveKeys = 1  // one block of each run a compaction step, so that steps stop inside other runs' blocks
+		ing.front.stepKeys, ing.front.moveKeys = steps.write, steps.move
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -131,7 +141,10 @@ func storedKeys(t *testing.T, db *store.DB) (keys, runKeys, logged, events int64
 // filters are read back) and a second process writing the same database
 // (filters no longer trusted), checking every answer against a model.
 func TestRunIndex_RandomSendsRestartsAndClockCountEachEventOnce(t *testing.T) {
-	for _, seed := range []uint64{1, 2, 3} {
+	// Each seed writes and compacts in steps of its own size: small steps
+	// that stop between rounds and restarts, whole runs of full blocks, and
+	// compaction steps of several blocks a run, as in production.
+	for seed, steps := range map[uint64]frontSteps{1: {write: 16, move: 1}, 2: {write: 200, move: 600}, 3: {write: 100, move: 180}} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			storetest.Each(t, func(t *testing.T, db *store.DB) {
 				rng := rand.New(rand.NewPCG(seed, 99))
@@ -139,7 +152,8 @@ func TestRunIndex_RandomSendsRestartsAndClockCountEachEventOnce(t *testing.T) {
 				clk := &frontClock{now: base}
 				const pool = 4000
 				stored := map[int]bool{}
-				ingesters := []runningIngester{startFront(t, db, clk, 64)}
+				start := func() runningIngester { return startFrontSteps(t, db, clk, 64, steps) }
+				ingesters := []runningIngester{start()}
 				ctx := context.Background()
 				for step := range 120 {
 					switch roll := rng.IntN(10); {
@@ -176,10 +190,10 @@ func TestRunIndex_RandomSendsRestartsAndClockCountEachEventOnce(t *testing.T) {
 						// A restart: the new writer reads the runs and filters back.
 						i := rng.IntN(len(ingesters))
 						ingesters[i].stop()
-						ingesters[i] = startFront(t, db, clk, 64)
+						ingesters[i] = start()
 					default:
 						if len(ingesters) == 1 {
-							ingesters = append(ingesters, startFront(t, db, clk, 64))
+							ingesters = append(ingesters, start())
 						}
 					}
 				}
@@ -420,20 +434,28 @@ func BenchmarkHourFilter(b *testing.B) {
 // TestMigration0031_KeysOfCompleteRunsMoveToUsageKeys: runs stored a row a
 // key before migration 0031. Its keys of complete runs go to usage_keys, a
 // key already there is kept once, and a run cut short is left to the log,
-// whose keys the writer writes to a run again.
+// whose keys the writer writes to a run again. A writer started after it
+// still finds a moved key: the event's resend is a duplicate.
 func TestMigration0031_KeysOfCompleteRunsMoveToUsageKeys(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		types := map[store.Dialect]*strings.Replacer{
 			store.DialectSQLite:   strings.NewReplacer("{{bytes}}", "BLOB", "{{without_rowid}}", "WITHOUT ROWID"),
 			store.DialectPostgres: strings.NewReplacer("{{bytes}}", "BYTEA", "{{without_rowid}}", ""),
 		}[db.Dialect()]
-		hour := int64(60_000) << slotHashBits
+		now := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
+		in := Input{SpecVersion: "1.0", ID: "e1", Source: "s", Type: "api-calls", Time: "2026-11-23T09:00:00Z", Data: []byte(`{"quantity":1}`)}
+		ev, err := checker{meters: oneMeter{}, now: now, maxAge: time.Hour, maxFuture: time.Minute}.check(1, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := keyOf(&ev) // the event's key, in a complete run
+		hour := k.slot &^ slotHashMask
 		before := []string{
 			`DROP TABLE usage_key_blocks`,
 			types.Replace(`CREATE TABLE usage_key_runs (run BIGINT NOT NULL, slot BIGINT NOT NULL, chk BIGINT NOT NULL,
 				PRIMARY KEY (run, slot)) {{without_rowid}}`),
-			fmt.Sprintf(`INSERT INTO usage_key_runs (run, slot, chk) VALUES (1, %d, 11), (1, %d, 12), (2, %d, 13), (2, %d, 14)`,
-				hour+1, hour+2, hour+3, hour+4),
+			fmt.Sprintf(`INSERT INTO usage_key_runs (run, slot, chk) VALUES (1, %d, %d), (1, %d, 12), (2, %d, 13), (2, %d, 14)`,
+				k.slot, k.chk, hour+2, hour+3, hour+4),
 			fmt.Sprintf(`INSERT INTO usage_keys (slot, chk) VALUES (%d, 12)`, hour+2), // in usage_keys and a run
 			`UPDATE usage_key_log SET run = 1`,                                        // run 2 was cut short
 		}
@@ -460,12 +482,12 @@ func TestMigration0031_KeysOfCompleteRunsMoveToUsageKeys(t *testing.T) {
 			if err := rows.Scan(&slot, &chk); err != nil {
 				t.Fatal(err)
 			}
-			got[slot-hour] = chk
+			got[slot] = chk
 		}
 		if err := rows.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if want := map[int64]int64{1: 11, 2: 12}; !maps.Equal(got, want) {
+		if want := map[int64]int64{k.slot: k.chk, hour + 2: 12}; !maps.Equal(got, want) {
 			t.Errorf("usage_keys after the migration: %v, want %v", got, want)
 		}
 		var blocks int
@@ -474,6 +496,10 @@ func TestMigration0031_KeysOfCompleteRunsMoveToUsageKeys(t *testing.T) {
 		}
 		if _, err := db.Read().Exec(`SELECT 1 FROM usage_key_runs`); err == nil {
 			t.Error("usage_key_runs is still there")
+		}
+		ing := startFront(t, db, &frontClock{now: now}, 0)
+		if res, err := ing.Ingest(context.Background(), 1, []Input{in}); err != nil || res.Duplicates != 1 {
+			t.Errorf("the event whose key moved, sent again: %+v %v, want a duplicate", res, err)
 		}
 	})
 }
