@@ -146,7 +146,7 @@ func checkEveryKeyOnce(t *testing.T, db *store.DB, x *runIndex, all map[int64]in
 		items = append(items, &item{key: key{slot: s}}, &item{key: key{slot: s + 1}})
 	}
 	found := map[int64]int64{}
-	if err := db.InTx(context.Background(), func(tx *sql.Tx) error { return x.blockChecks(context.Background(), tx, items, found) }); err != nil {
+	if err := db.InTx(context.Background(), func(tx *sql.Tx) error { return x.blockChecks(context.Background(), tx, items, x.runs, found) }); err != nil {
 		t.Fatal(err)
 	}
 	for s, c := range found {

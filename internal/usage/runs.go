@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -88,8 +89,12 @@ type runFlush struct {
 	written int
 }
 
-// find returns the chk of slot, if the run holds it.
+// find returns the chk of slot, if the run being written (f, which may be
+// nil) holds it.
 func (f *runFlush) find(slot int64) (int64, bool) {
+	if f == nil {
+		return 0, false
+	}
 	i, ok := slices.BinarySearchFunc(f.keys, slot, func(k key, s int64) int { return cmp.Compare(k.slot, s) })
 	if !ok {
 		return 0, false
@@ -404,26 +409,43 @@ func (x *runIndex) dedup(ctx context.Context, tx *sql.Tx, items []*item, now tim
 	return fresh, nil
 }
 
-// lookup returns the chk stored at each item's slot, in usage_keys or a run.
+// lookup returns the chk stored at each item's slot: in the keys held in
+// memory (pending, or the run being written), in usage_keys or in a run. A
+// key is stored in one place only, so a slot found is not asked again, and
+// the runs are asked newest first, as many at a time as one statement asks
+// for the slots left: a client resending a batch usually resends one it
+// sent lately, whose keys are in memory or the newest runs, and the few
+// false positives of the filters are asked of every run at once. Asking
+// every run for every slot made a resent batch cost twenty seeks a key in
+// an hour of twenty runs (BenchmarkResend).
 func (x *runIndex) lookup(ctx context.Context, tx *sql.Tx, items []*item) (map[int64]int64, error) {
-	found, err := keyChecks(ctx, tx, items, false)
-	if err != nil {
-		return nil, fmt.Errorf("read usage keys: %w", err)
-	}
-	if len(x.runs) > 0 {
-		if err := x.blockChecks(ctx, tx, items, found); err != nil {
-			return nil, fmt.Errorf("read usage key runs: %w", err)
-		}
-	}
+	found := make(map[int64]int64, len(items))
+	rest := make([]*item, 0, len(items))
 	for _, it := range items {
 		slot := it.key.slot
 		if chk, ok := x.pending[slot]; ok {
 			found[slot] = chk
-		} else if x.flush != nil {
-			if chk, ok := x.flush.find(slot); ok {
-				found[slot] = chk
-			}
+		} else if chk, ok := x.flush.find(slot); ok {
+			found[slot] = chk
+		} else {
+			rest = append(rest, it)
 		}
+	}
+	if len(rest) == 0 {
+		return found, nil
+	}
+	stored, err := keyChecks(ctx, tx, rest, false)
+	if err != nil {
+		return nil, fmt.Errorf("read usage keys: %w", err)
+	}
+	maps.Copy(found, stored)
+	for hi := len(x.runs); hi > 0 && len(rest) > 0; {
+		group := max(1, lookupRows/len(rest)) // as many runs as one statement asks
+		if err := x.blockChecks(ctx, tx, rest, x.runs[max(0, hi-group):hi], found); err != nil {
+			return nil, fmt.Errorf("read usage key runs: %w", err)
+		}
+		hi -= group
+		rest = slices.DeleteFunc(rest, func(it *item) bool { _, ok := found[it.key.slot]; return ok })
 	}
 	return found, nil
 }
@@ -441,13 +463,13 @@ func lookupBlocksText(rows int) string {
 		"WHERE b.run = q.run AND b.first_slot <= q.slot ORDER BY b.first_slot DESC LIMIT 1) FROM q")
 }
 
-// blockChecks adds to found the chk of each item's slot held by a run.
-func (x *runIndex) blockChecks(ctx context.Context, tx *sql.Tx, items []*item, found map[int64]int64) error {
-	runs := len(x.runs)
-	return x.stmts.chunked(ctx, tx, len(items)*runs, lookupRows, lookupBlocksText,
+// blockChecks adds to found the chk of each item's slot held by one of runs.
+func (x *runIndex) blockChecks(ctx context.Context, tx *sql.Tx, items []*item, runs []int64, found map[int64]int64) error {
+	n := len(runs)
+	return x.stmts.chunked(ctx, tx, len(items)*n, lookupRows, lookupBlocksText,
 		func(lo, hi int, buf []any) []any {
 			for p := lo; p < hi; p++ {
-				buf = append(buf, x.runs[p%runs], items[p/runs].key.slot)
+				buf = append(buf, runs[p%n], items[p/n].key.slot)
 			}
 			return buf
 		},
