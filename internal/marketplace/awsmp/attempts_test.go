@@ -50,15 +50,7 @@ func TestBatchMeterUsage_ThrottledAfterAnUncertainAttemptIsUncertain(t *testing.
 				_, _ = w.Write([]byte(throttle))
 			}))
 			defer srv.Close()
-			c := New(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-				RetryMaxAttempts: 2}, Endpoints{Metering: srv.URL})
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			_, err := c.BatchMeterUsage(ctx, "prod-1", []metering.Record{{ID: 1, Dimension: "requests", Hour: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC),
-				Quantity: 5, Customer: marketplace.Customer{AccountID: "111122223333"}}})
-			if err == nil {
-				t.Fatal("no error")
-			}
+			err := meterTwice(t, srv.URL)
 			if n := calls.Load(); n != 2 {
 				t.Fatalf("%d attempts, want 2", n)
 			}
@@ -97,18 +89,26 @@ func TestBatchMeterUsage_NoConnectionAfterAnUncertainAttemptIsUncertain(t *testi
 			if !tc.answerFirst {
 				_ = srv.Listener.Close()
 			}
-			c := New(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-				RetryMaxAttempts: 2}, Endpoints{Metering: srv.URL})
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			_, err := c.BatchMeterUsage(ctx, "prod-1", []metering.Record{{ID: 1, Dimension: "requests", Hour: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC),
-				Quantity: 5, Customer: marketplace.Customer{AccountID: "111122223333"}}})
-			if err == nil {
-				t.Fatal("no error")
-			}
+			err := meterTwice(t, srv.URL)
 			if got := metering.NeverSent(err); got != tc.wantNeverSent {
 				t.Errorf("never sent = %v, want %v: %v", got, tc.wantNeverSent, err)
 			}
 		})
 	}
+}
+
+// meterTwice sends one record to url with two attempts at most, and
+// returns the call's error, which must be one.
+func meterTwice(t *testing.T, url string) error {
+	t.Helper()
+	c := New(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+		RetryMaxAttempts: 2}, Endpoints{Metering: url})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := c.BatchMeterUsage(ctx, "prod-1", []metering.Record{{ID: 1, Dimension: "requests", Hour: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC),
+		Quantity: 5, Customer: marketplace.Customer{AccountID: "111122223333"}}})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	return err
 }
