@@ -85,22 +85,8 @@ func TestRunIndex_CompactionKeepsEveryKeyOnce(t *testing.T) {
 
 func checkEveryKeyOnce(t *testing.T, db *store.DB, x *runIndex, all map[int64]int64) {
 	t.Helper()
-	got := map[int64]int64{}
-	rows, err := db.Read().Query(`SELECT slot, chk FROM usage_keys`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var s, c int64
-		if err := rows.Scan(&s, &c); err != nil {
-			t.Fatal(err)
-		}
-		got[s] = c
-	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
-	}
-	rows, err = db.Read().Query(`SELECT run, first_slot, last_slot, keys FROM usage_key_blocks ORDER BY run, first_slot`)
+	got := usageKeys(t, db)
+	rows, err := db.Read().Query(`SELECT run, first_slot, last_slot, keys FROM usage_key_blocks ORDER BY run, first_slot`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,27 @@ func grownHour(keys int, rng *rand.Rand) (*hourFilter, int64) {
 	return h, hour
 }
 
+// usageKeys reads usage_keys: chk by slot.
+func usageKeys(t *testing.T, db *store.DB) map[int64]int64 {
+	t.Helper()
+	keys := map[int64]int64{}
+	rows, err := db.Read().Query(`SELECT slot, chk FROM usage_keys`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var slot, chk int64
+		if err := rows.Scan(&slot, &chk); err != nil {
+			t.Fatal(err)
+		}
+		keys[slot] = chk
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
 // frontClock is a clock the test moves.
 type frontClock struct {
 	mu  sync.Mutex
@@ -472,22 +493,7 @@ func TestMigration0031_KeysOfCompleteRunsMoveToUsageKeys(t *testing.T) {
 		if _, err := db.Write().Exec(types.Replace(m.SQL)); err != nil {
 			t.Fatal(err)
 		}
-		got := map[int64]int64{}
-		rows, err := db.Read().Query(`SELECT slot, chk FROM usage_keys`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var slot, chk int64
-			if err := rows.Scan(&slot, &chk); err != nil {
-				t.Fatal(err)
-			}
-			got[slot] = chk
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if want := map[int64]int64{k.slot: k.chk, hour + 2: 12}; !maps.Equal(got, want) {
+		if got, want := usageKeys(t, db), map[int64]int64{k.slot: k.chk, hour + 2: 12}; !maps.Equal(got, want) {
 			t.Errorf("usage_keys after the migration: %v, want %v", got, want)
 		}
 		var blocks int
