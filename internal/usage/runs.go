@@ -28,7 +28,8 @@ import (
 // log of keys not yet indexed. The writer holds those keys in memory
 // (pending) and, once there are RunKeys of them, writes them to a new run in
 // slot order, as blocks of usage_key_blocks (blocks.go), a step at a time
-// between rounds, and moves through past them. A run is written once, as an append, and never again.
+// between rounds, and moves through past them. A run is written once, as an
+// append, and never again.
 // (Writing each round's keys into a run as they came was what it did before:
 // random inserts into a B-tree of half a million keys dirtied most of its
 // pages every round, and the commit wrote them all to the WAL: half the
@@ -476,7 +477,7 @@ func (x *runIndex) blockChecks(ctx context.Context, tx *sql.Tx, items []*item, r
 		func(rows *sql.Rows) error {
 			for rows.Next() {
 				var slot int64
-				var b sql.RawBytes // most pairs find no key: the block is not copied
+				var b sql.RawBytes // most pairs find no key: no copy of the block is kept
 				if err := rows.Scan(&slot, &b); err != nil {
 					return err
 				}

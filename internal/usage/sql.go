@@ -209,16 +209,10 @@ func (c stmtCache) chunked(ctx context.Context, tx *sql.Tx, n, size int, text fu
 // numbered says whether to write $1, $2 (PostgreSQL) or ? (SQLite).
 func keyChecks(ctx context.Context, tx *sql.Tx, items []*item, numbered bool) (map[int64]int64, error) {
 	out := make(map[int64]int64, len(items))
-	return out, slotChecks(ctx, tx, items, "SELECT slot, chk FROM usage_keys WHERE slot IN (", numbered, out)
-}
-
-// slotChecks adds to out the (slot, chk) pairs that prefix, a query ending
-// in "slot IN (", finds for the items' slots.
-func slotChecks(ctx context.Context, tx *sql.Tx, items []*item, prefix string, numbered bool, out map[int64]int64) error {
-	return stmtCache(nil).chunked(ctx, tx, len(items), keyRows,
+	return out, stmtCache(nil).chunked(ctx, tx, len(items), keyRows,
 		func(rows int) string {
 			var b strings.Builder
-			b.WriteString(prefix)
+			b.WriteString("SELECT slot, chk FROM usage_keys WHERE slot IN (")
 			for i := range rows {
 				if i > 0 {
 					b.WriteByte(',')
