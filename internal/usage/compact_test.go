@@ -47,8 +47,7 @@ func TestRunIndex_CompactionKeepsEveryKeyOnce(t *testing.T) {
 			step := 1 + rng.IntN(200)
 			for lo := 0; lo < len(ks); lo += step {
 				if err := db.InTx(ctx, func(tx *sql.Tx) error {
-					_, _, err := insertBlocks(ctx, nil, tx, int64(r), ks[lo:min(lo+step, len(ks))])
-					return err
+					return insertBlocks(ctx, nil, tx, int64(r), ks[lo:min(lo+step, len(ks))])
 				}); err != nil {
 					t.Fatal(err)
 				}

@@ -518,7 +518,7 @@ func eachBlock(ctx context.Context, tx *sql.Tx, query string, args []any, fn fun
 
 // insertBlocksText is the statement for rows blocks of a run. OR IGNORE
 // keeps SQLite from writing a statement journal (see insertEventsText); no
-// row is expected to be ignored, and flushStep checks that none was.
+// row is expected to be ignored, and insertBlocks checks that none was.
 func insertBlocksText(rows int) string {
 	return multiValues("INSERT OR IGNORE INTO usage_key_blocks (run, first_slot, last_slot, keys) VALUES ", rows, 4, "")
 }
@@ -526,11 +526,13 @@ func insertBlocksText(rows int) string {
 // blockRows is how many blocks one insert writes.
 const blockRows = 250
 
-// insertBlocks writes keys, in slot order, as blocks of run, and returns
-// how many blocks it wrote and how many there were.
-func insertBlocks(ctx context.Context, stmts stmtCache, tx *sql.Tx, run int64, keys []key) (written, blocks int64, err error) {
+// insertBlocks writes keys, in slot order, as blocks of run. A block that
+// was there already (OR IGNORE skipped it) is an error: its keys would be
+// lost.
+func insertBlocks(ctx context.Context, stmts stmtCache, tx *sql.Tx, run int64, keys []key) error {
 	n := (len(keys) + blockKeys - 1) / blockKeys
-	err = stmts.chunked(ctx, tx, n, blockRows, insertBlocksText,
+	var written int64
+	err := stmts.chunked(ctx, tx, n, blockRows, insertBlocksText,
 		func(lo, hi int, buf []any) []any {
 			for b := lo; b < hi; b++ {
 				ks := keys[b*blockKeys : min((b+1)*blockKeys, len(keys))]
@@ -538,7 +540,10 @@ func insertBlocks(ctx context.Context, stmts stmtCache, tx *sql.Tx, run int64, k
 			}
 			return buf
 		}, nil, func(rows int64) { written += rows })
-	return written, int64(n), err
+	if err == nil && written != int64(n) {
+		err = fmt.Errorf("%d of %d blocks were there already", int64(n)-written, n)
+	}
+	return err
 }
 
 // flushDue says whether a run is being written or enough keys wait for one.
@@ -577,12 +582,8 @@ func (x *runIndex) flushStep(ctx context.Context, tx *sql.Tx, now time.Time) (do
 	}
 	f := x.flush
 	part := f.keys[f.written:min(f.written+x.stepKeys, len(f.keys))]
-	written, blocks, err := insertBlocks(ctx, x.stmts, tx, f.run, part)
-	if err != nil {
+	if err := insertBlocks(ctx, x.stmts, tx, f.run, part); err != nil {
 		return nil, fmt.Errorf("write usage key run %d: %w", f.run, err)
-	}
-	if written != blocks {
-		return nil, fmt.Errorf("write usage key run %d: %d of %d blocks were there already", f.run, blocks-written, blocks)
 	}
 	last := f.written+len(part) == len(f.keys)
 	if last {
@@ -683,11 +684,7 @@ func (x *runIndex) compact(ctx context.Context, tx *sql.Tx) (moved int, more boo
 			return 0, false, fmt.Errorf("delete moved usage keys of run %d: %w", r, err)
 		}
 		if len(rest) > 0 {
-			written, blocks, err := insertBlocks(ctx, nil, tx, r, rest)
-			if err == nil && written != blocks {
-				err = fmt.Errorf("a block at slot %d was there already", rest[0].slot)
-			}
-			if err != nil {
+			if err := insertBlocks(ctx, nil, tx, r, rest); err != nil {
 				return 0, false, fmt.Errorf("keep usage keys of run %d: %w", r, err)
 			}
 		}
