@@ -182,10 +182,10 @@ func TestIngest_11_MoneyBoundPerOrganizationHour(t *testing.T) {
 // TestIngest_11_BoundHoldsAcrossProcesses: two Ingesters on one database,
 // as two processes, fill one hour at once; together they take exactly the
 // bound, never more (on PostgreSQL an advisory lock per hour makes them
-// take turns; on SQLite its one writer does).
+// take turns, and one has three writers; on SQLite its one writer does).
 func TestIngest_11_BoundHoldsAcrossProcesses(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ings := []*usage.Ingester{startIngester(t, db, nil), startIngester(t, db, nil)}
+		ings := []*usage.Ingester{startWriters(t, db, 3), startWriters(t, db, 1)}
 		var mu sync.Mutex
 		accepted, refused := 0, 0
 		var wg sync.WaitGroup

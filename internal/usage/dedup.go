@@ -16,13 +16,11 @@ import (
 // hour are only ever added (and dropped all together when the hour expires),
 // so a resend walks the same path and finds its event.
 //
-// The hours' locks come first, as on the fast way (writeFast), so that
-// every writer takes hour locks before key locks, whichever way it goes.
+// The hours' locks come after, in applyBounds, as on the fast way
+// (writeRound), so that every writer takes key locks before hour locks,
+// whichever way it goes: two writers cannot each hold what the other waits
+// for, and the rows of one are written while another holds the hours.
 func (in *Ingester) dedup(ctx context.Context, tx *sql.Tx, items []*item) ([]*item, error) {
-	_, hours := roundHours(items)
-	if err := in.sql.lockHours(ctx, tx, hours); err != nil {
-		return nil, fmt.Errorf("lock usage hours: %w", err)
-	}
 	// occupied is every slot known to be taken, by this round or by an
 	// earlier one (learnt from the database), with its chk.
 	occupied := make(map[int64]int64, len(items))

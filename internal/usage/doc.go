@@ -14,5 +14,7 @@
 // 0007_usage.sql) instead of the text of (organization, source, id); and one
 // writer goroutine commits the events of every request waiting at that moment
 // in one transaction (group commit), while requests decode and validate their
-// JSON in parallel.
+// JSON in parallel. On PostgreSQL two such writers (Config.Writers) commit
+// rounds at once: each writes its rows while the other takes its turn on the
+// hours' totals and commits.
 package usage

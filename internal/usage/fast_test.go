@@ -41,8 +41,8 @@ func TestIngest_14_FastWayFallsBackAndResumes(t *testing.T) {
 			if !pg {
 				want = 0
 			}
-			if ing.careful != want {
-				t.Errorf("%s: careful = %d, want %d", step, ing.careful, want)
+			if got := ing.careful.Load(); got != int32(want) {
+				t.Errorf("%s: careful = %d, want %d", step, got, want)
 			}
 		}
 

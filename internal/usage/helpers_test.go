@@ -44,6 +44,14 @@ func startIngester(t testing.TB, db *store.DB, now func() time.Time) *usage.Inge
 	return startIngesterWith(t, usage.Config{DB: db, Meters: testMeters, Logger: slog.New(slog.DiscardHandler), Now: now})
 }
 
+// startWriters returns an Ingester with n writers (PostgreSQL; SQLite has
+// one whatever n), as a process of its own.
+func startWriters(t testing.TB, db *store.DB, n int) *usage.Ingester {
+	t.Helper()
+	return startIngesterWith(t, usage.Config{DB: db, Meters: testMeters, Logger: slog.New(slog.DiscardHandler),
+		Now: (&clock{now: testNow}).Now, Writers: n})
+}
+
 // startIngesterWith runs an Ingester of cfg until the test ends.
 func startIngesterWith(t testing.TB, cfg usage.Config) *usage.Ingester {
 	t.Helper()

@@ -248,11 +248,12 @@ func TestIngest_ConcurrentResendsCountOnce(t *testing.T) {
 // orders and batch sizes. On PostgreSQL each round is first written as if
 // all its keys were new; a key the other process holds, committed or not,
 // fails that try and the round is done the careful way. No event may be
-// lost or counted twice, and the writers must never deadlock (hour locks
-// come before key locks on both ways).
+// lost or counted twice, and the writers must never deadlock (key locks
+// come before hour locks on both ways): one process has four writers, the
+// other one, so rounds of both ways meet within a process too.
 func TestIngest_14_ResendsAcrossProcessesCountOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ings := []*usage.Ingester{startIngester(t, db, nil), startIngester(t, db, nil)}
+		ings := []*usage.Ingester{startWriters(t, db, 4), startWriters(t, db, 1)}
 		const clients, shared, own = 6, 300, 20
 		total := sendShared(t, ings, clients, shared, own, [2]int{11, 17}, func(c int) int { return 3 + c*7 })
 		want := usage.Result{Accepted: shared + clients*own, Duplicates: (clients - 1) * shared}
@@ -329,8 +330,8 @@ func TestIngest_AfterStopIsRefused(t *testing.T) {
 }
 
 func TestConfig_ValidateReportsEveryProblem(t *testing.T) {
-	err := usage.Config{MaxAge: -1, MaxFuture: 48 * time.Hour, MaxCommit: -1}.Validate()
-	for _, want := range []string{"DB", "Meters", "Logger", "Now", "MaxAge", "MaxFuture", "MaxCommit"} {
+	err := usage.Config{MaxAge: -1, MaxFuture: 48 * time.Hour, MaxCommit: -1, Writers: 65}.Validate()
+	for _, want := range []string{"DB", "Meters", "Logger", "Now", "MaxAge", "MaxFuture", "MaxCommit", "Writers"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want a mention of %s", err, want)
 		}

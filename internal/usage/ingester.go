@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/marketbridge/marketbridge/internal/fault"
@@ -48,6 +50,12 @@ type Config struct {
 	// Queue is how many requests may wait for the writer; zero means 256.
 	// A request that finds the queue full waits for room or its deadline.
 	Queue int
+	// Writers is, on PostgreSQL, how many rounds are written at once, each
+	// in its own transaction on its own connection; zero means 2. The rows
+	// of one round go in while another takes its turn on the hours' totals
+	// and commits, so the database's work is spread over two processes and
+	// waiting on a commit overlaps with writing. SQLite has one writer.
+	Writers int
 	// RunKeys is, on SQLite, how many new deduplication keys wait in the
 	// log (and in memory, about 40 bytes each) before they are written to a
 	// run (see runIndex); zero means 2,097,152. A lookup asks every run, so
@@ -79,6 +87,9 @@ func (c Config) Validate() error {
 	if c.MaxCommit < 0 || c.Queue < 0 || c.RunKeys < 0 {
 		errs = append(errs, errors.New("usage: MaxCommit, Queue and RunKeys must not be negative"))
 	}
+	if c.Writers < 0 || c.Writers > 64 {
+		errs = append(errs, errors.New("usage: Writers must be between 0 and 64"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -97,9 +108,9 @@ type Ingester struct {
 	stmts         stmtCache
 	front         *runIndex
 	compactFailed time.Time
-	// careful is how many more rounds PostgreSQL's writer claims keys
-	// before it writes (carefulRounds), owned by Run.
-	careful int
+	// careful is how many more rounds PostgreSQL's writers claim keys
+	// before they write (carefulRounds), shared by them.
+	careful atomic.Int32
 	now     chan struct{} // closed: a select case that is ready at once
 	queue   chan *submission
 	stopped chan struct{} // closed when Run returns: no writer any more
@@ -124,6 +135,9 @@ func New(cfg Config) (*Ingester, error) {
 	}
 	if cfg.RunKeys == 0 {
 		cfg.RunKeys = defaultRunKeys
+	}
+	if cfg.Writers == 0 {
+		cfg.Writers = 2
 	}
 	stmts := stmtCache{}
 	in := &Ingester{cfg: cfg, db: cfg.DB, logger: cfg.Logger, sql: sqlFor(cfg.DB.Dialect(), stmts), stmts: stmts,
@@ -296,8 +310,9 @@ func (in *Ingester) submit(ctx context.Context, sub *submission) error {
 
 // Run is the writer: it commits queued requests, as many as are waiting
 // (up to MaxCommit events), in one transaction each round, until ctx ends;
-// between rounds, once an hour, it prunes expired keys (PruneKeys). Call it
-// once per Ingester.
+// between rounds, once an hour, it prunes expired keys (PruneKeys). On
+// PostgreSQL it runs Config.Writers rounds at once. Call it once per
+// Ingester.
 // Requests already queued when ctx ends are refused with ErrStopped, not
 // left waiting. Run returns nil when stopped by ctx.
 func (in *Ingester) Run(ctx context.Context) error {
@@ -318,13 +333,31 @@ func (in *Ingester) Run(ctx context.Context) error {
 			in.logger.WarnContext(ctx, "prepare the usage writer's statements", "err", err)
 		}
 		defer in.stmts.close()
+		in.write(ctx, true)
+		return nil
 	}
+	var wg sync.WaitGroup
+	for range in.cfg.Writers - 1 {
+		wg.Go(func() { in.write(ctx, false) })
+	}
+	in.write(ctx, true)
+	wg.Wait()
+	return nil
+}
+
+// write is one writer's loop of rounds, until ctx ends. The first writer
+// also keeps house: SQLite's compaction and the hourly pruning.
+func (in *Ingester) write(ctx context.Context, first bool) {
 	var round []*submission
 	var carry *submission // the submission that did not fit the last round
 	lastRound := 0
 	lastPrune := in.cfg.Now() // pruning waits an hour: a restart loop should not repeat it
+	var compact <-chan struct{}
 	for {
-		in.compactOnce(ctx)
+		if first {
+			in.compactOnce(ctx)
+			compact = in.compactPending()
+		}
 		round = round[:0]
 		n := 0
 		if carry != nil {
@@ -333,10 +366,10 @@ func (in *Ingester) Run(ctx context.Context) error {
 			select {
 			case sub := <-in.queue:
 				round, n = append(round, sub), len(sub.items)
-			case <-in.compactPending():
+			case <-compact:
 				continue // no request waits: move keys meanwhile
 			case <-ctx.Done():
-				return nil
+				return
 			}
 		}
 		// Take whatever else waits. Under load, when the last round was
@@ -382,7 +415,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 				in.reply(ctx, []*submission{sub}, in.commit(ctx, []*submission{sub}))
 			}
 		}
-		if now := in.cfg.Now(); now.Sub(lastPrune) >= pruneEvery {
+		if now := in.cfg.Now(); first && now.Sub(lastPrune) >= pruneEvery {
 			lastPrune = now
 			if n, err := in.PruneKeys(ctx); err != nil {
 				in.logger.WarnContext(ctx, "prune usage keys", "err", err)
@@ -394,7 +427,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 			if carry != nil {
 				carry.done <- ErrStopped
 			}
-			return nil
+			return
 		}
 	}
 }
@@ -502,20 +535,21 @@ func (in *Ingester) commitOnce(ctx context.Context, round []*submission) (refuse
 	// checks the bounds, and a total past int64 (a legacy row, a round
 	// whose sums wrap) fails the write where the careful way refuses the
 	// events that cause it, one by one.
-	fast := in.careful == 0
-	if !fast {
-		in.careful--
+	fast := true
+	for c := in.careful.Load(); c > 0 && fast; c = in.careful.Load() {
+		fast = !in.careful.CompareAndSwap(c, c-1)
 	}
 	refused, err = in.tryRound(ctx, items, fast)
 	if fast && store.IsPermanent(err) {
-		in.careful = carefulRounds
+		in.careful.Store(carefulRounds)
 		refused, err = in.tryRound(ctx, items, false)
 	}
 	return refused, err
 }
 
-// writeFast is the fast way's write (PostgreSQL): the hours' locks, then
-// writeRound, then the bounds on the totals it read. Once writeRound has
+// writeFast is the fast way's write (PostgreSQL): writeRound, which takes
+// the hours' locks once the events are in, then the bounds on the totals it
+// read. Once writeRound has
 // stored every key, every event is new, so the bounds refuse exactly what
 // the careful way would: the round is rolled back, and tried again without
 // the refused events.
@@ -524,9 +558,6 @@ func (in *Ingester) writeFast(ctx context.Context, tx *sql.Tx, fresh []*item, no
 		return 0, nil
 	}
 	hours, keys := roundHours(fresh)
-	if err := in.sql.lockHours(ctx, tx, keys); err != nil {
-		return 0, fmt.Errorf("lock usage hours: %w", err)
-	}
 	before, err := postgresSQL{}.writeRound(ctx, tx, fresh, hourlyTotals(fresh), meterAdds(fresh, hours), keys, hours, now)
 	if err != nil {
 		return 0, fmt.Errorf("store usage events: %w", err)

@@ -83,13 +83,16 @@ type hourState struct {
 var moneyBound = new(big.Int).Mul(big.NewInt(MaxHourMicros), big.NewInt(QuantityScale))
 
 // applyBounds checks the round's new events, in order, against the bounds,
-// given what the database holds, inside the round's transaction, whose
-// writer holds the hours' locks already (dedup took them, on PostgreSQL).
+// given what the database holds, inside the round's transaction, once it
+// holds the hours' locks (on PostgreSQL; SQLite has one writer).
 // It sets refused on each event that would pass a bound and returns how
 // many it refused; when none, it returns the increments of
 // usage_meter_hourly.
 func (in *Ingester) applyBounds(ctx context.Context, tx *sql.Tx, fresh []*item) (refused int, adds []meterHour, err error) {
 	hours, keys := roundHours(fresh)
+	if err := in.sql.lockHours(ctx, tx, keys); err != nil {
+		return 0, nil, fmt.Errorf("lock usage hours: %w", err)
+	}
 	stored, err := in.sql.hourTotals(ctx, tx, keys, hours)
 	if err != nil {
 		return 0, nil, fmt.Errorf("read usage hour totals: %w", err)
