@@ -134,6 +134,11 @@ func (db *DB) Read() *sql.DB { return db.read }
 // Write is the pool for statements that change data outside InTx.
 func (db *DB) Write() *sql.DB { return db.write }
 
+// Postgres is the PostgreSQL pool behind Write and Read, for a writer that
+// needs what database/sql cannot say, such as several statements sent at
+// once (a pipeline); nil on SQLite.
+func (db *DB) Postgres() *pgxpool.Pool { return db.pgpool }
+
 // Ping checks that the database answers, for start-up and /healthz.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.write.PingContext(ctx); err != nil {

@@ -250,3 +250,51 @@ func TestIngest_14_TotalsPastInt64AreRefusedEventByEvent(t *testing.T) {
 		}
 	})
 }
+
+// TestIngest_14_KnownTotalsThatMovedAreNotTrusted: on PostgreSQL a writer
+// checks a small round's bounds against the hour's totals as it last
+// committed them, and the database confirms them in the same round trip.
+// Here another process has filled the hour since, on the meter the writer
+// knows and then on one it has never seen: the event that would fit the
+// totals it knows, and does not fit the database's, is refused.
+func TestIngest_14_KnownTotalsThatMovedAreNotTrusted(t *testing.T) {
+	prices := pricedMeters{"compute": 220_000, "gpu": 220_000}
+	q := func(id, meter, quantity string) map[string]any {
+		return ev(id, map[string]any{"type": meter, "data": map[string]any{"quantity": json.Number(quantity)}})
+	}
+	for _, tc := range []struct {
+		name  string
+		other map[string]any // what the other process adds: the hour is then $20,000,000.00 less a little
+		last  map[string]any // what fits the totals the first process knows, not the hour's
+	}{
+		{"same meter", q("b", "compute", "90909089"), q("a2", "compute", "1")}, // $19,999,999.80, then + $0.22
+		{"new meter", q("b", "gpu", "90909089"), q("a2", "compute", "1")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				mine, other := startPricedIngester(t, db, prices), startPricedIngester(t, db, prices)
+				send := func(ing *usage.Ingester, e map[string]any) usage.Result {
+					t.Helper()
+					res, err := ing.Ingest(context.Background(), 1, batch(t, e))
+					if err != nil {
+						t.Fatal(err)
+					}
+					return res
+				}
+				if res := send(mine, q("a1", "compute", "1")); res.Accepted != 1 { // $0.22: the hour it knows
+					t.Fatalf("first event: %+v", res)
+				}
+				if res := send(other, tc.other); res.Accepted != 1 {
+					t.Fatalf("the other process's event: %+v", res)
+				}
+				res := send(mine, tc.last)
+				if res.Accepted != 0 || len(res.Rejected) != 1 || res.Rejected[0].Kind != usage.RejectionOverBound {
+					t.Errorf("got %+v, want the event refused past the money bound", res)
+				}
+				if got := storedTotals(t, db, 1); got.Events != 2 || got.HourlyEvents != 2 {
+					t.Errorf("stored %+v, want the 2 accepted events", got)
+				}
+			})
+		})
+	}
+}

@@ -50,11 +50,13 @@ type Config struct {
 	// Queue is how many requests may wait for the writer; zero means 256.
 	// A request that finds the queue full waits for room or its deadline.
 	Queue int
-	// Writers is, on PostgreSQL, how many rounds are written at once, each
-	// in its own transaction on its own connection; zero means 2. The rows
-	// of one round go in while another takes its turn on the hours' totals
-	// and commits, so the database's work is spread over two processes and
-	// waiting on a commit overlaps with writing. SQLite has one writer.
+	// Writers is, on PostgreSQL, how many rounds may be written at once,
+	// each in its own transaction on its own connection; zero means 2. The
+	// rows of one round go in while another takes its turn on the hours'
+	// totals and commits, so the database's work is spread over two of its
+	// processes. A round starts beside another only once it is big
+	// (bigRound): small rounds wait and grow instead. SQLite has one
+	// writer.
 	Writers int
 	// RunKeys is, on SQLite, how many new deduplication keys wait in the
 	// log (and in memory, about 40 bytes each) before they are written to a
@@ -111,6 +113,7 @@ type Ingester struct {
 	// careful is how many more rounds PostgreSQL's writers claim keys
 	// before they write (carefulRounds), shared by them.
 	careful atomic.Int32
+	known   knownTotals   // PostgreSQL's, for writeKnownRound
 	now     chan struct{} // closed: a select case that is ready at once
 	queue   chan *submission
 	stopped chan struct{} // closed when Run returns: no writer any more
@@ -327,37 +330,28 @@ func (in *Ingester) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	if in.front != nil {
-		if err := in.prepareStatements(ctx); err != nil && ctx.Err() == nil {
-			// Not fatal: each round prepares what it lacks, only slower.
-			in.logger.WarnContext(ctx, "prepare the usage writer's statements", "err", err)
-		}
-		defer in.stmts.close()
-		in.write(ctx, true)
+	if in.front == nil {
+		in.gather(ctx)
 		return nil
 	}
-	var wg sync.WaitGroup
-	for range in.cfg.Writers - 1 {
-		wg.Go(func() { in.write(ctx, false) })
+	if err := in.prepareStatements(ctx); err != nil && ctx.Err() == nil {
+		// Not fatal: each round prepares what it lacks, only slower.
+		in.logger.WarnContext(ctx, "prepare the usage writer's statements", "err", err)
 	}
-	in.write(ctx, true)
-	wg.Wait()
+	defer in.stmts.close()
+	in.write(ctx)
 	return nil
 }
 
-// write is one writer's loop of rounds, until ctx ends. The first writer
-// also keeps house: SQLite's compaction and the hourly pruning.
-func (in *Ingester) write(ctx context.Context, first bool) {
+// write is SQLite's writer: it gathers a round, commits it, and between
+// rounds keeps its index (compaction) and prunes, until ctx ends.
+func (in *Ingester) write(ctx context.Context) {
 	var round []*submission
 	var carry *submission // the submission that did not fit the last round
 	lastRound := 0
 	lastPrune := in.cfg.Now() // pruning waits an hour: a restart loop should not repeat it
-	var compact <-chan struct{}
 	for {
-		if first {
-			in.compactOnce(ctx)
-			compact = in.compactPending()
-		}
+		in.compactOnce(ctx)
 		round = round[:0]
 		n := 0
 		if carry != nil {
@@ -366,7 +360,7 @@ func (in *Ingester) write(ctx context.Context, first bool) {
 			select {
 			case sub := <-in.queue:
 				round, n = append(round, sub), len(sub.items)
-			case <-compact:
+			case <-in.compactPending():
 				continue // no request waits: move keys meanwhile
 			case <-ctx.Done():
 				return
@@ -406,29 +400,111 @@ func (in *Ingester) write(ctx context.Context, first bool) {
 			}
 		}
 		lastRound = n
-		if err := in.commit(ctx, round); err == nil || len(round) == 1 {
-			in.reply(ctx, round, err)
-		} else {
-			// One request may be what fails the round (say, a total that
-			// would overflow); commit each alone, so that it fails alone.
-			for _, sub := range round {
-				in.reply(ctx, []*submission{sub}, in.commit(ctx, []*submission{sub}))
-			}
-		}
-		if now := in.cfg.Now(); first && now.Sub(lastPrune) >= pruneEvery {
-			lastPrune = now
-			if n, err := in.PruneKeys(ctx); err != nil {
-				in.logger.WarnContext(ctx, "prune usage keys", "err", err)
-			} else if n > 0 {
-				in.logger.InfoContext(ctx, "pruned expired usage keys", "keys", n)
-			}
-		}
+		in.commitRound(ctx, round)
+		in.pruneHourly(ctx, &lastPrune)
 		if ctx.Err() != nil {
 			if carry != nil {
 				carry.done <- ErrStopped
 			}
 			return
 		}
+	}
+}
+
+// bigRound is the size of round, in events, that PostgreSQL's gatherer
+// hands to a second writer while another is still committing. A smaller
+// round waits and grows: a round of single events costs mostly round trips
+// and a commit, whatever its size, so two half rounds cost twice one whole.
+const bigRound = 1000
+
+// gather is PostgreSQL's writer: it gathers requests into a round while
+// the writers (Config.Writers goroutines, each committing a round in its
+// own transaction) are busy, and hands the round over as soon as one is
+// free, if none is committing or the round is big (bigRound). So single
+// events gather into rounds as large as one writer would make, and batches
+// keep every writer busy: the rows of one round go in while another takes
+// its turn on the hours' totals and commits. Between rounds, once an hour,
+// it prunes expired keys.
+func (in *Ingester) gather(ctx context.Context) {
+	rounds := make(chan []*submission)
+	finished := make(chan struct{}, in.cfg.Writers) // a writer's round is done
+	var wg sync.WaitGroup
+	for range in.cfg.Writers {
+		wg.Go(func() {
+			for round := range rounds {
+				in.commitRound(ctx, round)
+				finished <- struct{}{}
+			}
+		})
+	}
+	var round []*submission
+	var carry *submission // the submission that did not fit the round
+	n, busy := 0, 0
+	lastPrune := in.cfg.Now() // pruning waits an hour: a restart loop should not repeat it
+	defer func() {
+		close(rounds)
+		wg.Wait()
+		for _, sub := range append(round, carry) {
+			if sub != nil {
+				sub.done <- ErrStopped
+			}
+		}
+	}()
+	for ctx.Err() == nil {
+		var queue <-chan *submission // nil, so never ready, while the round is full
+		if carry == nil && n < in.cfg.MaxCommit {
+			queue = in.queue
+		}
+		var handOff chan<- []*submission // nil while the round should wait and grow
+		if len(round) > 0 && busy < in.cfg.Writers && (busy == 0 || n >= bigRound || queue == nil) {
+			handOff = rounds
+		}
+		select {
+		case sub := <-queue:
+			if n > 0 && n+len(sub.items) > in.cfg.MaxCommit {
+				carry = sub
+				continue
+			}
+			round, n = append(round, sub), n+len(sub.items)
+		case handOff <- round:
+			busy++
+			round, n = nil, 0
+			if carry != nil {
+				round, n, carry = []*submission{carry}, len(carry.items), nil
+			}
+			in.pruneHourly(ctx, &lastPrune)
+		case <-finished:
+			busy--
+		case <-ctx.Done():
+		}
+	}
+}
+
+// commitRound commits round and tells its requests how it ended.
+func (in *Ingester) commitRound(ctx context.Context, round []*submission) {
+	if err := in.commit(ctx, round); err == nil || len(round) == 1 {
+		in.reply(ctx, round, err)
+		return
+	}
+	// One request may be what fails the round (say, a total that would
+	// overflow); commit each alone, so that it fails alone.
+	for _, sub := range round {
+		in.reply(ctx, []*submission{sub}, in.commit(ctx, []*submission{sub}))
+	}
+}
+
+// pruneHourly prunes expired keys (PruneKeys) if an hour has passed since
+// *last.
+func (in *Ingester) pruneHourly(ctx context.Context, last *time.Time) {
+	now := in.cfg.Now()
+	if now.Sub(*last) < pruneEvery {
+		return
+	}
+	*last = now
+	if n, err := in.PruneKeys(ctx); err != nil {
+		in.logger.WarnContext(ctx, "prune usage keys", "err", err)
+	} else if n > 0 {
+		in.logger.InfoContext(ctx, "pruned expired usage keys", "keys", n)
 	}
 }
 
@@ -525,7 +601,7 @@ func (in *Ingester) commitOnce(ctx context.Context, round []*submission) (refuse
 		}
 	}
 	if in.front != nil {
-		return in.tryRound(ctx, items, false)
+		return in.tryRound(ctx, items)
 	}
 	// PostgreSQL: a round is first tried as if every key were new, which
 	// almost every key is; a key taken after all (a resend, or another
@@ -539,31 +615,69 @@ func (in *Ingester) commitOnce(ctx context.Context, round []*submission) (refuse
 	for c := in.careful.Load(); c > 0 && fast; c = in.careful.Load() {
 		fast = !in.careful.CompareAndSwap(c, c-1)
 	}
-	refused, err = in.tryRound(ctx, items, fast)
-	if fast && store.IsPermanent(err) {
+	if !fast {
+		return in.tryRound(ctx, items)
+	}
+	refused, distinct, err := in.tryFast(ctx, items)
+	switch {
+	case !distinct:
+		return in.tryRound(ctx, items)
+	case store.IsPermanent(err):
 		in.careful.Store(carefulRounds)
-		refused, err = in.tryRound(ctx, items, false)
+		return in.tryRound(ctx, items)
 	}
 	return refused, err
 }
 
-// writeFast is the fast way's write (PostgreSQL): writeRound, which takes
-// the hours' locks once the events are in, then the bounds on the totals it
-// read. Once writeRound has
-// stored every key, every event is new, so the bounds refuse exactly what
-// the careful way would: the round is rolled back, and tried again without
-// the refused events.
-func (in *Ingester) writeFast(ctx context.Context, tx *sql.Tx, fresh []*item, now time.Time) (refused int, err error) {
-	if len(fresh) == 0 {
-		return 0, nil
+// tryFast is the fast way (PostgreSQL): writeRound, then the bounds on the
+// totals it read. Once writeRound has stored every key, every event is new,
+// so the bounds refuse exactly what the careful way would: the round is
+// rolled back, and tried again without the refused events. distinct is
+// false, and nothing is written, when two events of the round meet on a
+// slot with different checks: probing past a collision is the careful
+// way's.
+func (in *Ingester) tryFast(ctx context.Context, items []*item) (refused int, distinct bool, err error) {
+	for _, it := range items {
+		it.dup, it.key = false, it.home
 	}
+	fresh, distinct := distinctKeys(items)
+	if !distinct || len(fresh) == 0 {
+		return 0, distinct, nil
+	}
+	now := store.Now(in.cfg.Now())
 	hours, keys := roundHours(fresh)
-	before, err := postgresSQL{}.writeRound(ctx, tx, fresh, hourlyTotals(fresh), meterAdds(fresh, hours), keys, hours, now)
-	if err != nil {
-		return 0, fmt.Errorf("store usage events: %w", err)
+	if len(fresh) < bigRound {
+		// A round this small costs mostly its round trips: if the hours'
+		// totals are known and every event fits them, one round trip.
+		if known, ok := in.known.get(keys, hours); ok {
+			if refused, adds := in.checkBounds(fresh, hours, known); refused == 0 {
+				err := postgresSQL{}.writeKnownRound(ctx, in.db.Postgres(), fresh, hourlyTotals(fresh), adds, keys, hours, known, now)
+				if err == nil {
+					in.known.put(hours)
+					return 0, true, nil
+				}
+				if !isTotalsMoved(err) {
+					return 0, true, err
+				}
+			}
+			// The totals moved, or may refuse events of the round, which
+			// only the database's totals say: read them.
+			in.known.forget(keys)
+			for _, it := range fresh {
+				it.refused = ""
+			}
+			hours, keys = roundHours(fresh)
+		}
 	}
-	refused, _ = in.checkBounds(fresh, hours, before)
-	return refused, nil
+	err = postgresSQL{}.writeRound(ctx, in.db.Postgres(), fresh, hourlyTotals(fresh), meterAdds(fresh, hours), keys, hours,
+		now, func(before []meterHour) bool {
+			refused, _ = in.checkBounds(fresh, hours, before)
+			return refused == 0
+		})
+	if err == nil && refused == 0 {
+		in.known.put(hours)
+	}
+	return refused, true, err
 }
 
 // carefulRounds is how many rounds the PostgreSQL writer deduplicates the
@@ -571,10 +685,10 @@ func (in *Ingester) writeFast(ctx context.Context, tx *sql.Tx, fresh []*item, no
 // batch usually resends more than one.
 const carefulRounds = 32
 
-// tryRound stores items in one transaction. fast (PostgreSQL) assumes that
-// no key is stored yet and writes the round in one statement; SQLite's
-// index and PostgreSQL's careful way claim the keys first.
-func (in *Ingester) tryRound(ctx context.Context, items []*item, fast bool) (refused int, err error) {
+// tryRound stores items in one transaction, SQLite's way (its index, runs.go)
+// or PostgreSQL's careful way (dedup): the keys first, then the bounds, then
+// the events and totals.
+func (in *Ingester) tryRound(ctx context.Context, items []*item) (refused int, err error) {
 	for _, it := range items {
 		it.dup, it.key = false, it.home
 	}
@@ -582,23 +696,12 @@ func (in *Ingester) tryRound(ctx context.Context, items []*item, fast bool) (ref
 	err = in.db.InTx(ctx, func(tx *sql.Tx) error {
 		var fresh []*item
 		var err error
-		switch {
-		case in.front != nil:
+		if in.front != nil {
 			fresh, err = in.front.dedup(ctx, tx, items, in.cfg.Now())
-		case fast:
-			if fresh, fast = distinctKeys(items); !fast {
-				fresh, err = in.dedup(ctx, tx, items)
-			}
-		default:
+		} else {
 			fresh, err = in.dedup(ctx, tx, items)
 		}
 		if err != nil {
-			return err
-		}
-		if fast {
-			if refused, err = in.writeFast(ctx, tx, fresh, now); err == nil && refused > 0 {
-				return errRefused
-			}
 			return err
 		}
 		var adds []meterHour
