@@ -514,6 +514,8 @@ func (in *Ingester) prepareStatements(ctx context.Context) error {
 	var texts []string
 	texts = append(texts, chunkTexts(insertEventsText, eventRows)...)
 	texts = append(texts, chunkTexts(addHourlyText, hourRows)...)
+	texts = append(texts, chunkTexts(addMeterHourlyText, meterRows)...)
+	texts = append(texts, selectHourTotals)
 	texts = append(texts, chunkTexts(insertBlocksText, blockRows)...)
 	texts = append(texts, chunkTexts(lookupBlocksText, lookupRows)...)
 	texts = append(texts, selectOwner)
