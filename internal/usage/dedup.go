@@ -18,8 +18,13 @@ import (
 //
 // The hours' locks come after, in applyBounds, as on the fast way
 // (writeRound), so that every writer takes key locks before hour locks,
-// whichever way it goes: two writers cannot each hold what the other waits
-// for, and the rows of one are written while another holds the hours.
+// whichever way it goes: no writer waits for a key while it holds an hour,
+// and the rows of one are written while another holds the hours. Keys are
+// claimed in slot order within a pass; a later pass (probing past a
+// collision) claims slots after the first pass's, so two careful writers
+// whose probes meet could still wait for each other, which PostgreSQL
+// breaks (40P01: a 503, and the client sends again). That needs two
+// collisions of 43-bit hashes at once.
 func (in *Ingester) dedup(ctx context.Context, tx *sql.Tx, items []*item) ([]*item, error) {
 	// occupied is every slot known to be taken, by this round or by an
 	// earlier one (learnt from the database), with its chk.

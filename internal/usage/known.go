@@ -10,13 +10,14 @@ import "sync"
 // alone. Totals only grow, so of two values for a meter the larger is the
 // newer.
 type knownTotals struct {
-	mu     sync.Mutex
-	hours  map[orgHour]map[string]Quantity
-	newest int64 // the newest hour held
+	mu    sync.Mutex
+	hours map[orgHour]map[string]Quantity
+	now   int64 // the current hour when entries were last dropped
 }
 
-// keepHours is how many hours before the newest the cache keeps: a late
-// event for an older hour goes the way of two round trips.
+// keepHours is how many hours before the current one the cache keeps: a
+// late event for an older hour, or one for an hour after the next, goes
+// the way of two round trips.
 const keepHours = 2
 
 // get returns the totals of every hour of keys, as rows of
@@ -38,14 +39,27 @@ func (c *knownTotals) get(keys []orgHour, states map[orgHour]*hourState) ([]mete
 }
 
 // put records the totals of states after a committed round: each hour's
-// totals, every meter of it, as checkBounds left them.
-func (c *knownTotals) put(states map[orgHour]*hourState) {
+// totals, every meter of it, as checkBounds left them. now is the current
+// hour (since the Unix epoch): hours far from it are not kept, so an event
+// dated in the future cannot push out the hours that take the traffic.
+func (c *knownTotals) put(states map[orgHour]*hourState, now int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.hours == nil {
 		c.hours = map[orgHour]map[string]Quantity{}
 	}
+	if now > c.now {
+		c.now = now
+		for old := range c.hours {
+			if old.hour < now-keepHours {
+				delete(c.hours, old)
+			}
+		}
+	}
 	for k, st := range states {
+		if k.hour < now-keepHours || k.hour > now+1 {
+			continue
+		}
 		meters := c.hours[k]
 		if meters == nil {
 			meters = make(map[string]Quantity, len(st.totals))
@@ -53,14 +67,6 @@ func (c *knownTotals) put(states map[orgHour]*hourState) {
 		}
 		for meter, q := range st.totals {
 			meters[meter] = max(meters[meter], q)
-		}
-		if k.hour > c.newest {
-			c.newest = k.hour
-			for old := range c.hours {
-				if old.hour < c.newest-keepHours {
-					delete(c.hours, old)
-				}
-			}
 		}
 	}
 }
