@@ -618,16 +618,26 @@ func (in *Ingester) commitOnce(ctx context.Context, round []*submission) (refuse
 		fast = !in.careful.CompareAndSwap(c, c-1)
 	}
 	if !fast {
-		return in.tryRound(ctx, items)
+		return in.tryCareful(ctx, items)
 	}
 	refused, distinct, err := in.tryFast(ctx, items)
 	switch {
 	case !distinct:
-		return in.tryRound(ctx, items)
+		return in.tryCareful(ctx, items)
 	case store.IsPermanent(err):
 		in.careful.Store(carefulRounds)
-		return in.tryRound(ctx, items)
+		return in.tryCareful(ctx, items)
 	}
+	return refused, err
+}
+
+// tryCareful is PostgreSQL's careful way (tryRound), after which the
+// totals of the round's hours are no longer known: the next small round
+// of them reads them instead of guessing wrong.
+func (in *Ingester) tryCareful(ctx context.Context, items []*item) (refused int, err error) {
+	refused, err = in.tryRound(ctx, items)
+	_, keys := roundHours(items)
+	in.known.forget(keys, false)
 	return refused, err
 }
 
@@ -648,6 +658,7 @@ func (in *Ingester) tryFast(ctx context.Context, items []*item) (refused int, di
 	}
 	now := store.Now(in.cfg.Now())
 	hours, keys := roundHours(fresh)
+	moved := false
 	if len(fresh) < bigRound {
 		// A round this small costs mostly its round trips: if the hours'
 		// totals are known and every event fits them, one round trip.
@@ -661,10 +672,11 @@ func (in *Ingester) tryFast(ctx context.Context, items []*item) (refused int, di
 				if !isTotalsMoved(err) {
 					return 0, true, err
 				}
+				moved = true
 			}
 			// The totals moved, or may refuse events of the round, which
 			// only the database's totals say: read them.
-			in.known.forget(keys)
+			in.known.forget(keys, moved)
 			for _, it := range fresh {
 				it.refused = ""
 			}

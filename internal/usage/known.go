@@ -13,7 +13,16 @@ type knownTotals struct {
 	mu    sync.Mutex
 	hours map[orgHour]map[string]Quantity
 	now   int64 // the current hour when entries were last dropped
+	// shared counts, per hour whose totals moved under this process, the
+	// rounds that still go the way of two round trips: when another
+	// process writes the same hour, most guesses would be wrong, and a
+	// wrong guess costs its round's rows written and rolled back.
+	shared map[orgHour]int
 }
+
+// sharedRounds is how many rounds of an hour skip the guess after it was
+// wrong.
+const sharedRounds = 32
 
 // keepHours is how many hours before the current one the cache keeps: a
 // late event for an older hour, or one for an hour after the next, goes
@@ -25,6 +34,16 @@ const keepHours = 2
 func (c *knownTotals) get(keys []orgHour, states map[orgHour]*hourState) ([]meterHour, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for _, k := range keys {
+		if n := c.shared[k]; n > 0 {
+			if n == 1 {
+				delete(c.shared, k)
+			} else {
+				c.shared[k] = n - 1
+			}
+			return nil, false
+		}
+	}
 	var rows []meterHour
 	for _, k := range keys {
 		meters, ok := c.hours[k]
@@ -55,6 +74,11 @@ func (c *knownTotals) put(states map[orgHour]*hourState, now int64) {
 				delete(c.hours, old)
 			}
 		}
+		for old := range c.shared {
+			if old.hour < now-keepHours {
+				delete(c.shared, old)
+			}
+		}
 	}
 	for k, st := range states {
 		if k.hour < now-keepHours || k.hour > now+1 {
@@ -71,11 +95,19 @@ func (c *knownTotals) put(states map[orgHour]*hourState, now int64) {
 	}
 }
 
-// forget drops the hours of keys, whose totals moved.
-func (c *knownTotals) forget(keys []orgHour) {
+// forget drops the hours of keys, whose totals this process guessed
+// wrong: moved says another writer moved them, and the next sharedRounds
+// rounds of those hours do not guess.
+func (c *knownTotals) forget(keys []orgHour, moved bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if moved && c.shared == nil {
+		c.shared = map[orgHour]int{}
+	}
 	for _, k := range keys {
 		delete(c.hours, k)
+		if moved {
+			c.shared[k] = sharedRounds
+		}
 	}
 }

@@ -47,3 +47,29 @@ func TestKnownTotals_KeepsTheCurrentHoursOnly(t *testing.T) {
 		t.Error("an hour older than keepHours is still known")
 	}
 }
+
+// TestKnownTotals_AHourThatMovedIsNotGuessedFor: after a guess was wrong
+// (another process writes the hour), the next sharedRounds rounds of it
+// read the totals, even once they are known again; then guessing resumes.
+func TestKnownTotals_AHourThatMovedIsNotGuessedFor(t *testing.T) {
+	const now = int64(500_000)
+	k := orgHour{1, now}
+	states := map[orgHour]*hourState{k: {hour: time.Unix(now*3600, 0).UTC(), totals: map[string]Quantity{"a": 5}}}
+	var c knownTotals
+	c.put(states, now)
+	c.forget([]orgHour{k}, true)
+	c.put(states, now) // a round the way of two round trips
+	for i := range sharedRounds {
+		if _, ok := c.get([]orgHour{k}, states); ok {
+			t.Fatalf("round %d after the wrong guess guesses again", i+1)
+		}
+	}
+	if _, ok := c.get([]orgHour{k}, states); !ok {
+		t.Errorf("after %d rounds the hour is still not guessed for", sharedRounds)
+	}
+	c.forget([]orgHour{k}, false) // the careful way wrote it: read once, no penalty
+	c.put(states, now)
+	if _, ok := c.get([]orgHour{k}, states); !ok {
+		t.Error("a forgotten hour known again is not guessed for")
+	}
+}
