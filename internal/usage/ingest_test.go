@@ -377,3 +377,39 @@ func TestPruneKeys_DropsOnlyExpiredHours(t *testing.T) {
 		}
 	})
 }
+
+// TestRun_PrunesExpiredKeysBesideTheWriters: once an hour the writer
+// prunes the keys of hours past MaxAge by itself; on PostgreSQL it does so
+// beside the writers, and rounds go on meanwhile. (On SQLite a new key
+// waits in the log, not in usage_keys, so there is nothing to see there.)
+func TestRun_PrunesExpiredKeysBesideTheWriters(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		if db.Dialect() != store.DialectPostgres {
+			t.Skip("SQLite's new keys are in its log")
+		}
+		clk := &clock{now: testNow}
+		ing := startIngesterWith(t, usage.Config{DB: db, Meters: testMeters, Logger: discard(), Now: clk.Now, MaxAge: time.Hour})
+		if res, err := ing.Ingest(context.Background(), 1, batch(t, ev("old", nil))); err != nil || res.Accepted != 1 {
+			t.Fatalf("%+v, %v", res, err)
+		}
+		clk.mu.Lock()
+		clk.now = testNow.Add(3 * time.Hour) // the first event's hour is past MaxAge, and an hour has passed
+		clk.mu.Unlock()
+		fresh := ev("new", map[string]any{"time": testNow.Add(3 * time.Hour).Format(time.RFC3339)})
+		if res, err := ing.Ingest(context.Background(), 1, batch(t, fresh)); err != nil || res.Accepted != 1 {
+			t.Fatalf("%+v, %v", res, err)
+		}
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			var n int
+			if err := db.Read().QueryRow(`SELECT count(*) FROM usage_keys`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == 1 {
+				break // only the new event's key
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("usage_keys holds %d keys, want the new event's only", n)
+			}
+		}
+	})
+}

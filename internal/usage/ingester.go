@@ -313,9 +313,9 @@ func (in *Ingester) submit(ctx context.Context, sub *submission) error {
 
 // Run is the writer: it commits queued requests, as many as are waiting
 // (up to MaxCommit events), in one transaction each round, until ctx ends;
-// between rounds, once an hour, it prunes expired keys (PruneKeys). On
-// PostgreSQL it runs Config.Writers rounds at once. Call it once per
-// Ingester.
+// once an hour, it prunes expired keys (PruneKeys): between rounds on
+// SQLite; on PostgreSQL beside Config.Writers writers, which commit rounds
+// at once (gather). Call it once per Ingester.
 // Requests already queued when ctx ends are refused with ErrStopped, not
 // left waiting. Run returns nil when stopped by ctx.
 func (in *Ingester) Run(ctx context.Context) error {
@@ -423,8 +423,8 @@ const bigRound = 1000
 // free, if none is committing or the round is big (bigRound). So single
 // events gather into rounds as large as one writer would make, and batches
 // keep every writer busy: the rows of one round go in while another takes
-// its turn on the hours' totals and commits. Between rounds, once an hour,
-// it prunes expired keys.
+// its turn on the hours' totals and commits. Once an hour it starts
+// pruning expired keys (PruneKeys) beside the writers.
 func (in *Ingester) gather(ctx context.Context) {
 	rounds := make(chan []*submission)
 	finished := make(chan struct{}, in.cfg.Writers) // a writer's round is done
@@ -441,6 +441,9 @@ func (in *Ingester) gather(ctx context.Context) {
 	var carry *submission // the submission that did not fit the round
 	n, busy := 0, 0
 	lastPrune := in.cfg.Now() // pruning waits an hour: a restart loop should not repeat it
+	// Pruning runs beside the writers: deleting an hour of keys takes
+	// seconds, and touches only hours that no event may name any more.
+	pruning := make(chan struct{}, 1) // holds a token while a prune runs
 	defer func() {
 		close(rounds)
 		wg.Wait()
@@ -472,7 +475,17 @@ func (in *Ingester) gather(ctx context.Context) {
 			if carry != nil {
 				round, n, carry = []*submission{carry}, len(carry.items), nil
 			}
-			in.pruneHourly(ctx, &lastPrune)
+			if now := in.cfg.Now(); now.Sub(lastPrune) >= pruneEvery {
+				select {
+				case pruning <- struct{}{}:
+					lastPrune = now
+					wg.Go(func() {
+						defer func() { <-pruning }()
+						in.prune(ctx)
+					})
+				default: // the last one is still running
+				}
+			}
 		case <-finished:
 			busy--
 		case <-ctx.Done():
@@ -501,6 +514,11 @@ func (in *Ingester) pruneHourly(ctx context.Context, last *time.Time) {
 		return
 	}
 	*last = now
+	in.prune(ctx)
+}
+
+// prune runs PruneKeys and logs what it did.
+func (in *Ingester) prune(ctx context.Context) {
 	if n, err := in.PruneKeys(ctx); err != nil {
 		in.logger.WarnContext(ctx, "prune usage keys", "err", err)
 	} else if n > 0 {
