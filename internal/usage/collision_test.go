@@ -18,7 +18,14 @@ func (oneMeter) Meter(name string) (Meter, bool) { return Meter{Name: name}, nam
 // until the test ends.
 func runAt(t *testing.T, db *store.DB, now time.Time) *Ingester {
 	t.Helper()
-	ing, err := New(Config{DB: db, Meters: oneMeter{}, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
+	return runWith(t, db, oneMeter{}, now)
+}
+
+// runWith runs an Ingester of meters whose clock stands at now, until the
+// test ends.
+func runWith(t *testing.T, db *store.DB, meters Meters, now time.Time) *Ingester {
+	t.Helper()
+	ing, err := New(Config{DB: db, Meters: meters, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

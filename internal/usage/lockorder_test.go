@@ -3,7 +3,6 @@ package usage
 import (
 	"context"
 	"database/sql"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -50,14 +49,7 @@ func TestIngest_14_KnownTotalsMovedWhileWaitingForTheHourLock(t *testing.T) {
 			t.Skip("PostgreSQL's hour locks")
 		}
 		now := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
-		ing, err := New(Config{DB: db, Meters: dollarMeters{}, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = ing.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
+		ing := runWith(t, db, dollarMeters{}, now)
 
 		if res, err := ing.Ingest(context.Background(), 1, []Input{hourInput("a1", "compute", "1")}); err != nil || res.Accepted != 1 {
 			t.Fatal(res, err) // the writer now knows the hour: $1
