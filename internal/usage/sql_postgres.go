@@ -31,13 +31,21 @@ func (postgresSQL) hourTotals(ctx context.Context, tx *sql.Tx, keys []orgHour, h
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	return scanMeterHours(rows)
 }
 
-// scanMeterHours reads rows of (org_id, hour, meter, quantity) and closes
-// them.
-func scanMeterHours(rows *sql.Rows) ([]meterHour, error) {
-	defer rows.Close()
+// meterHourRows is what scanMeterHours needs of database/sql's and pgx's
+// rows alike.
+type meterHourRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanMeterHours reads rows of (org_id, hour, meter, quantity); the caller
+// closes them.
+func scanMeterHours(rows meterHourRows) ([]meterHour, error) {
 	var out []meterHour
 	for rows.Next() {
 		var mh meterHour
@@ -235,18 +243,8 @@ func readRound(br pgx.BatchResults, events int) ([]meterHour, error) {
 		return nil, fmt.Errorf("add hourly usage: %w", err)
 	}
 	defer rows.Close()
-	var before []meterHour
-	for rows.Next() {
-		var mh meterHour
-		var q int64
-		if err := rows.Scan(&mh.orgID, &mh.hour, &mh.meter, &q); err != nil {
-			return nil, err
-		}
-		mh.hour = mh.hour.UTC()
-		mh.add = storedQuantity(q)
-		before = append(before, mh)
-	}
-	if err := rows.Err(); err != nil {
+	before, err := scanMeterHours(rows)
+	if err != nil {
 		return nil, fmt.Errorf("add hourly usage: %w", err)
 	}
 	return before, nil
