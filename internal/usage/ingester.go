@@ -401,7 +401,9 @@ func (in *Ingester) write(ctx context.Context) {
 		}
 		lastRound = n
 		in.commitRound(ctx, round)
-		in.pruneHourly(ctx, &lastPrune)
+		if in.pruneDue(&lastPrune) {
+			in.prune(ctx)
+		}
 		if ctx.Err() != nil {
 			if carry != nil {
 				carry.done <- ErrStopped
@@ -475,15 +477,14 @@ func (in *Ingester) gather(ctx context.Context) {
 			if carry != nil {
 				round, n, carry = []*submission{carry}, len(carry.items), nil
 			}
-			if now := in.cfg.Now(); now.Sub(lastPrune) >= pruneEvery {
+			if in.pruneDue(&lastPrune) {
 				select {
 				case pruning <- struct{}{}:
-					lastPrune = now
 					wg.Go(func() {
 						defer func() { <-pruning }()
 						in.prune(ctx)
 					})
-				default: // the last one is still running
+				default: // the last one still runs: the next is an hour away
 				}
 			}
 		case <-finished:
@@ -506,15 +507,15 @@ func (in *Ingester) commitRound(ctx context.Context, round []*submission) {
 	}
 }
 
-// pruneHourly prunes expired keys (PruneKeys) if an hour has passed since
-// *last.
-func (in *Ingester) pruneHourly(ctx context.Context, last *time.Time) {
+// pruneDue says whether an hour has passed since *last, the last pruning,
+// and if so moves *last to now.
+func (in *Ingester) pruneDue(last *time.Time) bool {
 	now := in.cfg.Now()
 	if now.Sub(*last) < pruneEvery {
-		return
+		return false
 	}
 	*last = now
-	in.prune(ctx)
+	return true
 }
 
 // prune runs PruneKeys and logs what it did.
