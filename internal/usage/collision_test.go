@@ -21,6 +21,17 @@ func runAt(t *testing.T, db *store.DB, now time.Time) *Ingester {
 	return runWith(t, db, oneMeter{}, now)
 }
 
+// checkedKey is in as Ingest checks it for organization 1, of the meter
+// api-calls, at now, and its deduplication key.
+func checkedKey(t *testing.T, now time.Time, in Input) (Event, key) {
+	t.Helper()
+	ev, err := checker{meters: oneMeter{}, now: now, maxAge: time.Hour, maxFuture: time.Minute}.check(1, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev, keyOf(&ev)
+}
+
 // runWith runs an Ingester of meters whose clock stands at now, until the
 // test ends.
 func runWith(t *testing.T, db *store.DB, meters Meters, now time.Time) *Ingester {
@@ -45,11 +56,7 @@ func TestDedup_HashCollisionsMoveToTheNextSlot(t *testing.T) {
 		ing := runAt(t, db, now)
 
 		in := Input{SpecVersion: "1.0", ID: "e1", Source: "s", Type: "api-calls", Time: "2026-11-23T09:00:00Z", Data: []byte(`{"quantity":1}`)}
-		ev, err := checker{meters: oneMeter{}, now: now, maxAge: time.Hour, maxFuture: time.Minute}.check(1, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k := keyOf(&ev)
+		_, k := checkedKey(t, now, in)
 		// Another event holds the slot, and the next one too.
 		for i, slot := range []int64{k.slot, k.next().slot} {
 			if _, err := db.Write().Exec(`INSERT INTO usage_keys (slot, chk) VALUES ($1, $2)`, slot, k.chk+1+int64(i)); err != nil {

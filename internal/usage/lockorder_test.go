@@ -98,23 +98,18 @@ func TestIngest_14_NoHourLockWhileWaitingForAKey(t *testing.T) {
 		}
 		now := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
 		ing := runAt(t, db, now)
-		c := checker{meters: oneMeter{}, now: now, maxAge: time.Hour, maxFuture: time.Minute}
 		for _, way := range []struct {
 			name    string
 			careful int32
 		}{{"fast", 0}, {"careful", carefulRounds}} {
 			for _, id := range []string{"first", "known"} {
 				in := hourInput(way.name+"-"+id, "api-calls", "1")
-				ev, err := c.check(1, in)
-				if err != nil {
-					t.Fatal(err)
-				}
+				ev, k := checkedKey(t, now, in)
 				ing.careful.Store(way.careful)
 				tx, err := db.Write().Begin()
 				if err != nil {
 					t.Fatal(err)
 				}
-				k := keyOf(&ev)
 				if _, err := tx.Exec(`INSERT INTO usage_keys (slot, chk) VALUES ($1, $2)`, k.slot, k.chk); err != nil {
 					t.Fatal(err)
 				}

@@ -318,11 +318,7 @@ func TestRunIndex_CollisionsInRunsAndUsageKeysMoveOn(t *testing.T) {
 			now := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
 			clk := &frontClock{now: now}
 			in := Input{SpecVersion: "1.0", ID: "e1", Source: "s", Type: "api-calls", Time: "2026-11-23T09:00:00Z", Data: []byte(`{"quantity":1}`)}
-			ev, err := checker{meters: oneMeter{}, now: now, maxAge: time.Hour, maxFuture: time.Minute}.check(1, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			k := keyOf(&ev)
+			_, k := checkedKey(t, now, in)
 			for i, slot := range []int64{k.slot, k.next().slot} {
 				other := key{slot: slot, chk: k.chk + 1 + int64(i)}
 				var err error
@@ -465,11 +461,7 @@ func TestMigration0031_KeysOfCompleteRunsMoveToUsageKeys(t *testing.T) {
 		}[db.Dialect()]
 		now := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
 		in := Input{SpecVersion: "1.0", ID: "e1", Source: "s", Type: "api-calls", Time: "2026-11-23T09:00:00Z", Data: []byte(`{"quantity":1}`)}
-		ev, err := checker{meters: oneMeter{}, now: now, maxAge: time.Hour, maxFuture: time.Minute}.check(1, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k := keyOf(&ev) // the event's key, in a complete run
+		_, k := checkedKey(t, now, in) // the event's key, in a complete run
 		hour := k.slot &^ slotHashMask
 		before := []string{
 			`DROP TABLE usage_key_blocks`,
