@@ -40,10 +40,10 @@ func checkInputs(t *testing.T, ins []Input) {
 	c := checker{meters: fuzzMeters{"api-calls": true, "storage-gb-hours": true, "compute": true}, now: fuzzNow,
 		maxAge: 7 * 24 * time.Hour, maxFuture: 5 * time.Minute}
 	for i, in := range ins {
-		if id := idOf(in); !utf8.ValidString(id) || len(id) > maxIDLen+len("…") {
+		if id := idOf(&in); !utf8.ValidString(id) || len(id) > maxIDLen+len("…") {
 			t.Fatalf("input %d: id for the rejection list %q", i, id)
 		}
-		ev, err := c.check(1, in)
+		ev, err := c.check(1, &in)
 		if err != nil {
 			if joinLines(err) == "" || strings.Contains(joinLines(err), "\n") {
 				t.Fatalf("input %d: refused without a one-line reason: %q", i, err)

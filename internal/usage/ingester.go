@@ -201,7 +201,8 @@ func (in *Ingester) Ingest(ctx context.Context, orgID int64, inputs []Input) (Re
 	// seen finds resends within the request before they cost the writer
 	// anything; the writer then only compares against other requests.
 	seen := make(map[key]struct{}, len(inputs))
-	for i, raw := range inputs {
+	for i := range inputs {
+		raw := &inputs[i] // not copied: see check
 		ev, err := c.check(orgID, raw)
 		if err != nil {
 			res.Rejected = append(res.Rejected, Rejection{Index: i, ID: idOf(raw), Message: joinLines(err)})
@@ -222,7 +223,8 @@ func (in *Ingester) Ingest(ctx context.Context, orgID int64, inputs []Input) (Re
 		return Result{}, err
 	}
 	over := false
-	for _, it := range sub.items {
+	for i := range sub.items {
+		it := &sub.items[i]
 		switch {
 		case it.refused != "":
 			res.Rejected = append(res.Rejected, Rejection{Index: it.index, ID: it.id, Message: it.refused, Kind: RejectionOverBound})

@@ -107,7 +107,8 @@ func TestIngest_TwoEventsOfOneRoundProbeTheSameSlot(t *testing.T) {
 			c := checker{meters: oneMeter{}, now: now, maxAge: 24 * time.Hour, maxFuture: time.Minute}
 			var keys [2]key
 			for i, id := range collidingIDs {
-				ev, err := c.check(1, event(id))
+				in := event(id)
+				ev, err := c.check(1, &in)
 				if err != nil {
 					t.Fatal(err)
 				}
