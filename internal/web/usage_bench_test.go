@@ -12,6 +12,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,9 +221,18 @@ func benchHTTPBatched(b *testing.B, db *store.DB, size, clients int) {
 	checkStored(b, db, b.N)
 }
 
-// benchHTTPSingle sends b.N one-event requests from many connections. The
-// floor is the same server, middleware, API key check and decoding, with
-// nothing stored: what a one-event request costs before storage.
+// ingestClients is how many one-event requests http-single and
+// http-single-floor keep in flight, each on its own connection. A stored
+// event waits for its round's commit, and the floor waits for nothing:
+// with few clients, the ratio of the two measures the commit's latency;
+// with many, the cost of a request on a busy machine
+// (docs/performance.md, "One event per request: clients in flight").
+var ingestClients = flag.Int("ingest.clients", 64, "one-event requests in flight in http-single and http-single-floor")
+
+// benchHTTPSingle sends b.N one-event requests from -ingest.clients
+// connections. The floor is the same server, middleware, API key check and
+// decoding, with nothing stored: what a one-event request costs before
+// storage.
 func benchHTTPSingle(b *testing.B, db *store.DB, floor bool) {
 	a := newUsageApp(b, db, time.Now)
 	srv := a.srv
@@ -231,8 +241,10 @@ func benchHTTPSingle(b *testing.B, db *store.DB, floor bool) {
 		defer srv.Close()
 	}
 	url := srv.URL + "/api/v1/events"
-	c := benchClient(64)
-	b.SetParallelism(32)
+	clients := max(*ingestClients, 1)
+	c := benchClient(clients)
+	// RunParallel runs parallelism × GOMAXPROCS goroutines.
+	b.SetParallelism(max(clients/runtime.GOMAXPROCS(0), 1))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		g := newEventGen(time.Now())
@@ -248,6 +260,7 @@ func benchHTTPSingle(b *testing.B, db *store.DB, floor bool) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
+	b.ReportMetric(float64(clients), "clients")
 	if !floor {
 		checkStored(b, db, b.N)
 	}
