@@ -51,7 +51,9 @@ type Config struct {
 	// A request that finds the queue full waits for room or its deadline.
 	Queue int
 	// Writers is, on PostgreSQL, how many rounds may be written at once,
-	// each in its own transaction on its own connection; zero means 2. The
+	// each in its own transaction on its own connection; zero means 2, or
+	// 1 when the database pool has fewer than 4 connections
+	// (pool_max_conns), so that writers hold at most half of them. The
 	// rows of one round go in while another takes its turn on the hours'
 	// totals and commits, so the database's work is spread over two of its
 	// processes. A round starts beside another only once it is big
@@ -141,6 +143,12 @@ func New(cfg Config) (*Ingester, error) {
 	}
 	if cfg.Writers == 0 {
 		cfg.Writers = 2
+		if pool := cfg.DB.Postgres(); pool != nil {
+			// Each writer holds a connection of the pool while it
+			// commits; the careful way, pruning and every other request
+			// of the application need the rest.
+			cfg.Writers = min(cfg.Writers, max(1, int(pool.Config().MaxConns)/2))
+		}
 	}
 	stmts := stmtCache{}
 	in := &Ingester{cfg: cfg, db: cfg.DB, logger: cfg.Logger, sql: sqlFor(cfg.DB.Dialect(), stmts), stmts: stmts,
