@@ -695,7 +695,7 @@ func (in *Ingester) tryFast(ctx context.Context, items []*item) (refused int, di
 			if refused, adds := in.checkBounds(fresh, hours, known); refused == 0 {
 				err := postgresSQL{}.writeKnownRound(ctx, in.db.Postgres(), fresh, hourlyTotals(fresh), adds, keys, hours, known, now)
 				if err == nil {
-					in.known.put(hours, in.cfg.Now().Unix()/3600)
+					in.known.put(hours, now.Unix()/3600)
 					return 0, true, nil
 				}
 				if !isTotalsMoved(err) {
@@ -718,7 +718,7 @@ func (in *Ingester) tryFast(ctx context.Context, items []*item) (refused int, di
 			return refused == 0
 		})
 	if err == nil && refused == 0 {
-		in.known.put(hours, in.cfg.Now().Unix()/3600)
+		in.known.put(hours, now.Unix()/3600)
 	}
 	return refused, true, err
 }
