@@ -241,10 +241,14 @@ func benchHTTPSingle(b *testing.B, db *store.DB, floor bool) {
 		defer srv.Close()
 	}
 	url := srv.URL + "/api/v1/events"
-	clients := max(*ingestClients, 1)
+	// RunParallel runs parallelism × GOMAXPROCS goroutines: clients is
+	// what runs, rounded down to a multiple of GOMAXPROCS (at least one
+	// each), and what the benchmark reports.
+	procs := runtime.GOMAXPROCS(0)
+	parallelism := max(*ingestClients/procs, 1)
+	clients := parallelism * procs
 	c := benchClient(clients)
-	// RunParallel runs parallelism × GOMAXPROCS goroutines.
-	b.SetParallelism(max(clients/runtime.GOMAXPROCS(0), 1))
+	b.SetParallelism(parallelism)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		g := newEventGen(time.Now())
