@@ -14,6 +14,7 @@ import (
 // pruning and the rest of the application share; a setting is taken as it
 // is.
 func TestNew_WritersLeaveHalfThePool(t *testing.T) {
+	schema := storetest.URL(t, "postgres") // one schema, a pool of each size on it
 	for _, tc := range []struct {
 		maxConns, writers, want int
 	}{
@@ -23,7 +24,7 @@ func TestNew_WritersLeaveHalfThePool(t *testing.T) {
 		{maxConns: 10, want: 2},
 		{maxConns: 2, writers: 3, want: 3},
 	} {
-		db := storetest.OpenURL(t, storetest.URL(t, "postgres")+"&pool_max_conns="+strconv.Itoa(tc.maxConns))
+		db := storetest.OpenURL(t, schema+"&pool_max_conns="+strconv.Itoa(tc.maxConns))
 		in, err := New(Config{DB: db, Meters: oneMeter{}, Logger: slog.New(slog.DiscardHandler), Now: time.Now, Writers: tc.writers})
 		if err != nil {
 			t.Fatal(err)
