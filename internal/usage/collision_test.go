@@ -25,8 +25,9 @@ func runAt(t *testing.T, db *store.DB, now time.Time) *Ingester {
 // api-calls, at now, and its deduplication key.
 func checkedKey(t *testing.T, now time.Time, in Input) (Event, key) {
 	t.Helper()
-	ev, err := checker{meters: oneMeter{}, now: now, maxAge: time.Hour, maxFuture: time.Minute}.check(1, &in)
-	if err != nil {
+	c := checker{meters: oneMeter{}, now: now, maxAge: time.Hour, maxFuture: time.Minute}
+	var ev Event
+	if err := c.check(1, &in, &ev); err != nil {
 		t.Fatal(err)
 	}
 	return ev, keyOf(&ev)

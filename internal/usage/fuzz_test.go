@@ -43,7 +43,8 @@ func checkInputs(t *testing.T, ins []Input) {
 		if id := idOf(&in); !utf8.ValidString(id) || len(id) > maxIDLen+len("…") {
 			t.Fatalf("input %d: id for the rejection list %q", i, id)
 		}
-		ev, err := c.check(1, &in)
+		var ev Event
+		err := c.check(1, &in, &ev)
 		if err != nil {
 			if joinLines(err) == "" || strings.Contains(joinLines(err), "\n") {
 				t.Fatalf("input %d: refused without a one-line reason: %q", i, err)

@@ -206,23 +206,10 @@ func (in *Ingester) Ingest(ctx context.Context, orgID int64, inputs []Input) (Re
 	c := checker{meters: in.cfg.Meters, now: in.cfg.Now(), maxAge: in.cfg.MaxAge, maxFuture: in.cfg.MaxFuture}
 	var res Result
 	sub := &submission{ctx: ctx, done: make(chan error, 1)}
-	// seen finds resends within the request before they cost the writer
-	// anything; the writer then only compares against other requests.
-	seen := make(map[key]struct{}, len(inputs))
-	for i := range inputs {
-		raw := &inputs[i] // not copied: see check
-		ev, err := c.check(orgID, raw)
-		if err != nil {
-			res.Rejected = append(res.Rejected, Rejection{Index: i, ID: idOf(raw), Message: joinLines(err)})
-			continue
-		}
-		k := keyOf(&ev)
-		if _, dup := seen[k]; dup {
-			res.Duplicates++
-			continue
-		}
-		seen[k] = struct{}{}
-		sub.items = append(sub.items, item{ev: ev, key: k, home: k, index: i, id: idOf(raw)})
+	if len(inputs) == 1 {
+		checkOne(&c, orgID, inputs, sub, &res)
+	} else {
+		checkBatch(&c, orgID, inputs, sub, &res)
 	}
 	if len(sub.items) == 0 {
 		return res, nil
@@ -247,6 +234,49 @@ func (in *Ingester) Ingest(ctx context.Context, orgID int64, inputs []Input) (Re
 		slices.SortFunc(res.Rejected, func(a, b Rejection) int { return cmp.Compare(a.Index, b.Index) })
 	}
 	return res, nil
+}
+
+// checkOne and checkBatch check a request's inputs into sub's items, or
+// into res's rejections. They are apart, and kept out of Ingest, for the
+// one-event request's stack: it runs on a fresh goroutine (the server's
+// timeout handler) whose stack starts at the average size, and the
+// batch's map of resends, on Ingest's frame, took the deepest call past
+// it: a stack copy of 5 µs on every request (#14).
+//
+//go:noinline
+func checkOne(c *checker, orgID int64, inputs []Input, sub *submission, res *Result) {
+	raw := &inputs[0]
+	sub.items = make([]item, 1)
+	it := &sub.items[0]
+	if err := c.check(orgID, raw, &it.ev); err != nil {
+		sub.items = sub.items[:0]
+		res.Rejected = append(res.Rejected, Rejection{Index: 0, ID: idOf(raw), Message: joinLines(err)})
+		return
+	}
+	it.key = keyOf(&it.ev)
+	it.home, it.id = it.key, idOf(raw)
+}
+
+//go:noinline
+func checkBatch(c *checker, orgID int64, inputs []Input, sub *submission, res *Result) {
+	// seen finds resends within the request before they cost the writer
+	// anything; the writer then only compares against other requests.
+	seen := make(map[key]struct{}, len(inputs))
+	for i := range inputs {
+		raw := &inputs[i] // not copied: see check
+		var ev Event
+		if err := c.check(orgID, raw, &ev); err != nil {
+			res.Rejected = append(res.Rejected, Rejection{Index: i, ID: idOf(raw), Message: joinLines(err)})
+			continue
+		}
+		k := keyOf(&ev)
+		if _, dup := seen[k]; dup {
+			res.Duplicates++
+			continue
+		}
+		seen[k] = struct{}{}
+		sub.items = append(sub.items, item{ev: ev, key: k, home: k, index: i, id: idOf(raw)})
+	}
 }
 
 // joinLines flattens errors.Join's lines into one line for JSON.

@@ -108,8 +108,8 @@ func TestIngest_TwoEventsOfOneRoundProbeTheSameSlot(t *testing.T) {
 			var keys [2]key
 			for i, id := range collidingIDs {
 				in := event(id)
-				ev, err := c.check(1, &in)
-				if err != nil {
+				var ev Event
+				if err := c.check(1, &in, &ev); err != nil {
 					t.Fatal(err)
 				}
 				keys[i] = keyOf(&ev)
