@@ -133,8 +133,8 @@ type checker struct {
 }
 
 // check fills ev with the event in makes for orgID, or reports every
-// problem with in at once, one "attribute: problem" per line; ev is then
-// partly filled, to be discarded. It runs on a request's goroutine, whose
+// problem with in at once, one "attribute: problem" per line; ev then
+// means nothing. It runs on a request's goroutine, whose
 // stack starts small and is copied when it grows (5 µs a request at its
 // depth in a one-event request, #14): in and ev are not copied, the
 // rarer problems are worded in functions of their own, and a valid event
