@@ -142,10 +142,17 @@ func TestIngest_RejectsOnlyBadEventsWithEveryReason(t *testing.T) {
 		if got := storedTotals(t, db, 1); got.Events != 2 || got.HourlyEvents != 2 {
 			t.Errorf("stored %+v, want the 2 good events", got)
 		}
-		// Several problems of one event are all reported.
+		// Several problems of one event are all reported; a request of that
+		// one event (checkOne's path) stores nothing.
 		res, err = ing.Ingest(context.Background(), 1, batch(t, ev("x", map[string]any{"type": "nope", "time": "soon", "data": nil})))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if res.Accepted != 0 || res.Duplicates != 0 || len(res.Rejected) != 1 || res.Rejected[0].Index != 0 || res.Rejected[0].ID != "x" {
+			t.Fatalf("one bad event: %+v, want only its rejection, index 0, id x", res)
+		}
+		if got := storedTotals(t, db, 1); got.Events != 2 || got.HourlyEvents != 2 {
+			t.Errorf("after one bad event, stored %+v, want the 2 good events", got)
 		}
 		msg := res.Rejected[0].Message
 		for _, want := range []string{"type:", "time:", "data:"} {
